@@ -1,0 +1,161 @@
+//! Building and running the server: database bootstrap, listeners, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::metrics::{self, Metrics};
+use crate::platform::database::DatabaseServer;
+use crate::platform::tenancy::{self, TenantDirectory};
+use crate::state::AppState;
+use crate::web;
+
+pub struct Application {
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    state: AppState,
+}
+
+impl Application {
+    /// Migrates every database, loads the tenants and binds the listeners (port 0 picks a
+    /// free port; see [`Application::local_addr`]).
+    pub async fn build(config: Config, server: DatabaseServer) -> anyhow::Result<Self> {
+        let control = tenancy::bootstrap(&server, &config.tenant_database_prefix, &config.default_hosts()).await?;
+        let tenants = Arc::new(
+            TenantDirectory::load(server, control)
+                .await
+                .context("cannot read the tenant registry")?,
+        );
+        tenants.watch();
+        let redis = config
+            .redis_url
+            .as_ref()
+            .map(|url| redis::Client::open(url.expose()))
+            .transpose()
+            .context("invalid setting `redis_url`")?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (setting `listen`)", config.listen))?;
+        let admin_listener = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (setting `admin_listen`)"))?,
+            ),
+            None => None,
+        };
+        let state = AppState {
+            config: Arc::new(config),
+            tenants,
+            metrics: Arc::new(Metrics::new()),
+            redis,
+        };
+        Ok(Self {
+            listener,
+            admin_listener,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish (up to `shutdown_grace`), and closes the database pools.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let state = self.state;
+        let grace = state.config.shutdown_grace;
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let public = serve(self.listener, web::router(state.clone()), stop_rx.clone());
+        let admin = async {
+            match self.admin_listener {
+                Some(listener) => serve(listener, admin_router(state.clone()), stop_rx.clone()).await,
+                None => Ok(()),
+            }
+        };
+        let serving = async { tokio::try_join!(public, admin).map(|_| ()) };
+        tokio::pin!(serving);
+
+        let outcome = tokio::select! {
+            result = &mut serving => result,
+            () = shutdown => {
+                tracing::info!("shutting down: no new connections; finishing requests in flight");
+                let _ = stop_tx.send(true);
+                finish_within(grace, serving).await
+            }
+        };
+        state.tenants.close().await;
+        outcome
+    }
+}
+
+async fn finish_within(grace: Duration, serving: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    if let Ok(result) = tokio::time::timeout(grace, serving).await {
+        result
+    } else {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "requests still in flight after the grace period were cut off"
+        );
+        Ok(())
+    }
+}
+
+async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        })
+        .await
+        .context("the HTTP server failed")
+}
+
+/// The operators' listener: metrics and liveness, not meant to face the internet.
+fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::admin_metrics))
+        .merge(crate::health::instance_routes())
+        .layer(from_fn_with_state(state.clone(), web::edge::edge))
+        .with_state(state)
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

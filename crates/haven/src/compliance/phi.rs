@@ -1,0 +1,75 @@
+//! `Phi<T>`: protected health information that cannot be printed by accident.
+//!
+//! Logs are written with `Debug`/`Display` (tracing's `?field` and `%field`), so a value
+//! wrapped in `Phi` shows as `[PHI]` in every log line, panic message and error string.
+//! The real value is read with [`Phi::expose`], which makes each use visible in review.
+//! Serialising (API responses) is transparent: the client asked for the value.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Phi<T>(T);
+
+impl<T> Phi<T> {
+    pub const fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> From<T> for Phi<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> fmt::Debug for Phi<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[PHI]")
+    }
+}
+
+impl<T> fmt::Display for Phi<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[PHI]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    #[allow(dead_code)] // read only through Debug
+    struct Client {
+        id: u32,
+        name: Phi<String>,
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let client = Client {
+            id: 7,
+            name: Phi::new("Jane Marker".to_owned()),
+        };
+        let printed = format!("{client:?} {} {:?}", client.name, client.name);
+        assert!(!printed.contains("Jane"), "{printed}");
+        assert!(printed.contains("[PHI]"));
+    }
+
+    #[test]
+    fn serialising_for_the_api_keeps_the_value() {
+        let json = serde_json::to_string(&Phi::new("Jane")).unwrap();
+        assert_eq!(json, "\"Jane\"");
+    }
+}

@@ -1,0 +1,178 @@
+//! SPEC module 11, health endpoints. All JSON; all outside authentication (they reveal
+//! no PHI: statuses, latencies and tenant slugs only).
+//!
+//! - `/health`: liveness; touches no database.
+//! - `/ready`: the control database and every tenant database answer and have every
+//!   migration applied; 503 otherwise.
+//! - `/api/v1/health/database`: the control database and the database of the tenant
+//!   this host name leads to.
+//! - `/api/v1/health/redis`: `not_configured` without `REDIS_URL`, else a PING.
+//! - `/api/v1/health/audit-status`: the audit trail's state (filled by the audit module).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use crate::platform::database::{CONTROL_MIGRATIONS, TENANT_MIGRATIONS, migrations_current};
+use crate::state::AppState;
+use crate::web::error::WebError;
+use crate::web::tenant::CurrentTenant;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Routes that concern the whole instance, whatever the host name.
+pub fn instance_routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/api/v1/health/redis", get(redis))
+        .route("/api/v1/health/audit-status", get(audit_status))
+}
+
+/// Routes answered for the tenant of the request's host name.
+pub fn tenant_routes() -> Router<AppState> {
+    Router::new().route("/api/v1/health/database", get(database))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "service": "haven", "version": VERSION }))
+}
+
+#[derive(Debug, Serialize)]
+struct DatabaseCheck {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    database: String,
+    status: &'static str,
+    migrations: &'static str,
+    latency_ms: f64,
+}
+
+impl DatabaseCheck {
+    fn ok(&self) -> bool {
+        self.status == "ok" && self.migrations == "current"
+    }
+}
+
+async fn check(pool: &PgPool, migrator: &Migrator, database: &str, tenant: Option<&str>) -> DatabaseCheck {
+    let started = Instant::now();
+    let result = migrations_current(pool, migrator).await;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    let (status, migrations) = match result {
+        Ok(true) => ("ok", "current"),
+        Ok(false) => ("ok", "pending"),
+        Err(err) => {
+            tracing::warn!(database, error = %err, "database health check failed");
+            ("unreachable", "unknown")
+        }
+    };
+    DatabaseCheck {
+        tenant: tenant.map(str::to_owned),
+        database: database.to_owned(),
+        status,
+        migrations,
+        latency_ms,
+    }
+}
+
+async fn control_check(state: &AppState) -> DatabaseCheck {
+    let control = state.tenants.server().control_database().to_string();
+    check(state.tenants.control_pool(), &CONTROL_MIGRATIONS, &control, None).await
+}
+
+async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+    let control = control_check(&state).await;
+    let mut tenants = Vec::new();
+    for tenant in state.tenants.tenants() {
+        tenants.push(
+            check(
+                &tenant.pool,
+                &TENANT_MIGRATIONS,
+                tenant.database.as_str(),
+                Some(tenant.record.slug.as_str()),
+            )
+            .await,
+        );
+    }
+    let all_ok = control.ok() && !tenants.is_empty() && tenants.iter().all(DatabaseCheck::ok);
+    let body = json!({ "control": control, "tenants": tenants });
+    if all_ok {
+        Ok(Json(json!({ "status": "ready", "checks": body })))
+    } else {
+        Err(WebError::Unavailable {
+            code: "not_ready",
+            message: "Haven is not ready: a database is unreachable or not migrated.".to_owned(),
+            details: Some(body),
+        })
+    }
+}
+
+async fn database(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+) -> Result<Json<serde_json::Value>, WebError> {
+    let control = control_check(&state).await;
+    let own = check(
+        &tenant.pool,
+        &TENANT_MIGRATIONS,
+        tenant.database.as_str(),
+        Some(tenant.record.slug.as_str()),
+    )
+    .await;
+    let body = json!({ "control": control, "tenant": own });
+    if control.ok() && own.ok() {
+        Ok(Json(json!({ "status": "ok", "checks": body })))
+    } else {
+        Err(WebError::Unavailable {
+            code: "database_unavailable",
+            message: "A database is unreachable or not migrated.".to_owned(),
+            details: Some(body),
+        })
+    }
+}
+
+async fn redis(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+    let Some(client) = &state.redis else {
+        return Ok(Json(json!({ "status": "not_configured" })));
+    };
+    let started = Instant::now();
+    let ping = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(REDIS_TIMEOUT, ping).await {
+        Ok(Ok(_)) => Ok(Json(json!({
+            "status": "ok",
+            "latency_ms": (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0,
+        }))),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "redis health check failed");
+            Err(redis_unavailable())
+        }
+        Err(_elapsed) => {
+            tracing::warn!("redis health check timed out");
+            Err(redis_unavailable())
+        }
+    }
+}
+
+fn redis_unavailable() -> WebError {
+    WebError::Unavailable {
+        code: "redis_unavailable",
+        message: "Redis is configured but does not answer.".to_owned(),
+        details: None,
+    }
+}
+
+/// Filled in by the audit-trail module; until then it says so.
+async fn audit_status() -> Json<serde_json::Value> {
+    Json(json!({ "status": "not_available", "message": "the audit trail is not enabled in this version" }))
+}

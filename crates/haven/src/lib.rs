@@ -1,0 +1,17 @@
+//! Haven: a self-hostable care-practice platform.
+//!
+//! One folder per SPEC module (`platform`, `compliance`, `health`, ...) holds that
+//! module's types, queries and handlers; `web` holds what every route shares (router,
+//! edge middleware, errors, tenant resolution); `app` builds and runs the server; `cli`
+//! is the `haven` command.
+
+pub mod app;
+pub mod cli;
+pub mod compliance;
+pub mod config;
+pub mod health;
+pub mod metrics;
+pub mod platform;
+pub mod state;
+pub mod telemetry;
+pub mod web;

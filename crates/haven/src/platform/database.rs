@@ -1,0 +1,206 @@
+//! The PostgreSQL server that holds the control database and the tenant databases,
+//! whether it is Haven's private cluster or an external server named by `DATABASE_URL`.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+use crate::config::is_identifier;
+
+pub static CONTROL_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/control");
+pub static TENANT_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/tenant");
+
+/// Taken on the control database while migrating or provisioning, so that two Haven
+/// instances (or `haven serve` and `haven tenant create`) never race.
+const MIGRATION_LOCK_KEY: i64 = 0x4841_5645_4e5f_4d31; // "HAVEN_M1"
+
+const POOL_SIZE: u32 = 16;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot reach database {database}: {source}")]
+    Connect { database: String, source: sqlx::Error },
+    #[error("migrating database {database} failed: {source}")]
+    Migrate {
+        database: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error(transparent)]
+    Query(#[from] sqlx::Error),
+}
+
+/// A database name that is safe to splice into `CREATE DATABASE` (which cannot take a
+/// bind parameter): lower-case letters, digits and underscores only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DatabaseName(String);
+
+impl DatabaseName {
+    pub fn parse(name: &str) -> Option<Self> {
+        is_identifier(name, 63).then(|| Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How to connect to the server, with the database left to choose.
+#[derive(Debug, Clone)]
+pub struct DatabaseServer {
+    base: PgConnectOptions,
+    control: DatabaseName,
+}
+
+impl DatabaseServer {
+    /// An external server; the URL's database is the control database.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let base = PgConnectOptions::from_str(url).map_err(|_| "not a PostgreSQL URL".to_owned())?;
+        let database = base.get_database().unwrap_or("haven_control").to_owned();
+        let control = DatabaseName::parse(&database).ok_or_else(|| {
+            format!("the control database name `{database}` must be lower-case letters, digits and underscores")
+        })?;
+        Ok(Self {
+            base: quiet(base),
+            control,
+        })
+    }
+
+    /// The private cluster, reached through its socket folder.
+    pub fn private_cluster(socket_dir: &Path, superuser: &str, control: DatabaseName) -> Self {
+        let base = PgConnectOptions::new()
+            .socket(socket_dir)
+            .port(haven_pg_embed::SOCKET_PORT)
+            .username(superuser);
+        Self {
+            base: quiet(base),
+            control,
+        }
+    }
+
+    pub fn control_database(&self) -> &DatabaseName {
+        &self.control
+    }
+
+    pub fn options(&self, database: &DatabaseName) -> PgConnectOptions {
+        self.base.clone().database(database.as_str())
+    }
+
+    /// A pool that connects on first use.
+    pub fn lazy_pool(&self, database: &DatabaseName) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(self.options(database))
+    }
+
+    pub async fn connect_pool(&self, database: &DatabaseName) -> Result<PgPool, DatabaseError> {
+        PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(self.options(database))
+            .await
+            .map_err(|source| DatabaseError::Connect {
+                database: database.to_string(),
+                source,
+            })
+    }
+
+    /// Creates `database` unless it exists. Returns whether it was created.
+    pub async fn ensure_database(&self, database: &DatabaseName) -> Result<bool, DatabaseError> {
+        match PgConnection::connect_with(&self.options(database)).await {
+            Ok(conn) => {
+                conn.close().await?;
+                return Ok(false);
+            }
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("3D000") => {}
+            Err(source) => {
+                return Err(DatabaseError::Connect {
+                    database: database.to_string(),
+                    source,
+                });
+            }
+        }
+        let maintenance = DatabaseName("postgres".to_owned());
+        let mut conn = PgConnection::connect_with(&self.options(&maintenance))
+            .await
+            .map_err(|source| DatabaseError::Connect {
+                database: maintenance.to_string(),
+                source,
+            })?;
+        // The name is a validated identifier (see `DatabaseName`): quoting it is enough.
+        let created = match sqlx::raw_sql(&format!("CREATE DATABASE \"{database}\""))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => true,
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => false,
+            Err(err) => return Err(err.into()),
+        };
+        conn.close().await?;
+        Ok(created)
+    }
+}
+
+/// Statement logging would put bind values (PHI) in our log at debug level.
+fn quiet(options: PgConnectOptions) -> PgConnectOptions {
+    options.disable_statement_logging()
+}
+
+/// Applies `migrator` to the pool's database.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator, database: &DatabaseName) -> Result<(), DatabaseError> {
+    migrator.run(pool).await.map_err(|source| DatabaseError::Migrate {
+        database: database.to_string(),
+        source,
+    })
+}
+
+/// Whether every migration Haven knows has been applied to the pool's database.
+pub async fn migrations_current(pool: &PgPool, migrator: &Migrator) -> Result<bool, sqlx::Error> {
+    let latest_known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await?;
+    Ok(applied.unwrap_or(0) >= latest_known)
+}
+
+/// Holds the installation-wide migration lock until dropped or released.
+pub struct MigrationLock {
+    conn: PgConnection,
+}
+
+impl MigrationLock {
+    pub async fn acquire(server: &DatabaseServer) -> Result<Self, DatabaseError> {
+        let mut conn = PgConnection::connect_with(&server.options(server.control_database()))
+            .await
+            .map_err(|source| DatabaseError::Connect {
+                database: server.control_database().to_string(),
+                source,
+            })?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut conn)
+            .await?;
+        Ok(Self { conn })
+    }
+
+    pub async fn release(mut self) -> Result<(), DatabaseError> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut self.conn)
+            .await?;
+        self.conn.close().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! SPEC module 10, Platform: the database servers Haven talks to, migrations, and
+//! multi-tenancy (one database per organisation, routed by host name).
+
+pub mod database;
+pub mod tenancy;

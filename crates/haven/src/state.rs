@@ -1,0 +1,16 @@
+//! What every handler may reach: configuration, tenants and their pools, metrics.
+//! Travels in the router's state; there is no global state.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::platform::tenancy::TenantDirectory;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub tenants: Arc<TenantDirectory>,
+    pub metrics: Arc<Metrics>,
+    pub redis: Option<redis::Client>,
+}

@@ -1,0 +1,87 @@
+//! Logs: JSON lines with the request id, and no PHI.
+
+use std::sync::{Arc, Mutex};
+
+use haven::compliance::Phi;
+use haven::config::LogFormat;
+use haven::telemetry;
+
+use crate::support::process::{HavenProcess, get, haven};
+use crate::support::{TestApp, cluster};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_phi_value_logged_as_a_field_is_redacted() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = telemetry::subscriber(LogFormat::Json, "info", move || writer.clone());
+    let name = Phi::new("Jane Q. Marker".to_owned());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(client_name = ?name, shown = %name, "client loaded");
+    });
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("client loaded"), "{output}");
+    assert!(output.contains("[PHI]"), "{output}");
+    assert!(!output.contains("Marker"), "{output}");
+}
+
+#[test]
+fn request_logs_are_json_lines_with_request_ids_and_no_phi() {
+    let _ = cluster();
+    // A database of its own, cloned as TestApp would.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(TestApp::spawn());
+    let url = app.config.database_url.as_ref().unwrap().expose().to_owned();
+    let prefix = app.config.tenant_database_prefix.clone();
+    runtime.block_on(app.shutdown()).unwrap();
+
+    let mut command = haven();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &url)
+        .env("HAVEN_TENANT_DATABASE_PREFIX", &prefix)
+        .env("HAVEN_LOG_LEVEL", "debug");
+    let mut process = HavenProcess::start(command);
+    let marker = "MarkerSurnameZq";
+    let (status, _) = get(&format!(
+        "{}/clients/{marker}?name={marker}&dob=1990-01-01",
+        process.url
+    ));
+    assert_eq!(status, 404);
+    let (status, _) = get(&format!("{}/api/v1/health/database?q={marker}", process.url));
+    assert_eq!(status, 200);
+    assert!(process.terminate().success());
+
+    let stdout = process.stdout();
+    assert!(!stdout.contains(marker), "PHI in the log:\n{stdout}");
+    assert!(!stdout.contains("1990-01-01"), "PHI in the log:\n{stdout}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}")))
+        .collect();
+    let finished: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "request finished").collect();
+    assert_eq!(finished.len(), 2, "{stdout}");
+    for line in finished {
+        assert!(
+            line["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+        assert!(line["span"]["route"].is_string(), "{line}");
+        assert!(line["status"].is_number(), "{line}");
+    }
+}

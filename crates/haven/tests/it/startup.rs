@@ -1,0 +1,87 @@
+//! Start-up and shutdown of the `haven` process: configuration errors and graceful stop.
+
+use std::time::Duration;
+
+use sqlx::Connection;
+
+use crate::support::TestApp;
+use crate::support::process::{HavenProcess, haven};
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix() {
+    let output = haven().args(["serve"]).env("HAVEN_LISTEN", "nowhere").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("`listen`") && stderr.contains("HAVEN_LISTEN") && stderr.contains("HOST:PORT"),
+        "{stderr}"
+    );
+
+    let output = haven().args(["serve", "--listen", "also bad"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("command line"));
+}
+
+#[test]
+fn an_unknown_setting_in_the_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("haven.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nrequest_timout = \"5s\"\n").unwrap();
+    let output = haven().arg("--config").arg(&file).arg("serve").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("request_timout") && stderr.contains("no such setting"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish_and_refuses_new_ones() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(TestApp::spawn());
+    let url = app.config.database_url.as_ref().unwrap().expose().to_owned();
+    let prefix = app.config.tenant_database_prefix.clone();
+    let tenant_url = app.database_url(&app.tenant_database("default"));
+    runtime.block_on(app.shutdown()).unwrap();
+
+    let mut command = haven();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &url)
+        .env("HAVEN_TENANT_DATABASE_PREFIX", &prefix);
+    let mut process = HavenProcess::start(command);
+    let base = process.url.clone();
+
+    runtime.block_on(async {
+        // Make /ready wait on a lock, so that it is in flight when SIGTERM arrives.
+        let mut blocker = sqlx::PgConnection::connect(&tenant_url).await.unwrap();
+        let mut tx = blocker.begin().await.unwrap();
+        sqlx::query("LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let in_flight = tokio::spawn(reqwest::get(format!("{base}/ready")));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nix::sys::signal::kill(process.pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let refused = reqwest::Client::new()
+            .get(format!("{base}/health"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        assert!(refused.is_err(), "a new connection after SIGTERM is refused");
+
+        tx.rollback().await.unwrap();
+        let finished = in_flight.await.unwrap().expect("the in-flight request got its answer");
+        assert_eq!(finished.status(), 200);
+    });
+    let status = process.wait(Duration::from_secs(30));
+    assert!(status.success(), "clean exit: {status}");
+}

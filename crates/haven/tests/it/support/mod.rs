@@ -1,0 +1,278 @@
+//! The test kit: one private PostgreSQL cluster per test run, a fresh pair of databases
+//! per test (cloned from migrated templates), and the real application on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use haven::app::Application;
+use haven::config::Config;
+use haven::platform::database::{CONTROL_MIGRATIONS, DatabaseName, DatabaseServer, TENANT_MIGRATIONS, migrate};
+use haven_pg_embed::{Cluster, ClusterConfig};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub mod process;
+
+const TEMPLATE_CONTROL: &str = "tpl_control";
+const TEMPLATE_TENANT: &str = "tpl_tenant";
+
+pub struct TestCluster {
+    root: PathBuf,
+    // Held for the whole run; its pipe closes when the test process exits, which stops
+    // the server.
+    _cluster: Cluster,
+}
+
+impl TestCluster {
+    pub fn socket_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://haven@localhost/{database}?host={}",
+            self.socket_dir().display()
+        )
+    }
+
+    pub async fn connect(&self, database: &str) -> PgConnection {
+        PgConnection::connect(&self.url(database))
+            .await
+            .expect("connect to the test cluster")
+    }
+}
+
+/// The run's cluster, started by the first test that needs it.
+pub fn cluster() -> &'static TestCluster {
+    static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        std::thread::spawn(start_cluster)
+            .join()
+            .expect("the test cluster thread panicked")
+    })
+}
+
+fn start_cluster() -> TestCluster {
+    remove_leftovers();
+    let root = std::env::temp_dir().join(format!("haven-it-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut config = ClusterConfig::new(&root);
+    // Speed over durability: this cluster lives for one test run.
+    for (name, value) in [
+        ("fsync", "off"),
+        ("synchronous_commit", "off"),
+        ("full_page_writes", "off"),
+        ("max_connections", "400"),
+    ] {
+        config.settings.push((name.to_owned(), value.to_owned()));
+    }
+    let cluster = Cluster::start(config).expect("start the test PostgreSQL cluster");
+    let test_cluster = TestCluster {
+        root,
+        _cluster: cluster,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(create_templates(&test_cluster));
+    test_cluster
+}
+
+/// Runs killed half-way leave their folders behind; remove those whose process is gone.
+fn remove_leftovers() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("haven-it-").and_then(|p| p.parse::<u32>().ok())
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+async fn create_templates(cluster: &TestCluster) {
+    let server = DatabaseServer::from_url(&cluster.url("postgres")).expect("url");
+    for (name, migrator) in [
+        (TEMPLATE_CONTROL, &CONTROL_MIGRATIONS),
+        (TEMPLATE_TENANT, &TENANT_MIGRATIONS),
+    ] {
+        let db = DatabaseName::parse(name).expect("template name");
+        server.ensure_database(&db).await.expect("create template");
+        let pool = server.connect_pool(&db).await.expect("connect template");
+        migrate(&pool, migrator, &db).await.expect("migrate template");
+        pool.close().await;
+    }
+}
+
+/// A short random id that keeps each test's databases apart.
+pub fn unique_id() -> String {
+    // The last 62 bits of a UUIDv7 are random.
+    let simple = uuid::Uuid::now_v7().simple().to_string();
+    simple[simple.len() - 12..].to_owned()
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub config: Config,
+    pub id: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the application on fresh databases; `customise` adjusts its configuration.
+    pub async fn spawn_with(customise: impl FnOnce(&mut Config)) -> Self {
+        let cluster = cluster();
+        let id = unique_id();
+        let control = format!("t{id}_ctl");
+        let prefix = format!("t{id}_");
+        let mut admin = cluster.connect("postgres").await;
+        for (database, template) in [
+            (control.clone(), TEMPLATE_CONTROL),
+            (format!("{prefix}default"), TEMPLATE_TENANT),
+        ] {
+            sqlx::raw_sql(&format!("CREATE DATABASE \"{database}\" TEMPLATE \"{template}\""))
+                .execute(&mut admin)
+                .await
+                .expect("clone template database");
+        }
+        admin.close().await.ok();
+
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            database_url: Some(haven::config::Secret::new(cluster.url(&control))),
+            tenant_database_prefix: prefix,
+            data_dir: std::env::temp_dir().join(format!("haven-it-app-{id}")),
+            ..Config::default()
+        };
+        customise(&mut config);
+        let server = DatabaseServer::from_url(config.database_url.as_ref().expect("url").expose()).expect("server");
+        let app = Application::build(config.clone(), server)
+            .await
+            .expect("build the application");
+        let addr = app.local_addr().expect("addr");
+        let admin_addr = app.admin_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            admin_addr,
+            config,
+            id,
+            client: client_for(addr, &[]),
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A client that reaches this app under the given host names (as DNS would).
+    pub fn client_for_hosts(&self, hosts: &[&str]) -> reqwest::Client {
+        client_for(self.addr, hosts)
+    }
+
+    pub fn url_on_host(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.addr.port())
+    }
+
+    #[allow(clippy::unused_self)] // reads as "this app's database" at call sites
+    pub fn database_url(&self, database: &str) -> String {
+        cluster().url(database)
+    }
+
+    pub fn tenant_database(&self, slug: &str) -> String {
+        format!("t{}_{}", self.id, slug.replace('-', "_"))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Asks the app to stop as SIGTERM would, and waits for it.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("shutdown within 30 s")
+                .expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn client_for(addr: SocketAddr, hosts: &[&str]) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30));
+    for host in hosts {
+        builder = builder.resolve(host, addr);
+    }
+    builder.build().expect("client")
+}
+
+/// The security headers SPEC.md requires on every response.
+pub fn assert_security_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    for name in [
+        "strict-transport-security",
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "permissions-policy",
+    ] {
+        assert!(headers.contains_key(name), "missing {name} on {}", response.url());
+    }
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+}
+
+/// Checks the error envelope and returns it.
+pub async fn assert_envelope(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status of {}", response.url());
+    assert_security_headers(&response);
+    let header_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "content type"
+    );
+    let body: serde_json::Value = response.json().await.expect("JSON envelope");
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error_code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert_eq!(body["request_id"], header_id.as_str(), "{body}");
+    body
+}
