@@ -15,7 +15,11 @@ pub fn subscriber<W>(format: LogFormat, filter: &str, writer: W) -> Box<dyn Subs
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices ("relation already exists, skipping") are noise at info level.
+    if let Ok(quiet_notices) = "sqlx::postgres::notice=warn".parse() {
+        filter = filter.add_directive(quiet_notices);
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => Box::new(

@@ -52,7 +52,7 @@ impl DatabaseName {
 
 impl fmt::Display for DatabaseName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -145,7 +145,13 @@ impl DatabaseServer {
             .await
         {
             Ok(_) => true,
-            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => false,
+            // Already there; a concurrent creator that wins the race shows as a unique
+            // violation on the catalogue instead of 42P04.
+            Err(sqlx::Error::Database(err))
+                if err.code().as_deref() == Some("42P04") || err.constraint() == Some("pg_database_datname_index") =>
+            {
+                false
+            }
             Err(err) => return Err(err.into()),
         };
         conn.close().await?;

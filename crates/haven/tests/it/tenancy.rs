@@ -161,3 +161,52 @@ async fn taken_slugs_and_hosts_are_refused_in_one_line() {
         .collect();
     assert_eq!(slugs, ["default", "acme"]);
 }
+
+#[tokio::test]
+async fn two_instances_starting_on_a_new_installation_do_not_race() {
+    let cluster = crate::support::cluster();
+    let id = crate::support::unique_id();
+    let control = format!("t{id}_ctl");
+    let url = cluster.url(&control);
+    let prefix = format!("t{id}_");
+    // No template: both instances find an empty server and must create everything.
+    let build = |url: String, prefix: String| async move {
+        let config = haven::config::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: None,
+            database_url: Some(haven::config::Secret::new(url.clone())),
+            tenant_database_prefix: prefix,
+            ..haven::config::Config::default()
+        };
+        haven::app::Application::build(config, DatabaseServer::from_url(&url).unwrap()).await
+    };
+    let (first, second) = tokio::join!(build(url.clone(), prefix.clone()), build(url.clone(), prefix.clone()));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let tenants = tenancy::list_tenants(first.state().tenants.control_pool())
+        .await
+        .unwrap();
+    assert_eq!(tenants.len(), 1, "exactly one default tenant");
+    assert_eq!(tenants[0].slug.as_str(), "default");
+    assert_eq!(tenants[0].database_name, format!("{prefix}default"));
+    drop(second);
+}
+
+#[test]
+fn haven_migrate_brings_a_new_installation_up_to_date() {
+    let cluster = crate::support::cluster();
+    let id = crate::support::unique_id();
+    let url = cluster.url(&format!("t{id}_ctl"));
+    let run = || {
+        haven()
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .env("HAVEN_TENANT_DATABASE_PREFIX", format!("t{id}_"))
+            .output()
+            .unwrap()
+    };
+    let output = run();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 tenant database(s) are up to date"));
+    // Running it again changes nothing and still succeeds.
+    assert!(run().status.success());
+}
