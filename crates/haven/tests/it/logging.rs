@@ -6,8 +6,7 @@ use haven::compliance::Phi;
 use haven::config::LogFormat;
 use haven::telemetry;
 
-use crate::support::process::{HavenProcess, get, haven};
-use crate::support::{TestApp, cluster};
+use crate::support::process::{HavenProcess, get, serve_on_fresh_databases};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -39,23 +38,8 @@ fn a_phi_value_logged_as_a_field_is_redacted() {
 
 #[test]
 fn request_logs_are_json_lines_with_request_ids_and_no_phi() {
-    let _ = cluster();
-    // A database of its own, cloned as TestApp would.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = runtime.block_on(TestApp::spawn());
-    let url = app.config.database_url.as_ref().unwrap().expose().to_owned();
-    let prefix = app.config.tenant_database_prefix.clone();
-    runtime.block_on(app.shutdown()).unwrap();
-
-    let mut command = haven();
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", &url)
-        .env("HAVEN_TENANT_DATABASE_PREFIX", &prefix)
-        .env("HAVEN_LOG_LEVEL", "debug");
+    let (mut command, _) = serve_on_fresh_databases();
+    command.env("HAVEN_LOG_LEVEL", "debug");
     let mut process = HavenProcess::start(command);
     let marker = "MarkerSurnameZq";
     let (status, _) = get(&format!(

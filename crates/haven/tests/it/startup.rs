@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use crate::support::TestApp;
-use crate::support::process::{HavenProcess, haven};
+use crate::support::process::{HavenProcess, haven, serve_on_fresh_databases};
 
 #[test]
 fn a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix() {
@@ -39,22 +38,12 @@ fn an_unknown_setting_in_the_file_is_named() {
 
 #[test]
 fn sigterm_lets_requests_in_flight_finish_and_refuses_new_ones() {
+    let (command, tenant_url) = serve_on_fresh_databases();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let app = runtime.block_on(TestApp::spawn());
-    let url = app.config.database_url.as_ref().unwrap().expose().to_owned();
-    let prefix = app.config.tenant_database_prefix.clone();
-    let tenant_url = app.database_url(&app.tenant_database("default"));
-    runtime.block_on(app.shutdown()).unwrap();
-
-    let mut command = haven();
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", &url)
-        .env("HAVEN_TENANT_DATABASE_PREFIX", &prefix);
     let mut process = HavenProcess::start(command);
     let base = process.url.clone();
 

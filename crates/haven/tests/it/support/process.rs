@@ -135,6 +135,26 @@ impl Drop for HavenProcess {
     }
 }
 
+/// `haven serve` on 127.0.0.1:0 against fresh databases of the run's cluster (cloned as
+/// `TestApp` clones them), with the URL of the default tenant's database.
+pub fn serve_on_fresh_databases() -> (Command, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = runtime.block_on(super::TestApp::spawn());
+    let url = app.config.database_url.as_ref().expect("url").expose().to_owned();
+    let prefix = app.config.tenant_database_prefix.clone();
+    let tenant_url = app.database_url(&app.tenant_database("default"));
+    runtime.block_on(app.shutdown()).expect("shutdown");
+    let mut command = haven();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", url)
+        .env("HAVEN_TENANT_DATABASE_PREFIX", prefix);
+    (command, tenant_url)
+}
+
 /// A blocking GET, for tests that drive a process rather than an in-process app.
 pub fn get(url: &str) -> (u16, String) {
     let runtime = tokio::runtime::Builder::new_current_thread()
