@@ -29,6 +29,18 @@ impl Application {
     /// Migrates every database, loads the tenants and binds the listeners (port 0 picks a
     /// free port; see [`Application::local_addr`]).
     pub async fn build(config: Config, server: DatabaseServer) -> anyhow::Result<Self> {
+        // Bind first: a taken port fails at once, before any database work.
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (setting `listen`)", config.listen))?;
+        let admin_listener = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (setting `admin_listen`)"))?,
+            ),
+            None => None,
+        };
         let control = tenancy::bootstrap(&server, &config.tenant_database_prefix, &config.default_hosts()).await?;
         let tenants = Arc::new(
             TenantDirectory::load(server, control)
@@ -42,17 +54,6 @@ impl Application {
             .map(|url| redis::Client::open(url.expose()))
             .transpose()
             .context("invalid setting `redis_url`")?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (setting `listen`)", config.listen))?;
-        let admin_listener = match config.admin_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr} (setting `admin_listen`)"))?,
-            ),
-            None => None,
-        };
         let state = AppState {
             config: Arc::new(config),
             tenants,
