@@ -23,7 +23,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -440,6 +440,7 @@ fn spawn_server(config: &ClusterConfig, binaries: &Binaries, owner: Option<Owner
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(io_err("cannot open", &log_path))?;
     let log_err = log.try_clone().map_err(io_err("cannot open", &log_path))?;
