@@ -12,6 +12,8 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::clock::{self, SharedClock};
+use crate::compliance::audit::{self, SigningKey};
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
 use crate::platform::database::DatabaseServer;
@@ -29,6 +31,10 @@ impl Application {
     /// Migrates every database, loads the tenants and binds the listeners (port 0 picks a
     /// free port; see [`Application::local_addr`]).
     pub async fn build(config: Config, server: DatabaseServer) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, server, clock::system()).await
+    }
+
+    pub async fn build_with_clock(config: Config, server: DatabaseServer, clock: SharedClock) -> anyhow::Result<Self> {
         // Bind first: a taken port fails at once, before any database work.
         let listener = TcpListener::bind(config.listen)
             .await
@@ -41,13 +47,30 @@ impl Application {
             ),
             None => None,
         };
-        let control = tenancy::bootstrap(&server, &config.tenant_database_prefix, &config.default_hosts()).await?;
+        let server = server.with_app_password(config.database_app_password.as_ref().map(|p| p.expose().to_owned()));
+        // Migrations run as the configured role; serving runs as haven_app.
+        let owner_control =
+            tenancy::bootstrap(&server, &config.tenant_database_prefix, &config.default_hosts()).await?;
+        owner_control.close().await;
+        let control = server.lazy_app_pool(server.control_database());
+        let audit_key = Arc::new(
+            SigningKey::load_or_create(&config.audit_signing_key_path()).context("setting `audit_signing_key`")?,
+        );
         let tenants = Arc::new(
-            TenantDirectory::load(server, control)
+            TenantDirectory::load(server, control, Arc::clone(&clock), config.audit_group_window)
                 .await
-                .context("cannot read the tenant registry")?,
+                .context("cannot read the tenant registry as haven_app")?,
         );
         tenants.watch();
+        audit::maintenance::spawn(
+            Arc::downgrade(&tenants),
+            Arc::clone(&audit_key),
+            Arc::clone(&clock),
+            audit::maintenance::Schedule {
+                checkpoint_every: config.audit_checkpoint_interval,
+                verify_every: config.audit_verify_interval,
+            },
+        );
         let redis = config
             .redis_url
             .as_ref()
@@ -59,6 +82,8 @@ impl Application {
             tenants,
             metrics: Arc::new(Metrics::new()),
             redis,
+            clock,
+            audit_key,
         };
         Ok(Self {
             listener,

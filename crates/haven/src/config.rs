@@ -153,6 +153,20 @@ pub struct Config {
     pub pg_bin_dir: Option<PathBuf>,
     /// The unprivileged user that runs the private cluster when Haven runs as root.
     pub pg_user: String,
+    /// The password of `haven_app`, the role Haven serves as, where the server wants one.
+    pub database_app_password: Option<Secret>,
+    /// How long the audit writer gathers concurrent events into one transaction.
+    #[serde(with = "humantime_serde")]
+    pub audit_group_window: Duration,
+    /// The ed25519 key that signs audit checkpoints (default `<data_dir>/keys/audit-checkpoint.key`).
+    pub audit_signing_key: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    pub audit_checkpoint_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub audit_verify_interval: Duration,
+    /// Events older than this are archived to a verified file and then pruned.
+    #[serde(with = "humantime_serde")]
+    pub audit_retention: Duration,
 }
 
 impl Default for Config {
@@ -176,6 +190,12 @@ impl Default for Config {
             control_database: "haven_control".to_owned(),
             pg_bin_dir: None,
             pg_user: "postgres".to_owned(),
+            database_app_password: None,
+            audit_group_window: Duration::from_millis(1),
+            audit_signing_key: None,
+            audit_checkpoint_interval: Duration::from_secs(3600),
+            audit_verify_interval: Duration::from_secs(6 * 3600),
+            audit_retention: Duration::from_secs(7 * 365 * 24 * 3600 + 2 * 24 * 3600),
         }
     }
 }
@@ -264,7 +284,12 @@ impl Config {
     }
 
     fn normalise(&mut self) {
-        for url in [&mut self.database_url, &mut self.redis_url, &mut self.metrics_token] {
+        for url in [
+            &mut self.database_url,
+            &mut self.redis_url,
+            &mut self.metrics_token,
+            &mut self.database_app_password,
+        ] {
             if url.as_ref().is_some_and(|u| u.expose().trim().is_empty()) {
                 *url = None;
             }
@@ -324,6 +349,23 @@ impl Config {
                 format!("`{}` is not a safe database name", self.control_database),
             );
         }
+        if self.audit_group_window > Duration::from_millis(50) {
+            return bad(
+                "audit_group_window",
+                format!("{:?} would hold every request up", self.audit_group_window),
+            );
+        }
+        for (key, value) in [
+            ("audit_checkpoint_interval", self.audit_checkpoint_interval),
+            ("audit_verify_interval", self.audit_verify_interval),
+        ] {
+            if value < Duration::from_secs(1) {
+                return bad(key, format!("{value:?} is too short"));
+            }
+        }
+        if self.audit_retention < Duration::from_secs(24 * 3600) {
+            return bad("audit_retention", format!("{:?} is too short", self.audit_retention));
+        }
         if self.default_tenant_hosts.is_empty() {
             return bad("default_tenant_hosts", "the list is empty".to_owned());
         }
@@ -335,6 +377,12 @@ impl Config {
             return bad("default_tenant_hosts", format!("`{host}` is not a host name"));
         }
         Ok(())
+    }
+
+    pub fn audit_signing_key_path(&self) -> PathBuf {
+        self.audit_signing_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("audit-checkpoint.key"))
     }
 
     /// The host names of the tenant created on first start (validated at load).
@@ -392,7 +440,11 @@ fn figment_error(figment: &Figment, err: figment::Error) -> ConfigError {
             };
         }
         // Connection strings can hold passwords: never echo their value.
-        _ if matches!(key.as_str(), "database_url" | "redis_url" | "metrics_token") => {
+        _ if matches!(
+            key.as_str(),
+            "database_url" | "redis_url" | "metrics_token" | "database_app_password"
+        ) =>
+        {
             "the value cannot be read".to_owned()
         }
         kind => kind.to_string(),

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::clock::SharedClock;
+use crate::compliance::audit::SigningKey;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::platform::tenancy::TenantDirectory;
@@ -13,4 +15,7 @@ pub struct AppState {
     pub tenants: Arc<TenantDirectory>,
     pub metrics: Arc<Metrics>,
     pub redis: Option<redis::Client>,
+    pub clock: SharedClock,
+    /// Signs audit checkpoints.
+    pub audit_key: Arc<SigningKey>,
 }

@@ -1,6 +1,7 @@
-//! SPEC module 6, Compliance. For now: the PHI wrapper that keeps protected values out
-//! of logs. The audit trail and storage policy join it here.
+//! SPEC module 6, Compliance: the audit trail, and the PHI wrapper that keeps protected
+//! values out of logs. Storage policy joins them here.
 
+pub mod audit;
 pub mod phi;
 
 pub use phi::Phi;

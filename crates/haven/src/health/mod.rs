@@ -7,7 +7,8 @@
 //! - `/api/v1/health/database`: the control database and the database of the tenant
 //!   this host name leads to.
 //! - `/api/v1/health/redis`: `not_configured` without `REDIS_URL`, else a PING.
-//! - `/api/v1/health/audit-status`: the audit trail's state (filled by the audit module).
+//! - `/api/v1/health/audit-status`: per tenant, the audit chain's head, last verification,
+//!   writer state and pending events.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
+use crate::compliance::audit;
 use crate::platform::database::{CONTROL_MIGRATIONS, TENANT_MIGRATIONS, migrations_current};
 use crate::state::AppState;
 use crate::web::error::WebError;
@@ -172,7 +174,38 @@ fn redis_unavailable() -> WebError {
     }
 }
 
-/// Filled in by the audit-trail module; until then it says so.
-async fn audit_status() -> Json<serde_json::Value> {
-    Json(json!({ "status": "not_available", "message": "the audit trail is not enabled in this version" }))
+/// Per tenant: the chain's head, the last verification, the writer, and what waits to
+/// be chained. 503 when a writer is failing or the last verification found a break.
+async fn audit_status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+    let mut tenants = Vec::new();
+    let mut healthy = true;
+    for tenant in state.tenants.tenants() {
+        let writer = tenant.audit.status().await;
+        let head = audit::head(&tenant.pool).await;
+        let verification = audit::last_verification(&tenant.pool).await;
+        let outbox = audit::outbox_len(&tenant.pool).await;
+        let reachable = head.is_ok() && verification.is_ok() && outbox.is_ok();
+        let verification = verification.ok().flatten();
+        healthy &= reachable && writer.state == "running" && verification.as_ref().is_none_or(|v| v.ok);
+        tenants.push(json!({
+            "tenant": tenant.record.slug,
+            "head_seq": head.as_ref().ok().map(|(seq, _)| *seq),
+            "head_hash": head.as_ref().ok().map(|(_, hash)| hex::encode(hash)),
+            "last_verification": verification,
+            "writer": writer,
+            "pending": {
+                "queued": writer.queued,
+                "outbox": outbox.ok(),
+            },
+        }));
+    }
+    if healthy {
+        Ok(Json(json!({ "status": "ok", "tenants": tenants })))
+    } else {
+        Err(WebError::Unavailable {
+            code: "audit_unhealthy",
+            message: "An audit trail is failing, unreachable or did not verify.".to_owned(),
+            details: Some(json!({ "tenants": tenants })),
+        })
+    }
 }

@@ -57,10 +57,14 @@ impl fmt::Display for DatabaseName {
 }
 
 /// How to connect to the server, with the database left to choose.
+/// The role Haven serves requests as (created by the migrations).
+pub const APP_ROLE: &str = "haven_app";
+
 #[derive(Debug, Clone)]
 pub struct DatabaseServer {
     base: PgConnectOptions,
     control: DatabaseName,
+    app_password: Option<String>,
 }
 
 impl DatabaseServer {
@@ -74,6 +78,7 @@ impl DatabaseServer {
         Ok(Self {
             base: quiet(base),
             control,
+            app_password: None,
         })
     }
 
@@ -86,7 +91,15 @@ impl DatabaseServer {
         Self {
             base: quiet(base),
             control,
+            app_password: None,
         }
+    }
+
+    /// The password of `haven_app` on a server that asks for one.
+    #[must_use]
+    pub fn with_app_password(mut self, password: Option<String>) -> Self {
+        self.app_password = password;
+        self
     }
 
     pub fn control_database(&self) -> &DatabaseName {
@@ -97,12 +110,22 @@ impl DatabaseServer {
         self.base.clone().database(database.as_str())
     }
 
-    /// A pool that connects on first use.
-    pub fn lazy_pool(&self, database: &DatabaseName) -> PgPool {
+    /// Connection options for serving: as `haven_app`, which may append to the audit
+    /// trail but never change it.
+    pub fn app_options(&self, database: &DatabaseName) -> PgConnectOptions {
+        let options = self.options(database).username(APP_ROLE);
+        match &self.app_password {
+            Some(password) => options.password(password),
+            None => options,
+        }
+    }
+
+    /// A serving pool (as `haven_app`) that connects on first use.
+    pub fn lazy_app_pool(&self, database: &DatabaseName) -> PgPool {
         PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(self.options(database))
+            .connect_lazy_with(self.app_options(database))
     }
 
     pub async fn connect_pool(&self, database: &DatabaseName) -> Result<PgPool, DatabaseError> {

@@ -108,15 +108,6 @@ async fn redis_health_pings_a_real_redis() {
     assert_eq!(status["status"], "ok", "{status}");
 }
 
-#[tokio::test]
-async fn audit_status_answers_as_a_placeholder() {
-    let app = TestApp::spawn().await;
-    let response = app.get("/api/v1/health/audit-status").await;
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["status"], "not_available");
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

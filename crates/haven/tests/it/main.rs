@@ -5,6 +5,7 @@
 
 mod support;
 
+mod audit;
 mod edge;
 mod health;
 mod logging;

@@ -9,6 +9,8 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
 use super::{HostName, TenantRecord, TenantStatus, store};
+use crate::clock::SharedClock;
+use crate::compliance::audit::AuditWriter;
 use crate::platform::database::{DatabaseName, DatabaseServer};
 
 /// Registry changes are announced with NOTIFY and picked up at once; a request for an
@@ -17,11 +19,21 @@ const RELOAD_ON_MISS_INTERVAL: Duration = Duration::from_secs(1);
 /// In case a notification was missed (the listening connection dropped).
 const PERIODIC_RELOAD: Duration = Duration::from_secs(30);
 
-#[derive(Debug)]
 pub struct Tenant {
     pub record: TenantRecord,
     pub database: DatabaseName,
+    /// Connections as `haven_app`.
     pub pool: PgPool,
+    /// The tenant's audit chain writer.
+    pub audit: AuditWriter,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("slug", &self.record.slug)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +52,25 @@ struct Snapshot {
 
 pub struct TenantDirectory {
     server: DatabaseServer,
+    clock: SharedClock,
+    audit_window: Duration,
     control: PgPool,
     snapshot: RwLock<Arc<Snapshot>>,
     last_reload: Mutex<Option<Instant>>,
 }
 
 impl TenantDirectory {
-    pub async fn load(server: DatabaseServer, control: PgPool) -> Result<Self, sqlx::Error> {
+    /// Loads the registry; `control` should connect as `haven_app`.
+    pub async fn load(
+        server: DatabaseServer,
+        control: PgPool,
+        clock: SharedClock,
+        audit_window: Duration,
+    ) -> Result<Self, sqlx::Error> {
         let directory = Self {
             server,
+            clock,
+            audit_window,
             control,
             snapshot: RwLock::new(Arc::default()),
             last_reload: Mutex::new(None),
@@ -84,12 +106,24 @@ impl TenantDirectory {
                 tracing::error!(tenant = %record.slug, "skipping a tenant whose database name is invalid");
                 continue;
             };
-            let pool = old
+            let (pool, audit) = old
                 .tenants
                 .iter()
                 .find(|t| t.record.id == record.id && t.database == database)
-                .map_or_else(|| self.server.lazy_pool(&database), |t| t.pool.clone());
-            let tenant = Arc::new(Tenant { record, database, pool });
+                .map_or_else(
+                    || {
+                        let pool = self.server.lazy_app_pool(&database);
+                        let audit = AuditWriter::spawn(pool.clone(), Arc::clone(&self.clock), self.audit_window);
+                        (pool, audit)
+                    },
+                    |t| (t.pool.clone(), t.audit.clone()),
+                );
+            let tenant = Arc::new(Tenant {
+                record,
+                database,
+                pool,
+                audit,
+            });
             for host in &tenant.record.hosts {
                 next.by_host.insert(host.clone(), Arc::clone(&tenant));
             }

@@ -119,6 +119,7 @@ pub fn unique_id() -> String {
 }
 
 pub struct TestApp {
+    pub state: haven::state::AppState,
     pub addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     pub config: Config,
@@ -166,11 +167,13 @@ impl TestApp {
             .expect("build the application");
         let addr = app.local_addr().expect("addr");
         let admin_addr = app.admin_addr();
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
         Self {
+            state,
             addr,
             admin_addr,
             config,
@@ -201,6 +204,32 @@ impl TestApp {
 
     pub fn tenant_database(&self, slug: &str) -> String {
         format!("t{}_{}", self.id, slug.replace('-', "_"))
+    }
+
+    /// The tenant (by slug) as the running app sees it.
+    pub fn tenant(&self, slug: &str) -> std::sync::Arc<haven::platform::tenancy::Tenant> {
+        self.state
+            .tenants
+            .tenants()
+            .into_iter()
+            .find(|t| t.record.slug.as_str() == slug)
+            .expect("tenant")
+    }
+
+    /// A superuser connection to a tenant's database (for what an attacker could do).
+    pub async fn superuser(&self, slug: &str) -> PgConnection {
+        cluster().connect(&self.tenant_database(slug)).await
+    }
+
+    /// `haven ARGS` against this app's databases and data directory.
+    pub fn haven(&self, args: &[&str]) -> std::process::Output {
+        process::haven()
+            .args(args)
+            .env("DATABASE_URL", self.config.database_url.as_ref().expect("url").expose())
+            .env("HAVEN_TENANT_DATABASE_PREFIX", &self.config.tenant_database_prefix)
+            .env("HAVEN_DATA_DIR", &self.config.data_dir)
+            .output()
+            .expect("run haven")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

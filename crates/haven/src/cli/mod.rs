@@ -1,5 +1,7 @@
 //! The `haven` command.
 
+mod audit;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +40,9 @@ pub enum Command {
     /// Manage the organisations (tenants) this installation serves.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Verify, checkpoint, export and prune the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +107,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command, config, started)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             if serving {
                 tracing::error!(error = format!("{err:#}"), "haven stopped with an error");
@@ -118,6 +123,7 @@ fn overrides_for(command: &Command) -> Overrides {
         Command::Serve(args) => &args.data_dir,
         Command::Migrate(arg)
         | Command::Tenant(TenantCommand::Create { data_dir: arg, .. } | TenantCommand::List { data_dir: arg }) => arg,
+        Command::Audit(command) => command.data_dir(),
     };
     let mut overrides = Overrides {
         data_dir: data_dir.data_dir.clone(),
@@ -132,15 +138,17 @@ fn overrides_for(command: &Command) -> Overrides {
     overrides
 }
 
-async fn run(command: Command, config: Config, started: Instant) -> anyhow::Result<()> {
+async fn run(command: Command, config: Config, started: Instant) -> anyhow::Result<ExitCode> {
     let (server, cluster) = open_database(&config).await?;
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match command {
-        Command::Serve(_) => serve(config, server, started).await,
-        Command::Migrate(_) => migrate(&config, &server).await,
+        Command::Serve(_) => done(serve(config, server, started).await),
+        Command::Migrate(_) => done(migrate(&config, &server).await),
         Command::Tenant(TenantCommand::Create { slug, hosts, name, .. }) => {
-            create_tenant(&config, &server, &slug, &hosts, name).await
+            done(create_tenant(&config, &server, &slug, &hosts, name).await)
         }
-        Command::Tenant(TenantCommand::List { .. }) => list_tenants(&config, &server).await,
+        Command::Tenant(TenantCommand::List { .. }) => done(list_tenants(&config, &server).await),
+        Command::Audit(command) => audit::run(command, &config, &server).await,
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {

@@ -1,0 +1,440 @@
+//! Queries on the audit tables of a tenant database.
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
+
+use super::{ActorKind, AuditEvent, Hash, Outcome};
+
+/// An event in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainedEvent {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    #[serde(with = "hex_hash")]
+    pub prev_hash: Hash,
+    #[serde(with = "hex_hash")]
+    pub hash: Hash,
+}
+
+mod hex_hash {
+    use serde::Deserialize as _;
+
+    pub fn serialize<S: serde::Serializer>(hash: &super::Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(hash))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<super::Hash, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&text, &mut hash).map_err(serde::de::Error::custom)?;
+        Ok(hash)
+    }
+}
+
+fn to_hash(bytes: &[u8]) -> Result<Hash, sqlx::Error> {
+    bytes
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("an audit hash is not 32 bytes".into()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn to_event(
+    occurred_at: DateTime<Utc>,
+    actor_kind: &str,
+    actor_id: Option<String>,
+    session_id: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    action: String,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    outcome: &str,
+    reason: Option<String>,
+    request_id: Option<String>,
+) -> Result<AuditEvent, sqlx::Error> {
+    Ok(AuditEvent {
+        occurred_at,
+        actor_kind: ActorKind::parse(actor_kind)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown actor kind {actor_kind}").into()))?,
+        actor_id,
+        session_id,
+        client_ip,
+        user_agent,
+        action,
+        resource_type,
+        resource_id,
+        outcome: Outcome::parse(outcome)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown outcome {outcome}").into()))?,
+        reason,
+        request_id,
+    })
+}
+
+/// An `audit_events` row as read.
+struct EventRow {
+    seq: i64,
+    occurred_at: DateTime<Utc>,
+    actor_kind: String,
+    actor_id: Option<String>,
+    session_id: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    action: String,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    outcome: String,
+    reason: Option<String>,
+    request_id: Option<String>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl TryFrom<EventRow> for ChainedEvent {
+    type Error = sqlx::Error;
+
+    fn try_from(r: EventRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            seq: r.seq,
+            event: to_event(
+                r.occurred_at,
+                &r.actor_kind,
+                r.actor_id,
+                r.session_id,
+                r.client_ip,
+                r.user_agent,
+                r.action,
+                r.resource_type,
+                r.resource_id,
+                &r.outcome,
+                r.reason,
+                r.request_id,
+            )?,
+            prev_hash: to_hash(&r.prev_hash)?,
+            hash: to_hash(&r.hash)?,
+        })
+    }
+}
+
+/// Records a write's event in the write's own transaction.
+pub async fn stage(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO audit_outbox (occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
+                                  action, resource_type, resource_id, outcome, reason, request_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        "#,
+        event.occurred_at,
+        event.actor_kind.as_str(),
+        event.actor_id,
+        event.session_id,
+        event.client_ip,
+        event.user_agent,
+        event.action,
+        event.resource_type,
+        event.resource_id,
+        event.outcome.as_str(),
+        event.reason,
+        event.request_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Serializes the chain's writers, whatever the number of Haven instances, until the
+/// transaction ends (an advisory lock: `haven_app` may not lock rows it cannot update).
+const CHAIN_LOCK_KEY: i64 = 0x4841_5645_4e5f_4131; // "HAVEN_A1"
+
+/// The chain's head, read under the chain lock.
+pub(super) async fn lock_head(tx: &mut Transaction<'_, Postgres>) -> Result<(i64, Hash), sqlx::Error> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
+        .fetch_one(&mut **tx)
+        .await?;
+    // Read after the lock is held: under READ COMMITTED this sees the last writer's commit.
+    let row = sqlx::query!("SELECT seq, hash FROM audit_head")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((row.seq, to_hash(&row.hash)?))
+}
+
+pub async fn head(db: &PgPool) -> Result<(i64, Hash), sqlx::Error> {
+    let row = sqlx::query!("SELECT seq, hash FROM audit_head").fetch_one(db).await?;
+    Ok((row.seq, to_hash(&row.hash)?))
+}
+
+pub(super) async fn take_outbox(
+    tx: &mut Transaction<'_, Postgres>,
+    limit: i64,
+) -> Result<Vec<(i64, AuditEvent)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT id, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
+               action, resource_type, resource_id, outcome, reason, request_id
+        FROM audit_outbox ORDER BY id LIMIT $1
+        "#,
+        limit
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let event = to_event(
+                r.occurred_at,
+                &r.actor_kind,
+                r.actor_id,
+                r.session_id,
+                r.client_ip,
+                r.user_agent,
+                r.action,
+                r.resource_type,
+                r.resource_id,
+                &r.outcome,
+                r.reason,
+                r.request_id,
+            )?;
+            Ok((r.id, event))
+        })
+        .collect()
+}
+
+pub(super) async fn delete_outbox(tx: &mut Transaction<'_, Postgres>, ids: &[i64]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!("DELETE FROM audit_outbox WHERE id = ANY($1)", ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn outbox_len(db: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM audit_outbox")
+        .fetch_one(db)
+        .await
+}
+
+/// Appends events, in order, in one statement.
+pub(super) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[ChainedEvent]) -> Result<(), sqlx::Error> {
+    let mut seq = Vec::with_capacity(events.len());
+    let mut occurred_at = Vec::with_capacity(events.len());
+    let mut actor_kind = Vec::with_capacity(events.len());
+    let mut actor_id = Vec::with_capacity(events.len());
+    let mut session_id = Vec::with_capacity(events.len());
+    let mut client_ip = Vec::with_capacity(events.len());
+    let mut user_agent = Vec::with_capacity(events.len());
+    let mut action = Vec::with_capacity(events.len());
+    let mut resource_type = Vec::with_capacity(events.len());
+    let mut resource_id = Vec::with_capacity(events.len());
+    let mut outcome = Vec::with_capacity(events.len());
+    let mut reason = Vec::with_capacity(events.len());
+    let mut request_id = Vec::with_capacity(events.len());
+    let mut prev_hash = Vec::with_capacity(events.len());
+    let mut hash = Vec::with_capacity(events.len());
+    for chained in events {
+        let e = &chained.event;
+        seq.push(chained.seq);
+        occurred_at.push(e.occurred_at);
+        actor_kind.push(e.actor_kind.as_str().to_owned());
+        actor_id.push(e.actor_id.clone());
+        session_id.push(e.session_id.clone());
+        client_ip.push(e.client_ip.clone());
+        user_agent.push(e.user_agent.clone());
+        action.push(e.action.clone());
+        resource_type.push(e.resource_type.clone());
+        resource_id.push(e.resource_id.clone());
+        outcome.push(e.outcome.as_str().to_owned());
+        reason.push(e.reason.clone());
+        request_id.push(e.request_id.clone());
+        prev_hash.push(chained.prev_hash.to_vec());
+        hash.push(chained.hash.to_vec());
+    }
+    sqlx::query!(
+        r#"
+        INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
+                                  action, resource_type, resource_id, outcome, reason, request_id,
+                                  prev_hash, hash)
+        SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                             $13::text[], $14::bytea[], $15::bytea[])
+        "#,
+        &seq,
+        &occurred_at,
+        &actor_kind,
+        &actor_id as &[Option<String>],
+        &session_id as &[Option<String>],
+        &client_ip as &[Option<String>],
+        &user_agent as &[Option<String>],
+        &action,
+        &resource_type as &[Option<String>],
+        &resource_id as &[Option<String>],
+        &outcome,
+        &reason as &[Option<String>],
+        &request_id as &[Option<String>],
+        &prev_hash,
+        &hash,
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Every event from `from_seq` on, in order, streamed.
+pub(super) fn stream_chain(db: &PgPool, from_seq: i64) -> BoxStream<'_, Result<ChainedEvent, sqlx::Error>> {
+    use futures_util::StreamExt as _;
+    sqlx::query_as!(
+        EventRow,
+        r#"
+        SELECT seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
+               action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash
+        FROM audit_events WHERE seq >= $1 ORDER BY seq
+        "#,
+        from_seq
+    )
+    .fetch(db)
+    .map(|row| row.and_then(ChainedEvent::try_from))
+    .boxed()
+}
+
+/// The point the chain starts from: the last archive's end, or the genesis.
+pub(super) async fn chain_anchor(db: &PgPool) -> Result<(i64, Hash), sqlx::Error> {
+    let row = sqlx::query!("SELECT through_seq, through_hash FROM audit_archives ORDER BY through_seq DESC LIMIT 1")
+        .fetch_optional(db)
+        .await?;
+    match row {
+        Some(row) => Ok((row.through_seq, to_hash(&row.through_hash)?)),
+        None => Ok((0, super::GENESIS_HASH)),
+    }
+}
+
+/// Filters for reading the trail (auditor UI and API, export).
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub actor_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Only events with a sequence number below this (keyset pagination, newest first).
+    pub before_seq: Option<i64>,
+}
+
+/// Events matching `filter`, newest first, at most `limit`.
+pub async fn list_events(
+    db: impl PgExecutor<'_>,
+    filter: &EventFilter,
+    limit: i64,
+) -> Result<Vec<ChainedEvent>, sqlx::Error> {
+    sqlx::query_as!(
+        EventRow,
+        r#"
+        SELECT seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
+               action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash
+        FROM audit_events
+        WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
+          AND ($2::timestamptz IS NULL OR occurred_at < $2)
+          AND ($3::text IS NULL OR actor_id = $3)
+          AND ($4::text IS NULL OR resource_type = $4)
+          AND ($5::text IS NULL OR resource_id = $5)
+          AND ($6::text IS NULL OR action = $6)
+          AND ($7::text IS NULL OR outcome = $7)
+          AND ($8::bigint IS NULL OR seq < $8)
+        ORDER BY seq DESC
+        LIMIT $9
+        "#,
+        filter.from,
+        filter.to,
+        filter.actor_id,
+        filter.resource_type,
+        filter.resource_id,
+        filter.action,
+        filter.outcome.map(Outcome::as_str),
+        filter.before_seq,
+        limit,
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(ChainedEvent::try_from)
+    .collect()
+}
+
+/// Events that occurred in `[from, to)`, in chain order, streamed.
+pub(super) fn stream_range(
+    db: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> BoxStream<'_, Result<ChainedEvent, sqlx::Error>> {
+    use futures_util::StreamExt as _;
+    sqlx::query_as!(
+        EventRow,
+        r#"
+        SELECT seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
+               action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash
+        FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY seq
+        "#,
+        from,
+        to
+    )
+    .fetch(db)
+    .map(|row| row.and_then(ChainedEvent::try_from))
+    .boxed()
+}
+
+pub(super) async fn count_range(db: &PgPool, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2"#,
+        from,
+        to
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// The last event that occurred before `cutoff`.
+pub(super) async fn last_seq_before(db: &PgPool, cutoff: DateTime<Utc>) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT max(seq) FROM audit_events WHERE occurred_at < $1", cutoff)
+        .fetch_one(db)
+        .await
+}
+
+/// Records the archive and removes the archived events, in one transaction.
+pub(super) async fn archive_and_delete(
+    db: &PgPool,
+    first_seq: i64,
+    through_seq: i64,
+    through_hash: &Hash,
+    archived_at: DateTime<Utc>,
+    file_name: &str,
+    file_sha256: &[u8; 32],
+) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query!(
+        r#"
+        INSERT INTO audit_archives (through_seq, through_hash, first_seq, archived_at, file_name, file_sha256)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        "#,
+        through_seq,
+        &through_hash[..],
+        first_seq,
+        archived_at,
+        file_name,
+        &file_sha256[..],
+    )
+    .execute(&mut *tx)
+    .await?;
+    // The append-only trigger lets archived events go only under this switch.
+    sqlx::query_scalar!("SELECT set_config('haven.audit_prune', 'on', true)")
+        .fetch_one(&mut *tx)
+        .await?;
+    let deleted = sqlx::query!("DELETE FROM audit_events WHERE seq <= $1", through_seq)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
+}

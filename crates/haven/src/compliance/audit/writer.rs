@@ -1,0 +1,277 @@
+//! The per-tenant chain writer: group commit.
+//!
+//! Reads hand their event to the writer and wait. The writer takes whatever has arrived
+//! (after a short window, so that concurrent requests share a transaction), adds the
+//! writes' events waiting in the outbox, extends the chain in one transaction that holds
+//! the head's row lock, commits with `synchronous_commit = on`, and only then answers the
+//! waiting requests. If the batch fails, every waiter gets the error: the request fails
+//! closed and sends no PHI.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+
+use super::chain::event_hash;
+use super::store::{self, ChainedEvent};
+use super::{AuditError, AuditEvent, Audited};
+use crate::clock::SharedClock;
+
+const QUEUE: usize = 8192;
+const MAX_BATCH: usize = 1024;
+/// Outbox rows chained per batch; a longer outbox takes several batches.
+const MAX_OUTBOX: i64 = 4096;
+/// How often the outbox is checked when nothing has nudged the writer (events staged by
+/// another Haven instance, or after a restart).
+const OUTBOX_POLL: Duration = Duration::from_millis(500);
+/// After a failed batch, wait this long before the next attempt.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+struct Job {
+    event: AuditEvent,
+    done: oneshot::Sender<Result<i64, AuditError>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    events: AtomicU64,
+    consecutive_failures: AtomicU64,
+    last_error_at: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// What `/api/v1/health/audit-status` shows of a writer.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriterStatus {
+    pub state: &'static str,
+    pub queued: usize,
+    pub batches: u64,
+    pub events: u64,
+    pub consecutive_failures: u64,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// A handle on one tenant's chain writer. Cloning shares the writer; the task ends when
+/// the last handle is dropped.
+#[derive(Clone)]
+pub struct AuditWriter {
+    jobs: mpsc::Sender<Job>,
+    nudge: Arc<Notify>,
+    counters: Arc<Counters>,
+}
+
+impl AuditWriter {
+    pub fn spawn(pool: PgPool, clock: SharedClock, window: Duration) -> Self {
+        let (jobs, receiver) = mpsc::channel(QUEUE);
+        let nudge = Arc::new(Notify::new());
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(run(
+            pool,
+            clock,
+            window,
+            receiver,
+            Arc::clone(&nudge),
+            Arc::clone(&counters),
+        ));
+        Self { jobs, nudge, counters }
+    }
+
+    /// Appends `event` and returns its sequence number once it is committed.
+    pub async fn record(&self, event: AuditEvent) -> Result<i64, AuditError> {
+        event.validate()?;
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { event, done })
+            .await
+            .map_err(|_| AuditError::WriterStopped)?;
+        answer.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Records the read of `value` and hands it back in the form a response accepts.
+    pub async fn read<T>(&self, event: AuditEvent, value: T) -> Result<Audited<T>, AuditError> {
+        let seq = self.record(event).await?;
+        Ok(Audited { value, seq })
+    }
+
+    /// Asks the writer to chain the outbox now (after a write committed).
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+
+    pub async fn status(&self) -> WriterStatus {
+        let failures = self.counters.consecutive_failures.load(Ordering::Relaxed);
+        WriterStatus {
+            state: if self.jobs.is_closed() {
+                "stopped"
+            } else if failures > 0 {
+                "failing"
+            } else {
+                "running"
+            },
+            queued: self.jobs.max_capacity() - self.jobs.capacity(),
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            events: self.counters.events.load(Ordering::Relaxed),
+            consecutive_failures: failures,
+            last_error_at: *self.counters.last_error_at.lock().await,
+        }
+    }
+}
+
+async fn run(
+    pool: PgPool,
+    clock: SharedClock,
+    window: Duration,
+    mut receiver: mpsc::Receiver<Job>,
+    nudge: Arc<Notify>,
+    counters: Arc<Counters>,
+) {
+    let mut more_outbox = true;
+    loop {
+        let mut jobs = Vec::new();
+        if !more_outbox {
+            tokio::select! {
+                job = receiver.recv() => match job {
+                    Some(job) => jobs.push(job),
+                    None => return,
+                },
+                () = nudge.notified() => {}
+                () = tokio::time::sleep(OUTBOX_POLL) => {}
+            }
+            if !jobs.is_empty() && !window.is_zero() {
+                tokio::time::sleep(window).await;
+            }
+        }
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<&AuditEvent> = jobs.iter().map(|j| &j.event).collect();
+        match write_batch(&pool, &events).await {
+            Ok(batch) => {
+                more_outbox = batch.outbox_drained == usize::try_from(MAX_OUTBOX).unwrap_or(usize::MAX);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .events
+                    .fetch_add((batch.seqs.len() + batch.outbox_drained) as u64, Ordering::Relaxed);
+                counters.consecutive_failures.store(0, Ordering::Relaxed);
+                for (job, seq) in jobs.into_iter().zip(batch.seqs) {
+                    let _ = job.done.send(Ok(seq));
+                }
+            }
+            Err(err) => {
+                more_outbox = false;
+                let failures = counters.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                *counters.last_error_at.lock().await = Some(clock.now());
+                // Only the first failure of a run is logged loudly; the cause holds no PHI.
+                if failures == 1 {
+                    tracing::error!(error = %err, "audit batch failed; requests that need it fail closed");
+                } else {
+                    tracing::debug!(error = %err, failures, "audit batch failed again");
+                }
+                let message = err.to_string();
+                for job in jobs {
+                    let _ = job.done.send(Err(AuditError::Unavailable(message.clone())));
+                }
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+}
+
+struct Batch {
+    seqs: Vec<i64>,
+    outbox_drained: usize,
+}
+
+async fn write_batch(pool: &PgPool, events: &[&AuditEvent]) -> Result<Batch, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Durable before anyone is answered, whatever the server's default.
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(&mut *tx)
+        .await?;
+    let (mut seq, mut prev) = store::lock_head(&mut tx).await?;
+    let outbox = store::take_outbox(&mut tx, MAX_OUTBOX).await?;
+    if outbox.is_empty() && events.is_empty() {
+        tx.rollback().await?;
+        return Ok(Batch {
+            seqs: Vec::new(),
+            outbox_drained: 0,
+        });
+    }
+    let outbox_ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
+    let mut chained = Vec::with_capacity(outbox.len() + events.len());
+    let mut seqs = Vec::with_capacity(events.len());
+    // Writes staged earlier go first, then the reads waiting now.
+    let staged = outbox.into_iter().map(|(_, event)| (event, false));
+    let waiting = events.iter().map(|event| ((*event).clone(), true));
+    for (event, answers_a_waiter) in staged.chain(waiting) {
+        seq += 1;
+        let hash = event_hash(seq, &event, &prev);
+        if answers_a_waiter {
+            seqs.push(seq);
+        }
+        chained.push(ChainedEvent {
+            seq,
+            event,
+            prev_hash: prev,
+            hash,
+        });
+        prev = hash;
+    }
+    store::append(&mut tx, &chained).await?;
+    store::delete_outbox(&mut tx, &outbox_ids).await?;
+    tx.commit().await?;
+    Ok(Batch {
+        seqs,
+        outbox_drained: outbox_ids.len(),
+    })
+}
+
+impl AuditEvent {
+    /// The checks of the `audit_events` table, made before an event joins a batch, so
+    /// that one bad event cannot fail everybody's.
+    pub fn validate(&self) -> Result<(), AuditError> {
+        fn within(value: Option<&String>, max: usize) -> bool {
+            value.is_none_or(|v| !v.is_empty() && v.len() <= max)
+        }
+        let word = |s: &str| {
+            s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        let parts: Vec<&str> = self.action.split('.').collect();
+        if self.action.len() > 64 || parts.len() < 2 || !parts.iter().all(|p| word(p)) {
+            return Err(AuditError::Invalid("action must look like `resource.verb`"));
+        }
+        if self.resource_type.as_deref().is_some_and(|t| t.len() > 64 || !word(t)) {
+            return Err(AuditError::Invalid("resource type must be a lower-case word"));
+        }
+        if !(within(self.actor_id.as_ref(), 100)
+            && within(self.session_id.as_ref(), 100)
+            && within(self.user_agent.as_ref(), 200)
+            && within(self.resource_id.as_ref(), 100)
+            && within(self.reason.as_ref(), 1000)
+            && within(self.request_id.as_ref(), 128))
+        {
+            return Err(AuditError::Invalid("a field is empty or too long"));
+        }
+        if self
+            .client_ip
+            .as_deref()
+            .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(AuditError::Invalid("client ip is not an address"));
+        }
+        let needs_reason = ["break_glass.open", "export.create", "audit.export", "audit.prune"];
+        if self.reason.is_none() && needs_reason.contains(&self.action.as_str()) {
+            return Err(AuditError::Invalid("this action needs a reason"));
+        }
+        Ok(())
+    }
+}

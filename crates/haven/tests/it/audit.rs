@@ -1,0 +1,461 @@
+//! The audit trail: group-committed, gapless, append-only in the database, and every
+//! kind of tampering found at the exact event.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use haven::compliance::audit::{self, ActorKind, AuditEvent, EventFilter, Outcome};
+use sqlx::{Connection, PgConnection};
+
+use crate::support::{TestApp, assert_envelope};
+
+fn now() -> DateTime<Utc> {
+    haven::clock::system().now()
+}
+
+fn read_event(n: usize, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent::new(at, "client.read", Outcome::Allowed)
+        .actor(ActorKind::User, Some(format!("user-{}", n % 7)))
+        .resource("client", format!("client-{n}"))
+        .request(
+            &format!("req-{n}"),
+            Some("203.0.113.7".parse().unwrap()),
+            Some("Firefox 120 / Linux / desktop".to_owned()),
+        )
+}
+
+/// Records `count` reads concurrently, each waiting for its commit; returns their seqs.
+async fn record_reads(app: &TestApp, count: usize) -> Vec<i64> {
+    let writer = app.tenant("default").audit.clone();
+    let tasks: Vec<_> = (0..count)
+        .map(|n| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.record(read_event(n, now())).await.unwrap() })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.unwrap());
+    }
+    seqs
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `haven audit verify` and returns (exit code, output).
+fn cli_verify(app: &TestApp, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["audit", "verify", "--tenant", "default"];
+    args.extend_from_slice(extra);
+    let output = app.haven(&args);
+    let text = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// Tampering needs what an attacker with superuser access has: triggers switched off.
+async fn tamper(app: &TestApp, statements: &[&str]) {
+    let mut db = app.superuser("default").await;
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    for statement in statements {
+        sqlx::query(statement).execute(&mut db).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn concurrent_reads_are_group_committed_into_one_gapless_chain() {
+    let app = TestApp::spawn().await;
+    let mut seqs = record_reads(&app, 300).await;
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=300).collect::<Vec<i64>>(),
+        "every read got its own place in the chain"
+    );
+
+    let status = app.tenant("default").audit.status().await;
+    assert!(
+        status.batches < 300,
+        "reads shared transactions: {} batches for 300 events",
+        status.batches
+    );
+
+    let report = audit::verify(&app.tenant("default").pool, &[], &|_| {}).await.unwrap();
+    assert!(report.ok(), "{}", report.summary());
+    assert_eq!((report.events, report.last_seq), (300, 300));
+
+    let body: serde_json::Value = app.get("/api/v1/health/audit-status").await.json().await.unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["tenants"][0]["head_seq"], 300);
+    assert_eq!(body["tenants"][0]["writer"]["state"], "running");
+}
+
+#[tokio::test]
+async fn a_write_event_commits_with_its_transaction_or_not_at_all() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("default");
+    let write = |id: &str| {
+        AuditEvent::new(now(), "client.update", Outcome::Allowed)
+            .actor(ActorKind::User, Some("user-1".to_owned()))
+            .resource("client", id)
+    };
+    let mut tx = tenant.pool.begin().await.unwrap();
+    audit::stage(&mut tx, &write("kept")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = tenant.pool.begin().await.unwrap();
+    audit::stage(&mut tx, &write("rolled-back")).await.unwrap();
+    tx.rollback().await.unwrap();
+    tenant.audit.nudge();
+
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = audit::list_events(&tenant.pool, &EventFilter::default(), 10)
+            .await
+            .unwrap();
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ids: Vec<_> = events.iter().map(|e| e.event.resource_id.clone().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["kept"],
+        "the committed write's event is chained; the rolled-back one never is"
+    );
+    assert_eq!(audit::outbox_len(&tenant.pool).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_app_role_cannot_rewrite_history() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 3).await;
+    let mut as_app =
+        PgConnection::connect_with(&app.state.tenants.server().app_options(&app.tenant("default").database))
+            .await
+            .unwrap();
+    for statement in [
+        "UPDATE audit_events SET reason = 'x' WHERE seq = 1",
+        "DELETE FROM audit_events WHERE seq = 1",
+        "TRUNCATE audit_events",
+        "UPDATE audit_head SET seq = 0",
+        "DELETE FROM audit_archives",
+        "UPDATE audit_checkpoints SET seq = 0",
+    ] {
+        let err = sqlx::query(statement).execute(&mut as_app).await.unwrap_err();
+        let code = err
+            .as_database_error()
+            .and_then(sqlx::error::DatabaseError::code)
+            .map(std::borrow::Cow::into_owned);
+        assert_eq!(code.as_deref(), Some("42501"), "{statement} must be refused: {err}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+        .fetch_one(&mut as_app)
+        .await
+        .unwrap();
+    assert_eq!(count, 3, "the app role can still read");
+}
+
+#[tokio::test]
+async fn even_the_owner_cannot_change_or_fork_the_chain_while_triggers_stand() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 3).await;
+    let mut owner = app.superuser("default").await;
+    for (statement, code) in [
+        ("UPDATE audit_events SET reason = 'x' WHERE seq = 2", "HV002"),
+        ("DELETE FROM audit_events WHERE seq = 3", "HV002"),
+        ("TRUNCATE audit_events", "HV002"),
+        (
+            // A fork: the next number, but linked to event 2 instead of the head (event 3).
+            "INSERT INTO audit_events SELECT 4, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, \
+             action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash FROM audit_events WHERE seq = 3",
+            "HV001",
+        ),
+        (
+            // A rewrite of history: an old number.
+            "INSERT INTO audit_events SELECT 2, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, \
+             action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash FROM audit_events WHERE seq = 3",
+            "HV001",
+        ),
+    ] {
+        let err = sqlx::query(statement).execute(&mut owner).await.unwrap_err();
+        let got = err
+            .as_database_error()
+            .and_then(sqlx::error::DatabaseError::code)
+            .map(std::borrow::Cow::into_owned);
+        assert_eq!(got.as_deref(), Some(code), "{statement}: {err}");
+    }
+    assert_eq!(cli_verify(&app, &[]).0, 0);
+}
+
+#[tokio::test]
+async fn verify_names_the_first_broken_event_for_every_kind_of_tampering() {
+    let cases: [(&str, &[&str], i64); 4] = [
+        (
+            "a changed field",
+            &["UPDATE audit_events SET resource_id = 'client-999' WHERE seq = 7"],
+            7,
+        ),
+        ("a deleted event", &["DELETE FROM audit_events WHERE seq = 7"], 7),
+        (
+            "two swapped events",
+            &[
+                "UPDATE audit_events a SET (occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, action, \
+               resource_type, resource_id, outcome, reason, request_id, prev_hash, hash) = \
+               (SELECT occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, action, resource_type, \
+               resource_id, outcome, reason, request_id, prev_hash, hash FROM audit_events b \
+               WHERE b.seq = CASE a.seq WHEN 7 THEN 8 ELSE 7 END) WHERE a.seq IN (7, 8)",
+            ],
+            7,
+        ),
+        ("a truncated tail", &["DELETE FROM audit_events WHERE seq > 15"], 16),
+    ];
+    for (what, statements, first_bad) in cases {
+        let app = TestApp::spawn().await;
+        record_reads(&app, 20).await;
+        assert_eq!(cli_verify(&app, &[]).0, 0, "intact before {what}");
+        tamper(&app, statements).await;
+        let (code, output) = cli_verify(&app, &[]);
+        assert_eq!(code, 3, "{what}: {output}");
+        assert!(
+            output.contains(&format!("BROKEN at event {first_bad}:")),
+            "{what}: {output}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_checkpoint_kept_elsewhere_reveals_a_tail_truncated_without_a_trace() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoint.json");
+    let output = app.haven(&[
+        "audit",
+        "checkpoint",
+        "--tenant",
+        "default",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // A careful attacker cuts the tail, moves the head back and drops the stored checkpoints.
+    tamper(
+        &app,
+        &[
+            "DELETE FROM audit_events WHERE seq > 15",
+            "UPDATE audit_head SET seq = 15, hash = (SELECT hash FROM audit_events WHERE seq = 15)",
+            "DELETE FROM audit_checkpoints",
+        ],
+    )
+    .await;
+    let (code, output) = cli_verify(&app, &[]);
+    assert_eq!(code, 0, "without the checkpoint the chain looks whole: {output}");
+    let (code, output) = cli_verify(&app, &["--checkpoint", file.to_str().unwrap()]);
+    assert_eq!(code, 3, "{output}");
+    assert!(
+        output.contains("BROKEN at event 16:") && output.contains("truncated"),
+        "{output}"
+    );
+
+    // A forged checkpoint does not pass either.
+    let mut forged: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    forged["seq"] = 15.into();
+    std::fs::write(&file, forged.to_string()).unwrap();
+    let (code, output) = cli_verify(&app, &["--checkpoint", file.to_str().unwrap()]);
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("invalid signature"), "{output}");
+}
+
+#[tokio::test]
+async fn when_the_audit_write_fails_the_read_fails_closed() {
+    let app = TestApp::spawn().await;
+    let mut owner = app.superuser("default").await;
+    sqlx::query("REVOKE INSERT ON audit_events FROM haven_app")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let writer = app.tenant("default").audit.clone();
+    let data = "PHI that must not leave";
+    let refused = writer.read(read_event(1, now()), data).await;
+    assert!(refused.is_err(), "no audited value without a committed event");
+
+    let status = assert_envelope(app.get("/api/v1/health/audit-status").await, 503, "audit_unhealthy").await;
+    assert_eq!(status["details"]["tenants"][0]["writer"]["state"], "failing");
+
+    sqlx::query("GRANT INSERT ON audit_events TO haven_app")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let audited = writer.read(read_event(2, now()), data).await.unwrap();
+    assert_eq!(audited.seq(), 1, "the failed batch left no trace in the chain");
+    assert_eq!(app.get("/api/v1/health/audit-status").await.status(), 200);
+}
+
+#[tokio::test]
+async fn two_instances_share_one_chain_without_forking_it() {
+    let app = TestApp::spawn().await;
+    let server = app.state.tenants.server().clone();
+    let second = haven::app::Application::build(
+        haven::config::Config {
+            admin_listen: None,
+            ..app.config.clone()
+        },
+        server,
+    )
+    .await
+    .unwrap();
+    let writers = [
+        app.tenant("default").audit.clone(),
+        second.state().tenants.tenants()[0].audit.clone(),
+    ];
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let writer = writers[n % 2].clone();
+            tokio::spawn(async move { writer.record(read_event(n, now())).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let report = audit::verify(&app.tenant("default").pool, &[], &|_| {}).await.unwrap();
+    assert!(report.ok(), "{}", report.summary());
+    assert_eq!(report.events, 200);
+}
+
+#[tokio::test]
+async fn an_export_is_audited_with_its_reason_and_holds_the_range() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("events.jsonl");
+    let csv = dir.path().join("events.csv");
+    let export = |format: &str, file: &std::path::Path| {
+        app.haven(&[
+            "audit",
+            "export",
+            "--tenant",
+            "default",
+            "--from",
+            "2000-01-01",
+            "--format",
+            format,
+            "--out",
+            file.to_str().unwrap(),
+            "--reason",
+            "records request 42",
+        ])
+    };
+    let output = export("jsonl", &jsonl);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[0]["action"], "client.read");
+    assert_eq!(lines[0]["hash"].as_str().unwrap().len(), 64);
+
+    let latest = audit::list_events(&app.tenant("default").pool, &EventFilter::default(), 1)
+        .await
+        .unwrap();
+    assert_eq!(latest[0].event.action, "audit.export");
+    assert_eq!(latest[0].event.reason.as_deref(), Some("records request 42"));
+
+    let output = export("csv", &csv);
+    assert!(output.status.success());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("seq,occurred_at,actor_kind"));
+    assert_eq!(
+        text.lines().count(),
+        1 + 13,
+        "header and every event, the first export's included"
+    );
+
+    let blank = app.haven(&[
+        "audit",
+        "export",
+        "--from",
+        "2000-01-01",
+        "--reason",
+        "  ",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(!blank.status.success(), "an export needs a reason");
+    assert!(
+        !dir.path().join("x").exists(),
+        "nothing is written without the audit record"
+    );
+}
+
+#[tokio::test]
+async fn pruning_archives_and_verifies_before_it_removes() {
+    let app = TestApp::spawn().await;
+    let writer = app.tenant("default").audit.clone();
+    let long_ago = now() - TimeDelta::days(8 * 366);
+    for n in 0..10 {
+        writer
+            .record(read_event(n, long_ago + TimeDelta::seconds(n as i64)))
+            .await
+            .unwrap();
+    }
+    record_reads(&app, 5).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = app.haven(&[
+        "audit",
+        "prune",
+        "--tenant",
+        "default",
+        "--archive-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout(&output).contains("archived events 1 to 10"),
+        "{}",
+        stdout(&output)
+    );
+
+    let archive = dir.path().join("default-audit-000000000001-000000000010.jsonl");
+    assert_eq!(std::fs::read_to_string(&archive).unwrap().lines().count(), 10);
+    let checkpoint = audit::Checkpoint::read_file(
+        &dir.path()
+            .join("default-audit-000000000001-000000000010.jsonl.checkpoint.json"),
+    )
+    .unwrap();
+    assert!(checkpoint.signature_is_valid());
+    assert_eq!(checkpoint.seq, 10);
+
+    let (code, output) = cli_verify(&app, &[]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("6 events verified"),
+        "5 recent events and the prune itself: {output}"
+    );
+
+    // The switch removes archived events only.
+    let mut owner = app.superuser("default").await;
+    let mut tx = owner.begin().await.unwrap();
+    sqlx::query("SELECT set_config('haven.audit_prune', 'on', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("DELETE FROM audit_events WHERE seq = 11")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error()
+            .and_then(sqlx::error::DatabaseError::code)
+            .as_deref(),
+        Some("HV002")
+    );
+}
