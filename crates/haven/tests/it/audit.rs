@@ -400,11 +400,9 @@ async fn pruning_archives_and_verifies_before_it_removes() {
     let app = TestApp::spawn().await;
     let writer = app.tenant("default").audit.clone();
     let long_ago = now() - TimeDelta::days(8 * 366);
-    for n in 0..10 {
-        writer
-            .record(read_event(n, long_ago + TimeDelta::seconds(n as i64)))
-            .await
-            .unwrap();
+    for (n, offset) in (0..10).zip(0_i64..) {
+        let event = read_event(n, long_ago + TimeDelta::seconds(offset));
+        writer.record(event).await.unwrap();
     }
     record_reads(&app, 5).await;
 
