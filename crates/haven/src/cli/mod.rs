@@ -1,6 +1,7 @@
 //! The `haven` command.
 
 mod audit;
+mod bench;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ pub enum Command {
     /// Verify, checkpoint, export and prune the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Measure performance on this machine (see the README's "Benchmarks").
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +128,7 @@ fn overrides_for(command: &Command) -> Overrides {
         Command::Migrate(arg)
         | Command::Tenant(TenantCommand::Create { data_dir: arg, .. } | TenantCommand::List { data_dir: arg }) => arg,
         Command::Audit(command) => command.data_dir(),
+        Command::Bench(command) => command.data_dir(),
     };
     let mut overrides = Overrides {
         data_dir: data_dir.data_dir.clone(),
@@ -149,6 +154,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         }
         Command::Tenant(TenantCommand::List { .. }) => done(list_tenants(&config, &server).await),
         Command::Audit(command) => audit::run(command, &config, &server).await,
+        Command::Bench(command) => bench::run(command, &config, &server).await,
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {

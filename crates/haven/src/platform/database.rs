@@ -182,6 +182,38 @@ impl DatabaseServer {
     }
 }
 
+impl DatabaseServer {
+    /// Drops `database`, ending its sessions (benchmarks' scratch databases).
+    pub async fn drop_database(&self, database: &DatabaseName) -> Result<(), DatabaseError> {
+        let maintenance = DatabaseName("postgres".to_owned());
+        let mut conn = PgConnection::connect_with(&self.options(&maintenance))
+            .await
+            .map_err(|source| DatabaseError::Connect {
+                database: maintenance.to_string(),
+                source,
+            })?;
+        // A validated identifier (see `DatabaseName`).
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    /// A serving pool (as `haven_app`) of a chosen size, connected now.
+    pub async fn app_pool_sized(&self, database: &DatabaseName, size: u32) -> Result<PgPool, DatabaseError> {
+        PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(self.app_options(database))
+            .await
+            .map_err(|source| DatabaseError::Connect {
+                database: database.to_string(),
+                source,
+            })
+    }
+}
+
 /// Statement logging would put bind values (PHI) in our log at debug level.
 fn quiet(options: PgConnectOptions) -> PgConnectOptions {
     options.disable_statement_logging()

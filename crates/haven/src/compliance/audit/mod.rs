@@ -7,6 +7,7 @@
 //! - a **write**: [`stage`] inserts the event in the write's own transaction (so both
 //!   commit or neither does); the writer moves it into the chain moments later.
 
+pub mod bench;
 mod chain;
 mod checkpoint;
 pub mod export;

@@ -1,0 +1,127 @@
+//! `haven bench ...`: performance figures, measured on this machine against a real
+//! PostgreSQL (the private cluster, or DATABASE_URL). See the README's "Benchmarks".
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use indicatif::ProgressBar;
+
+use super::DataDirArg;
+use crate::clock;
+use crate::compliance::audit::bench;
+use crate::config::Config;
+use crate::platform::database::{DatabaseName, DatabaseServer, TENANT_MIGRATIONS, migrate};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Audit appends per second with group commit and with one transaction per event,
+    /// then chain verification speed.
+    Audit {
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        /// How long each append benchmark runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Events added before the verification benchmark.
+        #[arg(long, default_value_t = 1_000_000)]
+        verify_events: u64,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
+}
+
+impl BenchCommand {
+    pub fn data_dir(&self) -> &DataDirArg {
+        match self {
+            Self::Audit { data_dir, .. } => data_dir,
+        }
+    }
+}
+
+pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Audit {
+            writers,
+            seconds,
+            verify_events,
+            ..
+        } => {
+            // Roles and grants come with the tenant migrations; the control database must exist.
+            super::bootstrap(config, server).await?.close().await;
+            let scratch = scratch_database(config)?;
+            server.ensure_database(&scratch).await?;
+            let result = audit(
+                server,
+                &scratch,
+                config,
+                writers,
+                Duration::from_secs(seconds),
+                verify_events,
+            )
+            .await;
+            server.drop_database(&scratch).await?;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn scratch_database(config: &Config) -> anyhow::Result<DatabaseName> {
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let name = format!("{}bench_{}", config.tenant_database_prefix, &suffix[suffix.len() - 8..]);
+    DatabaseName::parse(&name).ok_or_else(|| anyhow::anyhow!("`{name}` cannot name a database"))
+}
+
+async fn audit(
+    server: &DatabaseServer,
+    scratch: &DatabaseName,
+    config: &Config,
+    writers: usize,
+    duration: Duration,
+    verify_events: u64,
+) -> anyhow::Result<()> {
+    let owner = server.connect_pool(scratch).await?;
+    migrate(&owner, &TENANT_MIGRATIONS, scratch).await?;
+    owner.close().await;
+    let size = u32::try_from(writers + 4).unwrap_or(u32::MAX);
+    let pool = server.app_pool_sized(scratch, size).await?;
+    let clock = clock::system();
+
+    println!(
+        "audit appends, {writers} concurrent writers, {} s each, every event durable (synchronous_commit = on):",
+        duration.as_secs()
+    );
+    let grouped = bench::group_commit(&pool, &clock, config.audit_group_window, writers, duration).await;
+    println!(
+        "  group commit (window {:?}):   {:>9.0} events/s   latency p50 {:>6.2} ms  p99 {:>6.2} ms",
+        config.audit_group_window,
+        grouped.per_second(),
+        grouped.p50.as_secs_f64() * 1000.0,
+        grouped.p99.as_secs_f64() * 1000.0
+    );
+    let single = bench::one_transaction_per_event(&pool, &clock, writers, duration).await;
+    println!(
+        "  one transaction per event:  {:>9.0} events/s   latency p50 {:>6.2} ms  p99 {:>6.2} ms",
+        single.per_second(),
+        single.p50.as_secs_f64() * 1000.0,
+        single.p99.as_secs_f64() * 1000.0
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let ratio = grouped.per_second() / single.per_second().max(1e-9);
+    println!("  group commit is {ratio:.1}x");
+
+    let bar = ProgressBar::new(verify_events);
+    bench::seed(&pool, &clock, verify_events, &|n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    let (events, elapsed, ok) = bench::verify_all(&pool, &|_| {}).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let rate = events as f64 / elapsed.as_secs_f64();
+    println!(
+        "verify: {events} events in {:.2} s = {rate:.0} events/s ({})",
+        elapsed.as_secs_f64(),
+        if ok { "chain intact" } else { "CHAIN BROKEN" }
+    );
+    pool.close().await;
+    Ok(())
+}
