@@ -457,3 +457,20 @@ async fn pruning_archives_and_verifies_before_it_removes() {
         Some("HV002")
     );
 }
+
+#[tokio::test]
+async fn the_audit_benchmark_runs_and_cleans_up() {
+    let app = TestApp::spawn().await;
+    let output = app.haven(&["bench", "audit", "--writers", "4", "--seconds", "1", "--verify-events", "2000"]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("group commit (window") && text.contains("one transaction per event"), "{text}");
+    assert!(text.contains("(chain intact)"), "{text}");
+    let mut admin = crate::support::cluster().connect("postgres").await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname LIKE $1")
+        .bind(format!("{}bench_%", app.config.tenant_database_prefix))
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the scratch database is dropped");
+}
