@@ -15,6 +15,8 @@ use tokio::sync::watch;
 use crate::clock::{self, SharedClock};
 use crate::compliance::audit::{self, SigningKey};
 use crate::config::Config;
+use crate::identity::password::PasswordHasher;
+use crate::mail::Mailer;
 use crate::metrics::{self, Metrics};
 use crate::platform::database::DatabaseServer;
 use crate::platform::tenancy::{self, TenantDirectory};
@@ -56,6 +58,9 @@ impl Application {
         let audit_key = Arc::new(
             SigningKey::load_or_create(&config.audit_signing_key_path()).context("setting `audit_signing_key`")?,
         );
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let passwords = PasswordHasher::new(cores).context("setting up password hashing")?;
+        let mailer = Arc::new(Mailer::from_config(&config)?);
         let tenants = Arc::new(
             TenantDirectory::load(server, control, Arc::clone(&clock), config.audit_group_window)
                 .await
@@ -84,6 +89,8 @@ impl Application {
             redis,
             clock,
             audit_key,
+            passwords,
+            mailer,
         };
         Ok(Self {
             listener,
@@ -159,7 +166,7 @@ async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<
 fn admin_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics::admin_metrics))
-        .merge(crate::health::instance_routes())
+        .merge(crate::health::admin_routes())
         .layer(from_fn_with_state(state.clone(), web::edge::edge))
         .with_state(state)
 }

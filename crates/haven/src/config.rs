@@ -153,6 +153,11 @@ pub struct Config {
     pub pg_bin_dir: Option<PathBuf>,
     /// The unprivileged user that runs the private cluster when Haven runs as root.
     pub pg_user: String,
+    /// Where people reach Haven (links in emails; https here makes cookies Secure).
+    pub public_url: Option<String>,
+    /// The mail server for invitations, password resets and reminders.
+    pub smtp_url: Option<Secret>,
+    pub mail_from: String,
     /// The password of `haven_app`, the role Haven serves as, where the server wants one.
     pub database_app_password: Option<Secret>,
     /// How long the audit writer gathers concurrent events into one transaction.
@@ -190,6 +195,9 @@ impl Default for Config {
             control_database: "haven_control".to_owned(),
             pg_bin_dir: None,
             pg_user: "postgres".to_owned(),
+            public_url: None,
+            smtp_url: None,
+            mail_from: "Haven <haven@localhost>".to_owned(),
             database_app_password: None,
             audit_group_window: Duration::from_millis(1),
             audit_signing_key: None,
@@ -289,6 +297,7 @@ impl Config {
             &mut self.redis_url,
             &mut self.metrics_token,
             &mut self.database_app_password,
+            &mut self.smtp_url,
         ] {
             if url.as_ref().is_some_and(|u| u.expose().trim().is_empty()) {
                 *url = None;
@@ -349,6 +358,19 @@ impl Config {
                 format!("`{}` is not a safe database name", self.control_database),
             );
         }
+        if let Some(url) = &self.public_url
+            && !((url.starts_with("https://") || url.starts_with("http://")) && url.len() > 8 && !url.contains(char::is_whitespace))
+        {
+            return bad("public_url", format!("`{url}` is not an http(s) address"));
+        }
+        if let Some(url) = &self.smtp_url
+            && !["smtp://", "smtps://", "smtp+plain://"].iter().any(|s| url.expose().starts_with(s))
+        {
+            return bad("smtp_url", "it is not an smtp://, smtps:// or smtp+plain:// URL".to_owned());
+        }
+        if !self.mail_from.contains('@') {
+            return bad("mail_from", format!("`{}` has no email address", self.mail_from));
+        }
         if self.audit_group_window > Duration::from_millis(50) {
             return bad(
                 "audit_group_window",
@@ -377,6 +399,19 @@ impl Config {
             return bad("default_tenant_hosts", format!("`{host}` is not a host name"));
         }
         Ok(())
+    }
+
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+
+    /// The base for links in emails: `public_url`, else the listener's address.
+    pub fn link_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     pub fn audit_signing_key_path(&self) -> PathBuf {
@@ -442,7 +477,7 @@ fn figment_error(figment: &Figment, err: figment::Error) -> ConfigError {
         // Connection strings can hold passwords: never echo their value.
         _ if matches!(
             key.as_str(),
-            "database_url" | "redis_url" | "metrics_token" | "database_app_password"
+            "database_url" | "redis_url" | "metrics_token" | "database_app_password" | "smtp_url"
         ) =>
         {
             "the value cannot be read".to_owned()

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::compliance::audit::SigningKey;
 use crate::config::Config;
+use crate::identity::password::PasswordHasher;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::platform::tenancy::TenantDirectory;
 
@@ -18,4 +20,7 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Signs audit checkpoints.
     pub audit_key: Arc<SigningKey>,
+    /// Password hashing, one at a time per core.
+    pub passwords: PasswordHasher,
+    pub mailer: Arc<Mailer>,
 }

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -23,6 +24,7 @@ use sqlx::migrate::Migrator;
 use crate::compliance::audit;
 use crate::platform::database::{CONTROL_MIGRATIONS, TENANT_MIGRATIONS, migrations_current};
 use crate::state::AppState;
+use crate::web::routes::{Access, RouteTable};
 use crate::web::error::WebError;
 use crate::web::tenant::CurrentTenant;
 
@@ -30,18 +32,23 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Routes that concern the whole instance, whatever the host name.
-pub fn instance_routes() -> Router<AppState> {
+/// The health routes: instance-wide ones whatever the host name, and the database
+/// check for the host's organisation.
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Instance, Method::GET, "/health", health)
+        .add(Access::Instance, Method::GET, "/ready", ready)
+        .add(Access::Instance, Method::GET, "/api/v1/health/redis", redis)
+        .add(Access::Instance, Method::GET, "/api/v1/health/audit-status", audit_status)
+        .add(Access::Public, Method::GET, "/api/v1/health/database", database)
+}
+
+/// The operators' listener serves the instance-wide health routes too.
+pub fn admin_routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/api/v1/health/redis", get(redis))
         .route("/api/v1/health/audit-status", get(audit_status))
-}
-
-/// Routes answered for the tenant of the request's host name.
-pub fn tenant_routes() -> Router<AppState> {
-    Router::new().route("/api/v1/health/database", get(database))
 }
 
 async fn health() -> Json<serde_json::Value> {

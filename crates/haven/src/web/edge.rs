@@ -47,6 +47,13 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
+/// Whether the client reached us over TLS: `public_url` is https, or a trusted proxy
+/// said `X-Forwarded-Proto: https`.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    pub https: bool,
+}
+
 pub async fn edge(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -70,8 +77,15 @@ pub async fn edge(
         .to_owned();
     let method = request.method().clone();
     let wants_html = wants_html(request.uri().path(), request.headers());
+    let https = state.config.public_url_is_https()
+        || (peer_trusted
+            && request
+                .headers()
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
     request.extensions_mut().insert(RequestId(request_id.clone()));
     request.extensions_mut().insert(ClientIp(client_ip));
+    request.extensions_mut().insert(Transport { https });
 
     // The span carries the route template, never the path or query: those can hold PHI.
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
@@ -107,7 +121,9 @@ pub async fn edge(
 /// Gives every error response its envelope (or page), whoever produced it.
 fn finish_error(response: Response, request_id: &str, html: bool) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<super::page::OwnErrorPage>().is_some()
+    {
         return response;
     }
     let report = response

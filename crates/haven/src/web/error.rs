@@ -23,6 +23,21 @@ pub enum WebError {
     UnknownTenant,
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("not signed in")]
+    Unauthenticated,
+    /// Credentials or a code that did not check out (401 with a specific code).
+    #[error("rejected: {code}")]
+    Rejected { code: &'static str, message: String },
+    /// Refused by policy or by a security check; `code` says which.
+    #[error("forbidden: {code}")]
+    Forbidden { code: &'static str, message: String },
+    /// Input that breaks a rule: each field with what is wrong with it.
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("too many requests")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("service unavailable: {message}")]
     Unavailable {
         code: &'static str,
@@ -51,6 +66,22 @@ impl From<sqlx::Error> for WebError {
                 Self::DatabaseUnavailable(err)
             }
             other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// One field's problem, e.g. `email`: "must be an email address".
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
         }
     }
 }
@@ -120,6 +151,50 @@ impl IntoResponse for WebError {
                     details: None,
                 },
             ),
+            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorReport::for_status(StatusCode::UNAUTHORIZED)),
+            Self::Rejected { code, message } => (
+                StatusCode::UNAUTHORIZED,
+                ErrorReport {
+                    code,
+                    message: message.clone(),
+                    details: None,
+                },
+            ),
+            Self::Forbidden { code, message } => (
+                StatusCode::FORBIDDEN,
+                ErrorReport {
+                    code,
+                    message: message.clone(),
+                    details: None,
+                },
+            ),
+            Self::Validation(fields) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorReport {
+                    code: "validation_failed",
+                    message: format!(
+                        "Please correct: {}.",
+                        fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+                    ),
+                    details: Some(serde_json::json!({ "fields": fields })),
+                },
+            ),
+            Self::Conflict(message) => (
+                StatusCode::CONFLICT,
+                ErrorReport {
+                    code: "conflict",
+                    message: message.clone(),
+                    details: None,
+                },
+            ),
+            Self::TooManyRequests { message, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorReport {
+                    code: "rate_limited",
+                    message: message.clone(),
+                    details: None,
+                },
+            ),
             Self::Unavailable { code, message, details } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorReport {
@@ -148,6 +223,11 @@ impl IntoResponse for WebError {
             }
         };
         let mut response = status.into_response();
+        if let Self::TooManyRequests { retry_after_secs, .. } = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         response.extensions_mut().insert(report);
         response
     }
@@ -213,4 +293,16 @@ fn render_json(report: &ErrorReport, request_id: &str) -> Response {
         body,
     )
         .into_response()
+}
+
+impl From<crate::compliance::audit::AuditError> for WebError {
+    /// No audit record, no response: the request fails closed.
+    fn from(err: crate::compliance::audit::AuditError) -> Self {
+        tracing::error!(error = %err, "audit write failed; refusing the request");
+        Self::Unavailable {
+            code: "audit_unavailable",
+            message: "The audit trail cannot be written, so this request was refused. Try again shortly.".to_owned(),
+            details: None,
+        }
+    }
 }

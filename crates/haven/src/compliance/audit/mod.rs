@@ -29,7 +29,7 @@ pub use verify::{
     Break, LastVerification, VerifyReport, last_good_verification, last_verification, record_verification, verify,
     verify_from,
 };
-pub use writer::{AuditWriter, WriterStatus};
+pub use writer::{AuditWriter, WriterStatus, drain_outbox};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

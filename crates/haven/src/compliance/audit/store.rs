@@ -319,6 +319,8 @@ pub struct EventFilter {
     pub resource_id: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<Outcome>,
+    /// Actions starting with this, e.g. `auth.`.
+    pub action_prefix: Option<String>,
     /// Only events with a sequence number below this (keyset pagination, newest first).
     pub before_seq: Option<i64>,
 }
@@ -343,6 +345,7 @@ pub async fn list_events(
           AND ($6::text IS NULL OR action = $6)
           AND ($7::text IS NULL OR outcome = $7)
           AND ($8::bigint IS NULL OR seq < $8)
+          AND ($10::text IS NULL OR starts_with(action, $10))
         ORDER BY seq DESC
         LIMIT $9
         "#,
@@ -355,6 +358,7 @@ pub async fn list_events(
         filter.outcome.map(Outcome::as_str),
         filter.before_seq,
         limit,
+        filter.action_prefix,
     )
     .fetch_all(db)
     .await?

@@ -184,6 +184,19 @@ async fn run(
     }
 }
 
+/// Chains whatever waits in the outbox now (for processes without a running writer,
+/// such as the command line). Returns how many events were chained.
+pub async fn drain_outbox(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let batch = write_batch(pool, &[]).await?;
+        total += batch.outbox_drained;
+        if batch.outbox_drained < usize::try_from(MAX_OUTBOX).unwrap_or(usize::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
 struct Batch {
     seqs: Vec<i64>,
     outbox_drained: usize,

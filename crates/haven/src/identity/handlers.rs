@@ -1,0 +1,691 @@
+//! Sign-in, second factor, sign-out and session pages and their JSON API.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::{self, Identity};
+use super::service::{self, NextStep, SignInError, SignOut};
+use super::{Email, User, session, two_factor};
+use crate::compliance::audit::{self, EventFilter};
+use crate::policy::{self, Action};
+use crate::state::AppState;
+use crate::web::context::RequestMeta;
+use crate::web::error::{FieldError, WebError};
+use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::routes::{Access, RouteTable};
+use crate::web::tenant::CurrentTenant;
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Public, Method::GET, "/sign-in", sign_in_page)
+        .add(Access::Public, Method::POST, "/sign-in", sign_in_form)
+        .add(Access::Public, Method::POST, "/api/v1/auth/sign-in", sign_in_api)
+        .add(Access::SignedIn, Method::GET, "/sign-in/two-factor", second_factor_page)
+        .add(Access::SignedIn, Method::POST, "/sign-in/two-factor", second_factor_form)
+        .add(Access::SignedIn, Method::POST, "/api/v1/auth/two-factor/verify", second_factor_api)
+        .add(Access::SignedIn, Method::GET, "/account/two-factor", enrol_page)
+        .add(Access::SignedIn, Method::POST, "/account/two-factor", enrol_form)
+        .add(Access::SignedIn, Method::POST, "/api/v1/auth/two-factor/enrol", enrol_api)
+        .add(Access::SignedIn, Method::POST, "/api/v1/auth/two-factor/confirm", confirm_api)
+        .add(Access::SignedIn, Method::POST, "/sign-out", sign_out_form)
+        .add(Access::SignedIn, Method::POST, "/api/v1/auth/sign-out", sign_out_api)
+        .add(Access::Full, Method::GET, "/", home)
+        .add(Access::Full, Method::GET, "/account", account_page)
+        .add(Access::Full, Method::GET, "/account/sessions", sessions_page)
+        .add(Access::Full, Method::POST, "/account/sessions/{id}/end", end_session_form)
+        .add(Access::Full, Method::POST, "/account/sessions/end-all", end_all_form)
+        .add(Access::Full, Method::GET, "/api/v1/me", me_api)
+        .add(Access::Full, Method::GET, "/api/v1/auth/sessions", sessions_api)
+        .add(Access::Full, Method::DELETE, "/api/v1/auth/sessions/{id}", end_session_api)
+        .add(Access::Full, Method::POST, "/api/v1/auth/sign-out-everywhere", end_all_api)
+}
+
+/// Only a path on this site: never `//elsewhere` or a full URL.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() <= 512 =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%-d %b %Y, %H:%M UTC").to_string()
+}
+
+#[derive(Template)]
+#[template(path = "identity/sign_in.html")]
+struct SignInPage {
+    chrome: Chrome,
+    email: String,
+    next: String,
+    presession: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    next: Option<String>,
+    notice: Option<String>,
+}
+
+fn notice_text(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "signed_out" => Some("You are signed out."),
+        "signed_out_everywhere" => Some("You are signed out on every device."),
+        "expired" => Some("Your session ended. Sign in again to continue."),
+        "password_set" => Some("Your password is saved. Sign in with it now."),
+        _ => None,
+    }
+}
+
+async fn sign_in_page(
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<SignInQuery>,
+) -> Result<Response, WebError> {
+    let (presession, set_cookie) = auth::presession(&headers, meta.https)?;
+    let page = SignInPage {
+        chrome: Chrome::anonymous(&tenant.record.display_name),
+        email: String::new(),
+        next: safe_next(query.next.as_deref()),
+        presession,
+        error: None,
+        notice: notice_text(query.notice.as_deref()),
+    };
+    let mut response = render(&page)?;
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+async fn sign_in_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, WebError> {
+    let expected = auth::check_presession(&headers, form.csrf.as_deref())?;
+    let next = safe_next(form.next.as_deref());
+    let previous = auth::session_token(&headers);
+    let outcome = service::sign_in(
+        &tenant,
+        &state.passwords,
+        &state.clock,
+        &meta,
+        &form.email,
+        &form.password,
+        previous.as_deref(),
+    )
+    .await;
+    match outcome {
+        Ok(signed_in) => {
+            let target = match signed_in.next {
+                NextStep::Done => next,
+                NextStep::SecondFactor => "/sign-in/two-factor".to_owned(),
+                NextStep::Enrol => "/account/two-factor".to_owned(),
+            };
+            let mut response = Redirect::to(&target).into_response();
+            if let Some(cookie) = auth::session_cookie(&signed_in.session_token, meta.https) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        }
+        Err(err) => {
+            let (status, message) = sign_in_failure(&err)?;
+            let page = SignInPage {
+                chrome: Chrome::anonymous(&tenant.record.display_name),
+                email: form.email.trim().chars().take(254).collect(),
+                next,
+                presession: expected,
+                error: Some(message),
+                notice: None,
+            };
+            render_with_status(status, &page)
+        }
+    }
+}
+
+/// The status and message people see for a failed sign-in; other errors pass through.
+fn sign_in_failure(err: &SignInError) -> Result<(StatusCode, String), WebError> {
+    match err {
+        SignInError::InvalidCredentials => Ok((StatusCode::UNAUTHORIZED, "Email or password is incorrect.".to_owned())),
+        SignInError::InvalidCode => Ok((StatusCode::UNAUTHORIZED, "That code is not valid. Check the app and try again.".to_owned())),
+        SignInError::Locked { minutes } => Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed attempts. Try again in {minutes} minute{}, or ask an administrator to unlock your account.",
+                if *minutes == 1 { "" } else { "s" }
+            ),
+        )),
+        SignInError::Password(super::password::PasswordError::Busy) => Err(WebError::Unavailable {
+            code: "busy",
+            message: "Sign-in is busy; try again in a moment.".to_owned(),
+            details: None,
+        }),
+        SignInError::Audit(err) => Err(WebError::from(crate::compliance::audit::AuditError::Unavailable(err.to_string()))),
+        SignInError::Database(_) | SignInError::Password(_) | SignInError::Random(_) => {
+            Err(WebError::Internal(anyhow::anyhow!(err.to_string())))
+        }
+    }
+}
+
+fn sign_in_error(err: &SignInError) -> WebError {
+    match sign_in_failure(err) {
+        Ok((StatusCode::TOO_MANY_REQUESTS, message)) => WebError::TooManyRequests {
+            message,
+            retry_after_secs: 60,
+        },
+        Ok((_, message)) => WebError::Rejected {
+            code: if matches!(err, SignInError::InvalidCode) { "invalid_code" } else { "invalid_credentials" },
+            message,
+        },
+        Err(web) => web,
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInJson {
+    email: String,
+    password: String,
+}
+
+async fn sign_in_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Json(body): Json<SignInJson>,
+) -> Result<Response, WebError> {
+    let mut problems = Vec::new();
+    if let Err(problem) = Email::parse(&body.email) {
+        problems.push(FieldError::new("email", problem));
+    }
+    if body.password.is_empty() {
+        problems.push(FieldError::new("password", "is required"));
+    }
+    if !problems.is_empty() {
+        return Err(WebError::Validation(problems));
+    }
+    let previous = auth::session_token(&headers);
+    let signed_in = service::sign_in(
+        &tenant,
+        &state.passwords,
+        &state.clock,
+        &meta,
+        &body.email,
+        &body.password,
+        previous.as_deref(),
+    )
+    .await
+    .map_err(|err| sign_in_error(&err))?;
+    let body = json!({
+        "status": "signed_in",
+        "next_step": signed_in.next,
+        "session_id": signed_in.session_id,
+        "display_name": signed_in.display_name,
+        "csrf_token": auth::csrf_token_for(&signed_in.session_token),
+    });
+    let mut response = Json(body).into_response();
+    if let Some(cookie) = auth::session_cookie(&signed_in.session_token, meta.https) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "identity/second_factor.html")]
+struct SecondFactorPage {
+    chrome: Chrome,
+    error: Option<String>,
+}
+
+async fn second_factor_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+    if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
+        return Ok(Redirect::to("/").into_response());
+    }
+    render(&SecondFactorPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+async fn second_factor_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, WebError> {
+    if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
+        return Ok(Redirect::to("/").into_response());
+    }
+    match service::verify_second_factor(&tenant, &state.clock, &meta, &identity, &form.code).await {
+        Ok(()) => Ok(Redirect::to("/").into_response()),
+        Err(err) => {
+            let (status, message) = sign_in_failure(&err)?;
+            render_with_status(
+                status,
+                &SecondFactorPage {
+                    chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+                    error: Some(message),
+                },
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeJson {
+    code: String,
+}
+
+async fn second_factor_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Json(body): Json<CodeJson>,
+) -> Result<Response, WebError> {
+    if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
+        return Err(WebError::Conflict("This session needs no verification code.".to_owned()));
+    }
+    service::verify_second_factor(&tenant, &state.clock, &meta, &identity, &body.code)
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    Ok(Json(json!({ "status": "signed_in" })).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "identity/enrol.html")]
+struct EnrolPage {
+    chrome: Chrome,
+    qr_svg: String,
+    manual_key: String,
+    required: bool,
+    error: Option<String>,
+}
+
+/// Enrolment is for people without a second factor, or in a session that passed it.
+fn may_enrol(identity: &Identity) -> bool {
+    identity.session.as_ref().is_some_and(|s| !s.needs_second_factor)
+}
+
+async fn enrol_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    if !may_enrol(&identity) {
+        return Ok(Redirect::to("/sign-in/two-factor").into_response());
+    }
+    let enrolment = service::enrolment(&tenant, &state.clock, &identity)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    render(&EnrolPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        qr_svg: enrolment.qr_svg,
+        manual_key: enrolment.manual_key,
+        required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
+        error: None,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "identity/recovery_codes.html")]
+struct RecoveryCodesPage {
+    chrome: Chrome,
+    codes: Vec<String>,
+}
+
+async fn enrol_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, WebError> {
+    if !may_enrol(&identity) {
+        return Ok(Redirect::to("/sign-in/two-factor").into_response());
+    }
+    match service::confirm_enrolment(&tenant, &state.clock, &meta, &identity, &form.code).await {
+        Ok(codes) => render(&RecoveryCodesPage {
+            chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+            codes,
+        }),
+        Err(SignInError::InvalidCode) => {
+            let enrolment = service::enrolment(&tenant, &state.clock, &identity)
+                .await
+                .map_err(|e| WebError::Internal(e.into()))?;
+            render_with_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &EnrolPage {
+                    chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+                    qr_svg: enrolment.qr_svg,
+                    manual_key: enrolment.manual_key,
+                    required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
+                    error: Some("That code is not valid. Check the time on your phone and try the newest code.".to_owned()),
+                },
+            )
+        }
+        Err(err) => Err(sign_in_error(&err)),
+    }
+}
+
+async fn enrol_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    if !may_enrol(&identity) {
+        return Err(WebError::Forbidden {
+            code: "second_factor_required",
+            message: "Enter your current verification code first.".to_owned(),
+        });
+    }
+    let enrolment = service::enrolment(&tenant, &state.clock, &identity)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    Ok(Json(json!({
+        "otpauth_url": enrolment.otpauth_url,
+        "manual_key": enrolment.manual_key,
+        "qr_svg": enrolment.qr_svg,
+    }))
+    .into_response())
+}
+
+async fn confirm_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Json(body): Json<CodeJson>,
+) -> Result<Response, WebError> {
+    if !may_enrol(&identity) {
+        return Err(WebError::Forbidden {
+            code: "second_factor_required",
+            message: "Enter your current verification code first.".to_owned(),
+        });
+    }
+    let codes = service::confirm_enrolment(&tenant, &state.clock, &meta, &identity, &body.code)
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    Ok(Json(json!({ "status": "enabled", "recovery_codes": codes })).into_response())
+}
+
+fn signed_out(to: &str, https: bool) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    if let Some(clear) = auth::clear_session_cookie(https) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+async fn sign_out_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::This)
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    Ok(signed_out("/sign-in?notice=signed_out", meta.https))
+}
+
+async fn sign_out_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::This)
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    let mut response = Json(json!({ "status": "signed_out" })).into_response();
+    if let Some(clear) = auth::clear_session_cookie(meta.https) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "identity/home.html")]
+struct HomePage {
+    chrome: Chrome,
+    name: String,
+    roles: Vec<&'static str>,
+    can_manage_users: bool,
+}
+
+async fn home(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+    render(&HomePage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        name: identity.user.display_name.clone(),
+        roles: identity.user.roles.iter().map(|r| r.label()).collect(),
+        can_manage_users: policy::may(&identity, &Action::ManageUsers).is_allowed(),
+    })
+}
+
+struct SignInEntry {
+    what: &'static str,
+    when: String,
+    device: String,
+    address: String,
+}
+
+#[derive(Template)]
+#[template(path = "identity/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    user: User,
+    recovery_left: i64,
+    sign_ins: Vec<SignInEntry>,
+}
+
+fn describe_auth_action(action: &str) -> &'static str {
+    match action {
+        "auth.login" => "Signed in",
+        "auth.login_failed" => "Failed sign-in",
+        "auth.locked" => "Locked after failed sign-ins",
+        "auth.second_factor" => "Verification code accepted",
+        "auth.second_factor_failed" => "Wrong verification code",
+        "auth.recovery_code_used" => "Recovery code used",
+        "auth.second_factor_enrolled" => "Two-step verification turned on",
+        "auth.logout" => "Signed out",
+        "auth.logout_everywhere" => "Signed out everywhere",
+        "auth.session_revoked" => "Signed out a device",
+        _ => "Account activity",
+    }
+}
+
+async fn account_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+    let user = &identity.user;
+    let events = audit::list_events(
+        &tenant.pool,
+        &EventFilter {
+            actor_id: Some(user.id.to_string()),
+            action_prefix: Some("auth.".to_owned()),
+            ..EventFilter::default()
+        },
+        10,
+    )
+    .await?;
+    let sign_ins = events
+        .into_iter()
+        .map(|e| SignInEntry {
+            what: describe_auth_action(&e.event.action),
+            when: when(e.event.occurred_at),
+            device: e.event.user_agent.unwrap_or_else(|| "Unknown device".to_owned()),
+            address: e.event.client_ip.unwrap_or_default(),
+        })
+        .collect();
+    render(&AccountPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        user: user.clone(),
+        recovery_left: two_factor::recovery_codes_left(&tenant.pool, user.id).await?,
+        sign_ins,
+    })
+}
+
+struct SessionEntry {
+    id: Uuid,
+    device: String,
+    address: String,
+    created: String,
+    last_seen: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "identity/sessions.html")]
+struct SessionsPage {
+    chrome: Chrome,
+    sessions: Vec<SessionEntry>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+async fn sessions_page(
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+    axum::extract::Query(query): axum::extract::Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    let current = identity.session_id();
+    let sessions = session::live_for_user(&tenant.pool, identity.user.id)
+        .await?
+        .into_iter()
+        .map(|s| SessionEntry {
+            id: s.id,
+            device: s.device.unwrap_or_else(|| "Unknown device".to_owned()),
+            address: s.client_ip.unwrap_or_default(),
+            created: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+            current: Some(s.id) == current,
+        })
+        .collect();
+    render(&SessionsPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        sessions,
+        notice: (query.notice.as_deref() == Some("ended")).then_some("That device is signed out."),
+    })
+}
+
+async fn end_session_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    if ended == 0 {
+        return Err(WebError::NotFound);
+    }
+    Ok(Redirect::to("/account/sessions?notice=ended").into_response())
+}
+
+async fn end_all_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    Ok(signed_out("/sign-in?notice=signed_out_everywhere", meta.https))
+}
+
+async fn me_api(identity: Identity) -> Json<serde_json::Value> {
+    let user = &identity.user;
+    Json(json!({
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "roles": user.roles,
+        "second_factor": user.has_second_factor,
+        "session_id": identity.session_id(),
+    }))
+}
+
+async fn sessions_api(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+    let current = identity.session_id();
+    let sessions: Vec<serde_json::Value> = session::live_for_user(&tenant.pool, identity.user.id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let is_current = Some(s.id) == current;
+            let mut value = serde_json::to_value(s).unwrap_or_default();
+            value["current"] = is_current.into();
+            value
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+async fn end_session_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    if ended == 0 {
+        return Err(WebError::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn end_all_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
+        .await
+        .map_err(|err| sign_in_error(&err))?;
+    let mut response = Json(json!({ "status": "signed_out", "sessions_ended": ended })).into_response();
+    if let Some(clear) = auth::clear_session_cookie(meta.https) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    Ok(response)
+}

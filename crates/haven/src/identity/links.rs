@@ -1,0 +1,355 @@
+//! Emailed one-time links: accepting an invitation and resetting a password. Both end in
+//! choosing a password; a reset also ends every session of the account.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::email_token::{self, Purpose};
+use super::password::check_strength;
+use super::service::event;
+use super::session::{self, EndReason};
+use super::throttle::{self, ThrottleKey};
+use super::{UserId, UserStatus, auth, store};
+use crate::compliance::audit::{self, ActorKind, Outcome};
+use crate::platform::tenancy::Tenant;
+use crate::state::AppState;
+use crate::web::context::RequestMeta;
+use crate::web::error::{FieldError, WebError};
+use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::routes::{Access, RouteTable};
+use crate::web::tenant::CurrentTenant;
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Public, Method::GET, "/password-reset", reset_request_page)
+        .add(Access::Public, Method::POST, "/password-reset", reset_request_form)
+        .add(Access::Public, Method::POST, "/api/v1/auth/password-reset", reset_request_api)
+        .add(Access::Public, Method::GET, "/password-reset/{token}", reset_page)
+        .add(Access::Public, Method::POST, "/password-reset/{token}", reset_form)
+        .add(Access::Public, Method::GET, "/invitation/{token}", invitation_page)
+        .add(Access::Public, Method::POST, "/invitation/{token}", invitation_form)
+}
+
+/// Sends (in the background, so the answer takes as long whether or not the account
+/// exists) a reset link to an active account with this email.
+pub async fn request_password_reset(state: &AppState, tenant: &Tenant, meta: &RequestMeta, email: &str) -> Result<(), WebError> {
+    let now = state.clock.now();
+    // Bounded per address: a reset request is an email sent on someone's behalf.
+    let key = ThrottleKey::account(&format!("reset-requests:{}", meta.client_ip));
+    if throttle::locked_until(&tenant.pool, &key, now).await?.is_some() {
+        return Err(WebError::TooManyRequests {
+            message: "Too many reset requests from this address; try again later.".to_owned(),
+            retry_after_secs: 900,
+        });
+    }
+    throttle::record_failure(&tenant.pool, &key, now, 10, chrono::TimeDelta::minutes(15)).await?;
+
+    let Some(user) = store::find_by_email(&tenant.pool, email.trim()).await? else {
+        return Ok(());
+    };
+    if user.status != UserStatus::Active {
+        return Ok(());
+    }
+    let mut tx = tenant.pool.begin().await?;
+    let token = email_token::issue(&mut tx, user.id, Purpose::PasswordReset, now).await?;
+    audit::stage(
+        &mut tx,
+        &event(meta, &state.clock, "auth.password_reset_requested", Outcome::Allowed)
+            .actor(ActorKind::Anonymous, None)
+            .resource("user", user.id.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    tenant.audit.nudge();
+
+    let link = format!("{}/password-reset/{token}", state.config.link_base());
+    let body = format!(
+        "Someone asked to reset the password of your {} account on Haven.\n\n\
+         To choose a new password, open this link within an hour:\n{link}\n\n\
+         If it was not you, ignore this message: your password stays as it is.\n",
+        tenant.record.display_name
+    );
+    let mailer = state.mailer.clone();
+    let to = user.email.clone();
+    tokio::spawn(async move {
+        match mailer.send(&to, "Reset your Haven password", body).await {
+            Ok(reply) => tracing::info!(smtp = %reply, "password reset email sent"),
+            Err(err) => tracing::warn!(error = %err, "password reset email failed"),
+        }
+    });
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the link has expired or was used")]
+    Invalid,
+    #[error("the password is not accepted")]
+    Weak(Vec<FieldError>),
+    #[error(transparent)]
+    Web(#[from] WebError),
+}
+
+impl From<sqlx::Error> for LinkError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Web(err.into())
+    }
+}
+
+/// Sets the password through a link, once. A reset ends every session of the account.
+pub async fn redeem(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    token: &str,
+    purpose: Purpose,
+    password: &str,
+    confirmation: &str,
+) -> Result<UserId, LinkError> {
+    let now = state.clock.now();
+    let Some((token_id, user_id)) = email_token::check(&tenant.pool, token, purpose, now).await? else {
+        return Err(LinkError::Invalid);
+    };
+    let user = store::find(&tenant.pool, user_id).await?.ok_or(LinkError::Invalid)?;
+    let mut problems = Vec::new();
+    if let Err(weak) = check_strength(password, &[&user.email, &user.display_name]) {
+        problems.push(FieldError::new("password", weak.0));
+    }
+    if password != confirmation {
+        problems.push(FieldError::new("password_confirmation", "does not match the password"));
+    }
+    if !problems.is_empty() {
+        return Err(LinkError::Weak(problems));
+    }
+    let hash = state
+        .passwords
+        .hash(password)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    let mut tx = tenant.pool.begin().await?;
+    if !email_token::consume(&mut *tx, token_id, now).await? {
+        return Err(LinkError::Invalid);
+    }
+    store::set_password(&mut *tx, user.id, &hash, now).await?;
+    let action = match purpose {
+        Purpose::Invitation => "user.invitation_accepted",
+        Purpose::PasswordReset => {
+            session::end_all(&mut *tx, user.id, None, EndReason::PasswordReset, now).await?;
+            throttle::clear(&mut *tx, &ThrottleKey::account(&user.email)).await?;
+            "auth.password_reset"
+        }
+    };
+    audit::stage(
+        &mut tx,
+        &event(meta, &state.clock, action, Outcome::Allowed)
+            .actor(ActorKind::User, Some(user.id.to_string()))
+            .resource("user", user.id.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    tenant.audit.nudge();
+    Ok(user.id)
+}
+
+#[derive(Template)]
+#[template(path = "identity/reset_request.html")]
+struct ResetRequestPage {
+    chrome: Chrome,
+    presession: String,
+    sent: bool,
+}
+
+async fn reset_request_page(
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let (presession, cookie) = auth::presession(&headers, meta.https)?;
+    let mut response = render(&ResetRequestPage {
+        chrome: Chrome::anonymous(&tenant.record.display_name),
+        presession,
+        sent: false,
+    })?;
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct ResetRequestForm {
+    email: String,
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+async fn reset_request_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Form(form): Form<ResetRequestForm>,
+) -> Result<Response, WebError> {
+    let presession = auth::check_presession(&headers, form.csrf.as_deref())?;
+    request_password_reset(&state, &tenant, &meta, &form.email).await?;
+    render(&ResetRequestPage {
+        chrome: Chrome::anonymous(&tenant.record.display_name),
+        presession,
+        sent: true,
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetRequestJson {
+    email: String,
+}
+
+async fn reset_request_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    Json(body): Json<ResetRequestJson>,
+) -> Result<Response, WebError> {
+    if let Err(problem) = super::Email::parse(&body.email) {
+        return Err(WebError::Validation(vec![FieldError::new("email", problem)]));
+    }
+    request_password_reset(&state, &tenant, &meta, &body.email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "accepted", "message": "If an account exists for this address, a link is on its way." })),
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "identity/set_password.html")]
+struct SetPasswordPage {
+    chrome: Chrome,
+    heading: &'static str,
+    action: String,
+    presession: String,
+    errors: Vec<FieldError>,
+    link_invalid: bool,
+}
+
+impl SetPasswordPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+}
+
+fn heading(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Invitation => "Welcome to Haven: choose your password",
+        Purpose::PasswordReset => "Choose a new password",
+    }
+}
+
+async fn link_page(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    token: &str,
+    purpose: Purpose,
+    base: &str,
+) -> Result<Response, WebError> {
+    let valid = email_token::check(&tenant.pool, token, purpose, state.clock.now()).await?.is_some();
+    let (presession, cookie) = auth::presession(headers, meta.https)?;
+    let page = SetPasswordPage {
+        chrome: Chrome::anonymous(&tenant.record.display_name),
+        heading: heading(purpose),
+        action: format!("{base}/{token}"),
+        presession,
+        errors: Vec::new(),
+        link_invalid: !valid,
+    };
+    let mut response = if valid { render(&page)? } else { render_with_status(StatusCode::GONE, &page)? };
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct SetPasswordForm {
+    password: String,
+    password_confirmation: String,
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)] // one request's parts
+async fn link_form(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    token: &str,
+    purpose: Purpose,
+    base: &str,
+    form: SetPasswordForm,
+) -> Result<Response, WebError> {
+    let presession = auth::check_presession(headers, form.csrf.as_deref())?;
+    let page = |errors: Vec<FieldError>, link_invalid: bool| SetPasswordPage {
+        chrome: Chrome::anonymous(&tenant.record.display_name),
+        heading: heading(purpose),
+        action: format!("{base}/{token}"),
+        presession: presession.clone(),
+        errors,
+        link_invalid,
+    };
+    match redeem(state, tenant, meta, token, purpose, &form.password, &form.password_confirmation).await {
+        Ok(_) => Ok(Redirect::to("/sign-in?notice=password_set").into_response()),
+        Err(LinkError::Invalid) => render_with_status(StatusCode::GONE, &page(Vec::new(), true)),
+        Err(LinkError::Weak(errors)) => render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page(errors, false)),
+        Err(LinkError::Web(err)) => Err(err),
+    }
+}
+
+async fn reset_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    link_page(&state, &tenant, &meta, &headers, &token, Purpose::PasswordReset, "/password-reset").await
+}
+
+async fn reset_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<SetPasswordForm>,
+) -> Result<Response, WebError> {
+    link_form(&state, &tenant, &meta, &headers, &token, Purpose::PasswordReset, "/password-reset", form).await
+}
+
+async fn invitation_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    link_page(&state, &tenant, &meta, &headers, &token, Purpose::Invitation, "/invitation").await
+}
+
+async fn invitation_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<SetPasswordForm>,
+) -> Result<Response, WebError> {
+    link_form(&state, &tenant, &meta, &headers, &token, Purpose::Invitation, "/invitation", form).await
+}

@@ -1,0 +1,124 @@
+//! Authorization: one place that answers "may this person do this?".
+//!
+//! Handlers ask [`authorize`], which records every denial in the audit trail and, when
+//! allowed, hands back a [`Permit`]. Store functions that reach protected data take the
+//! permit for their action, so data cannot be reached without the policy's yes.
+
+use std::marker::PhantomData;
+
+use crate::compliance::audit::{ActorKind, Outcome};
+use crate::identity::auth::Identity;
+use crate::identity::service::event;
+use crate::identity::{Role, UserId};
+use crate::platform::tenancy::Tenant;
+use crate::state::AppState;
+use crate::web::context::RequestMeta;
+use crate::web::error::WebError;
+
+/// What someone wants to do. Resources that need facts (a client's care team, a note's
+/// author) carry them, loaded by the module that owns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Their own profile, sessions, second factor, sign-in history.
+    ManageOwnAccount,
+    /// See the staff list.
+    ViewUsers,
+    /// Invite, change roles, disable, unlock, reset a second factor.
+    ManageUsers,
+    /// See someone's sign-in history.
+    ViewSignInHistory { of: UserId },
+    /// Search and read the audit trail.
+    ReadAuditTrail,
+    /// Export the audit trail.
+    ExportAuditTrail,
+    /// Organisation settings: security policy, modules, integrations, retention.
+    ManageOrganisation,
+}
+
+impl Action {
+    /// Names the action in the audit trail's `access.denied` events.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ManageOwnAccount => "own_account",
+            Self::ViewUsers => "users.view",
+            Self::ManageUsers => "users.manage",
+            Self::ViewSignInHistory { .. } => "sign_in_history.view",
+            Self::ReadAuditTrail => "audit_trail.read",
+            Self::ExportAuditTrail => "audit_trail.export",
+            Self::ManageOrganisation => "organisation.manage",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny(&'static str),
+}
+
+impl Decision {
+    pub fn is_allowed(self) -> bool {
+        self == Self::Allow
+    }
+}
+
+fn allow_if(condition: bool, otherwise: &'static str) -> Decision {
+    if condition { Decision::Allow } else { Decision::Deny(otherwise) }
+}
+
+/// The policy. Roles of SPEC.md: org admins manage people and settings but see no
+/// clinical content; auditors read the audit trail and nothing clinical; everyone
+/// manages their own account.
+pub fn may(identity: &Identity, action: &Action) -> Decision {
+    let user = &identity.user;
+    let has = |role| user.has_role(role);
+    match action {
+        Action::ManageOwnAccount => Decision::Allow,
+        Action::ViewUsers | Action::ManageUsers | Action::ManageOrganisation => {
+            allow_if(has(Role::OrgAdmin), "only organisation admins manage staff accounts and settings")
+        }
+        Action::ViewSignInHistory { of } => allow_if(
+            *of == user.id || has(Role::OrgAdmin),
+            "you may see your own sign-ins; admins see everyone's",
+        ),
+        Action::ReadAuditTrail | Action::ExportAuditTrail => {
+            allow_if(has(Role::Auditor), "only auditors read the audit trail")
+        }
+    }
+}
+
+/// Proof that the policy allowed `A` for this request. Only [`authorize`] makes one.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    pub action: &'a Action,
+    _private: PhantomData<()>,
+}
+
+/// Asks the policy; a denial is recorded in the audit trail (durably, before the 403).
+pub async fn authorize<'a>(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    identity: &Identity,
+    action: &'a Action,
+) -> Result<Permit<'a>, WebError> {
+    match may(identity, action) {
+        Decision::Allow => Ok(Permit {
+            action,
+            _private: PhantomData,
+        }),
+        Decision::Deny(why) => {
+            let mut denial = event(meta, &state.clock, "access.denied", Outcome::Denied)
+                .actor(ActorKind::User, Some(identity.user.id.to_string()));
+            denial.reason = Some(action.name().to_owned());
+            if let Some(session) = identity.session_id() {
+                denial = denial.session(session.to_string());
+            }
+            tenant.audit.record(denial).await?;
+            Err(WebError::Forbidden {
+                code: "forbidden",
+                message: format!("You do not have access to this: {why}."),
+            })
+        }
+    }
+}

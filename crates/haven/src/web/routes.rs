@@ -1,0 +1,93 @@
+//! Every route is declared here with who may call it. The router is built from this
+//! table, and a test walks the same table to prove that everything not on the public
+//! allowlist refuses an anonymous request.
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodFilter, on};
+
+use crate::identity::auth;
+use crate::state::AppState;
+use crate::web::tenant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Instance-wide and public: health, metrics (own token), static assets. No tenant.
+    Instance,
+    /// Public, for an organisation: sign-in, password reset, invitation links.
+    Public,
+    /// Signed in, second factor possibly pending: the second-factor pages, sign-out.
+    SignedIn,
+    /// Fully signed in.
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+#[derive(Default)]
+pub struct RouteTable {
+    instance: Router<AppState>,
+    public: Router<AppState>,
+    signed_in: Router<AppState>,
+    full: Router<AppState>,
+    specs: Vec<RouteSpec>,
+}
+
+fn filter(method: &Method) -> MethodFilter {
+    match *method {
+        Method::POST => MethodFilter::POST,
+        Method::PUT => MethodFilter::PUT,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::DELETE => MethodFilter::DELETE,
+        _ => MethodFilter::GET,
+    }
+}
+
+impl RouteTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `handler` for `method` (GET, POST, PUT, PATCH or DELETE) on `path`.
+    #[must_use]
+    pub fn add<H, T>(mut self, access: Access, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let route = on(filter(&method), handler);
+        match access {
+            Access::Instance => self.instance = self.instance.route(path, route),
+            Access::Public => self.public = self.public.route(path, route),
+            Access::SignedIn => self.signed_in = self.signed_in.route(path, route),
+            Access::Full => self.full = self.full.route(path, route),
+        }
+        self.specs.push(RouteSpec { method, path, access });
+        self
+    }
+
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+
+    /// The routes with their gates: tenant resolution for all but instance routes, then
+    /// authentication as declared.
+    pub fn into_router(self, state: &AppState) -> Router<AppState> {
+        let tenant_routes = self
+            .public
+            .merge(
+                self.signed_in
+                    .route_layer(from_fn_with_state(state.clone(), auth::require_signed_in)),
+            )
+            .merge(self.full.route_layer(from_fn_with_state(state.clone(), auth::require_full)))
+            .route_layer(from_fn_with_state(state.clone(), tenant::resolve_tenant));
+        self.instance.merge(tenant_routes)
+    }
+}
