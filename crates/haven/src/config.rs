@@ -359,14 +359,21 @@ impl Config {
             );
         }
         if let Some(url) = &self.public_url
-            && !((url.starts_with("https://") || url.starts_with("http://")) && url.len() > 8 && !url.contains(char::is_whitespace))
+            && !((url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() > 8
+                && !url.contains(char::is_whitespace))
         {
             return bad("public_url", format!("`{url}` is not an http(s) address"));
         }
         if let Some(url) = &self.smtp_url
-            && !["smtp://", "smtps://", "smtp+plain://"].iter().any(|s| url.expose().starts_with(s))
+            && !["smtp://", "smtps://", "smtp+plain://"]
+                .iter()
+                .any(|s| url.expose().starts_with(s))
         {
-            return bad("smtp_url", "it is not an smtp://, smtps:// or smtp+plain:// URL".to_owned());
+            return bad(
+                "smtp_url",
+                "it is not an smtp://, smtps:// or smtp+plain:// URL".to_owned(),
+            );
         }
         if !self.mail_from.contains('@') {
             return bad("mail_from", format!("`{}` has no email address", self.mail_from));

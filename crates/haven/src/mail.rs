@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
 use crate::config::Config;
@@ -42,10 +43,13 @@ fn lettre_url(url: &str) -> String {
 
 impl Mailer {
     pub fn from_config(config: &Config) -> Result<Self, MailError> {
-        let from: Mailbox = config.mail_from.parse().map_err(|e: lettre::address::AddressError| MailError::Config {
-            setting: "mail_from",
-            problem: e.to_string(),
-        })?;
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| MailError::Config {
+                setting: "mail_from",
+                problem: e.to_string(),
+            })?;
         let transport = match &config.smtp_url {
             None => None,
             Some(url) => Some(
@@ -73,10 +77,18 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| MailError::Send(e.to_string()))?;
-        let response = transport.send(message).await.map_err(|e| MailError::Send(e.to_string()))?;
-        Ok(format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")))
+        let response = transport
+            .send(message)
+            .await
+            .map_err(|e| MailError::Send(e.to_string()))?;
+        Ok(format!(
+            "{} {}",
+            response.code(),
+            response.message().collect::<Vec<_>>().join(" ")
+        ))
     }
 }
 

@@ -234,7 +234,7 @@ async fn export_events(
         to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     let event = AuditEvent::new(clock.now(), "audit.export", Outcome::Allowed)
-        .actor(ActorKind::System, Some(format!("cli:{}", operator())))
+        .actor(ActorKind::System, Some(format!("cli:{}", super::operator())))
         .resource("audit_trail", range)
         .reason(reason.trim());
     writer
@@ -255,18 +255,6 @@ async fn export_events(
     std::io::stdout().flush()?;
     eprintln!("exported {written} events of {}", record.slug);
     Ok(())
-}
-
-/// Who runs the command, for the audit trail (an operating-system account name).
-fn operator() -> String {
-    nix::unistd::User::from_uid(nix::unistd::Uid::current())
-        .ok()
-        .flatten()
-        .map_or_else(|| "unknown".to_owned(), |u| u.name)
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(60)
-        .collect()
 }
 
 fn progress_bar(total: Option<u64>, what: &'static str) -> ProgressBar {

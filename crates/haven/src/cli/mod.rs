@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod user;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ pub enum Command {
     /// Measure performance on this machine (see the README's "Benchmarks").
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +133,7 @@ fn overrides_for(command: &Command) -> Overrides {
         | Command::Tenant(TenantCommand::Create { data_dir: arg, .. } | TenantCommand::List { data_dir: arg }) => arg,
         Command::Audit(command) => command.data_dir(),
         Command::Bench(command) => command.data_dir(),
+        Command::User(command) => command.data_dir(),
     };
     let mut overrides = Overrides {
         data_dir: data_dir.data_dir.clone(),
@@ -155,6 +160,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::Tenant(TenantCommand::List { .. }) => done(list_tenants(&config, &server).await),
         Command::Audit(command) => audit::run(command, &config, &server).await,
         Command::Bench(command) => bench::run(command, &config, &server).await,
+        Command::User(command) => user::run(command, &config, &server).await,
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {
@@ -293,4 +299,16 @@ async fn list_tenants(config: &Config, server: &DatabaseServer) -> anyhow::Resul
 
 async fn bootstrap(config: &Config, server: &DatabaseServer) -> anyhow::Result<sqlx::PgPool> {
     Ok(tenancy::bootstrap(server, &config.tenant_database_prefix, &config.default_hosts()).await?)
+}
+
+/// Who runs the command, for the audit trail (an operating-system account name).
+pub(crate) fn operator() -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::current())
+        .ok()
+        .flatten()
+        .map_or_else(|| "unknown".to_owned(), |u| u.name)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(60)
+        .collect()
 }

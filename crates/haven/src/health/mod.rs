@@ -24,8 +24,8 @@ use sqlx::migrate::Migrator;
 use crate::compliance::audit;
 use crate::platform::database::{CONTROL_MIGRATIONS, TENANT_MIGRATIONS, migrations_current};
 use crate::state::AppState;
-use crate::web::routes::{Access, RouteTable};
 use crate::web::error::WebError;
+use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,7 +39,12 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Instance, Method::GET, "/health", health)
         .add(Access::Instance, Method::GET, "/ready", ready)
         .add(Access::Instance, Method::GET, "/api/v1/health/redis", redis)
-        .add(Access::Instance, Method::GET, "/api/v1/health/audit-status", audit_status)
+        .add(
+            Access::Instance,
+            Method::GET,
+            "/api/v1/health/audit-status",
+            audit_status,
+        )
         .add(Access::Public, Method::GET, "/api/v1/health/database", database)
 }
 

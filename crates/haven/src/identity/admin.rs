@@ -107,7 +107,11 @@ pub async fn create(
             id,
             email: email.as_str(),
             display_name: account.display_name.trim(),
-            status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
+            status: if hash.is_some() {
+                UserStatus::Active
+            } else {
+                UserStatus::Invited
+            },
             password_hash: hash.as_deref(),
             at: now,
         },
@@ -136,7 +140,10 @@ pub async fn set_roles(
     roles: &[Role],
 ) -> Result<(), AdminError> {
     if roles.is_empty() {
-        return Err(AdminError::Invalid(vec![FieldError::new("roles", "must name at least one role")]));
+        return Err(AdminError::Invalid(vec![FieldError::new(
+            "roles",
+            "must name at least one role",
+        )]));
     }
     let current = store::find(pool, user).await?.ok_or(AdminError::NoSuchUser)?;
     let mut tx = pool.begin().await?;
@@ -168,7 +175,11 @@ pub async fn disable(pool: &PgPool, clock: &SharedClock, by: &ChangedBy, user: U
 
 pub async fn enable(pool: &PgPool, clock: &SharedClock, by: &ChangedBy, user: UserId) -> Result<(), AdminError> {
     let found = store::find(pool, user).await?.ok_or(AdminError::NoSuchUser)?;
-    let status = if found.password_hash.is_some() { UserStatus::Active } else { UserStatus::Invited };
+    let status = if found.password_hash.is_some() {
+        UserStatus::Active
+    } else {
+        UserStatus::Invited
+    };
     let mut tx = pool.begin().await?;
     store::set_status(&mut *tx, user, status, clock.now()).await?;
     audit::stage(&mut tx, &by.event(clock, "user.enable", user)).await?;

@@ -210,7 +210,11 @@ fn second_factor_first(is_api: bool, info: &SessionInfo) -> Response {
         }
         .into_response();
     }
-    let target = if info.needs_enrolment { "/account/two-factor" } else { "/sign-in/two-factor" };
+    let target = if info.needs_enrolment {
+        "/account/two-factor"
+    } else {
+        "/sign-in/two-factor"
+    };
     Redirect::to(target).into_response()
 }
 
@@ -273,35 +277,6 @@ async fn csrf_matches(request: Request, expected: &str, body_limit: u64) -> Resu
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_cookies_are_http_only_lax_and_secure_over_https() {
-        let plain = session_cookie("tok", false).unwrap();
-        let plain = plain.to_str().unwrap();
-        assert!(plain.starts_with("haven_session=tok"), "{plain}");
-        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Lax") && plain.contains("Path=/"));
-        assert!(!plain.contains("Secure"));
-        let secure = session_cookie("tok", true).unwrap();
-        let secure = secure.to_str().unwrap();
-        assert!(secure.starts_with("__Host-haven_session=tok") && secure.contains("Secure"), "{secure}");
-    }
-
-    #[test]
-    fn the_csrf_token_depends_on_the_session() {
-        assert_ne!(csrf_token_for("a"), csrf_token_for("b"));
-        assert_eq!(csrf_token_for("a"), csrf_token_for("a"));
-    }
-
-    #[test]
-    fn redirects_keep_only_a_clean_path() {
-        assert_eq!(urlencode_path("/clients/1 2"), "/clients/1%202");
-        assert_eq!(urlencode_path("/a?b=c"), "/a%3Fb%3Dc");
-    }
-}
-
 /// A double-submit token for public forms (sign-in, password reset, invitations), which
 /// have no session to tie one to: a cookie and a hidden field that must match.
 const PRESESSION_COOKIE: &str = "haven_presession";
@@ -344,5 +319,37 @@ pub fn check_presession(headers: &HeaderMap, given: Option<&str>) -> Result<Stri
             code: "csrf_failed",
             message: "This form has expired. Reload the page and try again.".to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookies_are_http_only_lax_and_secure_over_https() {
+        let plain = session_cookie("tok", false).unwrap();
+        let plain = plain.to_str().unwrap();
+        assert!(plain.starts_with("haven_session=tok"), "{plain}");
+        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Lax") && plain.contains("Path=/"));
+        assert!(!plain.contains("Secure"));
+        let secure = session_cookie("tok", true).unwrap();
+        let secure = secure.to_str().unwrap();
+        assert!(
+            secure.starts_with("__Host-haven_session=tok") && secure.contains("Secure"),
+            "{secure}"
+        );
+    }
+
+    #[test]
+    fn the_csrf_token_depends_on_the_session() {
+        assert_ne!(csrf_token_for("a"), csrf_token_for("b"));
+        assert_eq!(csrf_token_for("a"), csrf_token_for("a"));
+    }
+
+    #[test]
+    fn redirects_keep_only_a_clean_path() {
+        assert_eq!(urlencode_path("/clients/1 2"), "/clients/1%202");
+        assert_eq!(urlencode_path("/a?b=c"), "/a%3Fb%3Dc");
     }
 }

@@ -28,31 +28,64 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Public, Method::POST, "/sign-in", sign_in_form)
         .add(Access::Public, Method::POST, "/api/v1/auth/sign-in", sign_in_api)
         .add(Access::SignedIn, Method::GET, "/sign-in/two-factor", second_factor_page)
-        .add(Access::SignedIn, Method::POST, "/sign-in/two-factor", second_factor_form)
-        .add(Access::SignedIn, Method::POST, "/api/v1/auth/two-factor/verify", second_factor_api)
+        .add(
+            Access::SignedIn,
+            Method::POST,
+            "/sign-in/two-factor",
+            second_factor_form,
+        )
+        .add(
+            Access::SignedIn,
+            Method::POST,
+            "/api/v1/auth/two-factor/verify",
+            second_factor_api,
+        )
         .add(Access::SignedIn, Method::GET, "/account/two-factor", enrol_page)
         .add(Access::SignedIn, Method::POST, "/account/two-factor", enrol_form)
-        .add(Access::SignedIn, Method::POST, "/api/v1/auth/two-factor/enrol", enrol_api)
-        .add(Access::SignedIn, Method::POST, "/api/v1/auth/two-factor/confirm", confirm_api)
+        .add(
+            Access::SignedIn,
+            Method::POST,
+            "/api/v1/auth/two-factor/enrol",
+            enrol_api,
+        )
+        .add(
+            Access::SignedIn,
+            Method::POST,
+            "/api/v1/auth/two-factor/confirm",
+            confirm_api,
+        )
         .add(Access::SignedIn, Method::POST, "/sign-out", sign_out_form)
         .add(Access::SignedIn, Method::POST, "/api/v1/auth/sign-out", sign_out_api)
         .add(Access::Full, Method::GET, "/", home)
         .add(Access::Full, Method::GET, "/account", account_page)
         .add(Access::Full, Method::GET, "/account/sessions", sessions_page)
-        .add(Access::Full, Method::POST, "/account/sessions/{id}/end", end_session_form)
+        .add(
+            Access::Full,
+            Method::POST,
+            "/account/sessions/{id}/end",
+            end_session_form,
+        )
         .add(Access::Full, Method::POST, "/account/sessions/end-all", end_all_form)
         .add(Access::Full, Method::GET, "/api/v1/me", me_api)
         .add(Access::Full, Method::GET, "/api/v1/auth/sessions", sessions_api)
-        .add(Access::Full, Method::DELETE, "/api/v1/auth/sessions/{id}", end_session_api)
-        .add(Access::Full, Method::POST, "/api/v1/auth/sign-out-everywhere", end_all_api)
+        .add(
+            Access::Full,
+            Method::DELETE,
+            "/api/v1/auth/sessions/{id}",
+            end_session_api,
+        )
+        .add(
+            Access::Full,
+            Method::POST,
+            "/api/v1/auth/sign-out-everywhere",
+            end_all_api,
+        )
 }
 
 /// Only a path on this site: never `//elsewhere` or a full URL.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path)
-            if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() <= 512 =>
-        {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() <= 512 => {
             path.to_owned()
         }
         _ => "/".to_owned(),
@@ -173,7 +206,10 @@ async fn sign_in_form(
 fn sign_in_failure(err: &SignInError) -> Result<(StatusCode, String), WebError> {
     match err {
         SignInError::InvalidCredentials => Ok((StatusCode::UNAUTHORIZED, "Email or password is incorrect.".to_owned())),
-        SignInError::InvalidCode => Ok((StatusCode::UNAUTHORIZED, "That code is not valid. Check the app and try again.".to_owned())),
+        SignInError::InvalidCode => Ok((
+            StatusCode::UNAUTHORIZED,
+            "That code is not valid. Check the app and try again.".to_owned(),
+        )),
         SignInError::Locked { minutes } => Ok((
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -186,7 +222,9 @@ fn sign_in_failure(err: &SignInError) -> Result<(StatusCode, String), WebError> 
             message: "Sign-in is busy; try again in a moment.".to_owned(),
             details: None,
         }),
-        SignInError::Audit(err) => Err(WebError::from(crate::compliance::audit::AuditError::Unavailable(err.to_string()))),
+        SignInError::Audit(err) => Err(WebError::from(crate::compliance::audit::AuditError::Unavailable(
+            err.to_string(),
+        ))),
         SignInError::Database(_) | SignInError::Password(_) | SignInError::Random(_) => {
             Err(WebError::Internal(anyhow::anyhow!(err.to_string())))
         }
@@ -200,7 +238,11 @@ fn sign_in_error(err: &SignInError) -> WebError {
             retry_after_secs: 60,
         },
         Ok((_, message)) => WebError::Rejected {
-            code: if matches!(err, SignInError::InvalidCode) { "invalid_code" } else { "invalid_credentials" },
+            code: if matches!(err, SignInError::InvalidCode) {
+                "invalid_code"
+            } else {
+                "invalid_credentials"
+            },
             message,
         },
         Err(web) => web,
@@ -316,7 +358,9 @@ async fn second_factor_api(
     Json(body): Json<CodeJson>,
 ) -> Result<Response, WebError> {
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
-        return Err(WebError::Conflict("This session needs no verification code.".to_owned()));
+        return Err(WebError::Conflict(
+            "This session needs no verification code.".to_owned(),
+        ));
     }
     service::verify_second_factor(&tenant, &state.clock, &meta, &identity, &body.code)
         .await
@@ -392,7 +436,9 @@ async fn enrol_form(
                     qr_svg: enrolment.qr_svg,
                     manual_key: enrolment.manual_key,
                     required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
-                    error: Some("That code is not valid. Check the time on your phone and try the newest code.".to_owned()),
+                    error: Some(
+                        "That code is not valid. Check the time on your phone and try the newest code.".to_owned(),
+                    ),
                 },
             )
         }

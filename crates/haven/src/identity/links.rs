@@ -28,7 +28,12 @@ pub fn routes(table: RouteTable) -> RouteTable {
     table
         .add(Access::Public, Method::GET, "/password-reset", reset_request_page)
         .add(Access::Public, Method::POST, "/password-reset", reset_request_form)
-        .add(Access::Public, Method::POST, "/api/v1/auth/password-reset", reset_request_api)
+        .add(
+            Access::Public,
+            Method::POST,
+            "/api/v1/auth/password-reset",
+            reset_request_api,
+        )
         .add(Access::Public, Method::GET, "/password-reset/{token}", reset_page)
         .add(Access::Public, Method::POST, "/password-reset/{token}", reset_form)
         .add(Access::Public, Method::GET, "/invitation/{token}", invitation_page)
@@ -37,7 +42,12 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 /// Sends (in the background, so the answer takes as long whether or not the account
 /// exists) a reset link to an active account with this email.
-pub async fn request_password_reset(state: &AppState, tenant: &Tenant, meta: &RequestMeta, email: &str) -> Result<(), WebError> {
+pub async fn request_password_reset(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    email: &str,
+) -> Result<(), WebError> {
     let now = state.clock.now();
     // Bounded per address: a reset request is an email sent on someone's behalf.
     let key = ThrottleKey::account(&format!("reset-requests:{}", meta.client_ip));
@@ -221,7 +231,9 @@ async fn reset_request_api(
     request_password_reset(&state, &tenant, &meta, &body.email).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "status": "accepted", "message": "If an account exists for this address, a link is on its way." })),
+        Json(
+            json!({ "status": "accepted", "message": "If an account exists for this address, a link is on its way." }),
+        ),
     )
         .into_response())
 }
@@ -239,7 +251,10 @@ struct SetPasswordPage {
 
 impl SetPasswordPage {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
     }
 }
 
@@ -259,7 +274,9 @@ async fn link_page(
     purpose: Purpose,
     base: &str,
 ) -> Result<Response, WebError> {
-    let valid = email_token::check(&tenant.pool, token, purpose, state.clock.now()).await?.is_some();
+    let valid = email_token::check(&tenant.pool, token, purpose, state.clock.now())
+        .await?
+        .is_some();
     let (presession, cookie) = auth::presession(headers, meta.https)?;
     let page = SetPasswordPage {
         chrome: Chrome::anonymous(&tenant.record.display_name),
@@ -269,7 +286,11 @@ async fn link_page(
         errors: Vec::new(),
         link_invalid: !valid,
     };
-    let mut response = if valid { render(&page)? } else { render_with_status(StatusCode::GONE, &page)? };
+    let mut response = if valid {
+        render(&page)?
+    } else {
+        render_with_status(StatusCode::GONE, &page)?
+    };
     if let Some(cookie) = cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -304,7 +325,17 @@ async fn link_form(
         errors,
         link_invalid,
     };
-    match redeem(state, tenant, meta, token, purpose, &form.password, &form.password_confirmation).await {
+    match redeem(
+        state,
+        tenant,
+        meta,
+        token,
+        purpose,
+        &form.password,
+        &form.password_confirmation,
+    )
+    .await
+    {
         Ok(_) => Ok(Redirect::to("/sign-in?notice=password_set").into_response()),
         Err(LinkError::Invalid) => render_with_status(StatusCode::GONE, &page(Vec::new(), true)),
         Err(LinkError::Weak(errors)) => render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page(errors, false)),
@@ -319,7 +350,16 @@ async fn reset_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    link_page(&state, &tenant, &meta, &headers, &token, Purpose::PasswordReset, "/password-reset").await
+    link_page(
+        &state,
+        &tenant,
+        &meta,
+        &headers,
+        &token,
+        Purpose::PasswordReset,
+        "/password-reset",
+    )
+    .await
 }
 
 async fn reset_form(
@@ -330,7 +370,17 @@ async fn reset_form(
     Path(token): Path<String>,
     Form(form): Form<SetPasswordForm>,
 ) -> Result<Response, WebError> {
-    link_form(&state, &tenant, &meta, &headers, &token, Purpose::PasswordReset, "/password-reset", form).await
+    link_form(
+        &state,
+        &tenant,
+        &meta,
+        &headers,
+        &token,
+        Purpose::PasswordReset,
+        "/password-reset",
+        form,
+    )
+    .await
 }
 
 async fn invitation_page(
@@ -340,7 +390,16 @@ async fn invitation_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    link_page(&state, &tenant, &meta, &headers, &token, Purpose::Invitation, "/invitation").await
+    link_page(
+        &state,
+        &tenant,
+        &meta,
+        &headers,
+        &token,
+        Purpose::Invitation,
+        "/invitation",
+    )
+    .await
 }
 
 async fn invitation_form(
@@ -351,5 +410,15 @@ async fn invitation_form(
     Path(token): Path<String>,
     Form(form): Form<SetPasswordForm>,
 ) -> Result<Response, WebError> {
-    link_form(&state, &tenant, &meta, &headers, &token, Purpose::Invitation, "/invitation", form).await
+    link_form(
+        &state,
+        &tenant,
+        &meta,
+        &headers,
+        &token,
+        Purpose::Invitation,
+        "/invitation",
+        form,
+    )
+    .await
 }

@@ -187,7 +187,14 @@ mod tests {
     #[test]
     fn emails_need_one_at_and_no_spaces() {
         assert!(Email::parse(" sam@example.org ").is_ok());
-        for bad in ["", "sam", "@example.org", "sam@", "sam@@example.org", "s am@example.org"] {
+        for bad in [
+            "",
+            "sam",
+            "@example.org",
+            "sam@",
+            "sam@@example.org",
+            "s am@example.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

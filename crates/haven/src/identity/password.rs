@@ -126,7 +126,9 @@ pub struct WeakPassword(pub String);
 pub fn check_strength(password: &str, known_to_attacker: &[&str]) -> Result<(), WeakPassword> {
     let length = password.chars().count();
     if length < MIN_LENGTH {
-        return Err(WeakPassword(format!("Use at least {MIN_LENGTH} characters; a few unrelated words work well.")));
+        return Err(WeakPassword(format!(
+            "Use at least {MIN_LENGTH} characters; a few unrelated words work well."
+        )));
     }
     if length > MAX_LENGTH {
         return Err(WeakPassword(format!("Use at most {MAX_LENGTH} characters.")));
@@ -158,9 +160,21 @@ mod tests {
         let hasher = PasswordHasher::new(2).unwrap();
         let hash = hasher.hash("correct horse battery staple").await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        let ok = hasher.verify("correct horse battery staple", Some(&hash)).await.unwrap();
-        assert_eq!(ok, Verification { matches: true, needs_rehash: false });
-        let wrong = hasher.verify("correct horse battery stapler", Some(&hash)).await.unwrap();
+        let ok = hasher
+            .verify("correct horse battery staple", Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verification {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        let wrong = hasher
+            .verify("correct horse battery stapler", Some(&hash))
+            .await
+            .unwrap();
         assert!(!wrong.matches);
     }
 
@@ -178,12 +192,24 @@ mod tests {
     async fn weaker_parameters_ask_for_a_rehash() {
         let params = Params::new(8 * 1024, 1, 1, None).unwrap();
         let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password(b"correct horse battery staple", &SaltString::encode_b64(b"0123456789abcdef").unwrap())
+            .hash_password(
+                b"correct horse battery staple",
+                &SaltString::encode_b64(b"0123456789abcdef").unwrap(),
+            )
             .unwrap()
             .to_string();
         let hasher = PasswordHasher::new(1).unwrap();
-        let result = hasher.verify("correct horse battery staple", Some(&weak)).await.unwrap();
-        assert_eq!(result, Verification { matches: true, needs_rehash: true });
+        let result = hasher
+            .verify("correct horse battery staple", Some(&weak))
+            .await
+            .unwrap();
+        assert_eq!(
+            result,
+            Verification {
+                matches: true,
+                needs_rehash: true
+            }
+        );
     }
 
     #[test]
@@ -194,6 +220,9 @@ mod tests {
             check_strength("jane.smith@example.org1", &["jane.smith@example.org", "Jane Smith"]).is_err(),
             "built from the person's own details"
         );
-        assert!(check_strength("lantern orbit velvet quarry", &[]).is_ok(), "words, no symbols, is fine");
+        assert!(
+            check_strength("lantern orbit velvet quarry", &[]).is_ok(),
+            "words, no symbols, is fine"
+        );
     }
 }

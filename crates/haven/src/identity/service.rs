@@ -97,20 +97,14 @@ pub async fn sign_in(
     let verification = passwords.verify(password, stored).await?;
 
     let Some(user) = usable.filter(|_| verification.matches) else {
-        let actor = user.as_ref().map(|u| u.id.to_string());
-        let actor_kind = if actor.is_some() { ActorKind::User } else { ActorKind::Anonymous };
-        let locked = throttle::record_failure(pool, &account_key, now, settings.lockout_threshold, window).await?;
-        let address_locked =
-            throttle::record_failure(pool, &address_key, now, settings.lockout_threshold * ADDRESS_FACTOR, window).await?;
-        tenant
-            .audit
-            .record(event(meta, clock, "auth.login_failed", Outcome::Denied).actor(actor_kind, actor.clone()))
-            .await?;
-        if locked.is_some() || address_locked.is_some() {
-            let mut lock = event(meta, clock, "auth.locked", Outcome::Denied).actor(actor_kind, actor);
-            lock.reason = Some(if locked.is_some() { "account name" } else { "client address" }.to_owned());
-            tenant.audit.record(lock).await?;
-        }
+        let failure = Failure {
+            actor: user.as_ref().map(|u| u.id.to_string()),
+            account_key: &account_key,
+            address_key: &address_key,
+            threshold: settings.lockout_threshold,
+            window,
+        };
+        record_failed_sign_in(tenant, clock, meta, &failure).await?;
         return Err(SignInError::InvalidCredentials);
     };
 
@@ -167,6 +161,57 @@ pub async fn sign_in(
     })
 }
 
+struct Failure<'a> {
+    actor: Option<String>,
+    account_key: &'a ThrottleKey,
+    address_key: &'a ThrottleKey,
+    threshold: i32,
+    window: TimeDelta,
+}
+
+/// Counts a failed sign-in against the account name and the address, and audits it (and
+/// the lock, when this failure caused one).
+async fn record_failed_sign_in(
+    tenant: &Tenant,
+    clock: &SharedClock,
+    meta: &RequestMeta,
+    failure: &Failure<'_>,
+) -> Result<(), SignInError> {
+    let now = clock.now();
+    let pool = &tenant.pool;
+    let actor_kind = if failure.actor.is_some() {
+        ActorKind::User
+    } else {
+        ActorKind::Anonymous
+    };
+    let locked = throttle::record_failure(pool, failure.account_key, now, failure.threshold, failure.window).await?;
+    let address_locked = throttle::record_failure(
+        pool,
+        failure.address_key,
+        now,
+        failure.threshold * ADDRESS_FACTOR,
+        failure.window,
+    )
+    .await?;
+    tenant
+        .audit
+        .record(event(meta, clock, "auth.login_failed", Outcome::Denied).actor(actor_kind, failure.actor.clone()))
+        .await?;
+    if locked.is_some() || address_locked.is_some() {
+        let mut lock = event(meta, clock, "auth.locked", Outcome::Denied).actor(actor_kind, failure.actor.clone());
+        lock.reason = Some(
+            if locked.is_some() {
+                "account name"
+            } else {
+                "client address"
+            }
+            .to_owned(),
+        );
+        tenant.audit.record(lock).await?;
+    }
+    Ok(())
+}
+
 /// Checks a TOTP code or a recovery code for a signed-in session awaiting its second factor.
 pub async fn verify_second_factor(
     tenant: &Tenant,
@@ -196,7 +241,9 @@ pub async fn verify_second_factor(
     } else {
         match two_factor::totp_factor(pool, user.id, true).await? {
             Some(factor) => match two_factor::matching_step(&factor.secret, &user.email, code, now) {
-                Ok(Some(step)) if two_factor::consume_step(pool, factor.id, step).await? => Some(SecondFactorKind::Totp),
+                Ok(Some(step)) if two_factor::consume_step(pool, factor.id, step).await? => {
+                    Some(SecondFactorKind::Totp)
+                }
                 _ => None,
             },
             None => None,
@@ -246,14 +293,13 @@ pub async fn verify_second_factor(
 pub async fn enrolment(tenant: &Tenant, clock: &SharedClock, identity: &Identity) -> Result<Enrolment, SignInError> {
     let user = &identity.user;
     let pending = two_factor::totp_factor(&tenant.pool, user.id, false).await?;
-    let secret = match pending {
-        Some(factor) => factor.secret,
-        None => {
-            let secret = two_factor::new_secret().map_err(|e| SignInError::Random(e.to_string()))?;
-            let mut conn = tenant.pool.acquire().await?;
-            two_factor::start_enrolment(&mut conn, user.id, &secret, clock.now()).await?;
-            secret.to_vec()
-        }
+    let secret = if let Some(factor) = pending {
+        factor.secret
+    } else {
+        let secret = two_factor::new_secret().map_err(|e| SignInError::Random(e.to_string()))?;
+        let mut conn = tenant.pool.acquire().await?;
+        two_factor::start_enrolment(&mut conn, user.id, &secret, clock.now()).await?;
+        secret.to_vec()
     };
     two_factor::enrolment(&secret, &user.email).map_err(|e| SignInError::Random(e.to_string()))
 }
@@ -272,7 +318,8 @@ pub async fn confirm_enrolment(
     let Some(factor) = two_factor::totp_factor(&tenant.pool, user.id, false).await? else {
         return Err(SignInError::InvalidCode);
     };
-    let step = two_factor::matching_step(&factor.secret, &user.email, code, now).map_err(|_| SignInError::InvalidCode)?;
+    let step =
+        two_factor::matching_step(&factor.secret, &user.email, code, now).map_err(|_| SignInError::InvalidCode)?;
     let Some(step) = step else {
         tenant
             .audit

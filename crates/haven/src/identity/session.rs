@@ -176,7 +176,12 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
 }
 
 /// Ends one session; `false` if it was not live.
-pub async fn end(db: impl PgExecutor<'_>, id: Uuid, reason: EndReason, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn end(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    reason: EndReason,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let result = sqlx::query!(
         "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL",
         id,

@@ -27,8 +27,16 @@ pub enum TwoFactorError {
 fn totp(secret: &[u8], account: &str) -> Result<TOTP, TwoFactorError> {
     // The account name labels the entry in the authenticator app; ':' is not allowed there.
     let account = account.replace(':', " ");
-    TOTP::new(Algorithm::SHA1, DIGITS, 1, STEP_SECONDS, secret.to_vec(), Some(ISSUER.to_owned()), account)
-        .map_err(|e| TwoFactorError::Secret(e.to_string()))
+    TOTP::new(
+        Algorithm::SHA1,
+        DIGITS,
+        1,
+        STEP_SECONDS,
+        secret.to_vec(),
+        Some(ISSUER.to_owned()),
+        account,
+    )
+    .map_err(|e| TwoFactorError::Secret(e.to_string()))
 }
 
 /// A new 160-bit secret (RFC 4226's recommended length).
@@ -62,7 +70,12 @@ pub fn enrolment(secret: &[u8], account: &str) -> Result<Enrolment, TwoFactorErr
 }
 
 /// The time step in which `code` is valid, checking the current step and one either side.
-pub fn matching_step(secret: &[u8], account: &str, code: &str, now: DateTime<Utc>) -> Result<Option<i64>, TwoFactorError> {
+pub fn matching_step(
+    secret: &[u8],
+    account: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, TwoFactorError> {
     let code = code.trim().replace(' ', "");
     if code.len() != DIGITS || !code.chars().all(|c| c.is_ascii_digit()) {
         return Ok(None);
@@ -112,7 +125,11 @@ pub struct TotpFactor {
 }
 
 /// The confirmed factor if there is one, else the pending enrolment.
-pub async fn totp_factor(db: impl PgExecutor<'_>, user: UserId, confirmed: bool) -> Result<Option<TotpFactor>, sqlx::Error> {
+pub async fn totp_factor(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    confirmed: bool,
+) -> Result<Option<TotpFactor>, sqlx::Error> {
     sqlx::query_as!(
         TotpFactor,
         r#"
@@ -144,7 +161,12 @@ pub async fn consume_step(db: impl PgExecutor<'_>, factor: Uuid, step: i64) -> R
 }
 
 /// Confirms an enrolment, dropping any earlier confirmed factor of the same kind.
-pub async fn confirm(conn: &mut PgConnection, user: UserId, factor: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn confirm(
+    conn: &mut PgConnection,
+    user: UserId,
+    factor: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "DELETE FROM user_second_factors WHERE user_id = $1 AND kind = 'totp' AND confirmed_at IS NOT NULL",
         user.0
@@ -173,7 +195,11 @@ pub async fn remove_all(conn: &mut PgConnection, user: UserId) -> Result<(), sql
 }
 
 fn recovery_hash(user: UserId, code: &str) -> [u8; 32] {
-    let normalised: String = code.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+    let normalised: String = code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_lowercase();
     digest(&format!("recovery:{user}:{normalised}"))
 }
 
@@ -183,7 +209,13 @@ pub async fn new_recovery_codes(conn: &mut PgConnection, user: UserId) -> Result
     for _ in 0..RECOVERY_CODES {
         let bytes = random_bytes::<8>().map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let hex = hex::encode(bytes);
-        codes.push(format!("{}-{}-{}-{}", &hex[0..4], &hex[4..8], &hex[8..12], &hex[12..16]));
+        codes.push(format!(
+            "{}-{}-{}-{}",
+            &hex[0..4],
+            &hex[4..8],
+            &hex[8..12],
+            &hex[12..16]
+        ));
     }
     sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.0)
         .execute(&mut *conn)
@@ -273,7 +305,13 @@ mod tests {
     #[test]
     fn enrolment_gives_a_scannable_url_and_an_svg() {
         let enrolment = enrolment(RFC_SEED, "sam@example.org").unwrap();
-        assert!(enrolment.otpauth_url.starts_with("otpauth://totp/Haven:sam%40example.org?"), "{}", enrolment.otpauth_url);
+        assert!(
+            enrolment
+                .otpauth_url
+                .starts_with("otpauth://totp/Haven:sam%40example.org?"),
+            "{}",
+            enrolment.otpauth_url
+        );
         assert!(enrolment.otpauth_url.contains("issuer=Haven"));
         assert_eq!(enrolment.manual_key, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
         assert!(enrolment.qr_svg.contains("<svg"));

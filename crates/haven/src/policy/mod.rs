@@ -63,7 +63,11 @@ impl Decision {
 }
 
 fn allow_if(condition: bool, otherwise: &'static str) -> Decision {
-    if condition { Decision::Allow } else { Decision::Deny(otherwise) }
+    if condition {
+        Decision::Allow
+    } else {
+        Decision::Deny(otherwise)
+    }
 }
 
 /// The policy. Roles of SPEC.md: org admins manage people and settings but see no
@@ -74,9 +78,10 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
     let has = |role| user.has_role(role);
     match action {
         Action::ManageOwnAccount => Decision::Allow,
-        Action::ViewUsers | Action::ManageUsers | Action::ManageOrganisation => {
-            allow_if(has(Role::OrgAdmin), "only organisation admins manage staff accounts and settings")
-        }
+        Action::ViewUsers | Action::ManageUsers | Action::ManageOrganisation => allow_if(
+            has(Role::OrgAdmin),
+            "only organisation admins manage staff accounts and settings",
+        ),
         Action::ViewSignInHistory { of } => allow_if(
             *of == user.id || has(Role::OrgAdmin),
             "you may see your own sign-ins; admins see everyone's",
@@ -120,5 +125,72 @@ pub async fn authorize<'a>(
                 message: format!("You do not have access to this: {why}."),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{User, UserStatus};
+
+    fn person(roles: &[Role]) -> Identity {
+        Identity {
+            user: User {
+                id: UserId(uuid::Uuid::from_u128(1)),
+                email: "x@example.org".to_owned(),
+                display_name: "X".to_owned(),
+                status: UserStatus::Active,
+                roles: roles.to_vec(),
+                supervisor_id: None,
+                is_trainee: false,
+                has_second_factor: false,
+                password_hash: None,
+            },
+            session: None,
+            csrf_token: None,
+        }
+    }
+
+    /// Every role of SPEC.md against every action that exists, allowed and denied.
+    #[test]
+    fn role_by_action_matrix() {
+        use Role::{Auditor, CaseManager, Clinician, FrontDesk, HelpEditor, OrgAdmin, Supervisor};
+        let someone_else = UserId(uuid::Uuid::from_u128(2));
+        let me = UserId(uuid::Uuid::from_u128(1));
+        let actions = [
+            Action::ManageOwnAccount,
+            Action::ViewUsers,
+            Action::ManageUsers,
+            Action::ViewSignInHistory { of: me },
+            Action::ViewSignInHistory { of: someone_else },
+            Action::ReadAuditTrail,
+            Action::ExportAuditTrail,
+            Action::ManageOrganisation,
+        ];
+        // Columns follow `actions`.
+        let expected: [(Role, [bool; 8]); 7] = [
+            (Clinician, [true, false, false, true, false, false, false, false]),
+            (CaseManager, [true, false, false, true, false, false, false, false]),
+            (Supervisor, [true, false, false, true, false, false, false, false]),
+            (FrontDesk, [true, false, false, true, false, false, false, false]),
+            (OrgAdmin, [true, true, true, true, true, false, false, true]),
+            (Auditor, [true, false, false, true, false, true, true, false]),
+            (HelpEditor, [true, false, false, true, false, false, false, false]),
+        ];
+        assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
+        for (role, row) in expected {
+            let identity = person(&[role]);
+            for (action, allowed) in actions.iter().zip(row) {
+                assert_eq!(may(&identity, action).is_allowed(), allowed, "{role} {action:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn roles_combine() {
+        let both = person(&[Role::OrgAdmin, Role::Auditor]);
+        assert!(may(&both, &Action::ManageUsers).is_allowed());
+        assert!(may(&both, &Action::ReadAuditTrail).is_allowed());
+        assert!(!may(&person(&[]), &Action::ViewUsers).is_allowed());
     }
 }

@@ -28,7 +28,11 @@ pub fn describe_device(user_agent: &str) -> Option<String> {
         (name, "UNKNOWN" | "") => name.to_owned(),
         (name, version) => format!("{name} {}", version.split('.').next().unwrap_or(version)),
     };
-    let os = if parsed.os == "UNKNOWN" { "an unknown system" } else { parsed.os };
+    let os = if parsed.os == "UNKNOWN" {
+        "an unknown system"
+    } else {
+        parsed.os
+    };
     let kind = match parsed.category {
         "pc" => "desktop",
         "smartphone" => "phone",
@@ -76,9 +80,15 @@ mod tests {
     #[test]
     fn devices_are_summarised_not_copied() {
         let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
-        assert_eq!(describe_device(firefox).as_deref(), Some("Firefox 120 on Linux (desktop)"));
+        assert_eq!(
+            describe_device(firefox).as_deref(),
+            Some("Firefox 120 on Linux (desktop)")
+        );
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
         let described = describe_device(iphone).unwrap();
-        assert!(described.contains("Safari") && described.contains("iPhone") && described.ends_with("(phone)"), "{described}");
+        assert!(
+            described.contains("Safari") && described.contains("iPhone") && described.ends_with("(phone)"),
+            "{described}"
+        );
     }
 }

@@ -133,7 +133,22 @@ impl ErrorReport {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let (status, report) = match &self {
+        let (status, report) = self.report();
+        let mut response = status.into_response();
+        if let Self::TooManyRequests { retry_after_secs, .. } = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response.extensions_mut().insert(report);
+        response
+    }
+}
+
+impl WebError {
+    /// The status and what the client is told; logs the cause of server-side failures.
+    fn report(&self) -> (StatusCode, ErrorReport) {
+        match self {
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorReport::for_status(StatusCode::NOT_FOUND)),
             Self::UnknownTenant => (
                 StatusCode::NOT_FOUND,
@@ -151,7 +166,10 @@ impl IntoResponse for WebError {
                     details: None,
                 },
             ),
-            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorReport::for_status(StatusCode::UNAUTHORIZED)),
+            Self::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                ErrorReport::for_status(StatusCode::UNAUTHORIZED),
+            ),
             Self::Rejected { code, message } => (
                 StatusCode::UNAUTHORIZED,
                 ErrorReport {
@@ -174,7 +192,11 @@ impl IntoResponse for WebError {
                     code: "validation_failed",
                     message: format!(
                         "Please correct: {}.",
-                        fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+                        fields
+                            .iter()
+                            .map(|f| format!("{} {}", f.field, f.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ),
                     details: Some(serde_json::json!({ "fields": fields })),
                 },
@@ -221,15 +243,7 @@ impl IntoResponse for WebError {
                     ErrorReport::for_status(StatusCode::INTERNAL_SERVER_ERROR),
                 )
             }
-        };
-        let mut response = status.into_response();
-        if let Self::TooManyRequests { retry_after_secs, .. } = &self
-            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        response.extensions_mut().insert(report);
-        response
     }
 }
 

@@ -67,7 +67,10 @@ pub fn render_with_status(status: axum::http::StatusCode, page: &impl Template) 
 pub async fn app_css() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
         ],
         APP_CSS,

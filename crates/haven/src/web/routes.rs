@@ -86,7 +86,10 @@ impl RouteTable {
                 self.signed_in
                     .route_layer(from_fn_with_state(state.clone(), auth::require_signed_in)),
             )
-            .merge(self.full.route_layer(from_fn_with_state(state.clone(), auth::require_full)))
+            .merge(
+                self.full
+                    .route_layer(from_fn_with_state(state.clone(), auth::require_full)),
+            )
             .route_layer(from_fn_with_state(state.clone(), tenant::resolve_tenant));
         self.instance.merge(tenant_routes)
     }

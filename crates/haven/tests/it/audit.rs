@@ -45,10 +45,10 @@ fn stdout(output: &std::process::Output) -> String {
 }
 
 /// Runs `haven audit verify` and returns (exit code, output).
-fn cli_verify(app: &TestApp, extra: &[&str]) -> (i32, String) {
+async fn cli_verify(app: &TestApp, extra: &[&str]) -> (i32, String) {
     let mut args = vec!["audit", "verify", "--tenant", "default"];
     args.extend_from_slice(extra);
-    let output = app.haven(&args);
+    let output = app.haven(&args).await;
     let text = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
     (output.status.code().unwrap_or(-1), text)
 }
@@ -188,7 +188,7 @@ async fn even_the_owner_cannot_change_or_fork_the_chain_while_triggers_stand() {
             .map(std::borrow::Cow::into_owned);
         assert_eq!(got.as_deref(), Some(code), "{statement}: {err}");
     }
-    assert_eq!(cli_verify(&app, &[]).0, 0);
+    assert_eq!(cli_verify(&app, &[]).await.0, 0);
 }
 
 #[tokio::test]
@@ -216,9 +216,9 @@ async fn verify_names_the_first_broken_event_for_every_kind_of_tampering() {
     for (what, statements, first_bad) in cases {
         let app = TestApp::spawn().await;
         record_reads(&app, 20).await;
-        assert_eq!(cli_verify(&app, &[]).0, 0, "intact before {what}");
+        assert_eq!(cli_verify(&app, &[]).await.0, 0, "intact before {what}");
         tamper(&app, statements).await;
-        let (code, output) = cli_verify(&app, &[]);
+        let (code, output) = cli_verify(&app, &[]).await;
         assert_eq!(code, 3, "{what}: {output}");
         assert!(
             output.contains(&format!("BROKEN at event {first_bad}:")),
@@ -233,14 +233,16 @@ async fn a_checkpoint_kept_elsewhere_reveals_a_tail_truncated_without_a_trace() 
     record_reads(&app, 20).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("checkpoint.json");
-    let output = app.haven(&[
-        "audit",
-        "checkpoint",
-        "--tenant",
-        "default",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let output = app
+        .haven(&[
+            "audit",
+            "checkpoint",
+            "--tenant",
+            "default",
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     // A careful attacker cuts the tail, moves the head back and drops the stored checkpoints.
@@ -253,9 +255,9 @@ async fn a_checkpoint_kept_elsewhere_reveals_a_tail_truncated_without_a_trace() 
         ],
     )
     .await;
-    let (code, output) = cli_verify(&app, &[]);
+    let (code, output) = cli_verify(&app, &[]).await;
     assert_eq!(code, 0, "without the checkpoint the chain looks whole: {output}");
-    let (code, output) = cli_verify(&app, &["--checkpoint", file.to_str().unwrap()]);
+    let (code, output) = cli_verify(&app, &["--checkpoint", file.to_str().unwrap()]).await;
     assert_eq!(code, 3, "{output}");
     assert!(
         output.contains("BROKEN at event 16:") && output.contains("truncated"),
@@ -266,7 +268,7 @@ async fn a_checkpoint_kept_elsewhere_reveals_a_tail_truncated_without_a_trace() 
     let mut forged: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     forged["seq"] = 15.into();
     std::fs::write(&file, forged.to_string()).unwrap();
-    let (code, output) = cli_verify(&app, &["--checkpoint", file.to_str().unwrap()]);
+    let (code, output) = cli_verify(&app, &["--checkpoint", file.to_str().unwrap()]).await;
     assert_eq!(code, 3, "{output}");
     assert!(output.contains("invalid signature"), "{output}");
 }
@@ -334,7 +336,7 @@ async fn an_export_is_audited_with_its_reason_and_holds_the_range() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("events.jsonl");
     let csv = dir.path().join("events.csv");
-    let export = |format: &str, file: &std::path::Path| {
+    let export = async |format: &str, file: &std::path::Path| {
         app.haven(&[
             "audit",
             "export",
@@ -349,8 +351,9 @@ async fn an_export_is_audited_with_its_reason_and_holds_the_range() {
             "--reason",
             "records request 42",
         ])
+        .await
     };
-    let output = export("jsonl", &jsonl);
+    let output = export("jsonl", &jsonl).await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
         .unwrap()
@@ -368,7 +371,7 @@ async fn an_export_is_audited_with_its_reason_and_holds_the_range() {
     assert_eq!(latest[0].event.action, "audit.export");
     assert_eq!(latest[0].event.reason.as_deref(), Some("records request 42"));
 
-    let output = export("csv", &csv);
+    let output = export("csv", &csv).await;
     assert!(output.status.success());
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("seq,occurred_at,actor_kind"));
@@ -378,16 +381,18 @@ async fn an_export_is_audited_with_its_reason_and_holds_the_range() {
         "header and every event, the first export's included"
     );
 
-    let blank = app.haven(&[
-        "audit",
-        "export",
-        "--from",
-        "2000-01-01",
-        "--reason",
-        "  ",
-        "--out",
-        dir.path().join("x").to_str().unwrap(),
-    ]);
+    let blank = app
+        .haven(&[
+            "audit",
+            "export",
+            "--from",
+            "2000-01-01",
+            "--reason",
+            "  ",
+            "--out",
+            dir.path().join("x").to_str().unwrap(),
+        ])
+        .await;
     assert!(!blank.status.success(), "an export needs a reason");
     assert!(
         !dir.path().join("x").exists(),
@@ -407,14 +412,16 @@ async fn pruning_archives_and_verifies_before_it_removes() {
     record_reads(&app, 5).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let output = app.haven(&[
-        "audit",
-        "prune",
-        "--tenant",
-        "default",
-        "--archive-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let output = app
+        .haven(&[
+            "audit",
+            "prune",
+            "--tenant",
+            "default",
+            "--archive-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         stdout(&output).contains("archived events 1 to 10"),
@@ -432,7 +439,7 @@ async fn pruning_archives_and_verifies_before_it_removes() {
     assert!(checkpoint.signature_is_valid());
     assert_eq!(checkpoint.seq, 10);
 
-    let (code, output) = cli_verify(&app, &[]);
+    let (code, output) = cli_verify(&app, &[]).await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("6 events verified"),
@@ -461,10 +468,24 @@ async fn pruning_archives_and_verifies_before_it_removes() {
 #[tokio::test]
 async fn the_audit_benchmark_runs_and_cleans_up() {
     let app = TestApp::spawn().await;
-    let output = app.haven(&["bench", "audit", "--writers", "4", "--seconds", "1", "--verify-events", "2000"]);
+    let output = app
+        .haven(&[
+            "bench",
+            "audit",
+            "--writers",
+            "4",
+            "--seconds",
+            "1",
+            "--verify-events",
+            "2000",
+        ])
+        .await;
     let text = stdout(&output);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(text.contains("group commit (window") && text.contains("one transaction per event"), "{text}");
+    assert!(
+        text.contains("group commit (window") && text.contains("one transaction per event"),
+        "{text}"
+    );
     assert!(text.contains("(chain intact)"), "{text}");
     let mut admin = crate::support::cluster().connect("postgres").await;
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname LIKE $1")

@@ -1,13 +1,17 @@
 //! Haven's integration tests: one binary, one module per area, each test on its own
 //! databases in the run's private PostgreSQL cluster, over real HTTP on 127.0.0.1.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+// A test reads best as one story from set-up to the last assertion, however long.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc, clippy::too_many_lines)]
 
 mod support;
 
+mod access;
+mod accounts;
 mod audit;
 mod edge;
 mod health;
+mod identity;
 mod logging;
 mod private_cluster;
 mod startup;

@@ -71,7 +71,7 @@ async fn each_tenant_is_served_from_its_own_database_by_host_name() {
     );
 
     let page = client
-        .get(app.url_on_host("acme.test", "/"))
+        .get(app.url_on_host("acme.test", "/sign-in"))
         .send()
         .await
         .unwrap()
@@ -79,8 +79,8 @@ async fn each_tenant_is_served_from_its_own_database_by_host_name() {
         .await
         .unwrap();
     assert!(
-        page.contains("acme services"),
-        "the start page names the host's organisation"
+        page.contains("Sign in to acme services"),
+        "the sign-in page names the host's organisation"
     );
 
     let unknown = tenant_of(&app, &client, "stranger.test").await;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod process;
+pub mod smtp;
 
 const TEMPLATE_CONTROL: &str = "tpl_control";
 const TEMPLATE_TENANT: &str = "tpl_tenant";
@@ -136,6 +137,15 @@ impl TestApp {
 
     /// Starts the application on fresh databases; `customise` adjusts its configuration.
     pub async fn spawn_with(customise: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_full(customise, haven::clock::system()).await
+    }
+
+    /// With a clock the test moves by hand.
+    pub async fn spawn_with_clock(clock: std::sync::Arc<haven::clock::ManualClock>) -> Self {
+        Self::spawn_full(|_| {}, clock).await
+    }
+
+    pub async fn spawn_full(customise: impl FnOnce(&mut Config), clock: haven::clock::SharedClock) -> Self {
         let cluster = cluster();
         let id = unique_id();
         let control = format!("t{id}_ctl");
@@ -162,7 +172,7 @@ impl TestApp {
         };
         customise(&mut config);
         let server = DatabaseServer::from_url(config.database_url.as_ref().expect("url").expose()).expect("server");
-        let app = Application::build(config.clone(), server)
+        let app = Application::build_with_clock(config.clone(), server, clock)
             .await
             .expect("build the application");
         let addr = app.local_addr().expect("addr");
@@ -221,15 +231,61 @@ impl TestApp {
         cluster().connect(&self.tenant_database(slug)).await
     }
 
-    /// `haven ARGS` against this app's databases and data directory.
-    pub fn haven(&self, args: &[&str]) -> std::process::Output {
-        process::haven()
+    /// `haven ARGS` against this app's databases and data directory. Async: blocking
+    /// here would stall this test's runtime, and with it the app's audit writer, which
+    /// the command may be waiting for.
+    pub async fn haven(&self, args: &[&str]) -> std::process::Output {
+        let mut command = process::haven();
+        command
             .args(args)
             .env("DATABASE_URL", self.config.database_url.as_ref().expect("url").expose())
             .env("HAVEN_TENANT_DATABASE_PREFIX", &self.config.tenant_database_prefix)
-            .env("HAVEN_DATA_DIR", &self.config.data_dir)
+            .env("HAVEN_DATA_DIR", &self.config.data_dir);
+        tokio::process::Command::from(command)
             .output()
+            .await
             .expect("run haven")
+    }
+
+    /// Creates an active account with `password` (or an invited one without).
+    pub async fn create_user(
+        &self,
+        email: &str,
+        roles: &[haven::identity::Role],
+        password: Option<&str>,
+    ) -> haven::identity::UserId {
+        let tenant = self.tenant("default");
+        haven::identity::admin::create(
+            &tenant.pool,
+            &self.state.passwords,
+            &self.state.clock,
+            &haven::identity::admin::ChangedBy::command_line("test"),
+            &haven::identity::admin::NewAccount {
+                email,
+                display_name: "Sam Tester",
+                roles,
+                password,
+            },
+        )
+        .await
+        .expect("create user")
+    }
+
+    /// A fresh client with its own cookie jar (one browser).
+    pub fn browser(&self) -> reqwest::Client {
+        client_for(self.addr, &[])
+    }
+
+    /// Signs in through the API; returns the CSRF token of the new session.
+    pub async fn sign_in(&self, client: &reqwest::Client, email: &str, password: &str) -> (u16, serde_json::Value) {
+        let response = client
+            .post(self.url("/api/v1/auth/sign-in"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("sign-in request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

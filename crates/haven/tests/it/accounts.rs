@@ -1,0 +1,302 @@
+//! Invitations, password resets (through a real SMTP server) and the `haven user` commands.
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use haven::identity::Role;
+
+use crate::support::smtp::SmtpServer;
+use crate::support::{TestApp, assert_envelope};
+
+const PASSWORD: &str = "lantern orbit velvet quarry";
+const NEW_PASSWORD: &str = "harbour willow pencil glacier";
+
+fn hidden_csrf(page: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = page.find(marker).expect("a form with _csrf") + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The text of a quoted-printable body, as a mail client shows it.
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            out.push(u8::from_str_radix(&joined[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The path of the first link to Haven in an email (`/password-reset/…`, `/invitation/…`).
+fn link_path(text: &str, prefix: &str) -> String {
+    let start = text.find(prefix).expect("a link in the message");
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+async fn set_password(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    password: &str,
+    again: &str,
+) -> reqwest::Response {
+    let page = client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+    client
+        .post(app.url(path))
+        .form(&[
+            ("password", password),
+            ("password_confirmation", again),
+            ("_csrf", &hidden_csrf(&page)),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
+    let smtp = SmtpServer::start();
+    let smtp_url = smtp.url();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_url = Some(haven::config::Secret::new(smtp_url));
+        c.mail_from = "Haven <haven@care.example.org>".to_owned();
+    })
+    .await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let (laptop, phone) = (app.browser(), app.browser());
+    app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
+    app.sign_in(&phone, "sam@example.org", PASSWORD).await;
+
+    for email in ["nobody@example.org", "sam@example.org"] {
+        let response = app
+            .browser()
+            .post(app.url("/api/v1/auth/password-reset"))
+            .json(&serde_json::json!({ "email": email }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            202,
+            "the same answer whether or not the account exists"
+        );
+    }
+    let message = smtp.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1, "nothing is sent for an unknown address");
+    assert!(
+        message.contains("To: sam@example.org") && message.contains("Subject: Reset your Haven password"),
+        "{message}"
+    );
+    assert!(message.contains("From: Haven <haven@care.example.org>"));
+    let path = link_path(&decode_quoted_printable(&message), "/password-reset/rst_");
+
+    let browser = app.browser();
+    let weak = set_password(&app, &browser, &path, "password123456", "password123456").await;
+    assert_eq!(weak.status(), 422);
+    assert!(weak.text().await.unwrap().contains("too easy to guess"));
+    let mismatch = set_password(&app, &browser, &path, NEW_PASSWORD, "something else entirely").await;
+    assert_eq!(mismatch.status(), 422);
+    let done = set_password(&app, &browser, &path, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/sign-in?notice=password_set");
+
+    for client in [&laptop, &phone] {
+        assert_eq!(
+            client.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+            401,
+            "reset ends every session"
+        );
+    }
+    assert_eq!(app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0, 401);
+    assert_eq!(
+        app.sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
+        200
+    );
+    let reused = app.browser().get(app.url(&path)).send().await.unwrap();
+    assert_eq!(reused.status(), 410, "the link works once");
+}
+
+#[tokio::test]
+async fn an_invitation_from_the_command_line_lets_the_person_choose_a_password() {
+    let app = TestApp::spawn().await;
+    let output = app
+        .haven(&[
+            "user",
+            "create",
+            "--email",
+            "new@example.org",
+            "--name",
+            "Riley New",
+            "--role",
+            "case_manager",
+        ])
+        .await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(printed.contains("invited new@example.org"), "{printed}");
+    let path = link_path(&printed, "/invitation/inv_");
+    assert_eq!(
+        app.sign_in(&app.browser(), "new@example.org", NEW_PASSWORD).await.0,
+        401,
+        "invited: no password yet"
+    );
+
+    let done = set_password(&app, &app.browser(), &path, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(done.status(), 303);
+    let (status, body) = app.sign_in(&app.browser(), "new@example.org", NEW_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+
+    let listed = app.haven(&["user", "list"]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("new@example.org") && listed.contains("active") && listed.contains("case_manager"),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn the_user_commands_create_disable_and_unlock_and_name_bad_input() {
+    let app = TestApp::spawn().await;
+    let mut child = app_command(
+        &app,
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.org",
+            "--name",
+            "Ops Admin",
+            "--role",
+            "org_admin",
+            "--password-stdin",
+        ],
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let client = app.browser();
+    assert_eq!(app.sign_in(&client, "ops@example.org", PASSWORD).await.0, 200);
+
+    for (args, expected) in [
+        (
+            vec![
+                "user",
+                "create",
+                "--email",
+                "not-an-email",
+                "--name",
+                "X",
+                "--role",
+                "clinician",
+            ],
+            "email must be an email address",
+        ),
+        (
+            vec![
+                "user",
+                "create",
+                "--email",
+                "a@example.org",
+                "--name",
+                "X",
+                "--role",
+                "wizard",
+            ],
+            "`wizard` is not a role",
+        ),
+        (
+            vec![
+                "user",
+                "create",
+                "--email",
+                "ops@example.org",
+                "--name",
+                "X",
+                "--role",
+                "clinician",
+            ],
+            "already exists",
+        ),
+        (
+            vec!["user", "disable", "--email", "ghost@example.org"],
+            "no account with this email",
+        ),
+    ] {
+        let output = app.haven(&args).await;
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+
+    let output = app.haven(&["user", "disable", "--email", "ops@example.org"]).await;
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 session(s) ended"));
+    assert_envelope(
+        client.get(app.url("/api/v1/me")).send().await.unwrap(),
+        401,
+        "unauthenticated",
+    )
+    .await;
+    app.haven(&["user", "enable", "--email", "ops@example.org"]).await;
+    for _ in 0..5 {
+        app.sign_in(&app.browser(), "ops@example.org", "wrong").await;
+    }
+    assert_eq!(app.sign_in(&app.browser(), "ops@example.org", PASSWORD).await.0, 429);
+    assert!(
+        app.haven(&["user", "unlock", "--email", "ops@example.org"])
+            .await
+            .status
+            .success()
+    );
+    assert_eq!(app.sign_in(&app.browser(), "ops@example.org", PASSWORD).await.0, 200);
+
+    // Every change made on the command line is in the audit trail, chained.
+    let events = haven::compliance::audit::list_events(
+        &app.tenant("default").pool,
+        &haven::compliance::audit::EventFilter::default(),
+        100,
+    )
+    .await
+    .unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.event.action.as_str()).collect();
+    for action in [
+        "user.create",
+        "role.grant",
+        "user.disable",
+        "user.enable",
+        "user.unlock",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+fn app_command(app: &TestApp, args: &[&str]) -> std::process::Child {
+    crate::support::process::haven()
+        .args(args)
+        .env("DATABASE_URL", app.config.database_url.as_ref().unwrap().expose())
+        .env("HAVEN_TENANT_DATABASE_PREFIX", &app.config.tenant_database_prefix)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
