@@ -20,6 +20,7 @@ use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 
+use super::api_token;
 use super::session::{self, Lookup, Session};
 use super::{User, secret};
 use crate::compliance::audit::ActorKind;
@@ -38,8 +39,16 @@ pub const CSRF_FIELD: &str = "_csrf";
 pub struct Identity {
     pub user: User,
     pub session: Option<SessionInfo>,
+    /// Set when a personal API token authenticated the request.
+    pub api_token: Option<ApiTokenInfo>,
     /// The token for this session's unsafe requests (forms carry it as `_csrf`).
     pub csrf_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiTokenInfo {
+    pub id: Uuid,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,8 +60,12 @@ pub struct SessionInfo {
 }
 
 impl Identity {
+    /// Who the audit trail names: the token, when one was used, else the person.
     pub fn audit_actor(&self) -> (ActorKind, Option<String>) {
-        (ActorKind::User, Some(self.user.id.to_string()))
+        match &self.api_token {
+            Some(token) => (ActorKind::ApiToken, Some(token.id.to_string())),
+            None => (ActorKind::User, Some(self.user.id.to_string())),
+        }
     }
 
     pub fn session_id(&self) -> Option<Uuid> {
@@ -142,10 +155,13 @@ async fn authenticate(state: AppState, mut request: Request, next: Next, gate: G
         .get::<crate::web::edge::Transport>()
         .is_some_and(|t| t.https);
 
+    let now = state.clock.now();
+    if let Some(bearer) = bearer_token(request.headers()) {
+        return authenticate_bearer(&tenant, request, next, &bearer, is_api, now).await;
+    }
     let Some(token) = session_token(request.headers()) else {
         return unauthenticated(is_api, &path, None);
     };
-    let now = state.clock.now();
     let session = match session::lookup(&tenant.pool, &secret::digest(&token), now).await {
         Ok(Lookup::Live(session)) => session,
         Ok(Lookup::Gone) => return unauthenticated(is_api, &path, clear_session_cookie(https)),
@@ -166,9 +182,56 @@ async fn authenticate(state: AppState, mut request: Request, next: Next, gate: G
     request.extensions_mut().insert(Arc::new(Identity {
         user: session.user.clone(),
         session: Some(info),
+        api_token: None,
         csrf_token: Some(csrf_token),
     }));
     next.run(request).await
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+}
+
+/// API tokens work on the API only, need no CSRF token (no browser sends them by itself),
+/// and pass no second-factor gate (making one needed a fully signed-in session).
+async fn authenticate_bearer(
+    tenant: &crate::platform::tenancy::Tenant,
+    mut request: Request,
+    next: Next,
+    bearer: &str,
+    is_api: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Response {
+    let refused = || {
+        WebError::Rejected {
+            code: "invalid_token",
+            message: "The API token is unknown, expired or revoked.".to_owned(),
+        }
+        .into_response()
+    };
+    if !is_api {
+        return refused();
+    }
+    match api_token::authenticate(&tenant.pool, bearer, now).await {
+        Ok(Some(token)) => {
+            request.extensions_mut().insert(Arc::new(Identity {
+                user: token.user,
+                session: None,
+                api_token: Some(ApiTokenInfo {
+                    id: token.id,
+                    scopes: token.scopes,
+                }),
+                csrf_token: None,
+            }));
+            next.run(request).await
+        }
+        Ok(None) => refused(),
+        Err(err) => WebError::from(err).into_response(),
+    }
 }
 
 fn session_info(session: &Session) -> SessionInfo {

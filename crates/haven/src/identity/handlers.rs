@@ -530,6 +530,7 @@ struct HomePage {
     name: String,
     roles: Vec<&'static str>,
     can_manage_users: bool,
+    can_read_audit: bool,
 }
 
 async fn home(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
@@ -538,6 +539,7 @@ async fn home(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Resul
         name: identity.user.display_name.clone(),
         roles: identity.user.roles.iter().map(|r| r.label()).collect(),
         can_manage_users: policy::may(&identity, &Action::ManageUsers).is_allowed(),
+        can_read_audit: policy::may(&identity, &Action::ReadAuditTrail).is_allowed(),
     })
 }
 

@@ -3,6 +3,7 @@
 //! decided in [`crate::policy`]; this module says who someone is.
 
 pub mod admin;
+pub mod api_token;
 pub mod auth;
 pub mod email_token;
 pub mod handlers;
@@ -13,6 +14,7 @@ pub mod service;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod token_handlers;
 pub mod two_factor;
 
 use std::fmt;

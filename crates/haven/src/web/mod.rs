@@ -27,6 +27,8 @@ pub fn route_table() -> RouteTable {
         .add(Access::Instance, Method::GET, "/metrics", metrics::public_metrics);
     let table = health::routes(table);
     let table = identity::handlers::routes(table);
+    let table = identity::token_handlers::routes(table);
+    let table = crate::compliance::audit::handlers::routes(table);
     identity::links::routes(table)
 }
 

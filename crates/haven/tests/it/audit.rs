@@ -495,3 +495,202 @@ async fn the_audit_benchmark_runs_and_cleans_up() {
         .unwrap();
     assert_eq!(left, 0, "the scratch database is dropped");
 }
+
+const PASSWORD: &str = "lantern orbit velvet quarry";
+
+async fn signed_in(app: &TestApp, email: &str, roles: &[haven::identity::Role]) -> (reqwest::Client, String) {
+    app.create_user(email, roles, Some(PASSWORD)).await;
+    let client = app.browser();
+    let (status, body) = app.sign_in(&client, email, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    (client, body["csrf_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn only_auditors_search_the_trail_and_every_look_is_recorded() {
+    use haven::identity::Role;
+    let app = TestApp::spawn().await;
+    record_reads(&app, 30).await;
+    let (auditor, _) = signed_in(&app, "audrey@example.org", &[Role::Auditor]).await;
+    for (email, role) in [
+        ("admin@example.org", Role::OrgAdmin),
+        ("cal@example.org", Role::Clinician),
+    ] {
+        let (client, _) = signed_in(&app, email, &[role]).await;
+        let refused = client.get(app.url("/api/v1/audit/events")).send().await.unwrap();
+        assert_envelope(refused, 403, "forbidden").await;
+        let page = client
+            .get(app.url("/audit"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 403, "{email}");
+    }
+
+    let first: serde_json::Value = auditor
+        .get(app.url("/api/v1/audit/events?action=client.read&limit=20"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = first["events"].as_array().unwrap();
+    assert_eq!(events.len(), 20);
+    assert!(events.iter().all(|e| e["action"] == "client.read"));
+    let before = first["next_before"].as_i64().unwrap();
+    let second: serde_json::Value = auditor
+        .get(app.url(&format!(
+            "/api/v1/audit/events?action=client.read&limit=20&before={before}"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["events"].as_array().unwrap().len(), 10, "the rest");
+    assert!(second["next_before"].is_null());
+    let by_client: serde_json::Value = auditor
+        .get(app.url("/api/v1/audit/events?resource_type=client&resource_id=client-7"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_client["events"].as_array().unwrap().len(), 1);
+
+    let page = auditor
+        .get(app.url("/audit?action=client.read&limit=5"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("client.read") && page.contains("Older events"),
+        "the page lists and pages"
+    );
+
+    let tenant = app.tenant("default");
+    let denied = audit::list_events(
+        &tenant.pool,
+        &EventFilter {
+            action: Some("access.denied".to_owned()),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(denied.len(), 4, "every refusal is recorded");
+    assert!(
+        denied
+            .iter()
+            .all(|e| e.event.reason.as_deref() == Some("audit_trail.read"))
+    );
+    let looks = audit::list_events(
+        &tenant.pool,
+        &EventFilter {
+            action: Some("audit.read".to_owned()),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(looks.len(), 4, "every look by the auditor is recorded");
+}
+
+#[tokio::test]
+async fn bad_audit_filters_are_named() {
+    let app = TestApp::spawn().await;
+    let (auditor, _) = signed_in(&app, "audrey@example.org", &[haven::identity::Role::Auditor]).await;
+    let response = auditor
+        .get(app.url("/api/v1/audit/events?from=yesterday&outcome=maybe&limit=0&before=-3"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_envelope(response, 422, "validation_failed").await;
+    let fields: Vec<&str> = body["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["from", "outcome", "before", "limit"]);
+    let reversed = auditor
+        .get(app.url("/api/v1/audit/events?from=2026-02-01&to=2026-01-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(reversed, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn an_auditor_exports_with_a_reason_by_session_or_token() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 7).await;
+    let (auditor, csrf) = signed_in(&app, "audrey@example.org", &[haven::identity::Role::Auditor]).await;
+    let no_reason = auditor
+        .get(app.url("/api/v1/audit/export?from=2000-01-01"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_envelope(no_reason, 422, "validation_failed").await;
+    assert!(body["message"].as_str().unwrap().contains("reason"), "{body}");
+
+    let csv = auditor
+        .get(app.url("/api/v1/audit/export?from=2000-01-01&format=csv&reason=quarterly%20review"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"audit-")
+    );
+    let text = csv.text().await.unwrap();
+    assert!(text.starts_with("seq,occurred_at"));
+    assert!(text.lines().count() >= 8, "header and the seven reads at least");
+
+    let token: serde_json::Value = auditor
+        .post(app.url("/api/v1/auth/tokens"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "name": "export", "scopes": ["audit:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_token = reqwest::Client::new()
+        .get(app.url("/api/v1/audit/export?from=2000-01-01&reason=automated%20archive"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_token.status(), 200);
+
+    let exports = audit::list_events(
+        &app.tenant("default").pool,
+        &EventFilter {
+            action: Some("audit.export".to_owned()),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
+    let reasons: Vec<&str> = exports.iter().filter_map(|e| e.event.reason.as_deref()).collect();
+    assert_eq!(reasons, ["automated archive", "quarterly review"]);
+    assert_eq!(
+        exports[0].event.actor_kind,
+        haven::compliance::audit::ActorKind::ApiToken
+    );
+}

@@ -2,7 +2,12 @@
 //! databases in the run's private PostgreSQL cluster, over real HTTP on 127.0.0.1.
 
 // A test reads best as one story from set-up to the last assertion, however long.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc, clippy::too_many_lines)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    clippy::too_many_lines
+)]
 
 mod support;
 
@@ -16,3 +21,4 @@ mod logging;
 mod private_cluster;
 mod startup;
 mod tenancy;
+mod tokens;

@@ -11,6 +11,7 @@ pub mod bench;
 mod chain;
 mod checkpoint;
 pub mod export;
+pub mod handlers;
 pub mod maintenance;
 mod store;
 mod verify;

@@ -1,0 +1,145 @@
+//! Personal API tokens: for scripts and integrations acting as a person. Scoped (a token
+//! can do less than its owner, never more), expiring, shown once, stored as a hash.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::{User, UserId, UserStatus, secret, store};
+
+pub const PREFIX: &str = "hvn_";
+pub const MAX_DAYS: i64 = 365;
+const TOUCH_EVERY: TimeDelta = TimeDelta::seconds(60);
+
+/// What a token may be used for. Grows with the modules.
+pub const SCOPES: &[(&str, &str)] = &[
+    ("account:read", "your own profile and sessions"),
+    ("users:read", "the staff list (admins)"),
+    ("users:write", "staff accounts (admins)"),
+    ("audit:read", "search and export the audit trail (auditors)"),
+    ("organisation:write", "organisation settings (admins)"),
+];
+
+pub fn is_scope(name: &str) -> bool {
+    SCOPES.iter().any(|(scope, _)| *scope == name)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A token as authentication sees it.
+#[derive(Debug, Clone)]
+pub struct TokenIdentity {
+    pub id: Uuid,
+    pub user: User,
+    pub scopes: Vec<String>,
+}
+
+pub async fn create(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    name: &str,
+    scopes: &[String],
+    now: DateTime<Utc>,
+    lifetime: TimeDelta,
+) -> Result<(Uuid, String, DateTime<Utc>), sqlx::Error> {
+    let issued = secret::issue(PREFIX).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let id = Uuid::now_v7();
+    let expires_at = now + lifetime;
+    sqlx::query!(
+        r#"
+        INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "#,
+        id,
+        user.0,
+        name,
+        &issued.hash[..],
+        scopes,
+        now,
+        expires_at,
+    )
+    .execute(db)
+    .await?;
+    Ok((id, issued.value, expires_at))
+}
+
+pub async fn list_live(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<TokenSummary>, sqlx::Error> {
+    sqlx::query_as!(
+        TokenSummary,
+        r#"
+        SELECT id, name, scopes, created_at, expires_at, last_used_at FROM api_tokens
+        WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+        ORDER BY created_at DESC
+        "#,
+        user.0,
+        now
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes one of `user`'s tokens; `false` if there is no such live token.
+pub async fn revoke(db: impl PgExecutor<'_>, user: UserId, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query!(
+        "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        id,
+        user.0,
+        now
+    )
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The live token behind `bearer`, with its active owner.
+pub async fn authenticate(
+    pool: &PgPool,
+    bearer: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<TokenIdentity>, sqlx::Error> {
+    if !bearer.starts_with(PREFIX) {
+        return Ok(None);
+    }
+    let Some(row) = sqlx::query!(
+        r#"
+        SELECT id, user_id, scopes, last_used_at FROM api_tokens
+        WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
+        "#,
+        &secret::digest(bearer)[..],
+        now
+    )
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let Some(user) = store::find(pool, UserId(row.user_id)).await? else {
+        return Ok(None);
+    };
+    if user.status != UserStatus::Active {
+        return Ok(None);
+    }
+    if row.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+        sqlx::query!("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1", row.id, now)
+            .execute(pool)
+            .await?;
+    }
+    Ok(Some(TokenIdentity {
+        id: row.id,
+        user,
+        scopes: row.scopes,
+    }))
+}

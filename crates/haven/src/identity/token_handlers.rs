@@ -1,0 +1,280 @@
+//! Managing personal API tokens: from a signed-in session only (a token cannot make
+//! tokens), shown once at creation.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use chrono::TimeDelta;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::api_token::{self, MAX_DAYS, SCOPES, TokenSummary};
+use super::auth::Identity;
+use super::service::event;
+use crate::compliance::audit::{self, Outcome};
+use crate::platform::tenancy::Tenant;
+use crate::state::AppState;
+use crate::web::context::RequestMeta;
+use crate::web::error::{FieldError, WebError};
+use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::routes::{Access, RouteTable};
+use crate::web::tenant::CurrentTenant;
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Full, Method::GET, "/account/tokens", tokens_page)
+        .add(Access::Full, Method::POST, "/account/tokens", create_form)
+        .add(Access::Full, Method::POST, "/account/tokens/{id}/revoke", revoke_form)
+        .add(Access::Full, Method::GET, "/api/v1/auth/tokens", list_api)
+        .add(Access::Full, Method::POST, "/api/v1/auth/tokens", create_api)
+        .add(Access::Full, Method::DELETE, "/api/v1/auth/tokens/{id}", revoke_api)
+}
+
+fn session_only(identity: &Identity) -> Result<(), WebError> {
+    if identity.api_token.is_some() {
+        return Err(WebError::Forbidden {
+            code: "session_required",
+            message: "API tokens are managed from a signed-in session, not with a token.".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+pub struct NewToken {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub days: i64,
+}
+
+fn validate(name: &str, scopes: &[String], days: Option<i64>) -> Result<NewToken, Vec<FieldError>> {
+    let mut problems = Vec::new();
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        problems.push(FieldError::new("name", "must have 1 to 100 characters"));
+    }
+    if scopes.is_empty() {
+        problems.push(FieldError::new("scopes", "must name at least one scope"));
+    } else if let Some(unknown) = scopes.iter().find(|s| !api_token::is_scope(s)) {
+        problems.push(FieldError::new("scopes", format!("`{unknown}` is not a scope")));
+    }
+    let days = days.unwrap_or(90);
+    if !(1..=MAX_DAYS).contains(&days) {
+        problems.push(FieldError::new(
+            "expires_in_days",
+            format!("must be between 1 and {MAX_DAYS}"),
+        ));
+    }
+    if problems.is_empty() {
+        let mut scopes = scopes.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        Ok(NewToken {
+            name: name.to_owned(),
+            scopes,
+            days,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+async fn create(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    identity: &Identity,
+    new: &NewToken,
+) -> Result<(Uuid, String, chrono::DateTime<chrono::Utc>), WebError> {
+    let now = state.clock.now();
+    let mut tx = tenant.pool.begin().await?;
+    let (id, token, expires_at) = api_token::create(
+        &mut *tx,
+        identity.user.id,
+        &new.name,
+        &new.scopes,
+        now,
+        TimeDelta::days(new.days),
+    )
+    .await?;
+    let (kind, actor) = identity.audit_actor();
+    let mut created = event(meta, &state.clock, "token.create", Outcome::Allowed)
+        .actor(kind, actor)
+        .resource("api_token", id.to_string());
+    created.reason = Some(new.scopes.join(" "));
+    audit::stage(&mut tx, &created).await?;
+    tx.commit().await?;
+    tenant.audit.nudge();
+    Ok((id, token, expires_at))
+}
+
+async fn revoke(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    identity: &Identity,
+    id: Uuid,
+) -> Result<(), WebError> {
+    let mut tx = tenant.pool.begin().await?;
+    if !api_token::revoke(&mut *tx, identity.user.id, id, state.clock.now()).await? {
+        return Err(WebError::NotFound);
+    }
+    let (kind, actor) = identity.audit_actor();
+    audit::stage(
+        &mut tx,
+        &event(meta, &state.clock, "token.revoke", Outcome::Allowed)
+            .actor(kind, actor)
+            .resource("api_token", id.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    tenant.audit.nudge();
+    Ok(())
+}
+
+struct ScopeChoice {
+    name: &'static str,
+    label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "identity/tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+    tokens: Vec<TokenSummary>,
+    scopes: Vec<ScopeChoice>,
+    new_token: Option<String>,
+    errors: Vec<FieldError>,
+}
+
+impl TokensPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
+        at.format("%-d %b %Y").to_string()
+    }
+}
+
+async fn page(
+    state: &AppState,
+    tenant: &Tenant,
+    identity: &Identity,
+    new_token: Option<String>,
+    errors: Vec<FieldError>,
+) -> Result<TokensPage, WebError> {
+    Ok(TokensPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, identity),
+        tokens: api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?,
+        scopes: SCOPES.iter().map(|(name, label)| ScopeChoice { name, label }).collect(),
+        new_token,
+        errors,
+    })
+}
+
+async fn tokens_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    session_only(&identity)?;
+    render(&page(&state, &tenant, &identity, None, Vec::new()).await?)
+}
+
+async fn create_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    session_only(&identity)?;
+    let value = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let scopes: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "scopes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let days = value("expires_in_days").and_then(|d| d.trim().parse().ok());
+    match validate(&value("name").unwrap_or_default(), &scopes, days) {
+        Ok(new) => {
+            let (_, token, _) = create(&state, &tenant, &meta, &identity, &new).await?;
+            render(&page(&state, &tenant, &identity, Some(token), Vec::new()).await?)
+        }
+        Err(errors) => render_with_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(&state, &tenant, &identity, None, errors).await?,
+        ),
+    }
+}
+
+async fn revoke_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    session_only(&identity)?;
+    revoke(&state, &tenant, &meta, &identity, id).await?;
+    Ok(Redirect::to("/account/tokens").into_response())
+}
+
+async fn list_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    session_only(&identity)?;
+    let tokens = api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?;
+    Ok(Json(json!({ "tokens": tokens })).into_response())
+}
+
+#[derive(Deserialize)]
+struct CreateJson {
+    name: String,
+    scopes: Vec<String>,
+    expires_in_days: Option<i64>,
+}
+
+async fn create_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Json(body): Json<CreateJson>,
+) -> Result<Response, WebError> {
+    session_only(&identity)?;
+    let new = validate(&body.name, &body.scopes, body.expires_in_days).map_err(WebError::Validation)?;
+    let (id, token, expires_at) = create(&state, &tenant, &meta, &identity, &new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "name": new.name,
+            "scopes": new.scopes,
+            "expires_at": expires_at,
+            "token": token,
+            "note": "The token is shown only now; store it safely.",
+        })),
+    )
+        .into_response())
+}
+
+async fn revoke_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    session_only(&identity)?;
+    revoke(&state, &tenant, &meta, &identity, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

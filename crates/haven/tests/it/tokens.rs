@@ -1,0 +1,144 @@
+//! Personal API tokens: shown once, stored hashed, scoped, expiring, revocable.
+
+use haven::identity::Role;
+use sqlx::Row as _;
+
+use crate::support::{TestApp, assert_envelope};
+
+const PASSWORD: &str = "lantern orbit velvet quarry";
+
+async fn make_token(app: &TestApp, client: &reqwest::Client, csrf: &str, scopes: &[&str]) -> serde_json::Value {
+    let response = client
+        .post(app.url("/api/v1/auth/tokens"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({ "name": "Nightly script", "scopes": scopes, "expires_in_days": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
+    let app = TestApp::spawn().await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let browser = app.browser();
+    let (_, body) = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let created = make_token(&app, &browser, &csrf, &["account:read"]).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("hvn_") && token.len() > 40);
+
+    // Only the hash is stored.
+    let mut db = app.superuser("default").await;
+    let row = sqlx::query("SELECT token_hash FROM api_tokens")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let stored: Vec<u8> = row.get("token_hash");
+    assert_eq!(stored, haven::identity::secret::digest(&token).to_vec());
+    let listed: serde_json::Value = browser
+        .get(app.url("/api/v1/auth/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !listed.to_string().contains(&token),
+        "the list never shows the token again"
+    );
+
+    let script = reqwest::Client::new();
+    let me = script
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "no CSRF token needed with a bearer token");
+    let page = script
+        .get(app.url("/account"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 401, "tokens are for the API, not pages");
+    let mint = script
+        .post(app.url("/api/v1/auth/tokens"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "more", "scopes": ["account:read"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(mint, 403, "session_required").await;
+
+    let id = created["id"].as_str().unwrap();
+    let revoked = browser
+        .delete(app.url(&format!("/api/v1/auth/tokens/{id}")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let after = script
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(after, 401, "invalid_token").await;
+    let forged = script
+        .get(app.url("/api/v1/me"))
+        .bearer_auth("hvn_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(forged, 401, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn token_requests_are_validated_field_by_field() {
+    let app = TestApp::spawn().await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let browser = app.browser();
+    let (_, body) = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
+    let csrf = body["csrf_token"].as_str().unwrap();
+    let response = browser
+        .post(app.url("/api/v1/auth/tokens"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({ "name": " ", "scopes": ["root:write"], "expires_in_days": 9999 }))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_envelope(response, 422, "validation_failed").await;
+    let fields: Vec<&str> = body["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "scopes", "expires_in_days"]);
+    let malformed = browser
+        .post(app.url("/api/v1/auth/tokens"))
+        .header("x-csrf-token", csrf)
+        .header("content-type", "application/json")
+        .body("{\"name\": 5}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 422);
+    let listed: serde_json::Value = browser
+        .get(app.url("/api/v1/auth/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 0, "nothing half-made");
+}
