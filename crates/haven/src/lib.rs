@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod compliance;
 pub mod config;
+pub mod demo;
 pub mod health;
 pub mod identity;
 pub mod mail;

@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Development mode: readable logs.
     #[arg(long)]
     pub dev: bool,
+    /// Seed a demo organisation with fictional staff (one per role) and print how to
+    /// sign in. Implies --dev.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,7 +145,7 @@ fn overrides_for(command: &Command) -> Overrides {
     };
     if let Command::Serve(args) = command {
         overrides.listen.clone_from(&args.listen);
-        if args.dev {
+        if args.dev || args.demo {
             overrides.mode = Some(Mode::Development);
         }
     }
@@ -152,7 +156,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
     let (server, cluster) = open_database(&config).await?;
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match command {
-        Command::Serve(_) => done(serve(config, server, started).await),
+        Command::Serve(args) => done(serve(config, server, started, args.demo).await),
         Command::Migrate(_) => done(migrate(&config, &server).await),
         Command::Tenant(TenantCommand::Create { slug, hosts, name, .. }) => {
             done(create_tenant(&config, &server, &slug, &hosts, name).await)
@@ -216,8 +220,13 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot set the permissions of {}", dir.display()))
 }
 
-async fn serve(config: Config, server: DatabaseServer, started: Instant) -> anyhow::Result<()> {
+async fn serve(config: Config, server: DatabaseServer, started: Instant, demo: bool) -> anyhow::Result<()> {
     let app = Application::build(config, server).await?;
+    if demo {
+        crate::demo::seed(app.state())
+            .await
+            .context("seeding the demo organisation")?;
+    }
     let addr = app.local_addr()?;
     let shown = if addr.ip().is_unspecified() {
         format!("http://localhost:{}/", addr.port())
@@ -230,6 +239,9 @@ async fn serve(config: Config, server: DatabaseServer, started: Instant) -> anyh
         startup_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "Haven is ready"
     );
+    if demo {
+        eprint!("{}", crate::demo::sign_in_details(&shown));
+    }
     eprintln!("Haven is ready at {shown}");
     app.run(shutdown_signal()).await
 }

@@ -74,3 +74,30 @@ fn sigterm_lets_requests_in_flight_finish_and_refuses_new_ones() {
     let status = process.wait(Duration::from_secs(30));
     assert!(status.success(), "clean exit: {status}");
 }
+
+#[test]
+fn demo_mode_prints_a_working_account_for_every_role() {
+    let (mut command, _) = serve_on_fresh_databases();
+    command.arg("--demo");
+    let mut process = HavenProcess::start(command);
+    let stderr = process.stderr();
+    assert!(stderr.contains("Sign in with any of these"), "{stderr}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (email, _, role) in haven::demo::DEMO_STAFF {
+        assert!(stderr.contains(email), "{role} is listed");
+        let status = runtime.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/api/v1/auth/sign-in", process.url))
+                .json(&serde_json::json!({ "email": email, "password": haven::demo::DEMO_PASSWORD }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_eq!(status, 200, "{email}");
+    }
+    assert!(process.terminate().success());
+}
