@@ -66,10 +66,9 @@ pub async fn seed(state: &AppState) -> Result<(), AdminError> {
 
 /// What to print so that people can sign in.
 pub fn sign_in_details(url: &str) -> String {
-    let mut text =
-        format!("Demo organisation ready at {url}\nSign in with any of these (password: {DEMO_PASSWORD}):\n");
-    for (email, _, role) in DEMO_STAFF {
-        text.push_str(&format!("  {:<14} {email}\n", role.as_str()));
-    }
-    text
+    let accounts: String = DEMO_STAFF
+        .iter()
+        .map(|(email, _, role)| format!("  {:<14} {email}\n", role.as_str()))
+        .collect();
+    format!("Demo organisation ready at {url}\nSign in with any of these (password: {DEMO_PASSWORD}):\n{accounts}")
 }
