@@ -1,6 +1,8 @@
 //! `haven serve --demo`: an organisation with obviously fictional staff, one per role,
 //! so that a newcomer can sign in as each and see what that role sees.
 
+use std::fmt::Write as _;
+
 use crate::identity::admin::{self, AdminError, ChangedBy, NewAccount};
 use crate::identity::{Role, store};
 use crate::state::AppState;
@@ -66,9 +68,10 @@ pub async fn seed(state: &AppState) -> Result<(), AdminError> {
 
 /// What to print so that people can sign in.
 pub fn sign_in_details(url: &str) -> String {
-    let accounts: String = DEMO_STAFF
-        .iter()
-        .map(|(email, _, role)| format!("  {:<14} {email}\n", role.as_str()))
-        .collect();
-    format!("Demo organisation ready at {url}\nSign in with any of these (password: {DEMO_PASSWORD}):\n{accounts}")
+    let mut text =
+        format!("Demo organisation ready at {url}\nSign in with any of these (password: {DEMO_PASSWORD}):\n");
+    for (email, _, role) in DEMO_STAFF {
+        let _ = writeln!(text, "  {:<14} {email}", role.as_str());
+    }
+    text
 }
