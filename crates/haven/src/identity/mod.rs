@@ -3,6 +3,7 @@
 //! decided in [`crate::policy`]; this module says who someone is.
 
 pub mod admin;
+pub mod admin_handlers;
 pub mod api_token;
 pub mod auth;
 pub mod email_token;

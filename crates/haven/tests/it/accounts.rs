@@ -300,3 +300,180 @@ fn app_command(app: &TestApp, args: &[&str]) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+async fn admin_session(app: &TestApp) -> (reqwest::Client, String) {
+    app.create_user("admin@example.org", &[Role::OrgAdmin], Some(PASSWORD))
+        .await;
+    let client = app.browser();
+    let (_, body) = app.sign_in(&client, "admin@example.org", PASSWORD).await;
+    (client, body["csrf_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn an_admin_invites_changes_roles_and_disables_staff_and_every_change_is_audited() {
+    let app = TestApp::spawn().await;
+    let (admin, csrf) = admin_session(&app).await;
+    let invited: serde_json::Value = admin
+        .post(app.url("/api/v1/users"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "email": "kit@example.org", "display_name": "Kit Carter", "roles": ["clinician"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(invited["delivery"], "link", "no mail server: the admin gets the link");
+    let path = link_path(invited["link"].as_str().unwrap(), "/invitation/inv_");
+    assert_eq!(
+        set_password(&app, &app.browser(), &path, NEW_PASSWORD, NEW_PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let kit = app.browser();
+    assert_eq!(app.sign_in(&kit, "kit@example.org", NEW_PASSWORD).await.0, 200);
+
+    let id = invited["id"].as_str().unwrap();
+    let changed: serde_json::Value = admin
+        .patch(app.url(&format!("/api/v1/users/{id}")))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "roles": ["clinician", "supervisor"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(changed["roles"], serde_json::json!(["clinician", "supervisor"]));
+    let disabled = admin
+        .patch(app.url(&format!("/api/v1/users/{id}")))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "status": "disabled" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    assert_eq!(
+        kit.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        401,
+        "their session ended at once"
+    );
+
+    let events = haven::compliance::audit::list_events(
+        &app.tenant("default").pool,
+        &haven::compliance::audit::EventFilter {
+            resource_id: Some(id.to_owned()),
+            ..Default::default()
+        },
+        50,
+    )
+    .await
+    .unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.event.action.as_str()).collect();
+    for action in ["user.create", "role.grant", "user.disable"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    let grant = events
+        .iter()
+        .find(|e| e.event.action == "role.grant" && e.event.reason.as_deref() == Some("supervisor"))
+        .unwrap();
+    assert_eq!(
+        grant.event.actor_kind,
+        haven::compliance::audit::ActorKind::User,
+        "the admin is the actor"
+    );
+}
+
+#[tokio::test]
+async fn staff_administration_refuses_non_admins_bad_input_and_self_lockout() {
+    let app = TestApp::spawn().await;
+    let (admin, csrf) = admin_session(&app).await;
+    app.create_user("cal@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let cal = app.browser();
+    let (_, body) = app.sign_in(&cal, "cal@example.org", PASSWORD).await;
+    let cal_csrf = body["csrf_token"].as_str().unwrap();
+    assert_envelope(
+        cal.get(app.url("/api/v1/users")).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    let escalate = cal
+        .post(app.url("/api/v1/users"))
+        .header("x-csrf-token", cal_csrf)
+        .json(&serde_json::json!({ "email": "x@example.org", "display_name": "X", "roles": ["org_admin"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(escalate, 403, "forbidden").await;
+
+    let bad = admin
+        .post(app.url("/api/v1/users"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "email": "not an email", "display_name": "", "roles": [] }))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_envelope(bad, 422, "validation_failed").await;
+    let fields: Vec<&str> = body["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "display_name", "roles"]);
+    let taken = admin
+        .post(app.url("/api/v1/users"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "email": "CAL@example.org", "display_name": "Cal again", "roles": ["clinician"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(taken, 409, "conflict").await;
+
+    let me: serde_json::Value = admin
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let own = admin
+        .patch(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "roles": ["clinician"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(own, 409, "conflict").await;
+    let unknown = admin
+        .patch(app.url("/api/v1/users/0190f1a2-0000-7000-8000-000000000009"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "status": "disabled" }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(unknown, 404, "not_found").await;
+    let users: serde_json::Value = admin
+        .get(app.url("/api/v1/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["users"].as_array().unwrap().len(), 2, "nothing half-made");
+
+    let page = admin
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("cal@example.org") && page.contains("Invite someone"));
+}

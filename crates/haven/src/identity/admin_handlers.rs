@@ -1,0 +1,591 @@
+//! Staff administration for organisation admins: invite, roles, disable, unlock, reset
+//! a second factor, sign-in history. Every change goes through the policy and is audited
+//! with the admin as its actor.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::admin::{self, AdminError, ChangedBy, NewAccount};
+use super::auth::Identity;
+use super::email_token::{self, Purpose};
+use super::{Role, User, UserId, UserStatus, store};
+use crate::compliance::audit::{self, EventFilter};
+use crate::platform::tenancy::Tenant;
+use crate::policy::{self, Action};
+use crate::state::AppState;
+use crate::web::context::RequestMeta;
+use crate::web::error::{FieldError, WebError};
+use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::routes::{Access, RouteTable};
+use crate::web::tenant::CurrentTenant;
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Full, Method::GET, "/admin/users", users_page)
+        .add(Access::Full, Method::POST, "/admin/users", invite_form)
+        .add(Access::Full, Method::GET, "/admin/users/{id}", user_page)
+        .add(Access::Full, Method::POST, "/admin/users/{id}", change_form)
+        .add(Access::Full, Method::GET, "/api/v1/users", list_api)
+        .add(Access::Full, Method::POST, "/api/v1/users", invite_api)
+        .add(Access::Full, Method::PATCH, "/api/v1/users/{id}", change_api)
+        .add(Access::Full, Method::POST, "/api/v1/users/{id}/unlock", unlock_api)
+        .add(
+            Access::Full,
+            Method::POST,
+            "/api/v1/users/{id}/reset-two-factor",
+            reset_api,
+        )
+        .add(Access::Full, Method::GET, "/api/v1/users/{id}/sign-ins", sign_ins_api)
+}
+
+fn changed_by(identity: &Identity, meta: &RequestMeta) -> ChangedBy {
+    let (kind, id) = identity.audit_actor();
+    ChangedBy {
+        kind,
+        id,
+        user: Some(identity.user.id),
+        request_id: Some(meta.request_id.clone()),
+    }
+}
+
+fn admin_error(err: AdminError) -> WebError {
+    match err {
+        AdminError::Invalid(fields) => WebError::Validation(fields),
+        AdminError::EmailTaken => WebError::Conflict("An account with this email already exists.".to_owned()),
+        AdminError::NoSuchUser => WebError::NotFound,
+        other => WebError::Internal(other.into()),
+    }
+}
+
+/// What an invitation came to: emailed, or a link for the admin to pass on.
+enum Invitation {
+    Emailed,
+    Link(String),
+}
+
+async fn invite(
+    state: &AppState,
+    tenant: &Tenant,
+    by: &ChangedBy,
+    email: &str,
+    name: &str,
+    roles: &[Role],
+) -> Result<(UserId, Invitation), WebError> {
+    let account = NewAccount {
+        email,
+        display_name: name,
+        roles,
+        password: None,
+    };
+    let id = admin::create(&tenant.pool, &state.passwords, &state.clock, by, &account)
+        .await
+        .map_err(admin_error)?;
+    let mut tx = tenant.pool.begin().await?;
+    let token = email_token::issue(&mut tx, id, Purpose::Invitation, state.clock.now()).await?;
+    tx.commit().await?;
+    tenant.audit.nudge();
+    let link = format!("{}/invitation/{token}", state.config.link_base());
+    if !state.mailer.is_configured() {
+        return Ok((id, Invitation::Link(link)));
+    }
+    let body = format!(
+        "You are invited to Haven, {}.\n\nTo choose your password, open this link within 7 days:\n{link}\n",
+        tenant.record.display_name
+    );
+    match state.mailer.send(email.trim(), "You are invited to Haven", body).await {
+        Ok(reply) => {
+            tracing::info!(smtp = %reply, "invitation email sent");
+            Ok((id, Invitation::Emailed))
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "invitation email failed; showing the link instead");
+            Ok((id, Invitation::Link(link)))
+        }
+    }
+}
+
+/// A change to one account. An admin cannot take away their own admin access.
+#[derive(Debug, Default, Deserialize)]
+struct Change {
+    roles: Option<Vec<String>>,
+    status: Option<String>,
+    unlock: Option<bool>,
+    reset_two_factor: Option<bool>,
+}
+
+async fn apply(
+    state: &AppState,
+    tenant: &Tenant,
+    by: &ChangedBy,
+    me: UserId,
+    target: UserId,
+    change: &Change,
+) -> Result<(), WebError> {
+    let mut problems = Vec::new();
+    let roles = match &change.roles {
+        Some(names) => {
+            let parsed: Vec<Option<Role>> = names.iter().map(|n| Role::parse(n)).collect();
+            if parsed.iter().any(Option::is_none) || parsed.is_empty() {
+                problems.push(FieldError::new("roles", "must list known roles, at least one"));
+            }
+            Some(parsed.into_iter().flatten().collect::<Vec<_>>())
+        }
+        None => None,
+    };
+    let status = match change.status.as_deref() {
+        None => None,
+        Some("active") => Some(UserStatus::Active),
+        Some("disabled") => Some(UserStatus::Disabled),
+        Some(_) => {
+            problems.push(FieldError::new("status", "must be active or disabled"));
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(WebError::Validation(problems));
+    }
+    if target == me
+        && (status == Some(UserStatus::Disabled) || roles.as_ref().is_some_and(|r| !r.contains(&Role::OrgAdmin)))
+    {
+        return Err(WebError::Conflict(
+            "You cannot disable your own account or remove your own admin role; ask another admin.".to_owned(),
+        ));
+    }
+    let (pool, clock) = (&tenant.pool, &state.clock);
+    store::find(pool, target).await?.ok_or(WebError::NotFound)?;
+    if let Some(roles) = &roles {
+        admin::set_roles(pool, clock, by, target, roles)
+            .await
+            .map_err(admin_error)?;
+    }
+    match status {
+        Some(UserStatus::Disabled) => {
+            admin::disable(pool, clock, by, target).await.map_err(admin_error)?;
+        }
+        Some(_) => admin::enable(pool, clock, by, target).await.map_err(admin_error)?,
+        None => {}
+    }
+    if change.unlock == Some(true) {
+        admin::unlock(pool, clock, by, target).await.map_err(admin_error)?;
+    }
+    if change.reset_two_factor == Some(true) {
+        admin::reset_second_factor(pool, clock, by, target)
+            .await
+            .map_err(admin_error)?;
+    }
+    tenant.audit.nudge();
+    Ok(())
+}
+
+fn user_json(user: &User) -> serde_json::Value {
+    json!({
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "status": user.status,
+        "roles": user.roles,
+        "second_factor": user.has_second_factor,
+        "supervisor_id": user.supervisor_id,
+    })
+}
+
+async fn list_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
+    let users: Vec<serde_json::Value> = store::list(&tenant.pool).await?.iter().map(user_json).collect();
+    Ok(Json(json!({ "users": users })).into_response())
+}
+
+#[derive(Deserialize)]
+struct InviteJson {
+    email: String,
+    display_name: String,
+    roles: Vec<String>,
+}
+
+async fn invite_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Json(body): Json<InviteJson>,
+) -> Result<Response, WebError> {
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
+    let roles: Vec<Role> = body.roles.iter().filter_map(|r| Role::parse(r)).collect();
+    if roles.len() != body.roles.len() {
+        return Err(WebError::Validation(vec![FieldError::new(
+            "roles",
+            "must list known roles",
+        )]));
+    }
+    let by = changed_by(&identity, &meta);
+    let (id, invitation) = invite(&state, &tenant, &by, &body.email, &body.display_name, &roles).await?;
+    let (delivery, link) = match invitation {
+        Invitation::Emailed => ("emailed", None),
+        Invitation::Link(link) => ("link", Some(link)),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "status": "invited", "delivery": delivery, "link": link })),
+    )
+        .into_response())
+}
+
+async fn change_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+    Json(change): Json<Change>,
+) -> Result<Response, WebError> {
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
+    let by = changed_by(&identity, &meta);
+    apply(&state, &tenant, &by, identity.user.id, UserId(id), &change).await?;
+    let user = store::find(&tenant.pool, UserId(id)).await?.ok_or(WebError::NotFound)?;
+    Ok(Json(user_json(&user)).into_response())
+}
+
+async fn one_shot(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    identity: &Identity,
+    id: Uuid,
+    change: Change,
+) -> Result<Response, WebError> {
+    policy::authorize(state, tenant, meta, identity, &Action::ManageUsers).await?;
+    let by = changed_by(identity, meta);
+    apply(state, tenant, &by, identity.user.id, UserId(id), &change).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn unlock_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    let change = Change {
+        unlock: Some(true),
+        ..Change::default()
+    };
+    one_shot(&state, &tenant, &meta, &identity, id, change).await
+}
+
+async fn reset_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    let change = Change {
+        reset_two_factor: Some(true),
+        ..Change::default()
+    };
+    one_shot(&state, &tenant, &meta, &identity, id, change).await
+}
+
+async fn sign_ins(tenant: &Tenant, user: UserId) -> Result<Vec<audit::ChainedEvent>, WebError> {
+    Ok(audit::list_events(
+        &tenant.pool,
+        &EventFilter {
+            actor_id: Some(user.to_string()),
+            action_prefix: Some("auth.".to_owned()),
+            ..EventFilter::default()
+        },
+        20,
+    )
+    .await?)
+}
+
+async fn sign_ins_api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    policy::authorize(
+        &state,
+        &tenant,
+        &meta,
+        &identity,
+        &Action::ViewSignInHistory { of: UserId(id) },
+    )
+    .await?;
+    let events: Vec<serde_json::Value> = sign_ins(&tenant, UserId(id))
+        .await?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "at": e.event.occurred_at,
+                "action": e.event.action,
+                "outcome": e.event.outcome,
+                "client_ip": e.event.client_ip,
+                "device": e.event.user_agent,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sign_ins": events })).into_response())
+}
+
+struct RoleChoice {
+    name: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+fn role_choices(selected: &[Role]) -> Vec<RoleChoice> {
+    Role::ALL
+        .iter()
+        .map(|r| RoleChoice {
+            name: r.as_str(),
+            label: r.label(),
+            checked: selected.contains(r),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "identity/admin_users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<User>,
+    roles: Vec<RoleChoice>,
+    errors: Vec<FieldError>,
+    notice: Option<String>,
+    link: Option<String>,
+}
+
+impl UsersPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    fn role_labels(user: &User) -> String {
+        user.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+async fn users_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+) -> Result<Response, WebError> {
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
+    render(&UsersPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        users: store::list(&tenant.pool).await?,
+        roles: role_choices(&[]),
+        errors: Vec::new(),
+        notice: None,
+        link: None,
+    })
+}
+
+async fn invite_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let roles: Vec<Role> = fields
+        .iter()
+        .filter(|(k, _)| k == "roles")
+        .filter_map(|(_, v)| Role::parse(v))
+        .collect();
+    let by = changed_by(&identity, &meta);
+    let chrome = Chrome::signed_in(&tenant.record.display_name, &identity);
+    match invite(&state, &tenant, &by, &value("email"), &value("display_name"), &roles).await {
+        Ok((_, invitation)) => {
+            let (notice, link) = match invitation {
+                Invitation::Emailed => (format!("Invitation emailed to {}.", value("email").trim()), None),
+                Invitation::Link(link) => (
+                    format!(
+                        "{} is invited. Mail is not set up: give them this one-time link yourself.",
+                        value("email").trim()
+                    ),
+                    Some(link),
+                ),
+            };
+            render(&UsersPage {
+                chrome,
+                users: store::list(&tenant.pool).await?,
+                roles: role_choices(&[]),
+                errors: Vec::new(),
+                notice: Some(notice),
+                link,
+            })
+        }
+        Err(WebError::Validation(errors)) => render_with_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &UsersPage {
+                chrome,
+                users: store::list(&tenant.pool).await?,
+                roles: role_choices(&roles),
+                errors,
+                notice: None,
+                link: None,
+            },
+        ),
+        Err(WebError::Conflict(message)) => render_with_status(
+            StatusCode::CONFLICT,
+            &UsersPage {
+                chrome,
+                users: store::list(&tenant.pool).await?,
+                roles: role_choices(&roles),
+                errors: vec![FieldError::new("email", message)],
+                notice: None,
+                link: None,
+            },
+        ),
+        Err(other) => Err(other),
+    }
+}
+
+struct SignInRow {
+    what: String,
+    when: String,
+    address: String,
+    device: String,
+}
+
+#[derive(Template)]
+#[template(path = "identity/admin_user.html")]
+struct UserPage {
+    chrome: Chrome,
+    user: User,
+    roles: Vec<RoleChoice>,
+    sign_ins: Vec<SignInRow>,
+    error: Option<String>,
+}
+
+async fn user_page_for(
+    state: &AppState,
+    tenant: &Tenant,
+    identity: &Identity,
+    id: UserId,
+    error: Option<String>,
+) -> Result<UserPage, WebError> {
+    let _ = state;
+    let user = store::find(&tenant.pool, id).await?.ok_or(WebError::NotFound)?;
+    let sign_ins = sign_ins(tenant, id)
+        .await?
+        .into_iter()
+        .map(|e| SignInRow {
+            what: e.event.action,
+            when: e.event.occurred_at.format("%-d %b %Y, %H:%M UTC").to_string(),
+            address: e.event.client_ip.unwrap_or_default(),
+            device: e.event.user_agent.unwrap_or_default(),
+        })
+        .collect();
+    Ok(UserPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, identity),
+        roles: role_choices(&user.roles),
+        user,
+        sign_ins,
+        error,
+    })
+}
+
+async fn user_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+) -> Result<Response, WebError> {
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
+    render(&user_page_for(&state, &tenant, &identity, UserId(id), None).await?)
+}
+
+async fn change_form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Path(id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
+    let action = fields
+        .iter()
+        .find(|(k, _)| k == "do")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let change = match action {
+        "roles" => Change {
+            roles: Some(
+                fields
+                    .iter()
+                    .filter(|(k, _)| k == "roles")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            ),
+            ..Change::default()
+        },
+        "disable" => Change {
+            status: Some("disabled".to_owned()),
+            ..Change::default()
+        },
+        "enable" => Change {
+            status: Some("active".to_owned()),
+            ..Change::default()
+        },
+        "unlock" => Change {
+            unlock: Some(true),
+            ..Change::default()
+        },
+        "reset_two_factor" => Change {
+            reset_two_factor: Some(true),
+            ..Change::default()
+        },
+        _ => return Err(WebError::BadRequest("unknown change".to_owned())),
+    };
+    let by = changed_by(&identity, &meta);
+    match apply(&state, &tenant, &by, identity.user.id, UserId(id), &change).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/users/{id}")).into_response()),
+        Err(WebError::Validation(fields)) => {
+            let message = fields
+                .iter()
+                .map(|f| format!("{} {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            render_with_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &user_page_for(&state, &tenant, &identity, UserId(id), Some(message)).await?,
+            )
+        }
+        Err(WebError::Conflict(message)) => render_with_status(
+            StatusCode::CONFLICT,
+            &user_page_for(&state, &tenant, &identity, UserId(id), Some(message)).await?,
+        ),
+        Err(other) => Err(other),
+    }
+}
