@@ -30,12 +30,24 @@ pub enum BenchCommand {
         #[command(flatten)]
         data_dir: DataDirArg,
     },
+    /// Password verifications per second per core, and the cost of authenticating a
+    /// request (session lookup and policy decision).
+    Identity {
+        /// How long each hashing benchmark runs.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Session lookups to time.
+        #[arg(long, default_value_t = 5000)]
+        samples: u32,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
 }
 
 impl BenchCommand {
     pub fn data_dir(&self) -> &DataDirArg {
         match self {
-            Self::Audit { data_dir, .. } => data_dir,
+            Self::Audit { data_dir, .. } | Self::Identity { data_dir, .. } => data_dir,
         }
     }
 }
@@ -64,7 +76,43 @@ pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer
             server.drop_database(&scratch).await?;
             result.map(|()| ExitCode::SUCCESS)
         }
+        BenchCommand::Identity { seconds, samples, .. } => {
+            super::bootstrap(config, server).await?.close().await;
+            let scratch = scratch_database(config)?;
+            server.ensure_database(&scratch).await?;
+            let result = identity(server, &scratch, seconds, samples).await;
+            server.drop_database(&scratch).await?;
+            result.map(|()| ExitCode::SUCCESS)
+        }
     }
+}
+
+async fn identity(server: &DatabaseServer, scratch: &DatabaseName, seconds: u64, samples: u32) -> anyhow::Result<()> {
+    let owner = server.connect_pool(scratch).await?;
+    migrate(&owner, &TENANT_MIGRATIONS, scratch).await?;
+    owner.close().await;
+    let pool = server.app_pool_sized(scratch, 4).await?;
+    let clock = clock::system();
+    let hashing = crate::identity::bench::hashing(seconds).await?;
+    println!("password verification (argon2id, m=19 MiB, t=2, p=1):");
+    println!("  one core:        {:>7.1} sign-ins/s", hashing.per_second_one_core);
+    println!(
+        "  all {} cores:     {:>7.1} sign-ins/s",
+        hashing.cores, hashing.per_second_all_cores
+    );
+    let overhead = crate::identity::bench::overhead(&pool, &clock, samples).await?;
+    println!("authenticating a request ({} samples):", overhead.samples);
+    println!(
+        "  session lookup (database round trip included): mean {:.0} µs, p99 {:.0} µs",
+        overhead.lookup_mean.as_secs_f64() * 1e6,
+        overhead.lookup_p99.as_secs_f64() * 1e6
+    );
+    println!(
+        "  policy decision: mean {:.3} µs",
+        overhead.policy_mean.as_secs_f64() * 1e6
+    );
+    pool.close().await;
+    Ok(())
 }
 
 fn scratch_database(config: &Config) -> anyhow::Result<DatabaseName> {

@@ -594,3 +594,14 @@ async fn the_sign_in_form_needs_its_own_token() {
     assert!(page.contains("Email or password is incorrect.") && page.contains("value=\"sam@example.org\""));
     assert!(!page.contains("wrong password"), "the password is never echoed");
 }
+
+#[tokio::test]
+async fn the_identity_benchmark_runs() {
+    let app = TestApp::spawn().await;
+    let output = app
+        .haven(&["bench", "identity", "--seconds", "1", "--samples", "50"])
+        .await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("sign-ins/s") && text.contains("session lookup"), "{text}");
+}
