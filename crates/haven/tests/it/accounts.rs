@@ -359,6 +359,7 @@ async fn an_admin_invites_changes_roles_and_disables_staff_and_every_change_is_a
         401,
         "their session ended at once"
     );
+    app.settle_audit().await;
 
     let events = haven::compliance::audit::list_events(
         &app.tenant("default").pool,

@@ -694,3 +694,49 @@ async fn an_auditor_exports_with_a_reason_by_session_or_token() {
         haven::compliance::audit::ActorKind::ApiToken
     );
 }
+
+#[tokio::test]
+async fn an_audited_read_answers_503_without_its_data_when_the_audit_write_fails() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 5).await;
+    let (auditor, _) = signed_in(&app, "audrey@example.org", &[haven::identity::Role::Auditor]).await;
+    let ok = auditor.get(app.url("/api/v1/audit/events")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let mut owner = app.superuser("default").await;
+    sqlx::query("REVOKE INSERT ON audit_events FROM haven_app")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let refused = auditor.get(app.url("/api/v1/audit/events")).send().await.unwrap();
+    let body = assert_envelope(refused, 503, "audit_unavailable").await;
+    assert!(
+        body.get("events").is_none() && !body.to_string().contains("client-"),
+        "no data leaves: {body}"
+    );
+    let page = auditor
+        .get(app.url("/audit"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(
+        !page.text().await.unwrap().contains("client.read"),
+        "the page shows none of it either"
+    );
+
+    sqlx::query("GRANT INSERT ON audit_events TO haven_app")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        auditor
+            .get(app.url("/api/v1/audit/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

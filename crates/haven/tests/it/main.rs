@@ -14,6 +14,7 @@ mod support;
 mod access;
 mod accounts;
 mod audit;
+mod crash;
 mod edge;
 mod health;
 mod identity;

@@ -271,6 +271,19 @@ impl TestApp {
         .expect("create user")
     }
 
+    /// Waits until every staged write event is in the chain (the writer chains the
+    /// outbox moments after a write commits).
+    pub async fn settle_audit(&self) {
+        let tenant = self.tenant("default");
+        for _ in 0..250 {
+            if haven::compliance::audit::outbox_len(&tenant.pool).await.unwrap() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the audit outbox did not drain within 5 s");
+    }
+
     /// A fresh client with its own cookie jar (one browser).
     pub fn browser(&self) -> reqwest::Client {
         client_for(self.addr, &[])
