@@ -56,7 +56,9 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/api/v1/health/audit-status", get(audit_status))
 }
 
-async fn health() -> Json<serde_json::Value> {
+/// Liveness: the process answers. Touches no database.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive")))]
+pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "service": "haven", "version": VERSION }))
 }
 
@@ -102,7 +104,9 @@ async fn control_check(state: &AppState) -> DatabaseCheck {
     check(state.tenants.control_pool(), &CONTROL_MIGRATIONS, &control, None).await
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+/// Readiness: the control database and every tenant database answer and are migrated.
+#[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, description = "Ready, with per-database checks"), (status = 503, description = "`not_ready`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
     let control = control_check(&state).await;
     let mut tenants = Vec::new();
     for tenant in state.tenants.tenants() {
@@ -129,7 +133,9 @@ async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>,
     }
 }
 
-async fn database(
+/// The control database and the database of the organisation this host name leads to.
+#[utoipa::path(get, path = "/api/v1/health/database", tag = "health", responses((status = 200, description = "Both answer and are migrated"), (status = 404, description = "`unknown_tenant`", body = crate::web::openapi::ErrorEnvelope), (status = 503, description = "`database_unavailable`", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn database(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<Json<serde_json::Value>, WebError> {
@@ -153,7 +159,9 @@ async fn database(
     }
 }
 
-async fn redis(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+/// Redis: `not_configured` without REDIS_URL, else a PING.
+#[utoipa::path(get, path = "/api/v1/health/redis", tag = "health", responses((status = 200, description = "`ok` or `not_configured`"), (status = 503, description = "`redis_unavailable`", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn redis(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
     let Some(client) = &state.redis else {
         return Ok(Json(json!({ "status": "not_configured" })));
     };
@@ -188,7 +196,9 @@ fn redis_unavailable() -> WebError {
 
 /// Per tenant: the chain's head, the last verification, the writer, and what waits to
 /// be chained. 503 when a writer is failing or the last verification found a break.
-async fn audit_status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+/// Per organisation: the audit chain's head, last verification, writer state and pending events.
+#[utoipa::path(get, path = "/api/v1/health/audit-status", tag = "health", responses((status = 200, description = "Every writer runs and the last verification passed"), (status = 503, description = "`audit_unhealthy`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn audit_status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
     let mut tenants = Vec::new();
     let mut healthy = true;
     for tenant in state.tenants.tenants() {

@@ -111,8 +111,8 @@ async fn invite(
 }
 
 /// A change to one account. An admin cannot take away their own admin access.
-#[derive(Debug, Default, Deserialize)]
-struct Change {
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct Change {
     roles: Option<Vec<String>>,
     status: Option<String>,
     unlock: Option<bool>,
@@ -195,7 +195,9 @@ fn user_json(user: &User) -> serde_json::Value {
     })
 }
 
-async fn list_api(
+/// The staff list.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Every account"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn list_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -206,14 +208,16 @@ async fn list_api(
     Ok(Json(json!({ "users": users })).into_response())
 }
 
-#[derive(Deserialize)]
-struct InviteJson {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct InviteJson {
     email: String,
     display_name: String,
     roles: Vec<String>,
 }
 
-async fn invite_api(
+/// Invite someone: an invited account and a one-time link, emailed or returned.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = InviteJson, security(("session" = []), ("bearer" = [])), responses((status = 201, description = "Invited"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "The email is taken", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn invite_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -241,7 +245,9 @@ async fn invite_api(
         .into_response())
 }
 
-async fn change_api(
+/// Change roles or status (`active`, `disabled`); disabling ends every session at once.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), request_body = Change, security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The account as changed"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You cannot remove your own admin access", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn change_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -270,7 +276,9 @@ async fn one_shot(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn unlock_api(
+/// Lift a sign-in lock now.
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Unlocked"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn unlock_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -284,7 +292,9 @@ async fn unlock_api(
     one_shot(&state, &tenant, &meta, &identity, id, change).await
 }
 
-async fn reset_api(
+/// Remove the account's second factor (a lost phone); ends its sessions.
+#[utoipa::path(post, path = "/api/v1/users/{id}/reset-two-factor", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Reset"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn reset_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -311,7 +321,9 @@ async fn sign_ins(tenant: &Tenant, user: UserId) -> Result<Vec<audit::ChainedEve
     .await?)
 }
 
-async fn sign_ins_api(
+/// Someone's recent sign-in activity (yours, or anyone's for admins).
+#[utoipa::path(get, path = "/api/v1/users/{id}/sign-ins", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Recent sign-in events"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn sign_ins_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,

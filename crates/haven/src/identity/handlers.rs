@@ -249,13 +249,15 @@ fn sign_in_error(err: &SignInError) -> WebError {
     }
 }
 
-#[derive(Deserialize)]
-struct SignInJson {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct SignInJson {
     email: String,
     password: String,
 }
 
-async fn sign_in_api(
+/// Sign in with email and password. Sets the session cookie; returns the session's CSRF token and the next step (`done`, `second_factor` or `enrol`).
+#[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignInJson, responses((status = 200, description = "Signed in (possibly awaiting the second factor)"), (status = 401, description = "`invalid_credentials`: email or password is incorrect", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "`rate_limited`: locked after failed attempts", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn sign_in_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -345,12 +347,14 @@ async fn second_factor_form(
     }
 }
 
-#[derive(Deserialize)]
-struct CodeJson {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct CodeJson {
     code: String,
 }
 
-async fn second_factor_api(
+/// Complete sign-in with a TOTP code or a recovery code.
+#[utoipa::path(post, path = "/api/v1/auth/two-factor/verify", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Fully signed in"), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "This session needs no code", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "Too many wrong codes", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn second_factor_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -446,7 +450,9 @@ async fn enrol_form(
     }
 }
 
-async fn enrol_api(
+/// Start (or show) TOTP enrolment: the otpauth URL, the key in base32, and a QR code as SVG.
+#[utoipa::path(post, path = "/api/v1/auth/two-factor/enrol", tag = "auth", security(("session" = [])), responses((status = 200, description = "The pending enrolment"), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn enrol_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
@@ -468,7 +474,9 @@ async fn enrol_api(
     .into_response())
 }
 
-async fn confirm_api(
+/// Confirm enrolment with a code from the app; returns ten one-time recovery codes, shown once.
+#[utoipa::path(post, path = "/api/v1/auth/two-factor/confirm", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Two-step verification is on"), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn confirm_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -507,7 +515,9 @@ async fn sign_out_form(
     Ok(signed_out("/sign-in?notice=signed_out", meta.https))
 }
 
-async fn sign_out_api(
+/// End this session.
+#[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", security(("session" = [])), responses((status = 200, description = "Signed out; the cookie is cleared"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn sign_out_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -679,7 +689,9 @@ async fn end_all_form(
     Ok(signed_out("/sign-in?notice=signed_out_everywhere", meta.https))
 }
 
-async fn me_api(identity: Identity) -> Json<serde_json::Value> {
+/// Who is signed in: id, email, name, roles, second factor.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The signed-in person"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn me_api(identity: Identity) -> Json<serde_json::Value> {
     let user = &identity.user;
     Json(json!({
         "id": user.id,
@@ -691,7 +703,12 @@ async fn me_api(identity: Identity) -> Json<serde_json::Value> {
     }))
 }
 
-async fn sessions_api(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+/// Your live sessions, with device and address; `current` marks this one.
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Live sessions"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn sessions_api(
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+) -> Result<Response, WebError> {
     let current = identity.session_id();
     let sessions: Vec<serde_json::Value> = session::live_for_user(&tenant.pool, identity.user.id)
         .await?
@@ -706,7 +723,9 @@ async fn sessions_api(CurrentTenant(tenant): CurrentTenant, identity: Identity) 
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
-async fn end_session_api(
+/// Sign out one of your devices.
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", params(("id" = uuid::Uuid, Path, description = "The session")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live session of yours", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn end_session_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -722,7 +741,9 @@ async fn end_session_api(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn end_all_api(
+/// Sign out everywhere, this session included.
+#[utoipa::path(post, path = "/api/v1/auth/sign-out-everywhere", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "How many sessions ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn end_all_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,

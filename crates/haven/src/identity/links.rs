@@ -214,12 +214,14 @@ async fn reset_request_form(
     })
 }
 
-#[derive(Deserialize)]
-struct ResetRequestJson {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct ResetRequestJson {
     email: String,
 }
 
-async fn reset_request_api(
+/// Ask for a password-reset link by email. The same answer whether or not the account exists.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = ResetRequestJson, responses((status = 202, description = "If the account exists, a link is on its way"), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn reset_request_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,

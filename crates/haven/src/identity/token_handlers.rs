@@ -226,7 +226,9 @@ async fn revoke_form(
     Ok(Redirect::to("/account/tokens").into_response())
 }
 
-async fn list_api(
+/// Your live API tokens (never the tokens themselves).
+#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "tokens", security(("session" = [])), responses((status = 200, description = "Live tokens"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn list_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
@@ -236,14 +238,16 @@ async fn list_api(
     Ok(Json(json!({ "tokens": tokens })).into_response())
 }
 
-#[derive(Deserialize)]
-struct CreateJson {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct CreateJson {
     name: String,
     scopes: Vec<String>,
     expires_in_days: Option<i64>,
 }
 
-async fn create_api(
+/// Create a token. It is in the answer once and never again.
+#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "tokens", request_body = CreateJson, security(("session" = [])), responses((status = 201, description = "The token, shown once"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn create_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -267,7 +271,9 @@ async fn create_api(
         .into_response())
 }
 
-async fn revoke_api(
+/// Revoke one of your tokens.
+#[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "tokens", params(("id" = uuid::Uuid, Path, description = "The token")), security(("session" = [])), responses((status = 204, description = "Revoked"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live token of yours", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn revoke_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,

@@ -71,7 +71,7 @@ impl From<sqlx::Error> for WebError {
 }
 
 /// One field's problem, e.g. `email`: "must be an email address".
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: &'static str,
     pub message: String,

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod edge;
 pub mod error;
+pub mod openapi;
 pub mod page;
 pub mod routes;
 pub mod tenant;
@@ -24,7 +25,9 @@ use routes::{Access, RouteTable};
 pub fn route_table() -> RouteTable {
     let table = RouteTable::new()
         .add(Access::Instance, Method::GET, "/assets/app.css", page::app_css)
-        .add(Access::Instance, Method::GET, "/metrics", metrics::public_metrics);
+        .add(Access::Instance, Method::GET, "/metrics", metrics::public_metrics)
+        .add(Access::Full, Method::GET, "/api/openapi.json", openapi::openapi_json)
+        .add(Access::Full, Method::GET, "/api/docs", openapi::docs_page);
     let table = health::routes(table);
     let table = identity::handlers::routes(table);
     let table = identity::token_handlers::routes(table);

@@ -19,6 +19,7 @@ mod edge;
 mod health;
 mod identity;
 mod logging;
+mod openapi;
 mod private_cluster;
 mod startup;
 mod tenancy;

@@ -35,18 +35,29 @@ pub fn routes(table: RouteTable) -> RouteTable {
 }
 
 /// The filters as they arrive (query string), every field optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FilterQuery {
+    /// Start, inclusive: YYYY-MM-DD (UTC) or an RFC 3339 time.
     from: Option<String>,
+    /// End, exclusive.
     to: Option<String>,
+    /// A person's or token's id.
     actor: Option<String>,
+    /// `client`, `user`, `session`, ...
     resource_type: Option<String>,
     resource_id: Option<String>,
+    /// e.g. `client.read`, `auth.login_failed`.
     action: Option<String>,
+    /// `allowed`, `denied` or `failed`.
     outcome: Option<String>,
+    /// Events older than this event number (the previous page's `next_before`).
     before: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     limit: Option<String>,
+    /// Export only: `jsonl` (default) or `csv`.
     format: Option<String>,
+    /// Export only, required: why the export is made.
     reason: Option<String>,
 }
 
@@ -163,7 +174,9 @@ fn next_before(events: &[ChainedEvent], limit: i64) -> Option<i64> {
         .flatten()
 }
 
-async fn events_api(
+/// Search the audit trail, newest first. Pages with `before` (the `next_before` of the previous page). Auditors only; each search is itself recorded.
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "`events` and `next_before`"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 503, description = "`audit_unavailable`: the look could not be recorded, so nothing is shown", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn events_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
@@ -179,7 +192,9 @@ async fn events_api(
     Ok(Json(body).into_response())
 }
 
-async fn export_api(
+/// Export events of `[from, to)` as JSON lines or CSV (at most 100,000; larger through `haven audit export`). Needs a `reason`, recorded before the export.
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The file, as an attachment"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn export_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
