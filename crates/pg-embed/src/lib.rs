@@ -40,6 +40,7 @@ pub const DEBIAN_LIB_ROOT: &str = "/usr/lib/postgresql";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+const OLD_CHILDREN_GRACE: Duration = Duration::from_secs(30);
 
 /// Starts PostgreSQL, then asks it for a fast shutdown when its standard input closes.
 /// Its exit status is the server's. File descriptor 3 keeps our pipe for the watcher
@@ -272,13 +273,27 @@ impl Cluster {
             None => {}
         }
 
-        let mut supervisor = spawn_server(&config, &binaries, owner)?;
-        if let Err(err) = wait_until_ready(&data_dir, Some(&mut supervisor.child), &config.log_file()) {
-            drop(supervisor.pipe.take());
-            let _ = supervisor.child.kill();
-            let _ = supervisor.child.wait();
-            return Err(err);
-        }
+        // After a crash the old server's children take a moment to notice and detach
+        // from its shared memory; until then a new server refuses to start.
+        let deadline = Instant::now() + OLD_CHILDREN_GRACE;
+        let supervisor = loop {
+            let mut supervisor = spawn_server(&config, &binaries, owner)?;
+            match wait_until_ready(&data_dir, Some(&mut supervisor.child), &config.log_file()) {
+                Ok(()) => break supervisor,
+                Err(err) => {
+                    drop(supervisor.pipe.take());
+                    let _ = supervisor.child.kill();
+                    let _ = supervisor.child.wait();
+                    let waiting_for_old_children =
+                        matches!(&err, Error::StartFailed(log) if log.contains("pre-existing shared memory block"));
+                    if !waiting_for_old_children || Instant::now() > deadline {
+                        return Err(err);
+                    }
+                    tracing::info!("the crashed server's processes are still exiting; retrying");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            }
+        };
         let start_kind = if created {
             StartKind::Created
         } else {
