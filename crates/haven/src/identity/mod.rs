@@ -14,6 +14,7 @@ pub mod password;
 pub mod secret;
 pub mod service;
 pub mod session;
+pub mod settings_handlers;
 pub mod store;
 pub mod throttle;
 pub mod token_handlers;

@@ -201,7 +201,7 @@ pub async fn set_status(
 }
 
 /// The organisation's sign-in and session rules.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SecuritySettings {
     pub idle_timeout_minutes: i32,
     pub session_lifetime_hours: i32,
@@ -218,6 +218,25 @@ pub async fn security_settings(db: impl PgExecutor<'_>) -> Result<SecuritySettin
     )
     .fetch_one(db)
     .await
+}
+
+/// Replaces the organisation's sign-in and session rules (checked by the table too).
+pub async fn set_security_settings(db: impl PgExecutor<'_>, settings: &SecuritySettings) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE organisation_settings
+        SET idle_timeout_minutes = $1, session_lifetime_hours = $2, require_two_factor = $3,
+            lockout_threshold = $4, lockout_minutes = $5, updated_at = now()
+        "#,
+        settings.idle_timeout_minutes,
+        settings.session_lifetime_hours,
+        settings.require_two_factor,
+        settings.lockout_threshold,
+        settings.lockout_minutes,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 pub async fn set_require_two_factor(db: impl PgExecutor<'_>, required: bool) -> Result<(), sqlx::Error> {

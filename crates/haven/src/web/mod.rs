@@ -32,6 +32,7 @@ pub fn route_table() -> RouteTable {
     let table = identity::handlers::routes(table);
     let table = identity::token_handlers::routes(table);
     let table = identity::admin_handlers::routes(table);
+    let table = identity::settings_handlers::routes(table);
     let table = crate::compliance::audit::handlers::routes(table);
     identity::links::routes(table)
 }

@@ -89,6 +89,8 @@ impl Modify for Security {
         crate::identity::admin_handlers::unlock_api,
         crate::identity::admin_handlers::reset_api,
         crate::identity::admin_handlers::sign_ins_api,
+        crate::identity::settings_handlers::get_api,
+        crate::identity::settings_handlers::put_api,
         crate::compliance::audit::handlers::events_api,
         crate::compliance::audit::handlers::export_api,
     ),

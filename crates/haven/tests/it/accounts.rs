@@ -478,3 +478,93 @@ async fn staff_administration_refuses_non_admins_bad_input_and_self_lockout() {
         .unwrap();
     assert!(page.contains("cal@example.org") && page.contains("Invite someone"));
 }
+
+#[tokio::test]
+async fn an_admin_sets_the_sign_in_rules_and_they_take_effect() {
+    let app = TestApp::spawn().await;
+    let (admin, csrf) = admin_session(&app).await;
+    app.create_user("cal@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let cal = app.browser();
+    app.sign_in(&cal, "cal@example.org", PASSWORD).await;
+    assert_envelope(
+        cal.get(app.url("/api/v1/organisation/security")).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let current: serde_json::Value = admin
+        .get(app.url("/api/v1/organisation/security"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["idle_timeout_minutes"], 15);
+    assert_eq!(current["require_two_factor"], false);
+    let bad = admin
+        .put(app.url("/api/v1/organisation/security"))
+        .header("x-csrf-token", &csrf)
+        .json(
+            &serde_json::json!({ "require_two_factor": true, "idle_timeout_minutes": 0, "session_lifetime_hours": 999,
+                                    "lockout_threshold": 5, "lockout_minutes": 15 }),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = assert_envelope(bad, 422, "validation_failed").await;
+    let fields: Vec<&str> = body["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["idle_timeout_minutes", "session_lifetime_hours"]);
+    let unchanged: serde_json::Value = admin
+        .get(app.url("/api/v1/organisation/security"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unchanged, current, "nothing half-saved");
+
+    let saved = admin
+        .put(app.url("/api/v1/organisation/security"))
+        .header("x-csrf-token", &csrf)
+        .json(
+            &serde_json::json!({ "require_two_factor": true, "idle_timeout_minutes": 30, "session_lifetime_hours": 8,
+                                    "lockout_threshold": 5, "lockout_minutes": 15 }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    // Cal has no second factor: from the next request on, only enrolment is open.
+    assert_envelope(
+        cal.get(app.url("/api/v1/me")).send().await.unwrap(),
+        403,
+        "second_factor_required",
+    )
+    .await;
+    let page = admin.get(app.url("/admin/security")).send().await.unwrap();
+    assert_eq!(
+        page.headers()["location"],
+        "/account/two-factor",
+        "the rule binds the admin too"
+    );
+    let stored = haven::identity::store::security_settings(&app.tenant("default").pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stored.idle_timeout_minutes,
+            stored.session_lifetime_hours,
+            stored.require_two_factor
+        ),
+        (30, 8, true)
+    );
+}
