@@ -20,7 +20,7 @@ use crate::platform::tenancy::Tenant;
 use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, WebError};
+use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -377,19 +377,12 @@ struct UsersPage {
     chrome: Chrome,
     users: Vec<User>,
     roles: Vec<RoleChoice>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     notice: Option<String>,
     link: Option<String>,
 }
 
 impl UsersPage {
-    fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
-    }
-
     fn role_labels(user: &User) -> String {
         user.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
     }
@@ -406,7 +399,7 @@ async fn users_page(
         chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
         users: store::list(&tenant.pool).await?,
         roles: role_choices(&[]),
-        errors: Vec::new(),
+        errors: FieldErrors::default(),
         notice: None,
         link: None,
     })
@@ -450,7 +443,7 @@ async fn invite_form(
                 chrome,
                 users: store::list(&tenant.pool).await?,
                 roles: role_choices(&[]),
-                errors: Vec::new(),
+                errors: FieldErrors::default(),
                 notice: Some(notice),
                 link,
             })
@@ -461,7 +454,7 @@ async fn invite_form(
                 chrome,
                 users: store::list(&tenant.pool).await?,
                 roles: role_choices(&roles),
-                errors,
+                errors: errors.into(),
                 notice: None,
                 link: None,
             },
@@ -472,7 +465,7 @@ async fn invite_form(
                 chrome,
                 users: store::list(&tenant.pool).await?,
                 roles: role_choices(&roles),
-                errors: vec![FieldError::new("email", message)],
+                errors: vec![FieldError::new("email", message)].into(),
                 notice: None,
                 link: None,
             },

@@ -19,7 +19,7 @@ use crate::compliance::audit::{self, ActorKind, Outcome};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, WebError};
+use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -247,18 +247,11 @@ struct SetPasswordPage {
     heading: &'static str,
     action: String,
     presession: String,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     link_invalid: bool,
 }
 
-impl SetPasswordPage {
-    fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
-    }
-}
+impl SetPasswordPage {}
 
 fn heading(purpose: Purpose) -> &'static str {
     match purpose {
@@ -285,7 +278,7 @@ async fn link_page(
         heading: heading(purpose),
         action: format!("{base}/{token}"),
         presession,
-        errors: Vec::new(),
+        errors: FieldErrors::default(),
         link_invalid: !valid,
     };
     let mut response = if valid {
@@ -324,7 +317,7 @@ async fn link_form(
         heading: heading(purpose),
         action: format!("{base}/{token}"),
         presession: presession.clone(),
-        errors,
+        errors: errors.into(),
         link_invalid,
     };
     match redeem(

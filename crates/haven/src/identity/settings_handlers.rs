@@ -16,7 +16,7 @@ use crate::platform::tenancy::Tenant;
 use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, WebError};
+use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -114,7 +114,7 @@ struct SecurityPage {
     chrome: Chrome,
     settings: SecuritySettings,
     numbers: Vec<NumberField>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     saved: bool,
 }
 
@@ -159,16 +159,9 @@ impl SecurityPage {
             chrome,
             numbers: numbers(&settings),
             settings,
-            errors,
+            errors: errors.into(),
             saved,
         }
-    }
-
-    fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
     }
 }
 

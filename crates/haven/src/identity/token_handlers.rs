@@ -18,7 +18,7 @@ use crate::compliance::audit::{self, Outcome};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, WebError};
+use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -146,17 +146,10 @@ struct TokensPage {
     tokens: Vec<TokenSummary>,
     scopes: Vec<ScopeChoice>,
     new_token: Option<String>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
 }
 
 impl TokensPage {
-    fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
-    }
-
     fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
         at.format("%-d %b %Y").to_string()
     }
@@ -167,7 +160,7 @@ async fn page(
     tenant: &Tenant,
     identity: &Identity,
     new_token: Option<String>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
 ) -> Result<TokensPage, WebError> {
     Ok(TokensPage {
         chrome: Chrome::signed_in(&tenant.record.display_name, identity),
@@ -184,7 +177,7 @@ async fn tokens_page(
     identity: Identity,
 ) -> Result<Response, WebError> {
     session_only(&identity)?;
-    render(&page(&state, &tenant, &identity, None, Vec::new()).await?)
+    render(&page(&state, &tenant, &identity, None, FieldErrors::default()).await?)
 }
 
 async fn create_form(
@@ -205,11 +198,11 @@ async fn create_form(
     match validate(&value("name").unwrap_or_default(), &scopes, days) {
         Ok(new) => {
             let (_, token, _) = create(&state, &tenant, &meta, &identity, &new).await?;
-            render(&page(&state, &tenant, &identity, Some(token), Vec::new()).await?)
+            render(&page(&state, &tenant, &identity, Some(token), FieldErrors::default()).await?)
         }
         Err(errors) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &page(&state, &tenant, &identity, None, errors).await?,
+            &page(&state, &tenant, &identity, None, errors.into()).await?,
         ),
     }
 }

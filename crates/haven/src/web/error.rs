@@ -86,6 +86,23 @@ impl FieldError {
     }
 }
 
+/// A form's problems, shown next to their fields by the page that shows the form again.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    /// The problem with `field`, if it has one.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+}
+
+impl From<Vec<FieldError>> for FieldErrors {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self(errors)
+    }
+}
+
 /// What the client is told about a failed request. Never holds the cause.
 #[derive(Debug, Clone)]
 pub struct ErrorReport {

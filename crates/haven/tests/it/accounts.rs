@@ -418,12 +418,7 @@ async fn staff_administration_refuses_non_admins_bad_input_and_self_lockout() {
         .await
         .unwrap();
     let body = assert_envelope(bad, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::support::field_names(&body);
     assert_eq!(fields, ["email", "display_name", "roles"]);
     let taken = admin
         .post(app.url("/api/v1/users"))
@@ -515,12 +510,7 @@ async fn an_admin_sets_the_sign_in_rules_and_they_take_effect() {
         .await
         .unwrap();
     let body = assert_envelope(bad, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::support::field_names(&body);
     assert_eq!(fields, ["idle_timeout_minutes", "session_lifetime_hours"]);
     let unchanged: serde_json::Value = admin
         .get(app.url("/api/v1/organisation/security"))

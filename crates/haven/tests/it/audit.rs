@@ -615,12 +615,7 @@ async fn bad_audit_filters_are_named() {
         .await
         .unwrap();
     let body = assert_envelope(response, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::support::field_names(&body);
     assert_eq!(fields, ["from", "outcome", "before", "limit"]);
     let reversed = auditor
         .get(app.url("/api/v1/audit/events?from=2026-02-01&to=2026-01-01"))

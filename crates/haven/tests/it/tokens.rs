@@ -116,12 +116,7 @@ async fn token_requests_are_validated_field_by_field() {
         .await
         .unwrap();
     let body = assert_envelope(response, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::support::field_names(&body);
     assert_eq!(fields, ["name", "scopes", "expires_in_days"]);
     let malformed = browser
         .post(app.url("/api/v1/auth/tokens"))

@@ -17,7 +17,7 @@ use crate::identity::service::event;
 use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, WebError};
+use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -277,20 +277,13 @@ struct EventsPage {
     chrome: Chrome,
     rows: Vec<Row>,
     query: FilterQuery,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     next_before: Option<i64>,
 }
 
 impl EventsPage {
     fn value(value: Option<&String>) -> &str {
         value.map_or("", String::as_str)
-    }
-
-    fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
     }
 
     /// The query string of the next page: these filters, older events.
@@ -332,7 +325,7 @@ async fn events_page(
                 chrome,
                 rows: Vec::new(),
                 query,
-                errors,
+                errors: errors.into(),
                 next_before: None,
             };
             return crate::web::page::render_with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page);
@@ -365,7 +358,7 @@ async fn events_page(
         chrome,
         rows,
         query,
-        errors: Vec::new(),
+        errors: FieldErrors::default(),
         next_before: next,
     })
 }

@@ -355,6 +355,16 @@ pub fn assert_security_headers(response: &reqwest::Response) {
     assert_eq!(headers["x-content-type-options"], "nosniff");
 }
 
+/// The fields a validation envelope names, in order.
+pub fn field_names(body: &serde_json::Value) -> Vec<String> {
+    body["details"]["fields"]
+        .as_array()
+        .expect("a validation envelope lists fields")
+        .iter()
+        .map(|f| f["field"].as_str().expect("field name").to_owned())
+        .collect()
+}
+
 /// Checks the error envelope and returns it.
 pub async fn assert_envelope(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "status of {}", response.url());
