@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod service_account;
 mod user;
 
 use std::os::unix::fs::PermissionsExt;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage service accounts for /api/platform/*.
+    #[command(subcommand)]
+    ServiceAccount(service_account::ServiceAccountCommand),
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +142,7 @@ fn overrides_for(command: &Command) -> Overrides {
         Command::Audit(command) => command.data_dir(),
         Command::Bench(command) => command.data_dir(),
         Command::User(command) => command.data_dir(),
+        Command::ServiceAccount(command) => command.data_dir(),
     };
     let mut overrides = Overrides {
         data_dir: data_dir.data_dir.clone(),
@@ -165,6 +170,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::Audit(command) => audit::run(command, &config, &server).await,
         Command::Bench(command) => bench::run(command, &config, &server).await,
         Command::User(command) => user::run(command, &config, &server).await,
+        Command::ServiceAccount(command) => service_account::run(command, &config, &server).await,
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {

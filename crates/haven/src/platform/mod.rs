@@ -2,4 +2,6 @@
 //! multi-tenancy (one database per organisation, routed by host name).
 
 pub mod database;
+pub mod handlers;
+pub mod service_accounts;
 pub mod tenancy;

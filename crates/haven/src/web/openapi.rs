@@ -48,6 +48,19 @@ impl Modify for Security {
             ),
         );
         components.add_security_scheme(
+            "service_account",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An EdDSA JWT signed with a service account's key: header `kid` = the account's id; \
+                         claims `aud` = haven-platform, `iat`, and `exp` at most 15 minutes later.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 "haven_session",
@@ -93,6 +106,7 @@ impl Modify for Security {
         crate::identity::settings_handlers::put_api,
         crate::compliance::audit::handlers::events_api,
         crate::compliance::audit::handlers::export_api,
+        crate::platform::handlers::tenants,
     ),
     components(schemas(ErrorEnvelope, super::error::FieldError)),
     modifiers(&Security),
@@ -102,6 +116,7 @@ impl Modify for Security {
         (name = "tokens", description = "Personal API tokens."),
         (name = "users", description = "Staff administration (organisation admins)."),
         (name = "audit", description = "The audit trail (auditors)."),
+        (name = "platform", description = "Operators' automation, as a service account."),
     )
 )]
 pub struct ApiDoc;

@@ -22,6 +22,8 @@ pub enum Access {
     SignedIn,
     /// Fully signed in.
     Full,
+    /// Operators' automation: a service account's short-lived JWT. No tenant.
+    Platform,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,7 @@ pub struct RouteTable {
     public: Router<AppState>,
     signed_in: Router<AppState>,
     full: Router<AppState>,
+    platform: Router<AppState>,
     specs: Vec<RouteSpec>,
 }
 
@@ -68,6 +71,7 @@ impl RouteTable {
             Access::Public => self.public = self.public.route(path, route),
             Access::SignedIn => self.signed_in = self.signed_in.route(path, route),
             Access::Full => self.full = self.full.route(path, route),
+            Access::Platform => self.platform = self.platform.route(path, route),
         }
         self.specs.push(RouteSpec { method, path, access });
         self
@@ -91,6 +95,10 @@ impl RouteTable {
                     .route_layer(from_fn_with_state(state.clone(), auth::require_full)),
             )
             .route_layer(from_fn_with_state(state.clone(), tenant::resolve_tenant));
-        self.instance.merge(tenant_routes)
+        let platform_routes = self.platform.route_layer(from_fn_with_state(
+            state.clone(),
+            crate::platform::handlers::require_service_account,
+        ));
+        self.instance.merge(platform_routes).merge(tenant_routes)
     }
 }

@@ -20,6 +20,7 @@ mod health;
 mod identity;
 mod logging;
 mod openapi;
+mod platform;
 mod private_cluster;
 mod startup;
 mod tenancy;
