@@ -11,6 +11,7 @@ pub mod email_token;
 pub mod handlers;
 pub mod links;
 pub mod password;
+pub mod password_handlers;
 pub mod secret;
 pub mod service;
 pub mod session;

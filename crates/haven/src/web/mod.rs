@@ -33,6 +33,7 @@ pub fn route_table() -> RouteTable {
     let table = identity::token_handlers::routes(table);
     let table = identity::admin_handlers::routes(table);
     let table = identity::settings_handlers::routes(table);
+    let table = identity::password_handlers::routes(table);
     let table = crate::compliance::audit::handlers::routes(table);
     let table = crate::platform::handlers::routes(table);
     identity::links::routes(table)

@@ -93,6 +93,7 @@ impl Modify for Security {
         crate::identity::handlers::end_session_api,
         crate::identity::handlers::end_all_api,
         crate::identity::links::reset_request_api,
+        crate::identity::password_handlers::api,
         crate::identity::token_handlers::list_api,
         crate::identity::token_handlers::create_api,
         crate::identity::token_handlers::revoke_api,

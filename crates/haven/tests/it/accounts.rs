@@ -558,3 +558,51 @@ async fn an_admin_sets_the_sign_in_rules_and_they_take_effect() {
         (30, 8, true)
     );
 }
+
+#[tokio::test]
+async fn changing_ones_password_needs_the_current_one_and_signs_out_other_devices() {
+    let app = TestApp::spawn().await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let (laptop, phone) = (app.browser(), app.browser());
+    let (_, body) = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    app.sign_in(&phone, "sam@example.org", PASSWORD).await;
+    let change = |current: &str, new: &str| {
+        laptop
+            .post(app.url("/api/v1/auth/password"))
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({ "current_password": current, "new_password": new }))
+            .send()
+    };
+    let wrong = change("not it", NEW_PASSWORD).await.unwrap();
+    let body = assert_envelope(wrong, 422, "validation_failed").await;
+    assert_eq!(crate::support::field_names(&body), ["current_password"]);
+    let weak = change(PASSWORD, "password12345").await.unwrap();
+    let body = assert_envelope(weak, 422, "validation_failed").await;
+    assert_eq!(crate::support::field_names(&body), ["new_password"]);
+    assert_eq!(
+        app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        200,
+        "nothing changed yet"
+    );
+
+    let done: serde_json::Value = change(PASSWORD, NEW_PASSWORD).await.unwrap().json().await.unwrap();
+    assert_eq!(done["status"], "changed");
+    assert!(done["other_sessions_ended"].as_u64().unwrap() >= 2, "{done}");
+    assert_eq!(
+        laptop.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        200,
+        "this session stays"
+    );
+    assert_eq!(
+        phone.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        401,
+        "the others end"
+    );
+    assert_eq!(app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0, 401);
+    assert_eq!(
+        app.sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
+        200
+    );
+}

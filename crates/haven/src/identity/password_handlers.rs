@@ -1,0 +1,171 @@
+//! Changing one's own password: the current one is asked for, the new one must be
+//! strong, and every other session of the account ends.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Identity;
+use super::password::check_strength;
+use super::service::event;
+use super::session::{self, EndReason};
+use super::store;
+use crate::compliance::audit::{self, Outcome};
+use crate::platform::tenancy::Tenant;
+use crate::state::AppState;
+use crate::web::context::RequestMeta;
+use crate::web::error::{FieldError, FieldErrors, WebError};
+use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::routes::{Access, RouteTable};
+use crate::web::tenant::CurrentTenant;
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Full, Method::GET, "/account/password", page)
+        .add(Access::Full, Method::POST, "/account/password", form)
+        .add(Access::Full, Method::POST, "/api/v1/auth/password", api)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct Change {
+    current_password: String,
+    new_password: String,
+    /// Pages ask for it twice; the API may leave it out.
+    new_password_confirmation: Option<String>,
+}
+
+/// Returns how many other sessions ended.
+async fn change(
+    state: &AppState,
+    tenant: &Tenant,
+    meta: &RequestMeta,
+    identity: &Identity,
+    change: &Change,
+) -> Result<u64, WebError> {
+    if identity.api_token.is_some() {
+        return Err(WebError::Forbidden {
+            code: "session_required",
+            message: "Passwords are changed from a signed-in session, not with an API token.".to_owned(),
+        });
+    }
+    let user = store::find(&tenant.pool, identity.user.id)
+        .await?
+        .ok_or(WebError::Unauthenticated)?;
+    let mut problems = Vec::new();
+    let current = state
+        .passwords
+        .verify(&change.current_password, user.password_hash.as_deref())
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    if !current.matches {
+        problems.push(FieldError::new("current_password", "is not your current password"));
+    }
+    if let Err(weak) = check_strength(&change.new_password, &[&user.email, &user.display_name]) {
+        problems.push(FieldError::new("new_password", weak.0));
+    }
+    if change
+        .new_password_confirmation
+        .as_deref()
+        .is_some_and(|c| c != change.new_password)
+    {
+        problems.push(FieldError::new(
+            "new_password_confirmation",
+            "does not match the new password",
+        ));
+    }
+    if !problems.is_empty() {
+        let (kind, actor) = identity.audit_actor();
+        if !current.matches {
+            tenant
+                .audit
+                .record(event(meta, &state.clock, "auth.password_change_failed", Outcome::Denied).actor(kind, actor))
+                .await?;
+        }
+        return Err(WebError::Validation(problems));
+    }
+    let hash = state
+        .passwords
+        .hash(&change.new_password)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    let now = state.clock.now();
+    let mut tx = tenant.pool.begin().await?;
+    store::set_password(&mut *tx, user.id, &hash, now).await?;
+    let ended = session::end_all(&mut *tx, user.id, identity.session_id(), EndReason::PasswordReset, now).await?;
+    let (kind, actor) = identity.audit_actor();
+    audit::stage(
+        &mut tx,
+        &event(meta, &state.clock, "auth.password_change", Outcome::Allowed)
+            .actor(kind, actor)
+            .resource("user", user.id.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    tenant.audit.nudge();
+    Ok(ended)
+}
+
+/// Change your password. Other sessions end; this one stays.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = Change, security(("session" = [])),
+    responses((status = 200, description = "Changed; `other_sessions_ended` says how many"),
+              (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
+              (status = 422, description = "Wrong current password or a weak new one", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn api(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Json(body): Json<Change>,
+) -> Result<Response, WebError> {
+    let ended = change(&state, &tenant, &meta, &identity, &body).await?;
+    Ok(Json(json!({ "status": "changed", "other_sessions_ended": ended })).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "identity/password.html")]
+struct PasswordPage {
+    chrome: Chrome,
+    errors: FieldErrors,
+    saved: bool,
+}
+
+async fn page(
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    render(&PasswordPage {
+        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        errors: FieldErrors::default(),
+        saved: query.contains_key("saved"),
+    })
+}
+
+async fn form(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    meta: RequestMeta,
+    identity: Identity,
+    Form(body): Form<Change>,
+) -> Result<Response, WebError> {
+    let body = Change {
+        new_password_confirmation: Some(body.new_password_confirmation.unwrap_or_default()),
+        ..body
+    };
+    match change(&state, &tenant, &meta, &identity, &body).await {
+        Ok(_) => Ok(Redirect::to("/account/password?saved").into_response()),
+        Err(WebError::Validation(errors)) => render_with_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &PasswordPage {
+                chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+                errors: errors.into(),
+                saved: false,
+            },
+        ),
+        Err(other) => Err(other),
+    }
+}
