@@ -110,7 +110,7 @@ async fn invite(
     }
 }
 
-/// A change to one account. An admin cannot take away their own admin access.
+/// A change to one account. Nobody changes their own roles or disables themselves.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Change {
     roles: Option<Vec<String>>,
@@ -150,11 +150,11 @@ async fn apply(
     if !problems.is_empty() {
         return Err(WebError::Validation(problems));
     }
-    if target == me
-        && (status == Some(UserStatus::Disabled) || roles.as_ref().is_some_and(|r| !r.contains(&Role::OrgAdmin)))
-    {
+    // Separation of duties: nobody changes their own roles or disables themselves (an
+    // admin could otherwise make themselves an auditor, or lock everyone out).
+    if target == me && (status == Some(UserStatus::Disabled) || roles.is_some()) {
         return Err(WebError::Conflict(
-            "You cannot disable your own account or remove your own admin role; ask another admin.".to_owned(),
+            "You cannot change your own roles or disable your own account; ask another admin.".to_owned(),
         ));
     }
     let (pool, clock) = (&tenant.pool, &state.clock);
@@ -246,7 +246,7 @@ pub(crate) async fn invite_api(
 }
 
 /// Change roles or status (`active`, `disabled`); disabling ends every session at once.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), request_body = Change, security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The account as changed"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You cannot remove your own admin access", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), request_body = Change, security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The account as changed"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You cannot change your own roles or disable yourself", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn change_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,

@@ -445,6 +445,27 @@ async fn staff_administration_refuses_non_admins_bad_input_and_self_lockout() {
         .await
         .unwrap();
     assert_envelope(own, 409, "conflict").await;
+    let self_grant = admin
+        .patch(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "roles": ["org_admin", "auditor"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(self_grant, 409, "conflict").await;
+    let still: serde_json::Value = admin
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        still["roles"],
+        serde_json::json!(["org_admin"]),
+        "no self-granted auditor role"
+    );
     let unknown = admin
         .patch(app.url("/api/v1/users/0190f1a2-0000-7000-8000-000000000009"))
         .header("x-csrf-token", &csrf)
