@@ -3,7 +3,7 @@
 //!
 //! - `/health`: liveness; touches no database.
 //! - `/ready`: the control database and every tenant database answer and have every
-//!   migration applied; 503 otherwise.
+//!   migration applied; 503 otherwise. Per-tenant detail only on the admin listener.
 //! - `/api/v1/health/database`: the control database and the database of the tenant
 //!   this host name leads to.
 //! - `/api/v1/health/redis`: `not_configured` without `REDIS_URL`, else a PING.
@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::Method;
 use axum::routing::get;
@@ -47,6 +48,13 @@ pub fn routes(table: RouteTable) -> RouteTable {
         )
         .add(Access::Public, Method::GET, "/api/v1/health/database", database)
 }
+
+/// Marks requests that came in on the operators' admin listener: only they see which
+/// organisations an installation serves and each one's details. On the public listener
+/// the health routes give counts, never names (for some services, being hosted here at
+/// all is sensitive).
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorView;
 
 /// The operators' listener serves the instance-wide health routes too.
 pub fn admin_routes() -> Router<AppState> {
@@ -106,7 +114,10 @@ async fn control_check(state: &AppState) -> DatabaseCheck {
 
 /// Readiness: the control database and every tenant database answer and are migrated.
 #[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, description = "Ready, with per-database checks"), (status = 503, description = "`not_ready`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+pub(crate) async fn ready(
+    State(state): State<AppState>,
+    operator: Option<Extension<OperatorView>>,
+) -> Result<Json<serde_json::Value>, WebError> {
     let control = control_check(&state).await;
     let mut tenants = Vec::new();
     for tenant in state.tenants.tenants() {
@@ -121,7 +132,12 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<serde_js
         );
     }
     let all_ok = control.ok() && !tenants.is_empty() && tenants.iter().all(DatabaseCheck::ok);
-    let body = json!({ "control": control, "tenants": tenants });
+    let failing = tenants.iter().filter(|t| !t.ok()).count() + usize::from(!control.ok());
+    let body = if operator.is_some() {
+        json!({ "control": control, "tenants": tenants })
+    } else {
+        json!({ "tenants": tenants.len(), "failing": failing })
+    };
     if all_ok {
         Ok(Json(json!({ "status": "ready", "checks": body })))
     } else {
@@ -195,10 +211,12 @@ fn redis_unavailable() -> WebError {
 }
 
 /// Per tenant: the chain's head, the last verification, the writer, and what waits to
-/// be chained. 503 when a writer is failing or the last verification found a break.
 /// Per organisation: the audit chain's head, last verification, writer state and pending events.
 #[utoipa::path(get, path = "/api/v1/health/audit-status", tag = "health", responses((status = 200, description = "Every writer runs and the last verification passed"), (status = 503, description = "`audit_unhealthy`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn audit_status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+pub(crate) async fn audit_status(
+    State(state): State<AppState>,
+    operator: Option<Extension<OperatorView>>,
+) -> Result<Json<serde_json::Value>, WebError> {
     let mut tenants = Vec::new();
     let mut healthy = true;
     for tenant in state.tenants.tenants() {
@@ -221,6 +239,11 @@ pub(crate) async fn audit_status(State(state): State<AppState>) -> Result<Json<s
             },
         }));
     }
+    let tenants = if operator.is_some() {
+        json!(tenants)
+    } else {
+        json!(tenants.len())
+    };
     if healthy {
         Ok(Json(json!({ "status": "ok", "tenants": tenants })))
     } else {

@@ -87,7 +87,7 @@ async fn concurrent_reads_are_group_committed_into_one_gapless_chain() {
     assert!(report.ok(), "{}", report.summary());
     assert_eq!((report.events, report.last_seq), (300, 300));
 
-    let body: serde_json::Value = app.get("/api/v1/health/audit-status").await.json().await.unwrap();
+    let body: serde_json::Value = app.admin_get("/api/v1/health/audit-status").await.json().await.unwrap();
     assert_eq!(body["status"], "ok", "{body}");
     assert_eq!(body["tenants"][0]["head_seq"], 300);
     assert_eq!(body["tenants"][0]["writer"]["state"], "running");
@@ -286,7 +286,12 @@ async fn when_the_audit_write_fails_the_read_fails_closed() {
     let refused = writer.read(read_event(1, now()), data).await;
     assert!(refused.is_err(), "no audited value without a committed event");
 
-    let status = assert_envelope(app.get("/api/v1/health/audit-status").await, 503, "audit_unhealthy").await;
+    let status = assert_envelope(
+        app.admin_get("/api/v1/health/audit-status").await,
+        503,
+        "audit_unhealthy",
+    )
+    .await;
     assert_eq!(status["details"]["tenants"][0]["writer"]["state"], "failing");
 
     sqlx::query("GRANT INSERT ON audit_events TO haven_app")

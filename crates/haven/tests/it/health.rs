@@ -11,7 +11,7 @@ use crate::support::{TestApp, assert_envelope};
 #[tokio::test]
 async fn ready_reports_every_database_with_its_migrations() {
     let app = TestApp::spawn().await;
-    let response = app.get("/ready").await;
+    let response = app.admin_get("/ready").await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ready");
@@ -31,7 +31,7 @@ async fn ready_is_503_while_a_tenant_database_lacks_a_migration() {
         .execute(&mut tenant_db)
         .await
         .unwrap();
-    let body = assert_envelope(app.get("/ready").await, 503, "not_ready").await;
+    let body = assert_envelope(app.admin_get("/ready").await, 503, "not_ready").await;
     assert_eq!(body["details"]["tenants"][0]["migrations"], "pending", "{body}");
     assert_eq!(body["details"]["control"]["migrations"], "current", "{body}");
 
@@ -52,8 +52,14 @@ async fn ready_is_503_when_a_tenant_database_is_gone() {
     .execute(&mut admin)
     .await
     .unwrap();
-    let body = assert_envelope(app.get("/ready").await, 503, "not_ready").await;
+    let body = assert_envelope(app.admin_get("/ready").await, 503, "not_ready").await;
     assert_eq!(body["details"]["tenants"][0]["status"], "unreachable", "{body}");
+    let public = assert_envelope(app.get("/ready").await, 503, "not_ready").await;
+    assert_eq!(
+        public["details"],
+        serde_json::json!({ "tenants": 1, "failing": 1 }),
+        "counts, not names"
+    );
     let live = app.get("/health").await;
     assert_eq!(live.status(), 200, "liveness does not depend on the database");
 }
@@ -110,4 +116,21 @@ async fn redis_health_pings_a_real_redis() {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn the_public_listener_never_names_the_organisations_served() {
+    let app = TestApp::spawn().await;
+    for path in ["/ready", "/api/v1/health/audit-status"] {
+        let text = app.get(path).await.text().await.unwrap();
+        assert!(
+            !text.contains("default") && !text.contains(&app.tenant_database("default")),
+            "{path}: {text}"
+        );
+        let operator = app.admin_get(path).await.text().await.unwrap();
+        assert!(
+            operator.contains("default"),
+            "the admin listener shows the detail: {operator}"
+        );
+    }
 }

@@ -301,6 +301,17 @@ impl TestApp {
         (status, response.json().await.unwrap_or_default())
     }
 
+    /// A GET on the operators' admin listener.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        let admin = self.admin_addr.expect("the admin listener is on in tests");
+        reqwest::Client::new()
+            .get(format!("http://{admin}{path}"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
