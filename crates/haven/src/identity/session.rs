@@ -119,12 +119,21 @@ pub async fn create(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<Uui
 /// Finds the live session of `token_hash`, ending it first if it has gone idle or
 /// reached its lifetime, and noting that it was used.
 pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) -> Result<Lookup, sqlx::Error> {
+    // One round trip: the session, its account (roles, second factor) and the rules.
     let Some(row) = sqlx::query!(
         r#"
         SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.second_factor_at,
                o.idle_timeout_minutes, o.session_lifetime_hours, o.require_two_factor,
-               o.lockout_threshold, o.lockout_minutes
-        FROM sessions s CROSS JOIN organisation_settings o
+               o.lockout_threshold, o.lockout_minutes,
+               u.email::text AS "email!", u.display_name, u.status, u.password_hash, u.supervisor_id,
+               u.is_trainee,
+               coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}')
+                   AS "roles!",
+               EXISTS (SELECT 1 FROM user_second_factors f WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL)
+                   AS "has_second_factor!"
+        FROM sessions s
+        JOIN users u ON u.id = s.user_id
+        CROSS JOIN organisation_settings o
         WHERE s.token_hash = $1 AND s.ended_at IS NULL
         "#,
         &token_hash[..]
@@ -149,9 +158,17 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
         end(pool, row.id, EndReason::Idle, now).await?;
         return Ok(Lookup::Gone);
     }
-    let Some(user) = store::find(pool, UserId(row.user_id)).await? else {
-        return Ok(Lookup::Gone);
-    };
+    let user = User::try_from(store::UserRow {
+        id: row.user_id,
+        email: row.email,
+        display_name: row.display_name,
+        status: row.status,
+        password_hash: row.password_hash,
+        supervisor_id: row.supervisor_id,
+        is_trainee: row.is_trainee,
+        roles: row.roles,
+        has_second_factor: row.has_second_factor,
+    })?;
     if user.status != super::UserStatus::Active {
         end(pool, row.id, EndReason::UserDisabled, now).await?;
         return Ok(Lookup::Gone);

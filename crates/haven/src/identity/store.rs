@@ -6,16 +6,17 @@ use uuid::Uuid;
 
 use super::{Role, User, UserId, UserStatus};
 
-struct UserRow {
-    id: Uuid,
-    email: String,
-    display_name: String,
-    status: String,
-    password_hash: Option<String>,
-    supervisor_id: Option<Uuid>,
-    is_trainee: bool,
-    roles: Vec<String>,
-    has_second_factor: bool,
+/// An account as read, before its values are checked.
+pub(super) struct UserRow {
+    pub(super) id: Uuid,
+    pub(super) email: String,
+    pub(super) display_name: String,
+    pub(super) status: String,
+    pub(super) password_hash: Option<String>,
+    pub(super) supervisor_id: Option<Uuid>,
+    pub(super) is_trainee: bool,
+    pub(super) roles: Vec<String>,
+    pub(super) has_second_factor: bool,
 }
 
 impl TryFrom<UserRow> for User {
