@@ -239,23 +239,3 @@ pub async fn set_security_settings(db: impl PgExecutor<'_>, settings: &SecurityS
     .await?;
     Ok(())
 }
-
-pub async fn set_require_two_factor(db: impl PgExecutor<'_>, required: bool) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE organisation_settings SET require_two_factor = $1, updated_at = now()",
-        required
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-pub async fn set_idle_timeout(db: impl PgExecutor<'_>, minutes: i32) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE organisation_settings SET idle_timeout_minutes = $1, updated_at = now()",
-        minutes
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}

@@ -11,12 +11,6 @@ use crate::support::{TestApp, assert_envelope};
 const PASSWORD: &str = "lantern orbit velvet quarry";
 const NEW_PASSWORD: &str = "harbour willow pencil glacier";
 
-fn hidden_csrf(page: &str) -> String {
-    let marker = "name=\"_csrf\" value=\"";
-    let start = page.find(marker).expect("a form with _csrf") + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
-
 /// The text of a quoted-printable body, as a mail client shows it.
 fn decode_quoted_printable(text: &str) -> String {
     let joined = text.replace("=\r\n", "").replace("=\n", "");
@@ -58,7 +52,7 @@ async fn set_password(
         .form(&[
             ("password", password),
             ("password_confirmation", again),
-            ("_csrf", &hidden_csrf(&page)),
+            ("_csrf", &crate::support::hidden_csrf(&page)),
         ])
         .send()
         .await

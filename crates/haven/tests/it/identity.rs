@@ -18,13 +18,6 @@ fn start_of_test() -> DateTime<Utc> {
     haven::clock::system().now()
 }
 
-/// The hidden `_csrf` value of a form in `page`.
-fn hidden_csrf(page: &str) -> String {
-    let marker = "name=\"_csrf\" value=\"";
-    let start = page.find(marker).expect("a form with _csrf") + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
-
 /// Signs in through the page, as a browser does.
 async fn sign_in_page(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
     let page = client
@@ -42,7 +35,7 @@ async fn sign_in_page(app: &TestApp, client: &reqwest::Client, email: &str, pass
             ("email", email),
             ("password", password),
             ("next", "/account"),
-            ("_csrf", &hidden_csrf(&page)),
+            ("_csrf", &crate::support::hidden_csrf(&page)),
         ])
         .send()
         .await
@@ -476,9 +469,17 @@ async fn an_organisation_that_requires_two_factor_sends_staff_to_enrol() {
     let app = TestApp::spawn().await;
     app.create_user("sam@example.org", &[Role::FrontDesk], Some(PASSWORD))
         .await;
-    store::set_require_two_factor(&app.tenant("default").pool, true)
-        .await
-        .unwrap();
+    let pool = &app.tenant("default").pool;
+    let rules = store::security_settings(pool).await.unwrap();
+    store::set_security_settings(
+        pool,
+        &store::SecuritySettings {
+            require_two_factor: true,
+            ..rules
+        },
+    )
+    .await
+    .unwrap();
     let client = app.browser();
     let response = sign_in_page(&app, &client, "sam@example.org", PASSWORD).await;
     assert_eq!(response.headers()["location"], "/account/two-factor");

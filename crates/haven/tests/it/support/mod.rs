@@ -366,6 +366,13 @@ pub fn assert_security_headers(response: &reqwest::Response) {
     assert_eq!(headers["x-content-type-options"], "nosniff");
 }
 
+/// The hidden `_csrf` value of the first form in `page`.
+pub fn hidden_csrf(page: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = page.find(marker).expect("a form with _csrf") + marker.len();
+    page[start..].split('"').next().expect("a closing quote").to_owned()
+}
+
 /// The fields a validation envelope names, in order.
 pub fn field_names(body: &serde_json::Value) -> Vec<String> {
     body["details"]["fields"]
