@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod compliance;
 pub mod config;

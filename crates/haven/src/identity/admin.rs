@@ -160,6 +160,36 @@ pub async fn set_roles(
     Ok(())
 }
 
+/// Sets who supervises `user` (`None`: nobody). A supervisor must hold the supervisor
+/// role; supervision decides which clients a supervisor reaches, so it is audited.
+pub async fn set_supervisor(
+    pool: &PgPool,
+    clock: &SharedClock,
+    by: &ChangedBy,
+    user: UserId,
+    supervisor: Option<UserId>,
+) -> Result<(), AdminError> {
+    store::find(pool, user).await?.ok_or(AdminError::NoSuchUser)?;
+    if let Some(supervisor) = supervisor {
+        let found = store::find(pool, supervisor).await?;
+        if supervisor == user
+            || !found.is_some_and(|s| s.has_role(Role::Supervisor) && s.status != UserStatus::Disabled)
+        {
+            return Err(AdminError::Invalid(vec![FieldError::new(
+                "supervisor_id",
+                "must be another active staff member with the supervisor role",
+            )]));
+        }
+    }
+    let mut tx = pool.begin().await?;
+    store::set_supervisor(&mut *tx, user, supervisor, clock.now()).await?;
+    let mut event = by.event(clock, "user.supervisor_set", user);
+    event.reason = Some(supervisor.map_or_else(|| "none".to_owned(), |s| s.to_string()));
+    audit::stage(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Disables an account and ends every one of its sessions at once.
 pub async fn disable(pool: &PgPool, clock: &SharedClock, by: &ChangedBy, user: UserId) -> Result<u64, AdminError> {
     let now = clock.now();

@@ -117,6 +117,8 @@ pub(crate) struct Change {
     status: Option<String>,
     unlock: Option<bool>,
     reset_two_factor: Option<bool>,
+    /// Who supervises this person: a supervisor's id, or an empty string for nobody.
+    supervisor_id: Option<String>,
 }
 
 async fn apply(
@@ -147,6 +149,18 @@ async fn apply(
             None
         }
     };
+    let supervisor = match change.supervisor_id.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(text) => {
+            if let Ok(id) = Uuid::parse_str(text) {
+                Some(Some(UserId(id)))
+            } else {
+                problems.push(FieldError::new("supervisor_id", "must be a staff member's id"));
+                None
+            }
+        }
+    };
     if !problems.is_empty() {
         return Err(WebError::Validation(problems));
     }
@@ -170,6 +184,11 @@ async fn apply(
         }
         Some(_) => admin::enable(pool, clock, by, target).await.map_err(admin_error)?,
         None => {}
+    }
+    if let Some(supervisor) = supervisor {
+        admin::set_supervisor(pool, clock, by, target, supervisor)
+            .await
+            .map_err(admin_error)?;
     }
     if change.unlock == Some(true) {
         admin::unlock(pool, clock, by, target).await.map_err(admin_error)?;

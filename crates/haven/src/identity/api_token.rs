@@ -19,6 +19,10 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("users:write", "staff accounts (admins)"),
     ("audit:read", "search and export the audit trail (auditors)"),
     ("organisation:write", "organisation settings (admins)"),
+    ("clients:read", "search and read the clients you may reach"),
+    ("clients:write", "register and change clients, care teams"),
+    ("referrals:read", "the referral queues"),
+    ("referrals:write", "create and move referrals"),
 ];
 
 pub fn is_scope(name: &str) -> bool {

@@ -239,3 +239,20 @@ pub async fn set_security_settings(db: impl PgExecutor<'_>, settings: &SecurityS
     .await?;
     Ok(())
 }
+
+pub async fn set_supervisor(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    supervisor: Option<UserId>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE users SET supervisor_id = $2, updated_at = $3 WHERE id = $1",
+        user.0,
+        supervisor.map(|s| s.0),
+        now
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -113,7 +113,12 @@ impl DatabaseServer {
     /// Connection options for serving: as `haven_app`, which may append to the audit
     /// trail but never change it.
     pub fn app_options(&self, database: &DatabaseName) -> PgConnectOptions {
-        let options = self.options(database).username(APP_ROLE);
+        let options = self
+            .options(database)
+            .username(APP_ROLE)
+            // Client search: a little more forgiving than pg_trgm's 0.3, so that two
+            // typos in a short name ("Kathrine Smiht") still find the person.
+            .options([("pg_trgm.similarity_threshold", "0.25")]);
         match &self.app_password {
             Some(password) => options.password(password),
             None => options,

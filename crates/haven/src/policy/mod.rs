@@ -15,6 +15,41 @@ use crate::state::AppState;
 use crate::web::context::RequestMeta;
 use crate::web::error::WebError;
 
+/// How the person asking stands to one client: loaded by the clients module, judged here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientFacts {
+    /// They are on the client's care team.
+    pub on_care_team: bool,
+    /// Someone they supervise is on the client's care team.
+    pub supervises_care_team: bool,
+    /// They hold live break-glass access to the client.
+    pub break_glass: bool,
+}
+
+/// How the person asking stands to one referral.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReferralFacts {
+    /// The referral's client, once it has one (an inbound referral for someone new has none).
+    pub client: Option<ClientFacts>,
+    pub assigned_to_them: bool,
+}
+
+/// Which clients a list or search may show: the policy's answer for many clients at
+/// once, applied by the query so that nobody sees a client they may not reach, not even
+/// in a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientScope {
+    /// Every client (demographics): front desk and organisation admins.
+    All,
+    /// Clients whose care team they are on, with live break-glass access, and (for a
+    /// supervisor) whose care team holds someone they supervise.
+    Reachable {
+        user: UserId,
+        through_supervision: bool,
+    },
+    Nothing,
+}
+
 /// What someone wants to do. Resources that need facts (a client's care team, a note's
 /// author) carry them, loaded by the module that owns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +61,39 @@ pub enum Action {
     /// Invite, change roles, disable, unlock, reset a second factor.
     ManageUsers,
     /// See someone's sign-in history.
-    ViewSignInHistory { of: UserId },
+    ViewSignInHistory {
+        of: UserId,
+    },
     /// Search and read the audit trail.
     ReadAuditTrail,
     /// Export the audit trail.
     ExportAuditTrail,
     /// Organisation settings: security policy, modules, integrations, retention.
     ManageOrganisation,
+    /// Search and list clients (what the list shows follows [`client_scope`]).
+    ListClients,
+    /// Register a new client.
+    CreateClient,
+    /// A client's demographics and contact rules.
+    ViewClient(ClientFacts),
+    /// Change a client's demographics and contact rules.
+    EditClient(ClientFacts),
+    /// Mark a client's records `hipaa_exempt` (changes where they may be stored).
+    SetHipaaExempt,
+    /// Add or remove people on a client's care team.
+    ManageCareTeam(ClientFacts),
+    /// Clinical content about a client: referrals now, notes and assessments later.
+    ViewClinical(ClientFacts),
+    /// Open emergency access to a client outside one's care team.
+    OpenBreakGlass(ClientFacts),
+    /// See who opened emergency access (admins: everyone's; supervisors: their team's).
+    ReviewBreakGlass,
+    /// The referral queues.
+    ListReferrals,
+    CreateReferral,
+    ViewReferral(ReferralFacts),
+    /// Triage, assign, accept, decline, close.
+    MoveReferral(ReferralFacts),
 }
 
 impl Action {
@@ -44,6 +105,14 @@ impl Action {
             Self::ManageUsers => "users:write",
             Self::ReadAuditTrail | Self::ExportAuditTrail => "audit:read",
             Self::ManageOrganisation => "organisation:write",
+            Self::ListClients | Self::ViewClient(_) | Self::ViewClinical(_) | Self::ReviewBreakGlass => "clients:read",
+            Self::CreateClient
+            | Self::EditClient(_)
+            | Self::SetHipaaExempt
+            | Self::ManageCareTeam(_)
+            | Self::OpenBreakGlass(_) => "clients:write",
+            Self::ListReferrals | Self::ViewReferral(_) => "referrals:read",
+            Self::CreateReferral | Self::MoveReferral(_) => "referrals:write",
         }
     }
 
@@ -57,6 +126,19 @@ impl Action {
             Self::ReadAuditTrail => "audit_trail.read",
             Self::ExportAuditTrail => "audit_trail.export",
             Self::ManageOrganisation => "organisation.manage",
+            Self::ListClients => "clients.list",
+            Self::CreateClient => "client.create",
+            Self::ViewClient(_) => "client.view",
+            Self::EditClient(_) => "client.edit",
+            Self::SetHipaaExempt => "client.hipaa_exempt",
+            Self::ManageCareTeam(_) => "care_team.manage",
+            Self::ViewClinical(_) => "client.clinical",
+            Self::OpenBreakGlass(_) => "break_glass.open",
+            Self::ReviewBreakGlass => "break_glass.review",
+            Self::ListReferrals => "referrals.list",
+            Self::CreateReferral => "referral.create",
+            Self::ViewReferral(_) => "referral.view",
+            Self::MoveReferral(_) => "referral.move",
         }
     }
 }
@@ -81,9 +163,48 @@ fn allow_if(condition: bool, otherwise: &'static str) -> Decision {
     }
 }
 
+/// Counsellors, case managers and supervisors: the people who work with clients.
+fn is_clinical(identity: &Identity) -> bool {
+    let user = &identity.user;
+    user.has_role(Role::Clinician) || user.has_role(Role::CaseManager) || user.has_role(Role::Supervisor)
+}
+
+/// Reaches the client through the care team, supervision or break-glass.
+fn reaches(identity: &Identity, facts: ClientFacts) -> bool {
+    is_clinical(identity) && (reaches_without_break_glass(identity, facts) || facts.break_glass)
+}
+
+fn reaches_without_break_glass(identity: &Identity, facts: ClientFacts) -> bool {
+    facts.on_care_team || (facts.supervises_care_team && identity.user.has_role(Role::Supervisor))
+}
+
+/// Front desk keeps the whole register for scheduling; admins for care-team assignment.
+fn sees_every_client(identity: &Identity) -> bool {
+    identity.user.has_role(Role::FrontDesk) || identity.user.has_role(Role::OrgAdmin)
+}
+
+/// Which clients lists and searches may show this person.
+pub fn client_scope(identity: &Identity) -> ClientScope {
+    if !may(identity, &Action::ListClients).is_allowed() {
+        ClientScope::Nothing
+    } else if sees_every_client(identity) {
+        ClientScope::All
+    } else {
+        ClientScope::Reachable {
+            user: identity.user.id,
+            through_supervision: identity.user.has_role(Role::Supervisor),
+        }
+    }
+}
+
+const NOT_ON_CARE_TEAM: &str = "this client is not on your caseload; emergency access needs a written reason";
+const NO_CLINICAL: &str = "your role does not include clinical content";
+
 /// The policy. Roles of SPEC.md: org admins manage people and settings but see no
-/// clinical content; auditors read the audit trail and nothing clinical; everyone
-/// manages their own account.
+/// clinical content; auditors read the audit trail and nothing clinical; front desk sees
+/// demographics and scheduling, never clinical content; clinicians reach the clients on
+/// whose care team they are, supervisors also their team's; everyone manages their own
+/// account.
 pub fn may(identity: &Identity, action: &Action) -> Decision {
     if let Some(token) = &identity.api_token
         && !token.scopes.iter().any(|s| s == action.scope())
@@ -104,6 +225,69 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
         ),
         Action::ReadAuditTrail | Action::ExportAuditTrail => {
             allow_if(has(Role::Auditor), "only auditors read the audit trail")
+        }
+        Action::ListClients => allow_if(
+            is_clinical(identity) || sees_every_client(identity),
+            "your role does not include client records",
+        ),
+        Action::CreateClient => allow_if(
+            is_clinical(identity) || has(Role::FrontDesk),
+            "only front desk and clinical staff register clients",
+        ),
+        Action::ViewClient(facts) => {
+            if sees_every_client(identity) || reaches(identity, *facts) {
+                Decision::Allow
+            } else if is_clinical(identity) {
+                Decision::Deny(NOT_ON_CARE_TEAM)
+            } else {
+                Decision::Deny("your role does not include client records")
+            }
+        }
+        Action::EditClient(facts) => {
+            if has(Role::FrontDesk) || reaches(identity, *facts) {
+                Decision::Allow
+            } else if is_clinical(identity) {
+                Decision::Deny(NOT_ON_CARE_TEAM)
+            } else {
+                Decision::Deny("your role does not change client records")
+            }
+        }
+        Action::SetHipaaExempt => allow_if(has(Role::OrgAdmin), "only organisation admins change hipaa_exempt"),
+        Action::ManageCareTeam(facts) => allow_if(
+            has(Role::OrgAdmin) || (has(Role::Supervisor) && reaches(identity, *facts)),
+            "only organisation admins and the client's supervisor change the care team",
+        ),
+        Action::ViewClinical(facts) => {
+            if reaches(identity, *facts) {
+                Decision::Allow
+            } else if is_clinical(identity) {
+                Decision::Deny(NOT_ON_CARE_TEAM)
+            } else {
+                Decision::Deny(NO_CLINICAL)
+            }
+        }
+        Action::OpenBreakGlass(facts) => {
+            if !is_clinical(identity) {
+                Decision::Deny(NO_CLINICAL)
+            } else if reaches_without_break_glass(identity, *facts) {
+                Decision::Deny("you already have access to this client")
+            } else {
+                Decision::Allow
+            }
+        }
+        Action::ReviewBreakGlass => allow_if(
+            has(Role::OrgAdmin) || has(Role::Supervisor),
+            "only organisation admins and supervisors review emergency access",
+        ),
+        Action::ListReferrals | Action::CreateReferral => allow_if(is_clinical(identity), NO_CLINICAL),
+        Action::ViewReferral(facts) | Action::MoveReferral(facts) => {
+            if !is_clinical(identity) {
+                Decision::Deny(NO_CLINICAL)
+            } else if facts.assigned_to_them || facts.client.is_none_or(|client| reaches(identity, client)) {
+                Decision::Allow
+            } else {
+                Decision::Deny(NOT_ON_CARE_TEAM)
+            }
         }
     }
 }

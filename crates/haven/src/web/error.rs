@@ -73,14 +73,16 @@ impl From<sqlx::Error> for WebError {
 /// One field's problem, e.g. `email`: "must be an email address".
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
-    pub field: &'static str,
+    /// The field's name; items of a list are named like `identifiers[1].value`.
+    #[schema(value_type = String)]
+    pub field: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }

@@ -1,9 +1,11 @@
 //! HTTP: the router, the edge middleware, errors, and tenant resolution. Each module's
 //! handlers live in that module's folder; this is where they are mounted.
 
+pub mod caller;
 pub mod context;
 pub mod edge;
 pub mod error;
+pub mod json;
 pub mod openapi;
 pub mod page;
 pub mod routes;
@@ -36,6 +38,7 @@ pub fn route_table() -> RouteTable {
     let table = identity::password_handlers::routes(table);
     let table = crate::compliance::audit::handlers::routes(table);
     let table = crate::platform::handlers::routes(table);
+    let table = crate::clients::api::routes(table);
     identity::links::routes(table)
 }
 

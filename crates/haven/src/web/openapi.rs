@@ -108,6 +108,14 @@ impl Modify for Security {
         crate::compliance::audit::handlers::events_api,
         crate::compliance::audit::handlers::export_api,
         crate::platform::handlers::tenants,
+        crate::clients::api::list,
+        crate::clients::api::create,
+        crate::clients::api::get,
+        crate::clients::api::update,
+        crate::clients::api::put_team_member,
+        crate::clients::api::delete_team_member,
+        crate::clients::api::open_break_glass,
+        crate::clients::api::break_glass_log,
     ),
     components(schemas(ErrorEnvelope, super::error::FieldError)),
     modifiers(&Security),
@@ -118,6 +126,8 @@ impl Modify for Security {
         (name = "users", description = "Staff administration (organisation admins)."),
         (name = "audit", description = "The audit trail (auditors)."),
         (name = "platform", description = "Operators' automation, as a service account."),
+        (name = "clients", description = "Client records, care teams and emergency access. Every read is in the audit trail."),
+        (name = "referrals", description = "Referrals in and out, and their workflow."),
     )
 )]
 pub struct ApiDoc;

@@ -14,6 +14,7 @@ mod support;
 mod access;
 mod accounts;
 mod audit;
+mod clients;
 mod crash;
 mod edge;
 mod health;

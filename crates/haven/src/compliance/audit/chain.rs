@@ -8,7 +8,10 @@
 //!               || field(client_ip) || field(user_agent) || field(action)
 //!               || field(resource_type) || field(resource_id) || field(outcome)
 //!               || field(reason) || field(request_id)
+//!               || subjects
 //!               || prev_hash (32 bytes) )
+//! subjects(none) = nothing at all (so events without subjects hash as they always did)
+//! subjects(some) = 0x02 || count (4 bytes, big-endian) || field(subject) for each
 //! field(absent)  = 0x00
 //! field(present) = 0x01 || length in bytes (4 bytes, big-endian) || UTF-8 bytes
 //! ```
@@ -53,6 +56,13 @@ pub fn event_hash(seq: i64, event: &AuditEvent, prev_hash: &Hash) -> Hash {
     field(&mut hasher, Some(event.outcome.as_str()));
     field(&mut hasher, event.reason.as_deref());
     field(&mut hasher, event.request_id.as_deref());
+    if !event.subjects.is_empty() {
+        hasher.update([2u8]);
+        hasher.update(u32::try_from(event.subjects.len()).unwrap_or(u32::MAX).to_be_bytes());
+        for subject in &event.subjects {
+            field(&mut hasher, Some(subject));
+        }
+    }
     hasher.update(prev_hash);
     hasher.finalize().into()
 }
@@ -82,6 +92,26 @@ mod tests {
         assert_eq!(
             hex::encode(hash),
             "e87d5cbecfde822d7ddfd90c7a9138c67b0b586d7cc7756b894a4463ab4fdf58"
+        );
+    }
+
+    const SUBJECTS_VECTOR: &str = "35dde4920ac170471ef5db269dd70c7eca96674349ca96b1429a5806d3f10e45";
+
+    #[test]
+    fn the_encoding_with_subjects_is_pinned() {
+        // Computed independently (Python hashlib) from the encoding in docs/audit.md.
+        let listed = event().subjects(["a1", "b22"]);
+        assert_eq!(hex::encode(event_hash(1, &listed, &GENESIS_HASH)), SUBJECTS_VECTOR);
+        let mut reordered = event().subjects(["b22", "a1"]);
+        assert_ne!(
+            event_hash(1, &listed, &GENESIS_HASH),
+            event_hash(1, &reordered, &GENESIS_HASH)
+        );
+        reordered.subjects.clear();
+        assert_eq!(
+            event_hash(1, &reordered, &GENESIS_HASH),
+            event_hash(1, &event(), &GENESIS_HASH),
+            "no subjects encodes as before subjects existed"
         );
     }
 

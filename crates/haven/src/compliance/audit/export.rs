@@ -30,7 +30,7 @@ pub enum ExportError {
     Csv(#[from] csv::Error),
 }
 
-const CSV_HEADER: [&str; 15] = [
+const CSV_HEADER: [&str; 16] = [
     "seq",
     "occurred_at",
     "actor_kind",
@@ -46,6 +46,7 @@ const CSV_HEADER: [&str; 15] = [
     "request_id",
     "prev_hash",
     "hash",
+    "subjects",
 ];
 
 /// How many events fall in `[from, to)`, for a progress bar.
@@ -104,6 +105,7 @@ pub async fn export(
                     opt(&e.request_id),
                     prev,
                     hash,
+                    e.subjects.join(" "),
                 ])?;
                 written += 1;
                 if written.is_multiple_of(4096) {

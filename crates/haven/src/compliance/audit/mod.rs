@@ -90,6 +90,9 @@ impl Outcome {
     }
 }
 
+/// How many records one event may name as its subjects: a page of a list.
+pub const MAX_SUBJECTS: usize = 200;
+
 /// One audit event before it joins the chain. Identifiers only: never a name, a note or
 /// any other PHI (the columns' length limits and the review of every `action` keep it so).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +111,10 @@ pub struct AuditEvent {
     /// Required for break-glass, exports and pruning.
     pub reason: Option<String>,
     pub request_id: Option<String>,
+    /// The records a read showed when there were several (a search result, a list):
+    /// their ids, so "who has seen this client?" finds list views too. Empty for most.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
 }
 
 impl AuditEvent {
@@ -128,6 +135,7 @@ impl AuditEvent {
             outcome,
             reason: None,
             request_id: None,
+            subjects: Vec::new(),
         }
     }
 
@@ -142,6 +150,13 @@ impl AuditEvent {
     pub fn resource(mut self, kind: &str, id: impl Into<String>) -> Self {
         self.resource_type = Some(kind.to_owned());
         self.resource_id = Some(id.into());
+        self
+    }
+
+    /// The records a list or search showed (at most [`MAX_SUBJECTS`]).
+    #[must_use]
+    pub fn subjects(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.subjects = ids.into_iter().map(Into::into).collect();
         self
     }
 

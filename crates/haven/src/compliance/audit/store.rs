@@ -54,6 +54,7 @@ fn to_event(
     outcome: &str,
     reason: Option<String>,
     request_id: Option<String>,
+    subjects: Option<Vec<String>>,
 ) -> Result<AuditEvent, sqlx::Error> {
     Ok(AuditEvent {
         occurred_at,
@@ -70,6 +71,7 @@ fn to_event(
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown outcome {outcome}").into()))?,
         reason,
         request_id,
+        subjects: subjects.unwrap_or_default(),
     })
 }
 
@@ -88,6 +90,7 @@ struct EventRow {
     outcome: String,
     reason: Option<String>,
     request_id: Option<String>,
+    subjects: Option<Vec<String>>,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
 }
@@ -111,6 +114,7 @@ impl TryFrom<EventRow> for ChainedEvent {
                 &r.outcome,
                 r.reason,
                 r.request_id,
+                r.subjects,
             )?,
             prev_hash: to_hash(&r.prev_hash)?,
             hash: to_hash(&r.hash)?,
@@ -123,8 +127,8 @@ pub async fn stage(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), sq
     sqlx::query!(
         r#"
         INSERT INTO audit_outbox (occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
-                                  action, resource_type, resource_id, outcome, reason, request_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                  action, resource_type, resource_id, outcome, reason, request_id, subjects)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         "#,
         event.occurred_at,
         event.actor_kind.as_str(),
@@ -138,6 +142,7 @@ pub async fn stage(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), sq
         event.outcome.as_str(),
         event.reason,
         event.request_id,
+        (!event.subjects.is_empty()).then_some(&event.subjects[..]) as Option<&[String]>,
     )
     .execute(conn)
     .await?;
@@ -172,7 +177,7 @@ pub(super) async fn take_outbox(
     let rows = sqlx::query!(
         r#"
         SELECT id, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
-               action, resource_type, resource_id, outcome, reason, request_id
+               action, resource_type, resource_id, outcome, reason, request_id, subjects
         FROM audit_outbox ORDER BY id LIMIT $1
         "#,
         limit
@@ -194,6 +199,7 @@ pub(super) async fn take_outbox(
                 &r.outcome,
                 r.reason,
                 r.request_id,
+                r.subjects,
             )?;
             Ok((r.id, event))
         })
@@ -231,6 +237,8 @@ pub(super) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[Chained
     let mut outcome = Vec::with_capacity(events.len());
     let mut reason = Vec::with_capacity(events.len());
     let mut request_id = Vec::with_capacity(events.len());
+    // UNNEST cannot carry an array per row; subjects (ids, never spaces) travel joined.
+    let mut subjects = Vec::with_capacity(events.len());
     let mut prev_hash = Vec::with_capacity(events.len());
     let mut hash = Vec::with_capacity(events.len());
     for chained in events {
@@ -248,6 +256,7 @@ pub(super) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[Chained
         outcome.push(e.outcome.as_str().to_owned());
         reason.push(e.reason.clone());
         request_id.push(e.request_id.clone());
+        subjects.push((!e.subjects.is_empty()).then(|| e.subjects.join(" ")));
         prev_hash.push(chained.prev_hash.to_vec());
         hash.push(chained.hash.to_vec());
     }
@@ -255,10 +264,14 @@ pub(super) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[Chained
         r#"
         INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
                                   action, resource_type, resource_id, outcome, reason, request_id,
-                                  prev_hash, hash)
-        SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                             $13::text[], $14::bytea[], $15::bytea[])
+                                  prev_hash, hash, subjects)
+        SELECT seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, action, resource_type,
+               resource_id, outcome, reason, request_id, prev_hash, hash, string_to_array(subjects, ' ')
+        FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                    $13::text[], $14::bytea[], $15::bytea[], $16::text[])
+             AS u(seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, action,
+                  resource_type, resource_id, outcome, reason, request_id, prev_hash, hash, subjects)
         "#,
         &seq,
         &occurred_at,
@@ -275,6 +288,7 @@ pub(super) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[Chained
         &request_id as &[Option<String>],
         &prev_hash,
         &hash,
+        &subjects as &[Option<String>],
     )
     .execute(&mut **tx)
     .await?;
@@ -288,7 +302,7 @@ pub(super) fn stream_chain(db: &PgPool, from_seq: i64) -> BoxStream<'_, Result<C
         EventRow,
         r#"
         SELECT seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
-               action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash
+               action, resource_type, resource_id, outcome, reason, request_id, subjects, prev_hash, hash
         FROM audit_events WHERE seq >= $1 ORDER BY seq
         "#,
         from_seq
@@ -335,7 +349,7 @@ pub async fn list_events(
         EventRow,
         r#"
         SELECT seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
-               action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash
+               action, resource_type, resource_id, outcome, reason, request_id, subjects, prev_hash, hash
         FROM audit_events
         WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
           AND ($2::timestamptz IS NULL OR occurred_at < $2)
@@ -378,7 +392,7 @@ pub(super) fn stream_range(
         EventRow,
         r#"
         SELECT seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
-               action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash
+               action, resource_type, resource_id, outcome, reason, request_id, subjects, prev_hash, hash
         FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY seq
         "#,
         from,

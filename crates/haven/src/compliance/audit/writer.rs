@@ -281,6 +281,14 @@ impl AuditEvent {
         {
             return Err(AuditError::Invalid("client ip is not an address"));
         }
+        if self.subjects.len() > super::MAX_SUBJECTS
+            || !self
+                .subjects
+                .iter()
+                .all(|s| !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(AuditError::Invalid("subjects must be at most 200 record ids"));
+        }
         let needs_reason = ["break_glass.open", "export.create", "audit.export", "audit.prune"];
         if self.reason.is_none() && needs_reason.contains(&self.action.as_str()) {
             return Err(AuditError::Invalid("this action needs a reason"));

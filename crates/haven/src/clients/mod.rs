@@ -1,0 +1,174 @@
+//! Clients (SPEC module 2): the client record with its identifiers, related people and
+//! safe-contact rules; care teams and break-glass access; search.
+//!
+//! Everything here is PHI. Reads reach the response only through the audit trail
+//! (`Audited<T>`); writes stage their audit event in their own transaction.
+
+pub mod access;
+pub mod api;
+pub mod search;
+pub mod service;
+pub mod store;
+pub mod validation;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientStatus {
+    Active,
+    Waitlisted,
+    Discharged,
+}
+
+impl ClientStatus {
+    pub const ALL: [Self; 3] = [Self::Active, Self::Waitlisted, Self::Discharged];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Waitlisted => "waitlisted",
+            Self::Discharged => "discharged",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Waitlisted => "Waitlisted",
+            Self::Discharged => "Discharged",
+        }
+    }
+}
+
+/// An identifier from elsewhere: a health card, a school id, another agency's number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Identifier {
+    /// A short lower-case name for the scheme, e.g. `medicare`, `school_id`.
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RelatedKind {
+    Guardian,
+    EmergencyContact,
+}
+
+impl RelatedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Guardian => "guardian",
+            Self::EmergencyContact => "emergency_contact",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Guardian, Self::EmergencyContact]
+            .into_iter()
+            .find(|k| k.as_str() == value)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Guardian => "Guardian",
+            Self::EmergencyContact => "Emergency contact",
+        }
+    }
+}
+
+/// A guardian or an emergency contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RelatedPerson {
+    pub kind: RelatedKind,
+    pub name: String,
+    pub relationship: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Which channels are safe, when, and whether the address may be disclosed. Nothing is
+/// safe until someone has said so.
+#[allow(clippy::struct_excessive_bools)] // each is a separate yes/no staff must answer
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactRules {
+    pub ok_to_email: bool,
+    pub ok_to_phone: bool,
+    pub ok_to_text: bool,
+    pub ok_to_leave_voicemail: bool,
+    pub safe_contact_times: Option<String>,
+    pub confidential_address: bool,
+}
+
+/// The client's details as staff enter them (validated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClientDetails {
+    pub legal_given_name: String,
+    pub legal_family_name: String,
+    pub preferred_name: Option<String>,
+    pub pronouns: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub status: ClientStatus,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address_line: Option<String>,
+    pub locality: Option<String>,
+    pub postcode: Option<String>,
+    #[serde(flatten)]
+    pub contact: ContactRules,
+    pub identifiers: Vec<Identifier>,
+    pub related_people: Vec<RelatedPerson>,
+}
+
+impl ClientDetails {
+    /// The name to greet them by: the preferred one when there is one.
+    pub fn display_name(&self) -> String {
+        display_name(
+            &self.legal_given_name,
+            &self.legal_family_name,
+            self.preferred_name.as_deref(),
+        )
+    }
+}
+
+pub fn display_name(given: &str, family: &str, preferred: Option<&str>) -> String {
+    match preferred {
+        Some(preferred) if preferred != given => format!("{preferred} {family}"),
+        _ => format!("{given} {family}"),
+    }
+}
+
+/// A client record as stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Client {
+    pub id: Uuid,
+    pub record_number: String,
+    #[serde(flatten)]
+    pub details: ClientDetails,
+    pub hipaa_exempt: bool,
+    /// Bumped by every change; send it back to refuse overwriting someone else's edit.
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line of a list or search result.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClientSummary {
+    pub id: Uuid,
+    pub record_number: String,
+    pub display_name: String,
+    pub legal_given_name: String,
+    pub legal_family_name: String,
+    pub preferred_name: Option<String>,
+    pub pronouns: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub status: ClientStatus,
+}

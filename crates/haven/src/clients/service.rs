@@ -1,0 +1,387 @@
+//! What the API and the pages do with clients: each operation asks the policy, works in
+//! one transaction, and records itself in the audit trail (reads before they are shown,
+//! writes in their own transaction).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::access::{self, BREAK_GLASS_MINUTES, BreakGlassGrant, GrantsOf, TeamMember, TeamRole};
+use super::search::{self, Query};
+use super::store::{self, ClientError};
+use super::validation::{ClientFields, Problems};
+use super::{Client, ClientSummary};
+use crate::compliance::audit::{self, Audited, Outcome};
+use crate::identity::{self, Role, UserId, UserStatus};
+use crate::policy::{self, Action, ClientFacts};
+use crate::web::caller::Caller;
+use crate::web::error::{FieldError, WebError};
+
+impl From<ClientError> for WebError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::NotFound => Self::NotFound,
+            ClientError::VersionMismatch => Self::Conflict(
+                "Someone else changed this client since you opened it. Reload to see their changes, then try again."
+                    .to_owned(),
+            ),
+            ClientError::IdentifierTaken => {
+                Self::Conflict("One of these identifiers is already recorded for another client.".to_owned())
+            }
+            ClientError::Database(err) => err.into(),
+        }
+    }
+}
+
+/// How the caller stands to the client; 404 when there is no such client.
+pub async fn facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, WebError> {
+    access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+/// The chart: the record with what the caller may do with it.
+#[allow(clippy::struct_excessive_bools)] // the policy's answers, one per button
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Chart {
+    #[serde(flatten)]
+    pub client: Client,
+    pub care_team: Vec<TeamMember>,
+    /// Until when the caller's emergency access lasts, when that is how they see this.
+    pub break_glass_until: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub can_edit: bool,
+    #[serde(skip)]
+    pub can_manage_team: bool,
+    #[serde(skip)]
+    pub can_view_clinical: bool,
+    #[serde(skip)]
+    pub can_set_hipaa_exempt: bool,
+}
+
+/// Opens a client's chart; the read is in the audit trail before anything is shown.
+pub async fn chart(caller: &Caller, id: Uuid) -> Result<Audited<Chart>, WebError> {
+    let facts = facts(caller, id).await?;
+    caller.authorize(&Action::ViewClient(facts)).await?;
+    let pool = &caller.tenant.pool;
+    let mut conn = pool.acquire().await?;
+    let mut client = store::find(&mut conn, id).await?.ok_or(WebError::NotFound)?;
+    let care_team = access::care_team(&mut *conn, id).await?;
+    let via_break_glass = facts.break_glass && !facts.on_care_team && !facts.supervises_care_team;
+    let break_glass_until = if via_break_glass {
+        access::live_grant(&mut *conn, caller.identity.user.id, id, caller.now())
+            .await?
+            .map(|(_, until)| until)
+    } else {
+        None
+    };
+    drop(conn);
+    let can_set_hipaa_exempt = caller.may(&Action::SetHipaaExempt);
+    if !can_set_hipaa_exempt {
+        // Shown and changed by admins only.
+        client.hipaa_exempt = false;
+    }
+    let chart = Chart {
+        client,
+        care_team,
+        break_glass_until,
+        can_edit: caller.may(&Action::EditClient(facts)),
+        can_manage_team: caller.may(&Action::ManageCareTeam(facts)),
+        can_view_clinical: caller.may(&Action::ViewClinical(facts)),
+        can_set_hipaa_exempt,
+    };
+    let mut event = caller
+        .event("client.read", Outcome::Allowed)
+        .resource("client", id.to_string());
+    if via_break_glass {
+        event = event.reason("break-glass access");
+    }
+    Ok(caller.tenant.audit.read(event, chart).await?)
+}
+
+/// Clinical staff who register a client join its care team; front desk does not.
+fn team_role_for_creator(caller: &Caller) -> Option<TeamRole> {
+    let user = &caller.identity.user;
+    if user.has_role(Role::Clinician) || user.has_role(Role::Supervisor) {
+        Some(TeamRole::Primary)
+    } else if user.has_role(Role::CaseManager) {
+        Some(TeamRole::CaseManager)
+    } else {
+        None
+    }
+}
+
+/// Registers a client. Returns its id.
+pub async fn create(caller: &Caller, fields: &ClientFields) -> Result<Uuid, WebError> {
+    caller.authorize(&Action::CreateClient).await?;
+    let exempt = fields.hipaa_exempt.unwrap_or(false);
+    if exempt {
+        caller.authorize(&Action::SetHipaaExempt).await?;
+    }
+    let details = fields
+        .validate(caller.now().date_naive())
+        .map_err(WebError::Validation)?;
+    let id = Uuid::now_v7();
+    let now = caller.now();
+    let me = caller.identity.user.id;
+    let mut tx = caller.tenant.pool.begin().await?;
+    store::insert(&mut tx, id, &details, exempt, Some(me), now).await?;
+    if let Some(role) = team_role_for_creator(caller) {
+        access::add_member(&mut tx, id, me, role, Some(me), now).await?;
+    }
+    audit::stage(
+        &mut tx,
+        &caller
+            .event("client.create", Outcome::Allowed)
+            .resource("client", id.to_string()),
+    )
+    .await?;
+    if exempt {
+        audit::stage(
+            &mut tx,
+            &caller
+                .event("client.hipaa_exempt_set", Outcome::Allowed)
+                .resource("client", id.to_string())
+                .reason("marked hipaa_exempt at registration"),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(id)
+}
+
+/// Changes what `change` names. `hipaa_exempt` needs an admin; the rest needs the right
+/// to edit the client.
+pub async fn update(caller: &Caller, id: Uuid, change: ClientFields) -> Result<(), WebError> {
+    let facts = facts(caller, id).await?;
+    let touches_details = change.touches_details();
+    if touches_details || change.hipaa_exempt.is_none() {
+        caller.authorize(&Action::EditClient(facts)).await?;
+    }
+    if change.hipaa_exempt.is_some() {
+        caller.authorize(&Action::SetHipaaExempt).await?;
+    }
+    let now = caller.now();
+    let mut tx = caller.tenant.pool.begin().await?;
+    let current = store::find(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    if let Some(expected) = change.version
+        && expected != current.version
+    {
+        return Err(ClientError::VersionMismatch.into());
+    }
+    let exempt = change.hipaa_exempt;
+    let expected_version = Some(current.version);
+    if touches_details {
+        let details = ClientFields::from_details(&current.details)
+            .overlay(change)
+            .validate(now.date_naive())
+            .map_err(WebError::Validation)?;
+        store::update(&mut tx, id, &details, expected_version, now).await?;
+        audit::stage(
+            &mut tx,
+            &caller
+                .event("client.update", Outcome::Allowed)
+                .resource("client", id.to_string()),
+        )
+        .await?;
+    }
+    if let Some(exempt) = exempt
+        && exempt != current.hipaa_exempt
+    {
+        store::set_hipaa_exempt(&mut tx, id, exempt, now).await?;
+        audit::stage(
+            &mut tx,
+            &caller
+                .event("client.hipaa_exempt_set", Outcome::Allowed)
+                .resource("client", id.to_string())
+                .reason(if exempt {
+                    "hipaa_exempt set to true"
+                } else {
+                    "hipaa_exempt set to false"
+                }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
+}
+
+/// A page of search or list results, recorded (with which clients it showed) before it
+/// is shown.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ResultPage {
+    pub clients: Vec<ClientSummary>,
+    pub has_more: bool,
+}
+
+pub async fn find_clients(caller: &Caller, query: &Query) -> Result<Audited<ResultPage>, WebError> {
+    caller.authorize(&Action::ListClients).await?;
+    let scope = policy::client_scope(&caller.identity);
+    let mut clients = search::search(&caller.tenant.pool, scope, query, caller.now()).await?;
+    let limit = usize::try_from(query.limit.clamp(1, search::MAX_PAGE)).unwrap_or(100);
+    let has_more = clients.len() > limit;
+    clients.truncate(limit);
+    let action = if query.term == search::Term::Everyone {
+        "client.list"
+    } else {
+        "client.search"
+    };
+    // Which clients were shown, never what was typed (a name is PHI).
+    let event = caller
+        .event(action, Outcome::Allowed)
+        .subjects(clients.iter().map(|c| c.id.to_string()));
+    Ok(caller
+        .tenant
+        .audit
+        .read(event, ResultPage { clients, has_more })
+        .await?)
+}
+
+/// Staff who may be on a care team: active or invited, with a clinical role.
+async fn team_candidate(caller: &Caller, user: UserId) -> Result<identity::User, WebError> {
+    let found = identity::store::find(&caller.tenant.pool, user).await?;
+    match found {
+        Some(u)
+            if u.status != UserStatus::Disabled
+                && (u.has_role(Role::Clinician) || u.has_role(Role::CaseManager) || u.has_role(Role::Supervisor)) =>
+        {
+            Ok(u)
+        }
+        _ => Err(WebError::Validation(vec![FieldError::new(
+            "user_id",
+            "must be an active counsellor, case manager or supervisor",
+        )])),
+    }
+}
+
+pub async fn add_to_team(caller: &Caller, client: Uuid, user: UserId, role: TeamRole) -> Result<(), WebError> {
+    let facts = facts(caller, client).await?;
+    caller.authorize(&Action::ManageCareTeam(facts)).await?;
+    team_candidate(caller, user).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    access::add_member(&mut tx, client, user, role, Some(caller.identity.user.id), caller.now()).await?;
+    audit::stage(
+        &mut tx,
+        &caller
+            .event("care_team.add", Outcome::Allowed)
+            .resource("client", client.to_string())
+            .reason(format!("{user} as {}", role.as_str())),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
+}
+
+pub async fn remove_from_team(caller: &Caller, client: Uuid, user: UserId) -> Result<(), WebError> {
+    let facts = facts(caller, client).await?;
+    caller.authorize(&Action::ManageCareTeam(facts)).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    if !access::remove_member(&mut tx, client, user).await? {
+        return Err(WebError::NotFound);
+    }
+    audit::stage(
+        &mut tx,
+        &caller
+            .event("care_team.remove", Outcome::Allowed)
+            .resource("client", client.to_string())
+            .reason(user.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
+}
+
+/// What emergency access needs: which client, and why.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassRequest {
+    /// The client's record number, e.g. `HV0001234`.
+    pub record_number: String,
+    /// Why: at least 10 characters. Admins and the client's supervisor will read it.
+    pub reason: String,
+    /// How long, 5 to 60 minutes (default 60).
+    pub minutes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BreakGlassOpened {
+    pub grant_id: Uuid,
+    pub client_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Opens time-boxed access to a client outside the caller's care team. The event names
+/// the reason and is flagged `break_glass.open` in the audit trail.
+pub async fn open_break_glass(caller: &Caller, request: &BreakGlassRequest) -> Result<BreakGlassOpened, WebError> {
+    let mut problems = Problems::default();
+    let record_number = search::Term::parse(&request.record_number);
+    let reason = problems.required("reason", Some(&request.reason), 1000);
+    if reason.as_ref().is_some_and(|r| r.chars().count() < 10) {
+        problems.add("reason", "must say why, in at least 10 characters");
+    }
+    let minutes = request.minutes.unwrap_or(BREAK_GLASS_MINUTES);
+    if !(5..=BREAK_GLASS_MINUTES).contains(&minutes) {
+        problems.add("minutes", format!("must be between 5 and {BREAK_GLASS_MINUTES}"));
+    }
+    let record_number = if let search::Term::Exact {
+        record_number: Some(number),
+        ..
+    } = record_number
+    {
+        Some(number)
+    } else {
+        problems.add("record_number", "must be a record number such as HV0001234");
+        None
+    };
+    let (Some(record_number), Some(reason), true) = (record_number, reason, problems.0.is_empty()) else {
+        return Err(WebError::Validation(problems.0));
+    };
+    let client = store::id_by_record_number(&caller.tenant.pool, &record_number)
+        .await?
+        .ok_or_else(|| {
+            WebError::Validation(vec![FieldError::new(
+                "record_number",
+                "no client has this record number",
+            )])
+        })?;
+    let facts = facts(caller, client).await?;
+    caller.authorize(&Action::OpenBreakGlass(facts)).await?;
+    let now = caller.now();
+    let mut tx = caller.tenant.pool.begin().await?;
+    let (grant_id, expires_at) =
+        access::open_grant(&mut tx, client, caller.identity.user.id, &reason, minutes, now).await?;
+    audit::stage(
+        &mut tx,
+        &caller
+            .event("break_glass.open", Outcome::Allowed)
+            .resource("client", client.to_string())
+            .reason(reason),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(BreakGlassOpened {
+        grant_id,
+        client_id: client,
+        expires_at,
+    })
+}
+
+/// Recent emergency access: everyone's for admins, their team's for supervisors.
+pub async fn break_glass_log(caller: &Caller) -> Result<Audited<Vec<BreakGlassGrant>>, WebError> {
+    caller.authorize(&Action::ReviewBreakGlass).await?;
+    let of = if caller.identity.user.has_role(Role::OrgAdmin) {
+        GrantsOf::Everyone
+    } else {
+        GrantsOf::SupervisedBy(caller.identity.user.id)
+    };
+    let grants = access::recent_grants(&caller.tenant.pool, of, 100).await?;
+    let event = caller
+        .event("break_glass.review", Outcome::Allowed)
+        .subjects(grants.iter().map(|g| g.client_id.to_string()));
+    Ok(caller.tenant.audit.read(event, grants).await?)
+}

@@ -1,0 +1,335 @@
+//! Queries on `clients`, `client_identifiers` and `client_related_people`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::{Client, ClientDetails, ClientStatus, ClientSummary, ContactRules, Identifier, RelatedKind, RelatedPerson};
+use crate::identity::UserId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no such client")]
+    NotFound,
+    #[error("the client was changed by someone else")]
+    VersionMismatch,
+    #[error("an identifier is recorded for another client")]
+    IdentifierTaken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn identifier_taken(err: sqlx::Error) -> ClientError {
+    if let sqlx::Error::Database(db) = &err
+        && db.constraint() == Some("client_identifiers_kind_value_key")
+    {
+        return ClientError::IdentifierTaken;
+    }
+    ClientError::Database(err)
+}
+
+fn parse_status(value: &str) -> Result<ClientStatus, sqlx::Error> {
+    ClientStatus::parse(value).ok_or_else(|| sqlx::Error::Decode(format!("unknown client status {value}").into()))
+}
+
+/// Inserts a client; returns its record number.
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    details: &ClientDetails,
+    hipaa_exempt: bool,
+    by: Option<UserId>,
+    now: DateTime<Utc>,
+) -> Result<String, ClientError> {
+    let c = &details.contact;
+    let record_number = sqlx::query_scalar!(
+        r#"
+        INSERT INTO clients (id, legal_given_name, legal_family_name, preferred_name, pronouns, date_of_birth,
+                             status, email, phone, address_line, locality, postcode, ok_to_email, ok_to_phone,
+                             ok_to_text, ok_to_leave_voicemail, safe_contact_times, confidential_address,
+                             hipaa_exempt, created_at, created_by, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $20)
+        RETURNING record_number
+        "#,
+        id,
+        details.legal_given_name,
+        details.legal_family_name,
+        details.preferred_name,
+        details.pronouns,
+        details.date_of_birth,
+        details.status.as_str(),
+        details.email,
+        details.phone,
+        details.address_line,
+        details.locality,
+        details.postcode,
+        c.ok_to_email,
+        c.ok_to_phone,
+        c.ok_to_text,
+        c.ok_to_leave_voicemail,
+        c.safe_contact_times,
+        c.confidential_address,
+        hipaa_exempt,
+        now,
+        by.map(|u| u.0),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    replace_lists(conn, id, details).await?;
+    Ok(record_number)
+}
+
+/// Replaces the details of client `id`. With `expected_version`, refuses if the client
+/// changed since that version was read.
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    details: &ClientDetails,
+    expected_version: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<i32, ClientError> {
+    let c = &details.contact;
+    let version = sqlx::query_scalar!(
+        r#"
+        UPDATE clients SET legal_given_name = $2, legal_family_name = $3, preferred_name = $4, pronouns = $5,
+               date_of_birth = $6, status = $7, email = $8, phone = $9, address_line = $10, locality = $11,
+               postcode = $12, ok_to_email = $13, ok_to_phone = $14, ok_to_text = $15,
+               ok_to_leave_voicemail = $16, safe_contact_times = $17, confidential_address = $18,
+               updated_at = $19, version = version + 1
+        WHERE id = $1 AND ($20::integer IS NULL OR version = $20)
+        RETURNING version
+        "#,
+        id,
+        details.legal_given_name,
+        details.legal_family_name,
+        details.preferred_name,
+        details.pronouns,
+        details.date_of_birth,
+        details.status.as_str(),
+        details.email,
+        details.phone,
+        details.address_line,
+        details.locality,
+        details.postcode,
+        c.ok_to_email,
+        c.ok_to_phone,
+        c.ok_to_text,
+        c.ok_to_leave_voicemail,
+        c.safe_contact_times,
+        c.confidential_address,
+        now,
+        expected_version,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(version) = version else {
+        return Err(if exists(&mut *conn, id).await? {
+            ClientError::VersionMismatch
+        } else {
+            ClientError::NotFound
+        });
+    };
+    replace_lists(conn, id, details).await?;
+    Ok(version)
+}
+
+async fn exists(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS "e!""#, id)
+        .fetch_one(db)
+        .await
+}
+
+async fn replace_lists(conn: &mut PgConnection, id: Uuid, details: &ClientDetails) -> Result<(), ClientError> {
+    sqlx::query!("DELETE FROM client_identifiers WHERE client_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    let kinds: Vec<String> = details.identifiers.iter().map(|i| i.kind.clone()).collect();
+    let values: Vec<String> = details.identifiers.iter().map(|i| i.value.clone()).collect();
+    sqlx::query!(
+        "INSERT INTO client_identifiers (client_id, kind, value) SELECT $1, * FROM UNNEST($2::text[], $3::text[])",
+        id,
+        &kinds,
+        &values,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(identifier_taken)?;
+
+    sqlx::query!("DELETE FROM client_related_people WHERE client_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    for (position, person) in details.related_people.iter().enumerate() {
+        sqlx::query!(
+            r#"
+            INSERT INTO client_related_people (id, client_id, kind, name, relationship, phone, email, position)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "#,
+            Uuid::now_v7(),
+            id,
+            person.kind.as_str(),
+            person.name,
+            person.relationship,
+            person.phone,
+            person.email,
+            i16::try_from(position).unwrap_or(i16::MAX),
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn set_hipaa_exempt(
+    conn: &mut PgConnection,
+    id: Uuid,
+    exempt: bool,
+    now: DateTime<Utc>,
+) -> Result<(), ClientError> {
+    let changed = sqlx::query!(
+        "UPDATE clients SET hipaa_exempt = $2, updated_at = $3, version = version + 1 WHERE id = $1",
+        id,
+        exempt,
+        now
+    )
+    .execute(conn)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(ClientError::NotFound);
+    }
+    Ok(())
+}
+
+/// The whole record of one client.
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Client>, sqlx::Error> {
+    let Some(row) = sqlx::query!(
+        r#"
+        SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns, date_of_birth,
+               status, email, phone, address_line, locality, postcode, ok_to_email, ok_to_phone, ok_to_text,
+               ok_to_leave_voicemail, safe_contact_times, confidential_address, hipaa_exempt, version,
+               created_at, updated_at
+        FROM clients WHERE id = $1
+        "#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let identifiers = sqlx::query_as!(
+        Identifier,
+        "SELECT kind, value FROM client_identifiers WHERE client_id = $1 ORDER BY kind",
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let related_people = sqlx::query!(
+        r#"
+        SELECT kind, name, relationship, phone, email FROM client_related_people
+        WHERE client_id = $1 ORDER BY position
+        "#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(RelatedPerson {
+            kind: RelatedKind::parse(&r.kind)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown related kind {}", r.kind).into()))?,
+            name: r.name,
+            relationship: r.relationship,
+            phone: r.phone,
+            email: r.email,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some(Client {
+        id: row.id,
+        record_number: row.record_number,
+        details: ClientDetails {
+            legal_given_name: row.legal_given_name,
+            legal_family_name: row.legal_family_name,
+            preferred_name: row.preferred_name,
+            pronouns: row.pronouns,
+            date_of_birth: row.date_of_birth,
+            status: parse_status(&row.status)?,
+            email: row.email,
+            phone: row.phone,
+            address_line: row.address_line,
+            locality: row.locality,
+            postcode: row.postcode,
+            contact: ContactRules {
+                ok_to_email: row.ok_to_email,
+                ok_to_phone: row.ok_to_phone,
+                ok_to_text: row.ok_to_text,
+                ok_to_leave_voicemail: row.ok_to_leave_voicemail,
+                safe_contact_times: row.safe_contact_times,
+                confidential_address: row.confidential_address,
+            },
+            identifiers,
+            related_people,
+        },
+        hipaa_exempt: row.hipaa_exempt,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
+}
+
+/// The id of the client with this record number.
+pub async fn id_by_record_number(db: impl PgExecutor<'_>, record_number: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT id FROM clients WHERE record_number = $1", record_number)
+        .fetch_optional(db)
+        .await
+}
+
+/// A row of a list: what `search` and `list` select.
+pub(super) struct SummaryRow {
+    pub id: Uuid,
+    pub record_number: String,
+    pub legal_given_name: String,
+    pub legal_family_name: String,
+    pub preferred_name: Option<String>,
+    pub pronouns: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub status: String,
+}
+
+impl TryFrom<SummaryRow> for ClientSummary {
+    type Error = sqlx::Error;
+
+    fn try_from(r: SummaryRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: r.id,
+            display_name: super::display_name(&r.legal_given_name, &r.legal_family_name, r.preferred_name.as_deref()),
+            record_number: r.record_number,
+            legal_given_name: r.legal_given_name,
+            legal_family_name: r.legal_family_name,
+            preferred_name: r.preferred_name,
+            pronouns: r.pronouns,
+            date_of_birth: r.date_of_birth,
+            status: parse_status(&r.status)?,
+        })
+    }
+}
+
+/// Summaries of these clients, in the order given.
+pub async fn summaries(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<ClientSummary>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        SummaryRow,
+        r#"
+        SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns, date_of_birth, status
+        FROM clients WHERE id = ANY($1)
+        "#,
+        ids
+    )
+    .fetch_all(db)
+    .await?;
+    let mut found: Vec<ClientSummary> = rows
+        .into_iter()
+        .map(ClientSummary::try_from)
+        .collect::<Result<_, _>>()?;
+    found.sort_by_key(|s| ids.iter().position(|id| *id == s.id));
+    Ok(found)
+}

@@ -1,0 +1,75 @@
+//! The signed-in caller of a handler, with what every module needs from them: the
+//! policy's answer, an audit event already naming them, the time.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+
+use super::context::RequestMeta;
+use super::error::WebError;
+use super::page::Chrome;
+use super::tenant::CurrentTenant;
+use crate::compliance::audit::{AuditEvent, Outcome};
+use crate::identity::auth::Identity;
+use crate::platform::tenancy::Tenant;
+use crate::policy::{self, Action, Permit};
+use crate::state::AppState;
+
+pub struct Caller {
+    pub state: AppState,
+    pub tenant: Arc<Tenant>,
+    pub meta: RequestMeta,
+    pub identity: Identity,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
+        let meta = RequestMeta::from_request_parts(parts, state).await?;
+        let identity = Identity::from_request_parts(parts, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            tenant,
+            meta,
+            identity,
+        })
+    }
+}
+
+impl Caller {
+    /// Asks the policy; a denial is audited and becomes a 403.
+    pub async fn authorize<'a>(&self, action: &'a Action) -> Result<Permit<'a>, WebError> {
+        policy::authorize(&self.state, &self.tenant, &self.meta, &self.identity, action).await
+    }
+
+    /// The policy's answer without recording anything: for showing or hiding a button.
+    pub fn may(&self, action: &Action) -> bool {
+        policy::may(&self.identity, action).is_allowed()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state.clock.now()
+    }
+
+    /// An audit event about this request, naming the caller and their session.
+    pub fn event(&self, action: &str, outcome: Outcome) -> AuditEvent {
+        let (kind, actor) = self.identity.audit_actor();
+        let event = AuditEvent::new(self.now(), action, outcome).actor(kind, actor).request(
+            &self.meta.request_id,
+            Some(self.meta.client_ip),
+            self.meta.device.clone(),
+        );
+        match self.identity.session_id() {
+            Some(session) => event.session(session.to_string()),
+            None => event,
+        }
+    }
+
+    pub fn chrome(&self) -> Chrome {
+        Chrome::signed_in(&self.tenant.record.display_name, &self.identity)
+    }
+}

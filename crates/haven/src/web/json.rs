@@ -1,0 +1,112 @@
+//! A JSON body whose mistakes are named: a field of the wrong type or a missing one
+//! becomes a 422 `validation_failed` naming that field, like every other bad input.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use super::error::{FieldError, WebError};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
+            });
+        if !is_json {
+            return Err(WebError::BadRequest(
+                "Send the body as JSON, with Content-Type: application/json.".to_owned(),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| WebError::BadRequest("The request body could not be read.".to_owned()))?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses `bytes`; a syntax error is a 400, a value that does not fit is a 422 naming
+/// the field.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return WebError::BadRequest(format!("The body is not valid JSON: {inner}."));
+        }
+        let message = inner.to_string();
+        // serde says "missing field `x` at line 1 column 2": name `x` as the field.
+        if let Some(rest) = message.strip_prefix("missing field `")
+            && let Some(name) = rest.split('`').next()
+        {
+            let field = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+            return WebError::Validation(vec![FieldError::new(field, "is required")]);
+        }
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let field = if path == "." { "body".to_owned() } else { path };
+        WebError::Validation(vec![FieldError::new(field, message)])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Person {
+        name: String,
+        contacts: Vec<Contact>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Contact {
+        phone: String,
+    }
+
+    fn field_of(result: Result<Person, WebError>) -> String {
+        match result {
+            Err(WebError::Validation(fields)) => fields[0].field.to_string(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field_that_does_not_fit() {
+        assert_eq!(field_of(parse(br#"{"name": 5, "contacts": []}"#)), "name");
+        assert_eq!(
+            field_of(parse(
+                br#"{"name": "A", "contacts": [{"phone": "1"}, {"phone": true}]}"#
+            )),
+            "contacts[1].phone"
+        );
+        assert_eq!(field_of(parse(br#"{"contacts": []}"#)), "name");
+        assert_eq!(
+            field_of(parse(br#"{"name": "A", "contacts": [{}]}"#)),
+            "contacts[0].phone"
+        );
+    }
+
+    #[test]
+    fn broken_json_is_a_bad_request() {
+        assert!(matches!(parse::<Person>(b"{\"name\": "), Err(WebError::BadRequest(_))));
+        assert!(matches!(parse::<Person>(b"not json"), Err(WebError::BadRequest(_))));
+    }
+}

@@ -1,0 +1,618 @@
+//! Clients over the API: registration, validation, the chart, care teams, search within
+//! reach, break-glass, and the audit trail of every read and write.
+
+use haven::identity::{Role, UserId};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, assert_envelope, field_names};
+
+pub const PASSWORD: &str = "lantern orbit velvet quarry";
+
+/// A signed-in API client for one person.
+pub struct Staff {
+    pub id: UserId,
+    pub client: reqwest::Client,
+    pub csrf: String,
+}
+
+impl Staff {
+    pub async fn sign_in(app: &TestApp, email: &str, roles: &[Role]) -> Self {
+        let id = app.create_user(email, roles, Some(PASSWORD)).await;
+        let client = app.browser();
+        let (status, body) = app.sign_in(&client, email, PASSWORD).await;
+        assert_eq!(status, 200, "{body}");
+        Self {
+            id,
+            client,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+        self.client
+            .get(app.url(path))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn send(&self, app: &TestApp, method: reqwest::Method, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .request(method, app.url(path))
+            .header("accept", "application/json")
+            .header("x-csrf-token", &self.csrf)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+        self.send(app, reqwest::Method::POST, path, body).await
+    }
+
+    /// Registers a client; returns its chart.
+    pub async fn register(&self, app: &TestApp, body: &Value) -> Value {
+        let response = self.post(app, "/api/v1/clients", body).await;
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        response.json().await.unwrap()
+    }
+
+    pub async fn search(&self, app: &TestApp, q: &str) -> Vec<String> {
+        let response = self
+            .client
+            .get(app.url("/api/v1/clients"))
+            .query(&[("q", q)])
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["display_name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn person(given: &str, family: &str) -> Value {
+    json!({ "legal_given_name": given, "legal_family_name": family })
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let mut db = app.superuser("default").await;
+    sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
+}
+
+#[tokio::test]
+async fn registering_a_client_stores_everything_and_audits_it() {
+    let app = TestApp::spawn().await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let chart = desk
+        .register(
+            &app,
+            &json!({
+                "legal_given_name": "Robin",
+                "legal_family_name": "Quill",
+                "preferred_name": "Rob",
+                "pronouns": "they/them",
+                "date_of_birth": "2009-04-30",
+                "status": "waitlisted",
+                "phone": "+61 3 9999 0000",
+                "ok_to_text": true,
+                "safe_contact_times": "Weekdays after 3pm",
+                "confidential_address": true,
+                "identifiers": [{ "kind": "school_id", "value": "S-4411" }],
+                "related_people": [
+                    { "kind": "guardian", "name": "Alex Quill", "relationship": "Parent", "phone": "0400 000 000" },
+                    { "kind": "emergency_contact", "name": "Jo Park" }
+                ]
+            }),
+        )
+        .await;
+    let id = chart["id"].as_str().unwrap().to_owned();
+    assert!(chart["record_number"].as_str().unwrap().starts_with("HV"), "{chart}");
+    assert_eq!(
+        chart["display_name"],
+        Value::Null,
+        "the chart carries names, not a display name"
+    );
+    assert_eq!(chart["preferred_name"], "Rob");
+    assert_eq!(chart["status"], "waitlisted");
+    assert_eq!(chart["ok_to_text"], true);
+    assert_eq!(chart["ok_to_email"], false, "nothing is safe until said so");
+    assert_eq!(chart["identifiers"][0]["value"], "S-4411");
+    assert_eq!(chart["related_people"][0]["kind"], "guardian");
+    assert_eq!(chart["related_people"][1]["name"], "Jo Park");
+    assert_eq!(chart["care_team"], json!([]), "front desk does not join the care team");
+    assert_eq!(chart["version"], 1);
+
+    // The create and the read that answered it are both in the audit trail.
+    app.settle_audit().await;
+    let create = count(
+        &app,
+        &format!("SELECT count(*) FROM audit_events WHERE action = 'client.create' AND resource_id = '{id}'"),
+    )
+    .await;
+    let read = count(
+        &app,
+        &format!("SELECT count(*) FROM audit_events WHERE action = 'client.read' AND resource_id = '{id}'"),
+    )
+    .await;
+    assert_eq!((create, read), (1, 1));
+
+    // A clinician who registers a client becomes its primary counsellor.
+    let counsellor = Staff::sign_in(&app, "c@example.org", &[Role::Clinician]).await;
+    let chart = counsellor.register(&app, &person("Kai", "Lumen")).await;
+    assert_eq!(chart["care_team"][0]["team_role"], "primary");
+    assert_eq!(chart["care_team"][0]["user_id"], counsellor.id.to_string());
+}
+
+#[tokio::test]
+async fn every_bad_field_is_named_and_nothing_is_saved() {
+    let app = TestApp::spawn().await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({}), vec!["legal_given_name", "legal_family_name"]),
+        (
+            json!({ "legal_given_name": "", "legal_family_name": "  " }),
+            vec!["legal_given_name", "legal_family_name"],
+        ),
+        (
+            json!({ "legal_given_name": "x".repeat(101), "legal_family_name": "Ok" }),
+            vec!["legal_given_name"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B", "date_of_birth": "2999-01-01" }),
+            vec!["date_of_birth"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B", "date_of_birth": "30/04/2009" }),
+            vec!["date_of_birth"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B", "status": "archived" }),
+            vec!["status"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B", "email": "nope", "phone": "call me" }),
+            vec!["email", "phone"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B",
+                    "related_people": [{ "kind": "neighbour", "name": "" }] }),
+            vec!["related_people[0].kind", "related_people[0].name"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B",
+                    "identifiers": [{ "kind": "School ID", "value": "" }] }),
+            vec!["identifiers[0].kind", "identifiers[0].value"],
+        ),
+        // Wrong types and unknown fields are named too.
+        (
+            json!({ "legal_given_name": 7, "legal_family_name": "B" }),
+            vec!["legal_given_name"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B", "ok_to_email": "yes" }),
+            vec!["ok_to_email"],
+        ),
+        (
+            json!({ "legal_given_name": "A", "legal_family_name": "B", "shoe_size": 9 }),
+            vec!["shoe_size"],
+        ),
+    ];
+    for (body, expected) in cases {
+        let response = desk.post(&app, "/api/v1/clients", &body).await;
+        let envelope = assert_envelope(response, 422, "validation_failed").await;
+        assert_eq!(field_names(&envelope), expected, "{body}");
+    }
+    // Not JSON at all.
+    let response = desk
+        .client
+        .post(app.url("/api/v1/clients"))
+        .header("x-csrf-token", &desk.csrf)
+        .header("content-type", "application/json")
+        .body("{\"legal_given_name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 400, "bad_request").await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM clients").await,
+        0,
+        "nothing half-saved"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM client_related_people").await, 0);
+
+    // A duplicate identifier is refused, and the second client is not saved either.
+    let with_id = json!({ "legal_given_name": "A", "legal_family_name": "B",
+                          "identifiers": [{ "kind": "medicare", "value": "2950 12345 1" }] });
+    desk.register(&app, &with_id).await;
+    let response = desk.post(&app, "/api/v1/clients", &with_id).await;
+    assert_envelope(response, 409, "conflict").await;
+    assert_eq!(count(&app, "SELECT count(*) FROM clients").await, 1);
+}
+
+#[tokio::test]
+async fn updates_change_what_they_name_and_refuse_stale_versions() {
+    let app = TestApp::spawn().await;
+    let counsellor = Staff::sign_in(&app, "c@example.org", &[Role::Clinician]).await;
+    let chart = counsellor.register(&app, &person("Kai", "Lumen")).await;
+    let path = format!("/api/v1/clients/{}", chart["id"].as_str().unwrap());
+
+    let response = counsellor
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &json!({ "pronouns": "he/him", "version": 1 }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let updated: Value = response.json().await.unwrap();
+    assert_eq!(updated["pronouns"], "he/him");
+    assert_eq!(updated["legal_given_name"], "Kai");
+    assert_eq!(updated["version"], 2);
+
+    // Someone who read version 1 cannot overwrite version 2.
+    let response = counsellor
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &json!({ "pronouns": "she/her", "version": 1 }),
+        )
+        .await;
+    assert_envelope(response, 409, "conflict").await;
+
+    // A bad update is refused whole.
+    let response = counsellor
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &json!({ "pronouns": "they/them", "date_of_birth": "tomorrow" }),
+        )
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["date_of_birth"]);
+    let now: Value = counsellor.get(&app, &path).await.json().await.unwrap();
+    assert_eq!(now["pronouns"], "he/him");
+
+    // Only admins set hipaa_exempt; a counsellor's attempt is refused and audited.
+    let response = counsellor
+        .send(&app, reqwest::Method::PATCH, &path, &json!({ "hipaa_exempt": true }))
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+    assert_eq!(count(&app, "SELECT count(*) FROM clients WHERE hipaa_exempt").await, 0);
+    let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let response = admin
+        .send(&app, reqwest::Method::PATCH, &path, &json!({ "hipaa_exempt": true }))
+        .await;
+    assert_eq!(response.status(), 200);
+    let seen_by_admin: Value = response.json().await.unwrap();
+    assert_eq!(seen_by_admin["hipaa_exempt"], true);
+    // The counsellor is not shown it; admins cannot edit demographics.
+    let seen_by_counsellor: Value = counsellor.get(&app, &path).await.json().await.unwrap();
+    assert_eq!(seen_by_counsellor["hipaa_exempt"], false);
+    let response = admin
+        .send(&app, reqwest::Method::PATCH, &path, &json!({ "pronouns": "xe/xem" }))
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+    app.settle_audit().await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM audit_events WHERE action = 'client.hipaa_exempt_set' AND reason = 'hipaa_exempt set to true'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn search_forgives_typos_and_never_leaves_the_care_team() {
+    let app = TestApp::spawn().await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let mine = Staff::sign_in(&app, "mine@example.org", &[Role::Clinician]).await;
+    let other = Staff::sign_in(&app, "other@example.org", &[Role::Clinician]).await;
+    let john = mine
+        .register(
+            &app,
+            &json!({ "legal_given_name": "John", "legal_family_name": "Nguyen",
+                                              "date_of_birth": "1990-02-03",
+                                              "identifiers": [{ "kind": "medicare", "value": "MC-777" }] }),
+        )
+        .await;
+    other
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Johan", "legal_family_name": "Nguyen" }),
+        )
+        .await;
+    other.register(&app, &person("Catherine", "Smith")).await;
+    desk.register(&app, &person("Priya", "Raman")).await;
+
+    // Typos: transposed letters, a missing letter, a different spelling.
+    for typo in ["Jhon Ngyuen", "john nguyn", "Nguyen", "jon nguyen"] {
+        assert_eq!(mine.search(&app, typo).await, ["John Nguyen"], "{typo}");
+    }
+    // Front desk reaches everyone; the best match comes first.
+    assert_eq!(desk.search(&app, "Jhon Ngyuen").await, ["John Nguyen"]);
+    let found = desk.search(&app, "john nguyen").await;
+    assert_eq!(found[0], "John Nguyen", "{found:?}");
+    assert!(found.contains(&"Johan Nguyen".to_owned()), "{found:?}");
+    assert_eq!(desk.search(&app, "Kathrine Smiht").await, ["Catherine Smith"]);
+    // By record number, identifier and date of birth.
+    let record = john["record_number"].as_str().unwrap();
+    assert_eq!(desk.search(&app, record).await, ["John Nguyen"]);
+    assert_eq!(
+        desk.search(&app, &record.to_lowercase().replace("hv", "hv-")).await,
+        ["John Nguyen"]
+    );
+    assert_eq!(desk.search(&app, "mc-777").await, ["John Nguyen"]);
+    assert_eq!(desk.search(&app, "1990-02-03").await, ["John Nguyen"]);
+
+    // A clinician never sees a client outside their care team, not even in a list.
+    assert_eq!(other.search(&app, "John Nguyen").await, ["Johan Nguyen"]);
+    assert!(other.search(&app, record).await.is_empty());
+    assert!(other.search(&app, "1990-02-03").await.is_empty());
+    assert_eq!(other.search(&app, "").await.len(), 2);
+    assert_eq!(mine.search(&app, "").await, ["John Nguyen"]);
+
+    // The list's filters are checked.
+    let response = desk.get(&app, "/api/v1/clients?status=gone&page=0&per_page=1000").await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["status", "page", "per_page"]);
+
+    // Each result set is recorded with the clients it showed, never the words typed.
+    app.settle_audit().await;
+    let mut db = app.superuser("default").await;
+    let shown: Vec<String> = sqlx::query_scalar(
+        "SELECT unnest(subjects) FROM audit_events WHERE action = 'client.search' AND actor_id = $1 ORDER BY seq LIMIT 1",
+    )
+    .bind(mine.id.to_string())
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(shown, [john["id"].as_str().unwrap()]);
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE concat_ws(' ', reason, resource_id, user_agent) ILIKE '%ngy%'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    let verified = app.haven(&["audit", "verify", "--tenant", "default"]).await;
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_care_team_decides_who_opens_the_chart() {
+    let app = TestApp::spawn().await;
+    let counsellor = Staff::sign_in(&app, "c@example.org", &[Role::Clinician]).await;
+    let outsider = Staff::sign_in(&app, "o@example.org", &[Role::Clinician]).await;
+    let supervisor = Staff::sign_in(&app, "s@example.org", &[Role::Supervisor]).await;
+    let other_supervisor = Staff::sign_in(&app, "s2@example.org", &[Role::Supervisor]).await;
+    let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let auditor = Staff::sign_in(&app, "audit@example.org", &[Role::Auditor]).await;
+    let chart = counsellor.register(&app, &person("Kai", "Lumen")).await;
+    let id = chart["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/clients/{id}");
+
+    assert_eq!(counsellor.get(&app, &path).await.status(), 200);
+    assert_envelope(outsider.get(&app, &path).await, 403, "forbidden").await;
+    assert_envelope(supervisor.get(&app, &path).await, 403, "forbidden").await;
+    assert_envelope(auditor.get(&app, &path).await, 403, "forbidden").await;
+    assert_eq!(admin.get(&app, &path).await.status(), 200, "admins see demographics");
+
+    // Once the admin makes the supervisor the counsellor's supervisor, they reach the client.
+    let response = admin
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{}", counsellor.id),
+            &json!({ "supervisor_id": supervisor.id.to_string() }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(supervisor.get(&app, &path).await.status(), 200);
+    assert_eq!(supervisor.search(&app, "Kai").await, ["Kai Lumen"]);
+    assert_envelope(other_supervisor.get(&app, &path).await, 403, "forbidden").await;
+
+    // The supervisor adds the outsider to the care team; then removes them.
+    let member = format!("{path}/care-team/{}", outsider.id);
+    let response = supervisor
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            &member,
+            &json!({ "team_role": "case_manager" }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(outsider.get(&app, &path).await.status(), 200);
+    let response = supervisor
+        .send(&app, reqwest::Method::DELETE, &member, &json!({}))
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_envelope(outsider.get(&app, &path).await, 403, "forbidden").await;
+
+    // A counsellor cannot change the care team; nobody adds an auditor to it.
+    let response = counsellor
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            &member,
+            &json!({ "team_role": "clinician" }),
+        )
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+    let response = admin
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            &format!("{path}/care-team/{}", auditor.id),
+            &json!({ "team_role": "clinician" }),
+        )
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["user_id"]);
+    let response = admin
+        .send(&app, reqwest::Method::PUT, &member, &json!({ "team_role": "boss" }))
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["team_role"]);
+
+    // Unknown clients are 404 for everyone.
+    let missing = format!("/api/v1/clients/{}", uuid::Uuid::now_v7());
+    assert_envelope(admin.get(&app, &missing).await, 404, "not_found").await;
+
+    // Denials are audited.
+    app.settle_audit().await;
+    let denials = count(
+        &app,
+        &format!(
+            "SELECT count(*) FROM audit_events WHERE action = 'access.denied' AND actor_id = '{}' AND reason = 'client.view'",
+            outsider.id
+        ),
+    )
+    .await;
+    assert_eq!(denials, 2);
+}
+
+#[tokio::test]
+async fn break_glass_needs_a_reason_expires_and_is_shown_to_reviewers() {
+    let clock = std::sync::Arc::new(haven::clock::ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
+            .unwrap()
+            .into(),
+    ));
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let counsellor = Staff::sign_in(&app, "c@example.org", &[Role::Clinician]).await;
+    let on_call = Staff::sign_in(&app, "oncall@example.org", &[Role::Clinician]).await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let chart = counsellor.register(&app, &person("Kai", "Lumen")).await;
+    let record = chart["record_number"].as_str().unwrap();
+    let path = format!("/api/v1/clients/{}", chart["id"].as_str().unwrap());
+    assert_envelope(on_call.get(&app, &path).await, 403, "forbidden").await;
+
+    // A reason is required, and a real record number.
+    let response = on_call
+        .post(
+            &app,
+            "/api/v1/break-glass",
+            &json!({ "record_number": record, "reason": "urgent" }),
+        )
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["reason"]);
+    let response = on_call
+        .post(
+            &app,
+            "/api/v1/break-glass",
+            &json!({ "record_number": "HV9999999", "reason": "Client in crisis on the phone", "minutes": 500 }),
+        )
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["minutes"]);
+    let response = on_call
+        .post(
+            &app,
+            "/api/v1/break-glass",
+            &json!({ "record_number": "HV9999999", "reason": "Client in crisis on the phone" }),
+        )
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["record_number"]);
+    // Front desk has no clinical access to open; the care team already has access.
+    let reason = json!({ "record_number": record, "reason": "Client in crisis on the phone" });
+    assert_envelope(desk.post(&app, "/api/v1/break-glass", &reason).await, 403, "forbidden").await;
+    assert_envelope(
+        counsellor.post(&app, "/api/v1/break-glass", &reason).await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let response = on_call.post(&app, "/api/v1/break-glass", &reason).await;
+    assert_eq!(response.status(), 201);
+    let opened: Value = response.json().await.unwrap();
+    assert_eq!(opened["expires_at"], "2026-11-22T10:00:00Z", "60 minutes by default");
+    let seen: Value = on_call.get(&app, &path).await.json().await.unwrap();
+    assert_eq!(seen["break_glass_until"], "2026-11-22T10:00:00Z");
+    assert_eq!(on_call.search(&app, "Kai").await, ["Kai Lumen"]);
+
+    // Admins see it (with the reason); the clinician does not see the log.
+    let log: Value = admin.get(&app, "/api/v1/break-glass").await.json().await.unwrap();
+    assert_eq!(log["grants"][0]["reason"], "Client in crisis on the phone");
+    assert_eq!(log["grants"][0]["record_number"], record);
+    assert_envelope(on_call.get(&app, "/api/v1/break-glass").await, 403, "forbidden").await;
+
+    // It ends on time.
+    clock.advance(chrono::TimeDelta::minutes(61));
+    // (Sessions idle out after 15 minutes; sign in again to see the grant has ended.)
+    let on_call_again = app.browser();
+    app.sign_in(&on_call_again, "oncall@example.org", PASSWORD).await;
+    let response = on_call_again
+        .get(app.url(&path))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "forbidden").await;
+
+    // The audit trail flags the opening (with its reason) and each read through it.
+    app.settle_audit().await;
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM audit_events WHERE action = 'break_glass.open' AND reason = 'Client in crisis on the phone'").await,
+        1
+    );
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) FROM audit_events WHERE action = 'client.read' AND reason = 'break-glass access' AND actor_id = '{}'", on_call.id)).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn tokens_need_the_client_scopes() {
+    let app = TestApp::spawn().await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    desk.register(&app, &person("Kai", "Lumen")).await;
+    let response = desk
+        .post(
+            &app,
+            "/api/v1/auth/tokens",
+            &json!({ "name": "Reader", "scopes": ["account:read"], "expires_in_days": 1 }),
+        )
+        .await;
+    let token: Value = response.json().await.unwrap();
+    let response = reqwest::Client::new()
+        .get(app.url("/api/v1/clients"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "forbidden").await;
+    let response = desk
+        .post(
+            &app,
+            "/api/v1/auth/tokens",
+            &json!({ "name": "Reader", "scopes": ["clients:read"], "expires_in_days": 1 }),
+        )
+        .await;
+    let token: Value = response.json().await.unwrap();
+    let response = reqwest::Client::new()
+        .get(app.url("/api/v1/clients"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
