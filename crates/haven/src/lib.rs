@@ -18,6 +18,7 @@ pub mod mail;
 pub mod metrics;
 pub mod platform;
 pub mod policy;
+pub mod referrals;
 pub mod state;
 pub mod telemetry;
 pub mod web;

@@ -145,6 +145,32 @@ pub async fn add_member(
     Ok(())
 }
 
+/// Puts `user` on the care team unless they are on it already (in whatever role).
+pub async fn join_if_absent(
+    conn: &mut PgConnection,
+    client: Uuid,
+    user: UserId,
+    role: TeamRole,
+    by: Option<UserId>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO care_team_members (client_id, user_id, team_role, added_at, added_by)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (client_id, user_id) DO NOTHING
+        "#,
+        client,
+        user.0,
+        role.as_str(),
+        now,
+        by.map(|u| u.0),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes `user` off the care team; whether they were on it.
 pub async fn remove_member(conn: &mut PgConnection, client: Uuid, user: UserId) -> Result<bool, sqlx::Error> {
     let removed = sqlx::query!(

@@ -239,8 +239,9 @@ pub async fn find_clients(caller: &Caller, query: &Query) -> Result<Audited<Resu
         .await?)
 }
 
-/// Staff who may be on a care team: active or invited, with a clinical role.
-async fn team_candidate(caller: &Caller, user: UserId) -> Result<identity::User, WebError> {
+/// Staff who may be on a care team or take a referral: active or invited, with a
+/// clinical role. Otherwise a validation error on `field`.
+pub async fn clinical_staff(caller: &Caller, user: UserId, field: &'static str) -> Result<identity::User, WebError> {
     let found = identity::store::find(&caller.tenant.pool, user).await?;
     match found {
         Some(u)
@@ -250,7 +251,7 @@ async fn team_candidate(caller: &Caller, user: UserId) -> Result<identity::User,
             Ok(u)
         }
         _ => Err(WebError::Validation(vec![FieldError::new(
-            "user_id",
+            field,
             "must be an active counsellor, case manager or supervisor",
         )])),
     }
@@ -259,7 +260,7 @@ async fn team_candidate(caller: &Caller, user: UserId) -> Result<identity::User,
 pub async fn add_to_team(caller: &Caller, client: Uuid, user: UserId, role: TeamRole) -> Result<(), WebError> {
     let facts = facts(caller, client).await?;
     caller.authorize(&Action::ManageCareTeam(facts)).await?;
-    team_candidate(caller, user).await?;
+    clinical_staff(caller, user, "user_id").await?;
     let mut tx = caller.tenant.pool.begin().await?;
     access::add_member(&mut tx, client, user, role, Some(caller.identity.user.id), caller.now()).await?;
     audit::stage(

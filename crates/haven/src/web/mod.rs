@@ -39,6 +39,7 @@ pub fn route_table() -> RouteTable {
     let table = crate::compliance::audit::handlers::routes(table);
     let table = crate::platform::handlers::routes(table);
     let table = crate::clients::api::routes(table);
+    let table = crate::referrals::api::routes(table);
     identity::links::routes(table)
 }
 

@@ -23,6 +23,7 @@ mod logging;
 mod openapi;
 mod platform;
 mod private_cluster;
+mod referrals;
 mod startup;
 mod tenancy;
 mod tokens;
