@@ -4,7 +4,16 @@
 use std::fmt::Write as _;
 
 use crate::identity::admin::{self, AdminError, ChangedBy, NewAccount};
-use crate::identity::{Role, store};
+use chrono::TimeDelta;
+use uuid::Uuid;
+
+use crate::clients::access::{self, TeamRole};
+use crate::clients::generator::{self, Dice};
+use crate::compliance::audit::{self, AuditEvent, Outcome};
+use crate::identity::{Role, UserId, store};
+use crate::platform::tenancy::Tenant;
+use crate::referrals::store::{self as referrals, Move, NewReferral};
+use crate::referrals::{Direction, ReferralStatus, ReferredPerson, SourceKind, Urgency};
 use crate::state::AppState;
 
 /// Shared by every demo account; printed at start. Demo data only.
@@ -45,8 +54,18 @@ pub const DEMO_STAFF: &[(&str, &str, Role)] = &[
     ),
 ];
 
-/// Creates the demo staff in every organisation that has none of them yet.
+/// Creates the demo staff in every organisation that has none of them yet, and clients
+/// and referrals where there are no clients yet.
 pub async fn seed(state: &AppState) -> Result<(), AdminError> {
+    seed_staff(state).await?;
+    for tenant in state.tenants.tenants() {
+        seed_clients(&tenant, state).await?;
+        tenant.audit.nudge();
+    }
+    Ok(())
+}
+
+async fn seed_staff(state: &AppState) -> Result<(), AdminError> {
     let by = ChangedBy::command_line("demo");
     for tenant in state.tenants.tenants() {
         for (email, name, role) in DEMO_STAFF {
@@ -74,4 +93,150 @@ pub fn sign_in_details(url: &str) -> String {
         let _ = writeln!(text, "  {:<14} {email}", role.as_str());
     }
     text
+}
+
+/// How many fictional clients the demo organisation gets.
+pub const DEMO_CLIENTS: usize = 300;
+
+const REFERRERS: &[(SourceKind, Option<&str>)] = &[
+    (SourceKind::Professional, Some("Dr Example, Demo Street Clinic")),
+    (SourceKind::Organisation, Some("Sample Valley School")),
+    (SourceKind::Organisation, Some("Placeholder Housing Service")),
+    (SourceKind::Professional, Some("Nurse Fictional, Community Health")),
+    (SourceKind::SelfReferral, None),
+];
+const REASONS: &[&str] = &[
+    "Low mood and poor sleep for three months",
+    "Anxiety about school; not attending",
+    "Family separation; needs support and safety planning",
+    "Grief after a family death",
+    "Referred for counselling after a crisis presentation",
+];
+
+async fn demo_user(tenant: &Tenant, email: &str) -> Result<UserId, AdminError> {
+    store::find_by_email(&tenant.pool, email)
+        .await?
+        .map(|u| u.id)
+        .ok_or(AdminError::NoSuchUser)
+}
+
+/// A living caseload: clients in every status on the demo counsellor's and case
+/// manager's care teams (supervised by the demo supervisor), and referrals in every state.
+async fn seed_clients(tenant: &Tenant, state: &AppState) -> Result<(), AdminError> {
+    let pool = &tenant.pool;
+    let any: Option<Uuid> = sqlx::query_scalar!("SELECT id FROM clients LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    if any.is_some() {
+        return Ok(());
+    }
+    let clinician = demo_user(tenant, "clinician@demo.haven.example").await?;
+    let case_manager = demo_user(tenant, "casemanager@demo.haven.example").await?;
+    let supervisor = demo_user(tenant, "supervisor@demo.haven.example").await?;
+    let now = state.clock.now();
+    let today = now.date_naive();
+    let mut dice = Dice::new(2026);
+    let people: Vec<_> = (0..DEMO_CLIENTS).map(|_| generator::person(&mut dice, today)).collect();
+    let mut tx = pool.begin().await?;
+    store::set_supervisor(&mut *tx, clinician, Some(supervisor), now).await?;
+    store::set_supervisor(&mut *tx, case_manager, Some(supervisor), now).await?;
+    let ids = generator::insert_clients(&mut tx, &people, now).await?;
+    for (i, id) in ids.iter().enumerate() {
+        if i < 60 {
+            access::add_member(&mut tx, *id, clinician, TeamRole::Primary, None, now).await?;
+        }
+        if (40..90).contains(&i) {
+            access::add_member(&mut tx, *id, case_manager, TeamRole::CaseManager, None, now).await?;
+        }
+    }
+    let n = seed_referrals(&mut tx, &ids, &mut dice, [clinician, case_manager], now).await?;
+    let event = AuditEvent::new(now, "demo.seed", Outcome::Allowed)
+        .reason(format!("{DEMO_CLIENTS} fictional clients and {n} referrals"));
+    audit::stage(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Referrals in every state: some awaiting triage, triaged (half assigned to the
+/// counsellor), accepted, declined and closed. Returns how many.
+async fn seed_referrals(
+    tx: &mut sqlx::PgConnection,
+    ids: &[Uuid],
+    dice: &mut Dice,
+    [clinician, case_manager]: [UserId; 2],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, sqlx::Error> {
+    let today = now.date_naive();
+    // Referrals: some awaiting triage, some triaged, accepted, declined and closed.
+    let plan: &[(ReferralStatus, usize)] = &[
+        (ReferralStatus::Received, 18),
+        (ReferralStatus::Triaged, 12),
+        (ReferralStatus::Accepted, 10),
+        (ReferralStatus::Declined, 8),
+        (ReferralStatus::Closed, 12),
+    ];
+    let mut n = 0usize;
+    for (target, count) in plan {
+        for _ in 0..*count {
+            n += 1;
+            let (source_kind, source_name) = REFERRERS[dice.below(REFERRERS.len())];
+            let for_client = matches!(target, ReferralStatus::Accepted | ReferralStatus::Closed);
+            let person = (!for_client).then(|| {
+                let p = generator::person(dice, today);
+                ReferredPerson {
+                    given_name: p.given,
+                    family_name: p.family,
+                    date_of_birth: p.date_of_birth,
+                    phone: p.phone,
+                    email: None,
+                }
+            });
+            let new = NewReferral {
+                direction: Direction::Inbound,
+                client_id: for_client.then(|| ids[n % 60]),
+                person,
+                source_kind,
+                source_name: source_name.map(str::to_owned),
+                source_contact: None,
+                reason: REASONS[dice.below(REASONS.len())].to_owned(),
+                urgency: [Urgency::Routine, Urgency::Soon, Urgency::Urgent][dice.below(3)],
+                assigned_to: None,
+                received_on: today - TimeDelta::days(i64::try_from(dice.below(30)).unwrap_or(0)),
+            };
+            let id = Uuid::now_v7();
+            referrals::insert(tx, id, &new, Some(case_manager), now).await?;
+            let path: &[ReferralStatus] = match target {
+                ReferralStatus::Received => &[],
+                ReferralStatus::Triaged => &[ReferralStatus::Triaged],
+                ReferralStatus::Accepted => &[ReferralStatus::Triaged, ReferralStatus::Accepted],
+                ReferralStatus::Declined => &[ReferralStatus::Triaged, ReferralStatus::Declined],
+                ReferralStatus::Closed => &[
+                    ReferralStatus::Triaged,
+                    ReferralStatus::Accepted,
+                    ReferralStatus::Closed,
+                ],
+            };
+            let mut from = ReferralStatus::Received;
+            for to in path {
+                referrals::apply_move(
+                    tx,
+                    id,
+                    &Move {
+                        from,
+                        to: *to,
+                        by: case_manager,
+                        note: None,
+                        decline_reason: (*to == ReferralStatus::Declined).then_some("Outside our service area"),
+                        assigned_to: (*to == ReferralStatus::Triaged && n.is_multiple_of(2)).then_some(clinician),
+                        urgency: None,
+                        client_id: None,
+                        at: now,
+                    },
+                )
+                .await?;
+                from = *to;
+            }
+        }
+    }
+    Ok(n)
 }

@@ -13,6 +13,7 @@ pub mod compliance;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod home;
 pub mod identity;
 pub mod mail;
 pub mod metrics;

@@ -6,6 +6,8 @@
 
 pub mod access;
 pub mod api;
+pub mod generator;
+pub mod pages;
 pub mod search;
 pub mod service;
 pub mod store;
@@ -36,6 +38,15 @@ impl ClientStatus {
 
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// The badge style that shows it.
+    pub fn badge(self) -> &'static str {
+        match self {
+            Self::Active => "success",
+            Self::Waitlisted => "warning",
+            Self::Discharged => "neutral",
+        }
     }
 
     pub fn label(self) -> &'static str {

@@ -14,7 +14,6 @@ use super::auth::{self, Identity};
 use super::service::{self, NextStep, SignInError, SignOut};
 use super::{Email, User, session, two_factor};
 use crate::compliance::audit::{self, EventFilter};
-use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
 use crate::web::error::{FieldError, WebError};
@@ -56,7 +55,6 @@ pub fn routes(table: RouteTable) -> RouteTable {
         )
         .add(Access::SignedIn, Method::POST, "/sign-out", sign_out_form)
         .add(Access::SignedIn, Method::POST, "/api/v1/auth/sign-out", sign_out_api)
-        .add(Access::Full, Method::GET, "/", home)
         .add(Access::Full, Method::GET, "/account", account_page)
         .add(Access::Full, Method::GET, "/account/sessions", sessions_page)
         .add(
@@ -531,26 +529,6 @@ pub(crate) async fn sign_out_api(
         response.headers_mut().append(header::SET_COOKIE, clear);
     }
     Ok(response)
-}
-
-#[derive(Template)]
-#[template(path = "identity/home.html")]
-struct HomePage {
-    chrome: Chrome,
-    name: String,
-    roles: Vec<&'static str>,
-    can_manage_users: bool,
-    can_read_audit: bool,
-}
-
-async fn home(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
-    render(&HomePage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
-        name: identity.user.display_name.clone(),
-        roles: identity.user.roles.iter().map(|r| r.label()).collect(),
-        can_manage_users: policy::may(&identity, &Action::ManageUsers).is_allowed(),
-        can_read_audit: policy::may(&identity, &Action::ReadAuditTrail).is_allowed(),
-    })
 }
 
 struct SignInEntry {

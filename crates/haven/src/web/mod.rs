@@ -5,6 +5,7 @@ pub mod caller;
 pub mod context;
 pub mod edge;
 pub mod error;
+pub mod form;
 pub mod json;
 pub mod openapi;
 pub mod page;
@@ -27,6 +28,7 @@ use routes::{Access, RouteTable};
 pub fn route_table() -> RouteTable {
     let table = RouteTable::new()
         .add(Access::Instance, Method::GET, "/assets/app.css", page::app_css)
+        .add(Access::Instance, Method::GET, "/assets/app.js", page::app_js)
         .add(Access::Instance, Method::GET, "/metrics", metrics::public_metrics)
         .add(Access::Full, Method::GET, "/api/openapi.json", openapi::openapi_json)
         .add(Access::Full, Method::GET, "/api/docs", openapi::docs_page);
@@ -38,8 +40,11 @@ pub fn route_table() -> RouteTable {
     let table = identity::password_handlers::routes(table);
     let table = crate::compliance::audit::handlers::routes(table);
     let table = crate::platform::handlers::routes(table);
+    let table = crate::home::routes(table);
     let table = crate::clients::api::routes(table);
+    let table = crate::clients::pages::routes(table);
     let table = crate::referrals::api::routes(table);
+    let table = crate::referrals::pages::routes(table);
     identity::links::routes(table)
 }
 

@@ -11,13 +11,18 @@ use crate::identity::auth::Identity;
 pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const APP_CSS: &str = include_str!("../../assets/app.css");
+const APP_JS: &str = include_str!("../../assets/app.js");
 
-/// What the layout needs: the organisation, the signed-in person, the form token.
+/// What the layout needs: the organisation, the signed-in person, the form token, and
+/// the navigation that person's roles allow.
 #[derive(Debug, Clone, Default)]
 pub struct Chrome {
     pub organisation: String,
     pub user: Option<ChromeUser>,
     pub csrf: String,
+    pub nav: Vec<NavItem>,
+    /// A one-off message after a change ("Client registered").
+    pub toast: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -25,12 +30,54 @@ pub struct ChromeUser {
     pub name: String,
 }
 
+#[derive(Debug, Clone)]
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    /// The section this link leads to; the page being shown marks its own.
+    pub section: &'static str,
+    pub current: bool,
+}
+
+/// The navigation for this person: only what the policy lets them open.
+fn navigation(identity: &Identity) -> Vec<NavItem> {
+    use crate::policy::{Action, may};
+    let allowed = |action: &Action| may(identity, action).is_allowed();
+    let mut items = vec![("/", "Home", "home")];
+    if allowed(&Action::ListClients) {
+        items.push(("/clients", "Clients", "clients"));
+    }
+    if allowed(&Action::ListReferrals) {
+        items.push(("/referrals", "Referrals", "referrals"));
+    }
+    if allowed(&Action::ViewUsers) {
+        items.push(("/admin/users", "Staff", "staff"));
+        items.push(("/admin/security", "Security rules", "security"));
+    }
+    if allowed(&Action::ReviewBreakGlass) {
+        items.push(("/break-glass", "Emergency access log", "break_glass"));
+    }
+    if allowed(&Action::ReadAuditTrail) {
+        items.push(("/audit", "Audit trail", "audit"));
+    }
+    items.push(("/account", "My account", "account"));
+    items.push(("/api/docs", "API", "api"));
+    items
+        .into_iter()
+        .map(|(href, label, section)| NavItem {
+            href,
+            label,
+            section,
+            current: false,
+        })
+        .collect()
+}
+
 impl Chrome {
     pub fn anonymous(organisation: &str) -> Self {
         Self {
             organisation: organisation.to_owned(),
-            user: None,
-            csrf: String::new(),
+            ..Self::default()
         }
     }
 
@@ -41,7 +88,24 @@ impl Chrome {
                 name: identity.user.display_name.clone(),
             }),
             csrf: identity.csrf_token.clone().unwrap_or_default(),
+            nav: navigation(identity),
+            toast: None,
         }
+    }
+
+    /// Marks `section` as the current place in the navigation.
+    #[must_use]
+    pub fn at(mut self, section: &str) -> Self {
+        for item in &mut self.nav {
+            item.current = item.section == section;
+        }
+        self
+    }
+
+    #[must_use]
+    pub fn toast(mut self, message: Option<String>) -> Self {
+        self.toast = message;
+        self
     }
 }
 
@@ -74,6 +138,22 @@ pub async fn app_css() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
         ],
         APP_CSS,
+    )
+        .into_response()
+}
+
+/// Our own script: progressive enhancement only (the navigation drawer, dialogs,
+/// dismissing toasts). Every flow works without it.
+pub async fn app_js() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+        ],
+        APP_JS,
     )
         .into_response()
 }

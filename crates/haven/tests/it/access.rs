@@ -14,6 +14,7 @@ const ALLOWLIST: &[(&str, &str)] = &[
     ("GET", "/api/v1/health/database"),
     ("GET", "/metrics"), // 404 unless a token is configured, then only for its bearer
     ("GET", "/assets/app.css"),
+    ("GET", "/assets/app.js"),
     ("GET", "/sign-in"),
     ("POST", "/sign-in"),
     ("POST", "/api/v1/auth/sign-in"),

@@ -42,11 +42,13 @@ fn request_logs_are_json_lines_with_request_ids_and_no_phi() {
     command.env("HAVEN_LOG_LEVEL", "debug");
     let mut process = HavenProcess::start(command);
     let marker = "MarkerSurnameZq";
-    let (status, _) = get(&format!(
+    let (status, body) = get(&format!(
         "{}/clients/{marker}?name={marker}&dob=1990-01-01",
         process.url
     ));
-    assert_eq!(status, 404);
+    // Not signed in: sent on to the sign-in page.
+    assert_eq!(status, 200);
+    assert!(body.contains("Sign in"), "{body}");
     let (status, _) = get(&format!("{}/api/v1/health/database?q={marker}", process.url));
     assert_eq!(status, 200);
     assert!(process.terminate().success());
@@ -59,7 +61,11 @@ fn request_logs_are_json_lines_with_request_ids_and_no_phi() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}")))
         .collect();
     let finished: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "request finished").collect();
-    assert_eq!(finished.len(), 2, "{stdout}");
+    assert_eq!(
+        finished.len(),
+        3,
+        "the redirect, the sign-in page, the health check: {stdout}"
+    );
     for line in finished {
         assert!(
             line["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
