@@ -334,14 +334,22 @@ async fn move_form(
     };
     match service::move_on(&caller, id, &fields).await {
         Ok(ReferralStatus::Accepted) => {
-            // Straight to the new (or existing) client's chart when there is one.
-            let view = service::view(&caller, id).await?.into_inner();
-            match view.referral.client_id {
-                Some(client) if view.referral.direction == Direction::Inbound => {
-                    Ok(Redirect::to(&format!("/clients/{client}/referrals?done=moved")).into_response())
+            // Straight to the client's chart, when the person who accepted may open it.
+            let client = super::store::find(&caller.tenant.pool, id)
+                .await?
+                .and_then(|r| r.client_id);
+            let target = match client {
+                Some(client) => {
+                    let facts = crate::clients::service::facts(&caller, client).await?;
+                    if caller.may(&crate::policy::Action::ViewClinical(facts)) {
+                        format!("/clients/{client}/referrals?done=moved")
+                    } else {
+                        "/referrals?done=moved".to_owned()
+                    }
                 }
-                _ => Ok(Redirect::to(&format!("/referrals/{id}?done=moved")).into_response()),
-            }
+                None => format!("/referrals/{id}?done=moved"),
+            };
+            Ok(Redirect::to(&target).into_response())
         }
         Ok(_) => Ok(Redirect::to(&format!("/referrals/{id}?done=moved")).into_response()),
         Err(WebError::Validation(problems)) => referral_view(&caller, id, FieldErrors(problems), None).await,

@@ -417,6 +417,10 @@ async fn register(
     };
     clients::store::insert(tx, client, &details, false, Some(me), now).await?;
     client_access::add_member(tx, client, assignee.unwrap_or(me), TeamRole::Primary, Some(me), now).await?;
+    // A case manager who takes someone in stays with them as their case manager.
+    if assignee.is_some_and(|a| a != me) && caller.identity.user.has_role(Role::CaseManager) {
+        client_access::join_if_absent(tx, client, me, TeamRole::CaseManager, Some(me), now).await?;
+    }
     audit::stage(
         tx,
         &caller

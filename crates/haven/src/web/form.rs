@@ -99,7 +99,7 @@ impl Field {
         let id: String = self
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
             .collect();
         format!("f-{id}")
     }
