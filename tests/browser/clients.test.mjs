@@ -132,3 +132,29 @@ for (const viewport of VIEWPORTS) {
     await context.close();
   });
 }
+
+for (const viewport of VIEWPORTS) {
+  test(`the style guide shows every component, accessibly (${viewport.name})`, async () => {
+    const context = await browser.newContext({ viewport: { width: viewport.width, height: viewport.height } });
+    await context.route((url) => !url.href.startsWith(haven.url), (route) => route.abort());
+    const page = await context.newPage();
+    await page.goto(`${haven.url}/sign-in`);
+    await page.fill('#email', 'frontdesk@demo.haven.example');
+    await page.fill('#password', DEMO_PASSWORD);
+    await page.click('main button[type=submit]');
+    await page.waitForURL(`${haven.url}/`);
+    await page.goto(`${haven.url}/style-guide`);
+    for (const id of ['tokens', 'buttons', 'forms', 'alerts', 'badges', 'tabs', 'table', 'empty', 'pagination', 'dialog', 'toast']) {
+      assert.equal(await page.locator(`#${id}`).count(), 1, `the style guide shows ${id}`);
+    }
+    // With script, the dialog is modal behind its button.
+    assert.equal(await page.locator('#example-dialog').isVisible(), false);
+    await page.click('button[data-dialog=example-dialog]');
+    assert.equal(await page.locator('#example-dialog').isVisible(), true);
+    await page.keyboard.press('Escape');
+    assert.equal(await page.locator('#example-dialog').isVisible(), false);
+    await checkAccessibility(page, 'the style guide');
+    await screenshot(page, `${viewport.name}-style-guide`);
+    await context.close();
+  });
+}

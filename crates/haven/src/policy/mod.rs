@@ -387,6 +387,87 @@ mod tests {
         }
     }
 
+    /// Every role against every client and referral action, with each relationship a
+    /// person can have to the client: none, care team, supervising the care team,
+    /// break-glass. `Y` allowed, `.` denied; columns follow `actions`.
+    #[test]
+    fn role_by_client_resource_matrix() {
+        use Role::{Auditor, CaseManager, Clinician, FrontDesk, HelpEditor, OrgAdmin, Supervisor};
+        let none = ClientFacts::default();
+        let team = ClientFacts {
+            on_care_team: true,
+            ..ClientFacts::default()
+        };
+        let supervising = ClientFacts {
+            supervises_care_team: true,
+            ..ClientFacts::default()
+        };
+        let glass = ClientFacts {
+            break_glass: true,
+            ..ClientFacts::default()
+        };
+        let new_person = ReferralFacts::default();
+        let assigned = ReferralFacts {
+            client: Some(none),
+            assigned_to_them: true,
+        };
+        let about = |client| ReferralFacts {
+            client: Some(client),
+            assigned_to_them: false,
+        };
+        let actions = [
+            Action::ListClients,
+            Action::CreateClient,
+            Action::ViewClient(none),
+            Action::ViewClient(team),
+            Action::ViewClient(supervising),
+            Action::ViewClient(glass),
+            Action::EditClient(none),
+            Action::EditClient(team),
+            Action::SetHipaaExempt,
+            Action::ManageCareTeam(none),
+            Action::ManageCareTeam(supervising),
+            Action::ViewClinical(none),
+            Action::ViewClinical(team),
+            Action::ViewClinical(supervising),
+            Action::ViewClinical(glass),
+            Action::OpenBreakGlass(none),
+            Action::OpenBreakGlass(team),
+            Action::ReviewBreakGlass,
+            Action::ListReferrals,
+            Action::CreateReferral,
+            Action::ViewReferral(new_person),
+            Action::ViewReferral(about(none)),
+            Action::ViewReferral(about(team)),
+            Action::ViewReferral(assigned),
+            Action::MoveReferral(about(none)),
+            Action::MoveReferral(about(glass)),
+        ];
+        // Columns: list, create, view (none, team, supervising, glass), edit (none, team),
+        // hipaa_exempt, care team (none, supervising), clinical (none, team, supervising,
+        // glass), break-glass (none, team), review break-glass, list referrals, create
+        // referral, view referral (new person, client not reached, client on team,
+        // assigned), move referral (client not reached, client by break-glass).
+        let rows: [(Role, &str); 7] = [
+            (Clinician, "YY.Y.Y.Y ... . Y.YY .. YYY.YY .Y"),
+            (CaseManager, "YY.Y.Y.Y ... . Y.YY .. YYY.YY .Y"),
+            (Supervisor, "YY.YYY.Y ..Y. YYYY .Y YYY.YY .Y"),
+            (FrontDesk, "YYYYYYYY .... .... .. ...... .."),
+            (OrgAdmin, "Y.YYYY.. YYY. .... .Y ...... .."),
+            (Auditor, "........ .... .... .. ...... .."),
+            (HelpEditor, "........ .... .... .. ...... .."),
+        ];
+        assert_eq!(rows.len(), Role::ALL.len(), "every role is in the matrix");
+        for (role, row) in rows {
+            let row: Vec<bool> = row.chars().filter(|c| *c != ' ').map(|c| c == 'Y').collect();
+            assert_eq!(row.len(), actions.len(), "{role}: one mark per action");
+            let identity = person(&[role]);
+            for (action, allowed) in actions.iter().zip(row) {
+                assert_eq!(may(&identity, action).is_allowed(), allowed, "{role} {action:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_token_can_do_less_than_its_owner_never_more() {
         let mut admin = person(&[Role::OrgAdmin]);

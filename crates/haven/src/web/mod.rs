@@ -10,6 +10,7 @@ pub mod json;
 pub mod openapi;
 pub mod page;
 pub mod routes;
+pub mod style_guide;
 pub mod tenant;
 
 use axum::Router;
@@ -31,7 +32,8 @@ pub fn route_table() -> RouteTable {
         .add(Access::Instance, Method::GET, "/assets/app.js", page::app_js)
         .add(Access::Instance, Method::GET, "/metrics", metrics::public_metrics)
         .add(Access::Full, Method::GET, "/api/openapi.json", openapi::openapi_json)
-        .add(Access::Full, Method::GET, "/api/docs", openapi::docs_page);
+        .add(Access::Full, Method::GET, "/api/docs", openapi::docs_page)
+        .add(Access::Full, Method::GET, "/style-guide", style_guide::style_guide);
     let table = health::routes(table);
     let table = identity::handlers::routes(table);
     let table = identity::token_handlers::routes(table);

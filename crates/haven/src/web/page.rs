@@ -62,6 +62,7 @@ fn navigation(identity: &Identity) -> Vec<NavItem> {
     }
     items.push(("/account", "My account", "account"));
     items.push(("/api/docs", "API", "api"));
+    items.push(("/style-guide", "Style guide", "style_guide"));
     items
         .into_iter()
         .map(|(href, label, section)| NavItem {
