@@ -42,12 +42,27 @@ pub enum BenchCommand {
         #[command(flatten)]
         data_dir: DataDirArg,
     },
+    /// Seeds fictional clients into a scratch database and times typo-tolerant name
+    /// search over all of them.
+    Search {
+        /// How many clients to seed.
+        #[arg(long, default_value_t = 1_000_000)]
+        clients: usize,
+        /// How many misspelled names to search for.
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+        /// Keep the scratch database (its name is printed) to explore or rerun.
+        #[arg(long)]
+        keep: bool,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
 }
 
 impl BenchCommand {
     pub fn data_dir(&self) -> &DataDirArg {
         match self {
-            Self::Audit { data_dir, .. } | Self::Identity { data_dir, .. } => data_dir,
+            Self::Audit { data_dir, .. } | Self::Identity { data_dir, .. } | Self::Search { data_dir, .. } => data_dir,
         }
     }
 }
@@ -76,6 +91,20 @@ pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer
             server.drop_database(&scratch).await?;
             result.map(|()| ExitCode::SUCCESS)
         }
+        BenchCommand::Search {
+            clients, queries, keep, ..
+        } => {
+            super::bootstrap(config, server).await?.close().await;
+            let scratch = scratch_database(config)?;
+            server.ensure_database(&scratch).await?;
+            let result = search(server, &scratch, clients, queries).await;
+            if keep {
+                println!("kept the scratch database {scratch}");
+            } else {
+                server.drop_database(&scratch).await?;
+            }
+            result.map(|()| ExitCode::SUCCESS)
+        }
         BenchCommand::Identity { seconds, samples, .. } => {
             super::bootstrap(config, server).await?.close().await;
             let scratch = scratch_database(config)?;
@@ -85,6 +114,40 @@ pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer
             result.map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+async fn search(server: &DatabaseServer, scratch: &DatabaseName, clients: usize, queries: usize) -> anyhow::Result<()> {
+    let owner = server.connect_pool(scratch).await?;
+    migrate(&owner, &TENANT_MIGRATIONS, scratch).await?;
+    owner.close().await;
+    let pool = server.app_pool_sized(scratch, 4).await?;
+    let clock = clock::system();
+    let bar = ProgressBar::new(u64::try_from(clients).unwrap_or(u64::MAX));
+    let started = std::time::Instant::now();
+    crate::clients::bench::seed(&pool, &clock, clients, &|n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    // Statistics, as autovacuum would gather them on a live system (the owner's job).
+    let owner = server.connect_pool(scratch).await?;
+    sqlx::query("ANALYZE clients").execute(&owner).await?;
+    owner.close().await;
+    println!(
+        "seeded {clients} fictional clients in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let latency = crate::clients::bench::search_latency(&pool, &clock, clients, queries).await?;
+    println!(
+        "typo-tolerant name search over all {clients} clients, {} queries one at a time:",
+        latency.queries
+    );
+    println!(
+        "  p50 {:.2} ms   p99 {:.2} ms   mean {:.2} ms   intended person in the first 20: {:.1}%",
+        latency.p50.as_secs_f64() * 1000.0,
+        latency.p99.as_secs_f64() * 1000.0,
+        latency.mean.as_secs_f64() * 1000.0,
+        latency.found * 100.0
+    );
+    pool.close().await;
+    Ok(())
 }
 
 async fn identity(server: &DatabaseServer, scratch: &DatabaseName, seconds: u64, samples: u32) -> anyhow::Result<()> {

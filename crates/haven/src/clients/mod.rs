@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod api;
+pub mod bench;
 pub mod generator;
 pub mod pages;
 pub mod search;

@@ -3,7 +3,7 @@
 //! [`ClientScope`], so a result never holds a client the asker may not reach.
 //!
 //! Names are matched three ways, each backed by an index: trigram similarity of the
-//! whole name (`%`), of the query within the name (`<%`), and by how each word sounds
+//! whole name (`%`: 0.4, retried at 0.25 when nothing matched), of the query within the name (`<%`), and by how each word sounds
 //! (Double Metaphone, for transposed letters such as "Jhon" or "Ngyuen").
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -66,9 +66,36 @@ pub struct Query {
     pub offset: i64,
 }
 
+/// How close a whole name must be when a closer match found nothing: two slips in a
+/// short name ("Kathrine Smiht") still find the person.
+const LOOSE_SIMILARITY: &str = "0.25";
+
 /// The clients matching `query` that `scope` allows, best first; the count asked for
-/// plus one, so callers can tell whether there is more.
+/// plus one, so callers can tell whether there is more. A name that finds nobody is
+/// tried once more with a looser match.
 pub async fn search(
+    pool: &sqlx::PgPool,
+    scope: ClientScope,
+    query: &Query,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClientSummary>, sqlx::Error> {
+    let found = search_once(pool, scope, query, now).await?;
+    if !found.is_empty() || !matches!(query.term, Term::Name(_)) || query.offset > 0 {
+        return Ok(found);
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query_scalar!(
+        r#"SELECT set_config('pg_trgm.similarity_threshold', $1, true) AS "set!""#,
+        LOOSE_SIMILARITY
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let found = search_once(&mut *tx, scope, query, now).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+async fn search_once(
     db: impl PgExecutor<'_>,
     scope: ClientScope,
     query: &Query,

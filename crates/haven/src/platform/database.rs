@@ -116,9 +116,10 @@ impl DatabaseServer {
         let options = self
             .options(database)
             .username(APP_ROLE)
-            // Client search: a little more forgiving than pg_trgm's 0.3, so that two
-            // typos in a short name ("Kathrine Smiht") still find the person.
-            .options([("pg_trgm.similarity_threshold", "0.25")]);
+            // Client search: a whole-name trigram match must be fairly close (0.4), so
+            // that a search over a million clients rechecks hundreds of rows, not tens of
+            // thousands; a search that finds nothing retries looser (clients::search).
+            .options([("pg_trgm.similarity_threshold", "0.4")]);
         match &self.app_password {
             Some(password) => options.password(password),
             None => options,

@@ -1,0 +1,126 @@
+//! `haven bench search`: fictional clients by the million, and how fast a misspelled
+//! name is found among them.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use super::generator::{self, Dice, FictionalPerson};
+use super::search::{self, Query, Term};
+use crate::clock::SharedClock;
+use crate::policy::ClientScope;
+
+const SEED: u64 = 1_000_003;
+const BATCH: usize = 5_000;
+
+/// Inserts `count` fictional clients, `BATCH` per statement; `progress` gets the running total.
+pub async fn seed(
+    pool: &PgPool,
+    clock: &SharedClock,
+    count: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<()> {
+    let today = clock.now().date_naive();
+    let mut dice = Dice::new(SEED);
+    let mut done = 0usize;
+    while done < count {
+        let n = BATCH.min(count - done);
+        let people: Vec<FictionalPerson> = (0..n).map(|_| generator::person(&mut dice, today)).collect();
+        let mut conn = pool.acquire().await?;
+        generator::insert_clients(&mut conn, &people, clock.now()).await?;
+        done += n;
+        progress(u64::try_from(done).unwrap_or(u64::MAX));
+    }
+    Ok(())
+}
+
+/// A typist's slip: two neighbouring letters swapped in the family name, or one dropped.
+fn misspell(person: &FictionalPerson, dice: &mut Dice) -> String {
+    let mut family: Vec<char> = person.family.chars().collect();
+    let at = 1 + dice.below(family.len().saturating_sub(2).max(1));
+    if dice.chance(50) && at + 1 < family.len() {
+        family.swap(at, at + 1);
+    } else if at < family.len() {
+        family.remove(at);
+    }
+    format!("{} {}", person.given, family.into_iter().collect::<String>())
+}
+
+pub struct SearchLatency {
+    pub queries: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub mean: Duration,
+    /// Share of queries whose intended person was among the first 20 results.
+    pub found: f64,
+}
+
+/// Times `queries` misspelled-name searches over every client (front desk's scope, the
+/// widest), one after another through the serving pool.
+pub async fn search_latency(
+    pool: &PgPool,
+    clock: &SharedClock,
+    count: usize,
+    queries: usize,
+) -> anyhow::Result<SearchLatency> {
+    let today = clock.now().date_naive();
+    let mut dice = Dice::new(SEED);
+    // Regenerate the seeded people; ask for a spread of them.
+    let step = (count / queries.max(1)).max(1);
+    let mut targets = Vec::with_capacity(queries);
+    for i in 0..count {
+        let person = generator::person(&mut dice, today);
+        if i % step == 0 && targets.len() < queries {
+            targets.push(person);
+        }
+    }
+    let mut typos = Dice::new(7);
+    // Warm the caches as a running server would be.
+    for person in targets.iter().take(20) {
+        let query = Query {
+            term: Term::Name(misspell(person, &mut typos).to_lowercase()),
+            status: None,
+            limit: 20,
+            offset: 0,
+        };
+        search::search(pool, ClientScope::All, &query, clock.now()).await?;
+    }
+    let mut times = Vec::with_capacity(targets.len());
+    let mut found = 0usize;
+    for person in &targets {
+        let query = Query {
+            term: Term::Name(misspell(person, &mut typos).to_lowercase()),
+            status: None,
+            limit: 20,
+            offset: 0,
+        };
+        let started = Instant::now();
+        let results = search::search(pool, ClientScope::All, &query, clock.now()).await?;
+        times.push(started.elapsed());
+        if results
+            .iter()
+            .any(|r| r.legal_given_name == person.given && r.legal_family_name == person.family)
+        {
+            found += 1;
+        }
+    }
+    times.sort();
+    let at = |q: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((times.len() as f64 * q).ceil() as usize).saturating_sub(1);
+        times.get(i).copied().unwrap_or_default()
+    };
+    let total: Duration = times.iter().sum();
+    #[allow(clippy::cast_precision_loss)]
+    Ok(SearchLatency {
+        queries: times.len(),
+        p50: at(0.50),
+        p99: at(0.99),
+        mean: total / u32::try_from(times.len().max(1)).unwrap_or(1),
+        found: found as f64 / times.len().max(1) as f64,
+    })
+}
