@@ -506,6 +506,8 @@ struct UserPage {
     chrome: Chrome,
     user: User,
     roles: Vec<RoleChoice>,
+    /// Staff with the supervisor role (not this person): (id, name, selected).
+    supervisors: Vec<(String, String, bool)>,
     sign_ins: Vec<SignInRow>,
     error: Option<String>,
 }
@@ -529,8 +531,15 @@ async fn user_page_for(
             device: e.event.user_agent.unwrap_or_default(),
         })
         .collect();
+    let supervisors = store::list(&tenant.pool)
+        .await?
+        .into_iter()
+        .filter(|s| s.id != user.id && s.has_role(Role::Supervisor) && s.status != UserStatus::Disabled)
+        .map(|s| (s.id.to_string(), s.display_name, user.supervisor_id == Some(s.id)))
+        .collect();
     Ok(UserPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, identity),
+        chrome: Chrome::signed_in(&tenant.record.display_name, identity).at("staff"),
+        supervisors,
         roles: role_choices(&user.roles),
         user,
         sign_ins,
@@ -584,6 +593,16 @@ async fn change_form(
         },
         "unlock" => Change {
             unlock: Some(true),
+            ..Change::default()
+        },
+        "supervisor" => Change {
+            supervisor_id: Some(
+                fields
+                    .iter()
+                    .find(|(k, _)| k == "supervisor_id")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+            ),
             ..Change::default()
         },
         "reset_two_factor" => Change {

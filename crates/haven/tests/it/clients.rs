@@ -616,3 +616,61 @@ async fn tokens_need_the_client_scopes() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn an_admin_sets_a_supervisor_from_the_staff_page() {
+    let app = TestApp::spawn().await;
+    let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let counsellor = Staff::sign_in(&app, "c@example.org", &[Role::Clinician]).await;
+    let supervisor = Staff::sign_in(&app, "s@example.org", &[Role::Supervisor]).await;
+    let page = admin
+        .get(&app, &format!("/admin/users/{}", counsellor.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("value=\"{}\"", supervisor.id)),
+        "supervisors are offered"
+    );
+    let post = |value: String| {
+        admin
+            .client
+            .post(app.url(&format!("/admin/users/{}", counsellor.id)))
+            .form(&[
+                ("_csrf", admin.csrf.clone()),
+                ("do", "supervisor".to_owned()),
+                ("supervisor_id", value),
+            ])
+            .send()
+    };
+    let saved = post(supervisor.id.to_string()).await.unwrap().status();
+    assert!(saved.is_redirection() || saved.is_success(), "{saved}");
+    let mut db = app.superuser("default").await;
+    let set: Option<uuid::Uuid> = sqlx::query_scalar("SELECT supervisor_id FROM users WHERE id = $1")
+        .bind(counsellor.id.0)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(set, Some(supervisor.id.0));
+    // Only a supervisor can supervise.
+    let response = post(admin.id.to_string()).await.unwrap();
+    assert_eq!(response.status(), 422);
+    let cleared_status = post(String::new()).await.unwrap().status();
+    assert!(cleared_status.is_redirection() || cleared_status.is_success());
+    let cleared: Option<uuid::Uuid> = sqlx::query_scalar("SELECT supervisor_id FROM users WHERE id = $1")
+        .bind(counsellor.id.0)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(cleared, None);
+    app.settle_audit().await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM audit_events WHERE action = 'user.supervisor_set'"
+        )
+        .await,
+        2
+    );
+}
