@@ -553,6 +553,27 @@ async fn break_glass_needs_a_reason_expires_and_is_shown_to_reviewers() {
     let log: Value = admin.get(&app, "/api/v1/break-glass").await.json().await.unwrap();
     assert_eq!(log["grants"][0]["reason"], "Client in crisis on the phone");
     assert_eq!(log["grants"][0]["record_number"], record);
+    // So does the client's supervisor (who supervises the care team), and no other.
+    let supervisor = Staff::sign_in(&app, "sup@example.org", &[Role::Supervisor]).await;
+    let other_supervisor = Staff::sign_in(&app, "sup2@example.org", &[Role::Supervisor]).await;
+    let response = admin
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{}", counsellor.id),
+            &json!({ "supervisor_id": supervisor.id.to_string() }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let theirs: Value = supervisor.get(&app, "/api/v1/break-glass").await.json().await.unwrap();
+    assert_eq!(theirs["grants"][0]["user_id"], on_call.id.to_string());
+    let others: Value = other_supervisor
+        .get(&app, "/api/v1/break-glass")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(others["grants"], json!([]));
     assert_envelope(on_call.get(&app, "/api/v1/break-glass").await, 403, "forbidden").await;
 
     // It ends on time.
