@@ -248,29 +248,45 @@ impl Cluster {
         }
 
         let mut recovered_stale_lock = false;
-        match read_lock_file(&data_dir) {
-            Some(lock) if process_is_postgres(lock.pid) => {
-                wait_until_ready(&data_dir, None, &config.log_file())?;
-                tracing::info!(
-                    pid = lock.pid,
-                    "using the private PostgreSQL cluster that is already running"
-                );
-                return Ok(Self {
-                    config,
-                    supervisor: None,
-                    start_kind: StartKind::Attached,
-                });
+        // A server may be running, or (just killed) still going away: attach only to one
+        // that answers on its socket; wait out one that is dying.
+        let attach_deadline = Instant::now() + OLD_CHILDREN_GRACE;
+        loop {
+            match read_lock_file(&data_dir) {
+                Some(lock) if process_is_postgres(lock.pid) => {
+                    if accepts_connections(&config.socket_dir())
+                        && wait_until_ready(&data_dir, None, &config.log_file()).is_ok()
+                    {
+                        tracing::info!(
+                            pid = lock.pid,
+                            "using the private PostgreSQL cluster that is already running"
+                        );
+                        return Ok(Self {
+                            config,
+                            supervisor: None,
+                            start_kind: StartKind::Attached,
+                        });
+                    }
+                    if Instant::now() > attach_deadline {
+                        return Err(Error::StartFailed(format!(
+                            "PostgreSQL (pid {}) holds the cluster but does not accept connections",
+                            lock.pid
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Some(lock) => {
+                    tracing::warn!(
+                        stale_pid = lock.pid,
+                        "removing the stale lock of a PostgreSQL that is no longer running"
+                    );
+                    let pid_file = data_dir.join("postmaster.pid");
+                    fs::remove_file(&pid_file).map_err(io_err("cannot remove", &pid_file))?;
+                    recovered_stale_lock = true;
+                    break;
+                }
+                None => break,
             }
-            Some(lock) => {
-                tracing::warn!(
-                    stale_pid = lock.pid,
-                    "removing the stale lock of a PostgreSQL that is no longer running"
-                );
-                let pid_file = data_dir.join("postmaster.pid");
-                fs::remove_file(&pid_file).map_err(io_err("cannot remove", &pid_file))?;
-                recovered_stale_lock = true;
-            }
-            None => {}
         }
 
         // After a crash the old server's children take a moment to notice and detach
@@ -531,6 +547,12 @@ fn process_is_postgres(pid: i32) -> bool {
         let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
         String::from_utf8_lossy(program).contains("postgres")
     })
+}
+
+/// Whether a server listens on the cluster's socket (a killed one no longer does, even
+/// while its lock file and processes linger).
+fn accepts_connections(socket_dir: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket_dir.join(format!(".s.PGSQL.{SOCKET_PORT}"))).is_ok()
 }
 
 fn wait_until_ready(data_dir: &Path, mut child: Option<&mut Child>, log: &Path) -> Result<(), Error> {
