@@ -11,10 +11,11 @@ use super::ClientStatus;
 use super::access::TeamRole;
 use super::search::{self, Term};
 use super::service::{self, BreakGlassRequest};
-use super::validation::{ClientFields, Problems};
+use super::validation::ClientFields;
 use crate::identity::UserId;
 use crate::web::caller::Caller;
 use crate::web::error::WebError;
+use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
 
@@ -42,42 +43,22 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 /// The list's query string: `q`, `status`, `page` (from 1), `per_page` (1 to 100).
 pub fn parse_list_params(params: &[(String, String)]) -> Result<search::Query, WebError> {
-    let value = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
+    let params = Submitted(params.to_vec());
     let mut problems = Problems::default();
-    let status = match value("status") {
-        None | Some("") => None,
-        Some(text) => {
-            let status = ClientStatus::parse(text);
-            if status.is_none() {
-                problems.add("status", "must be one of active, waitlisted, discharged");
-            }
-            status
-        }
-    };
-    let mut number = |key: &'static str, default: i64, max: i64| match value(key) {
-        None | Some("") => default,
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=max).contains(&n) => n,
-            _ => {
-                problems.add(key, format!("must be a whole number from 1 to {max}"));
-                default
-            }
-        },
-    };
-    let page = number("page", 1, 10_000);
-    let per_page = number("per_page", 25, search::MAX_PAGE);
-    let q = value("q").unwrap_or_default();
+    let status = problems.choice("status", params.get("status"), ClientStatus::parse, || {
+        "must be one of active, waitlisted, discharged".to_owned()
+    });
+    let (limit, offset) = problems.page(&params, search::MAX_PAGE);
+    let q = params.get("q").unwrap_or_default().trim();
     if q.chars().count() > 100 {
         problems.add("q", "must be at most 100 characters");
     }
-    if !problems.0.is_empty() {
-        return Err(WebError::Validation(problems.0));
-    }
+    problems.check()?;
     Ok(search::Query {
         term: Term::parse(q),
         status,
-        limit: per_page,
-        offset: (page - 1) * per_page,
+        limit,
+        offset,
     })
 }
 

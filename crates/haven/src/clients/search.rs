@@ -234,18 +234,9 @@ async fn in_reach(
     sqlx::query_as!(
         SummaryRow,
         r#"
-        WITH reach AS (
-            SELECT client_id FROM care_team_members WHERE user_id = $1
-            UNION
-            SELECT m.client_id FROM care_team_members m JOIN users u ON u.id = m.user_id
-            WHERE $2 AND u.supervisor_id = $1
-            UNION
-            SELECT client_id FROM break_glass_grants
-            WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $3
-        )
         SELECT c.id, c.record_number, c.legal_given_name, c.legal_family_name, c.preferred_name,
                c.pronouns, c.date_of_birth, c.status
-        FROM clients c JOIN reach r ON r.client_id = c.id
+        FROM clients c JOIN clients_within_reach($1, $2, $3) r ON r.client_id = c.id
         WHERE ($4::text IS NULL
                OR c.search_name % $4 OR $4 <% c.search_name OR c.name_sounds @> name_sounds($4))
           AND (NOT $9 OR c.record_number = $5

@@ -9,13 +9,14 @@ use uuid::Uuid;
 use super::access::{self, BREAK_GLASS_MINUTES, BreakGlassGrant, GrantsOf, TeamMember, TeamRole};
 use super::search::{self, Query};
 use super::store::{self, ClientError};
-use super::validation::{ClientFields, Problems};
+use super::validation::ClientFields;
 use super::{Client, ClientSummary};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::identity::{self, Role, UserId, UserStatus};
 use crate::policy::{self, Action, ClientFacts};
 use crate::web::caller::Caller;
 use crate::web::error::{FieldError, WebError};
+use crate::web::form::Problems;
 
 impl From<ClientError> for WebError {
     fn from(err: ClientError) -> Self {

@@ -1,21 +1,19 @@
 //! Client input as it arrives (JSON or a form) and the rules it must meet. Every problem
 //! is reported against its field, all at once, before anything is written.
 
-use std::borrow::Cow;
-
 use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{ClientDetails, ClientStatus, ContactRules, Identifier, RelatedKind, RelatedPerson};
-use crate::identity::Email;
 use crate::web::error::FieldError;
+use crate::web::form::Problems;
 
 pub const MAX_IDENTIFIERS: usize = 10;
 pub const MAX_RELATED_PEOPLE: usize = 10;
 
 /// A client as sent by the API or a form: every field optional, so that an update
 /// changes only what it names. An empty string clears an optional field.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFields {
     pub legal_given_name: Option<String>,
@@ -47,14 +45,14 @@ pub struct ClientFields {
     pub version: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierFields {
     pub kind: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelatedFields {
     /// `guardian` or `emergency_contact`.
@@ -69,56 +67,12 @@ impl ClientFields {
     /// Whether the change touches anything but `hipaa_exempt` (which admins may change
     /// without being allowed to edit the rest).
     pub fn touches_details(&self) -> bool {
-        let Self {
-            hipaa_exempt: _,
-            version: _,
-            legal_given_name,
-            legal_family_name,
-            preferred_name,
-            pronouns,
-            date_of_birth,
-            status,
-            email,
-            phone,
-            address_line,
-            locality,
-            postcode,
-            ok_to_email,
-            ok_to_phone,
-            ok_to_text,
-            ok_to_leave_voicemail,
-            safe_contact_times,
-            confidential_address,
-            identifiers,
-            related_people,
-        } = self;
-        [
-            legal_given_name,
-            legal_family_name,
-            preferred_name,
-            pronouns,
-            date_of_birth,
-            status,
-            email,
-            phone,
-            address_line,
-            locality,
-            postcode,
-            safe_contact_times,
-        ]
-        .iter()
-        .any(|f| f.is_some())
-            || [
-                ok_to_email,
-                ok_to_phone,
-                ok_to_text,
-                ok_to_leave_voicemail,
-                confidential_address,
-            ]
-            .iter()
-            .any(|f| f.is_some())
-            || identifiers.is_some()
-            || related_people.is_some()
+        let details_only = Self {
+            hipaa_exempt: None,
+            version: None,
+            ..self.clone()
+        };
+        details_only != Self::default()
     }
 
     /// The fields of a stored client, so that an update can be laid over them.
@@ -335,105 +289,6 @@ fn related_people(problems: &mut Problems, given: &[RelatedFields]) -> Vec<Relat
         }
     }
     checked
-}
-
-/// Collects problems while checking fields one by one.
-#[derive(Debug, Default)]
-pub struct Problems(pub Vec<FieldError>);
-
-impl Problems {
-    pub fn add(&mut self, field: impl Into<Cow<'static, str>>, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
-    }
-
-    /// A text that must be present: trimmed, 1 to `max` characters, no control characters.
-    pub fn required(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>, max: usize) -> Option<String> {
-        let field = field.into();
-        match value.map(str::trim) {
-            None | Some("") => {
-                self.add(field, "is required");
-                None
-            }
-            Some(text) => self.text(field, text, max),
-        }
-    }
-
-    /// A text that may be left out (empty means absent).
-    pub fn optional(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>, max: usize) -> Option<String> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => self.text(field.into(), text, max),
-        }
-    }
-
-    fn text(&mut self, field: Cow<'static, str>, text: &str, max: usize) -> Option<String> {
-        if text.chars().count() > max {
-            self.add(field, format!("must be at most {max} characters"));
-            None
-        } else if text.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
-            None
-        } else {
-            Some(text.to_owned())
-        }
-    }
-
-    pub fn email(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>) -> Option<String> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => match Email::parse(text) {
-                Ok(email) => Some(email.as_str().to_owned()),
-                Err(message) => {
-                    self.add(field, message);
-                    None
-                }
-            },
-        }
-    }
-
-    /// Digits with the usual punctuation: `+61 3 9999 0000`, `(555) 010-2030`.
-    pub fn phone(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>) -> Option<String> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let digits = text.chars().filter(char::is_ascii_digit).count();
-                let allowed = text
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'));
-                if allowed && (3..=20).contains(&digits) && text.len() <= 40 {
-                    Some(text.to_owned())
-                } else {
-                    self.add(field, "must be a phone number: digits, spaces and + - ( ) only");
-                    None
-                }
-            }
-        }
-    }
-
-    /// `YYYY-MM-DD`, from 1900 on and not in the future.
-    pub fn date_of_birth(
-        &mut self,
-        field: impl Into<Cow<'static, str>>,
-        text: &str,
-        today: NaiveDate,
-    ) -> Option<NaiveDate> {
-        let field = field.into();
-        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Err(_) => {
-                self.add(field, "must be a date written YYYY-MM-DD");
-                None
-            }
-            Ok(date) if date > today => {
-                self.add(field, "cannot be in the future");
-                None
-            }
-            Ok(date) if date < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) => {
-                self.add(field, "must be after 1900");
-                None
-            }
-            Ok(date) => Some(date),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use uuid::Uuid;
 use super::service::{self, MoveFields, ReferralFields};
 use super::store::Filter;
 use super::{Direction, ReferralStatus};
-use crate::clients::validation::Problems;
 use crate::identity::UserId;
 use crate::web::caller::Caller;
 use crate::web::error::WebError;
+use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
 
@@ -32,61 +32,31 @@ pub fn routes(table: RouteTable) -> RouteTable {
 /// The queue's query string: `status`, `direction`, `assigned_to`, `client_id`, `page`,
 /// `per_page`.
 pub fn parse_filter(params: &[(String, String)]) -> Result<Filter, WebError> {
-    let value = |key: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
+    let params = Submitted(params.to_vec());
     let mut problems = Problems::default();
-    let status = value("status").and_then(|v| {
-        let parsed = ReferralStatus::parse(v);
-        if parsed.is_none() {
-            problems.add("status", ReferralStatus::choices());
-        }
-        parsed
-    });
-    let direction = value("direction").and_then(|v| {
-        let parsed = Direction::parse(v);
-        if parsed.is_none() {
-            problems.add("direction", Direction::choices());
-        }
-        parsed
-    });
-    let mut id = |key: &'static str| {
-        value(key).and_then(|v| {
-            let parsed = Uuid::parse_str(v).ok();
-            if parsed.is_none() {
-                problems.add(key, "must be an id");
-            }
-            parsed
-        })
-    };
-    let assigned_to = id("assigned_to").map(UserId);
-    let client_id = id("client_id");
-    let mut number = |key: &'static str, default: i64, max: i64| match value(key) {
-        None => default,
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=max).contains(&n) => n,
-            _ => {
-                problems.add(key, format!("must be a whole number from 1 to {max}"));
-                default
-            }
-        },
-    };
-    let page = number("page", 1, 10_000);
-    let per_page = number("per_page", 25, 100);
-    if !problems.0.is_empty() {
-        return Err(WebError::Validation(problems.0));
-    }
+    let status = problems.choice(
+        "status",
+        params.get("status"),
+        ReferralStatus::parse,
+        ReferralStatus::choices,
+    );
+    let direction = problems.choice(
+        "direction",
+        params.get("direction"),
+        Direction::parse,
+        Direction::choices,
+    );
+    let assigned_to = problems.id("assigned_to", params.get("assigned_to")).map(UserId);
+    let client_id = problems.id("client_id", params.get("client_id"));
+    let (limit, offset) = problems.page(&params, 100);
+    problems.check()?;
     Ok(Filter {
         status,
         direction,
         assigned_to,
         client_id,
-        limit: per_page,
-        offset: (page - 1) * per_page,
+        limit,
+        offset,
     })
 }
 

@@ -8,13 +8,13 @@ use uuid::Uuid;
 use super::store::{self, Filter, Move, NewReferral};
 use super::{Direction, Referral, ReferralStatus, ReferralSummary, ReferredPerson, SourceKind, Transition, Urgency};
 use crate::clients::access::{self as client_access, TeamRole};
-use crate::clients::validation::Problems;
 use crate::clients::{self, ClientDetails, ClientStatus, ContactRules};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::identity::{Role, UserId};
 use crate::policy::{Action, ReferralFacts};
 use crate::web::caller::Caller;
 use crate::web::error::{FieldError, WebError};
+use crate::web::form::Problems;
 
 /// A new referral as sent by the API or the form.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -51,60 +51,27 @@ pub struct PersonFields {
     pub email: Option<String>,
 }
 
-fn parse_word<T>(
-    problems: &mut Problems,
-    field: &'static str,
-    value: Option<&str>,
-    parse: fn(&str) -> Option<T>,
-    choices: fn() -> String,
-) -> Option<T> {
-    match value.map(str::trim) {
-        None | Some("") => None,
-        Some(text) => {
-            let parsed = parse(text);
-            if parsed.is_none() {
-                problems.add(field, choices());
-            }
-            parsed
-        }
-    }
-}
-
 fn validate(fields: &ReferralFields, today: NaiveDate) -> Result<NewReferral, Vec<FieldError>> {
     let mut problems = Problems::default();
-    let direction = parse_word(
-        &mut problems,
+    let direction = problems.required_choice(
         "direction",
         fields.direction.as_deref(),
         Direction::parse,
         Direction::choices,
     );
-    if fields.direction.as_deref().is_none_or(|d| d.trim().is_empty()) {
-        problems.add("direction", "is required: inbound or outbound");
-    }
-    let source_kind = parse_word(
-        &mut problems,
+    let source_kind = problems.required_choice(
         "source_kind",
         fields.source_kind.as_deref(),
         SourceKind::parse,
         SourceKind::choices,
     );
-    if fields.source_kind.as_deref().is_none_or(|d| d.trim().is_empty()) {
-        problems.add("source_kind", "is required: organisation, professional or self");
-    }
     let source_name = problems.optional("source_name", fields.source_name.as_deref(), 200);
     if source_name.is_none() && source_kind.is_some_and(|k| k != SourceKind::SelfReferral) {
         problems.add("source_name", "is required unless this is a self-referral");
     }
     let source_contact = problems.optional("source_contact", fields.source_contact.as_deref(), 200);
     let reason = problems.required("reason", fields.reason.as_deref(), 4000);
-    let urgency = parse_word(
-        &mut problems,
-        "urgency",
-        fields.urgency.as_deref(),
-        Urgency::parse,
-        Urgency::choices,
-    );
+    let urgency = problems.choice("urgency", fields.urgency.as_deref(), Urgency::parse, Urgency::choices);
     let received_on = match fields.received_on.as_deref().map(str::trim) {
         None | Some("") => Some(today),
         Some(text) => problems.date_of_birth("received_on", text, today),
@@ -295,23 +262,13 @@ pub async fn move_on(caller: &Caller, id: Uuid, fields: &MoveFields) -> Result<R
     caller.authorize(&Action::MoveReferral(facts)).await?;
 
     let mut problems = Problems::default();
-    let to = parse_word(
-        &mut problems,
+    let to = problems.required_choice(
         "to",
         fields.to.as_deref(),
         ReferralStatus::parse,
         ReferralStatus::choices,
     );
-    if fields.to.as_deref().is_none_or(|t| t.trim().is_empty()) {
-        problems.add("to", "is required: where the referral goes next");
-    }
-    let urgency = parse_word(
-        &mut problems,
-        "urgency",
-        fields.urgency.as_deref(),
-        Urgency::parse,
-        Urgency::choices,
-    );
+    let urgency = problems.choice("urgency", fields.urgency.as_deref(), Urgency::parse, Urgency::choices);
     let note = problems.optional("note", fields.note.as_deref(), 1000);
     let reason = problems.optional("reason", fields.reason.as_deref(), 1000);
     if to == Some(ReferralStatus::Declined) && reason.is_none() {

@@ -244,14 +244,6 @@ pub async fn list(
 ) -> Result<Vec<ReferralSummary>, sqlx::Error> {
     sqlx::query!(
         r#"
-        WITH reach AS (
-            SELECT client_id FROM care_team_members WHERE user_id = $1
-            UNION
-            SELECT m.client_id FROM care_team_members m JOIN users u ON u.id = m.user_id
-            WHERE $2 AND u.supervisor_id = $1
-            UNION
-            SELECT client_id FROM break_glass_grants WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $3
-        )
         SELECT r.id, r.direction, r.client_id, c.legal_given_name AS "client_given?",
                c.legal_family_name AS "client_family?", c.preferred_name AS "client_preferred?",
                r.person_given_name, r.person_family_name, r.source_kind, r.source_name, r.urgency, r.status,
@@ -259,7 +251,7 @@ pub async fn list(
         FROM referrals r
         LEFT JOIN clients c ON c.id = r.client_id
         LEFT JOIN users u ON u.id = r.assigned_to
-        WHERE (r.client_id IS NULL OR r.assigned_to = $1 OR r.client_id IN (SELECT client_id FROM reach))
+        WHERE (r.client_id IS NULL OR r.assigned_to = $1 OR r.client_id IN (SELECT client_id FROM clients_within_reach($1, $2, $3)))
           AND ($4::text IS NULL OR r.status = $4)
           AND ($5::text IS NULL OR r.direction = $5)
           AND ($6::uuid IS NULL OR r.assigned_to = $6)

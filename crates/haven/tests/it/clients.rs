@@ -83,6 +83,15 @@ fn person(given: &str, family: &str) -> Value {
     json!({ "legal_given_name": given, "legal_family_name": family })
 }
 
+async fn supervisor_of(app: &TestApp, user: UserId) -> Option<uuid::Uuid> {
+    let mut db = app.superuser("default").await;
+    sqlx::query_scalar("SELECT supervisor_id FROM users WHERE id = $1")
+        .bind(user.0)
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+}
+
 async fn count(app: &TestApp, sql: &str) -> i64 {
     let mut db = app.superuser("default").await;
     sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
@@ -667,24 +676,13 @@ async fn an_admin_sets_a_supervisor_from_the_staff_page() {
     };
     let saved = post(supervisor.id.to_string()).await.unwrap().status();
     assert!(saved.is_redirection() || saved.is_success(), "{saved}");
-    let mut db = app.superuser("default").await;
-    let set: Option<uuid::Uuid> = sqlx::query_scalar("SELECT supervisor_id FROM users WHERE id = $1")
-        .bind(counsellor.id.0)
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
-    assert_eq!(set, Some(supervisor.id.0));
+    assert_eq!(supervisor_of(&app, counsellor.id).await, Some(supervisor.id.0));
     // Only a supervisor can supervise.
     let response = post(admin.id.to_string()).await.unwrap();
     assert_eq!(response.status(), 422);
     let cleared_status = post(String::new()).await.unwrap().status();
     assert!(cleared_status.is_redirection() || cleared_status.is_success());
-    let cleared: Option<uuid::Uuid> = sqlx::query_scalar("SELECT supervisor_id FROM users WHERE id = $1")
-        .bind(counsellor.id.0)
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
-    assert_eq!(cleared, None);
+    assert_eq!(supervisor_of(&app, counsellor.id).await, None);
     app.settle_audit().await;
     assert_eq!(
         count(
