@@ -34,19 +34,56 @@ pub async fn seed(
     Ok(())
 }
 
-/// A typist's slip: two neighbouring letters swapped in the family name, or one dropped.
-fn misspell(person: &FictionalPerson, dice: &mut Dice) -> String {
-    let mut family: Vec<char> = person.family.chars().collect();
-    let at = 1 + dice.below(family.len().saturating_sub(2).max(1));
-    if dice.chance(50) && at + 1 < family.len() {
-        family.swap(at, at + 1);
-    } else if at < family.len() {
-        family.remove(at);
+/// What the bench types into the search box for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typed {
+    /// Given name and a family name with a slip: two neighbouring letters swapped or
+    /// one dropped.
+    FullNameWithSlip,
+    /// The family name alone, with a slip.
+    FamilyNameWithSlip,
+    /// The first three letters of each name, as someone still typing.
+    Beginnings,
+}
+
+impl Typed {
+    pub const ALL: [Self; 3] = [Self::FullNameWithSlip, Self::FamilyNameWithSlip, Self::Beginnings];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::FullNameWithSlip => "given name + family name with a slip",
+            Self::FamilyNameWithSlip => "family name alone, with a slip",
+            Self::Beginnings => "first three letters of each name",
+        }
     }
-    format!("{} {}", person.given, family.into_iter().collect::<String>())
+
+    fn query(self, person: &FictionalPerson, dice: &mut Dice) -> String {
+        let typed = match self {
+            Self::FullNameWithSlip => format!("{} {}", person.given, slip(&person.family, dice)),
+            Self::FamilyNameWithSlip => slip(&person.family, dice),
+            Self::Beginnings => format!(
+                "{} {}",
+                person.given.chars().take(3).collect::<String>(),
+                person.family.chars().take(3).collect::<String>()
+            ),
+        };
+        typed.to_lowercase()
+    }
+}
+
+fn slip(name: &str, dice: &mut Dice) -> String {
+    let mut letters: Vec<char> = name.chars().collect();
+    let at = 1 + dice.below(letters.len().saturating_sub(2).max(1));
+    if dice.chance(50) && at + 1 < letters.len() {
+        letters.swap(at, at + 1);
+    } else if at < letters.len() {
+        letters.remove(at);
+    }
+    letters.into_iter().collect()
 }
 
 pub struct SearchLatency {
+    pub typed: Typed,
     pub queries: usize,
     pub p50: Duration,
     pub p99: Duration,
@@ -55,14 +92,14 @@ pub struct SearchLatency {
     pub found: f64,
 }
 
-/// Times `queries` misspelled-name searches over every client (front desk's scope, the
-/// widest), one after another through the serving pool.
+/// Times `queries` searches of each [`Typed`] shape over every client (front desk's
+/// scope, the widest), one after another through the serving pool.
 pub async fn search_latency(
     pool: &PgPool,
     clock: &SharedClock,
     count: usize,
     queries: usize,
-) -> anyhow::Result<SearchLatency> {
+) -> anyhow::Result<Vec<SearchLatency>> {
     let today = clock.now().date_naive();
     let mut dice = Dice::new(SEED);
     // Regenerate the seeded people; ask for a spread of them.
@@ -75,35 +112,41 @@ pub async fn search_latency(
         }
     }
     let mut typos = Dice::new(7);
+    let search = |typed: String| {
+        let query = Query {
+            term: Term::Name(typed),
+            status: None,
+            limit: 20,
+            offset: 0,
+        };
+        async move { search::search(pool, ClientScope::All, &query, clock.now()).await }
+    };
     // Warm the caches as a running server would be.
     for person in targets.iter().take(20) {
-        let query = Query {
-            term: Term::Name(misspell(person, &mut typos).to_lowercase()),
-            status: None,
-            limit: 20,
-            offset: 0,
-        };
-        search::search(pool, ClientScope::All, &query, clock.now()).await?;
+        search(Typed::FullNameWithSlip.query(person, &mut typos)).await?;
     }
-    let mut times = Vec::with_capacity(targets.len());
-    let mut found = 0usize;
-    for person in &targets {
-        let query = Query {
-            term: Term::Name(misspell(person, &mut typos).to_lowercase()),
-            status: None,
-            limit: 20,
-            offset: 0,
-        };
-        let started = Instant::now();
-        let results = search::search(pool, ClientScope::All, &query, clock.now()).await?;
-        times.push(started.elapsed());
-        if results
-            .iter()
-            .any(|r| r.legal_given_name == person.given && r.legal_family_name == person.family)
-        {
-            found += 1;
+    let mut shapes = Vec::new();
+    for typed in Typed::ALL {
+        let mut times = Vec::with_capacity(targets.len());
+        let mut found = 0usize;
+        for person in &targets {
+            let text = typed.query(person, &mut typos);
+            let started = Instant::now();
+            let results = search(text).await?;
+            times.push(started.elapsed());
+            if results
+                .iter()
+                .any(|r| r.legal_given_name == person.given && r.legal_family_name == person.family)
+            {
+                found += 1;
+            }
         }
+        shapes.push(summarise(typed, times, found));
     }
+    Ok(shapes)
+}
+
+fn summarise(typed: Typed, mut times: Vec<Duration>, found: usize) -> SearchLatency {
     times.sort();
     let at = |q: f64| {
         #[allow(
@@ -116,11 +159,12 @@ pub async fn search_latency(
     };
     let total: Duration = times.iter().sum();
     #[allow(clippy::cast_precision_loss)]
-    Ok(SearchLatency {
+    SearchLatency {
+        typed,
         queries: times.len(),
         p50: at(0.50),
         p99: at(0.99),
         mean: total / u32::try_from(times.len().max(1)).unwrap_or(1),
         found: found as f64 / times.len().max(1) as f64,
-    })
+    }
 }

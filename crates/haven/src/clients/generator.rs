@@ -102,6 +102,13 @@ const FAMILY_END: &[&str] = &[
     "hurst", "ley", "mere", "moor", "more", "ridge", "shaw", "stead", "thorpe", "ton", "vale", "well", "wick", "wood",
     "worth",
 ];
+// Syllables for the long tail of rarer family names ("Tavrenor", "Kloumest"): a real
+// register of a million people holds hundreds of thousands of distinct names.
+const ONSET: &[&str] = &[
+    "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "kl", "st", "tr",
+];
+const VOWEL: &[&str] = &["a", "e", "i", "o", "u", "ai", "ei", "ou"];
+const CODA: &[&str] = &["", "n", "r", "l", "s", "th", "nd"];
 const PRONOUNS: &[&str] = &["she/her", "he/him", "they/them"];
 
 /// A small deterministic generator (SplitMix64): reproducible, no dependency.
@@ -147,7 +154,11 @@ pub struct FictionalPerson {
 
 pub fn person(dice: &mut Dice, today: NaiveDate) -> FictionalPerson {
     let given = dice.pick(GIVEN).to_owned();
-    let family = format!("{}{}", dice.pick(FAMILY_START), dice.pick(FAMILY_END));
+    let family = if dice.chance(25) {
+        rare_family_name(dice)
+    } else {
+        format!("{}{}", dice.pick(FAMILY_START), dice.pick(FAMILY_END))
+    };
     let preferred = dice.chance(8).then(|| dice.pick(GIVEN).to_owned());
     let pronouns = dice.chance(60).then(|| dice.pick(PRONOUNS).to_owned());
     // Youth services and adults: 8 to 80 years old.
@@ -171,6 +182,21 @@ pub fn person(dice: &mut Dice, today: NaiveDate) -> FictionalPerson {
         status,
         phone,
     }
+}
+
+fn rare_family_name(dice: &mut Dice) -> String {
+    let syllables = 2 + dice.below(2);
+    let mut name = String::new();
+    for _ in 0..syllables {
+        name.push_str(dice.pick(ONSET));
+        name.push_str(dice.pick(VOWEL));
+        name.push_str(dice.pick(CODA));
+    }
+    let mut letters = name.chars();
+    letters
+        .next()
+        .map(|first| first.to_uppercase().chain(letters).collect())
+        .unwrap_or_default()
 }
 
 /// Inserts `people` as clients in one statement; returns their ids.

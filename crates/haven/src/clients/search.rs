@@ -2,9 +2,11 @@
 //! agency's identifier or a date of birth. Every query applies the policy's
 //! [`ClientScope`], so a result never holds a client the asker may not reach.
 //!
-//! Names are matched three ways, each backed by an index: trigram similarity of the
-//! whole name (`%`: 0.4, retried at 0.25 when nothing matched), of the query within the name (`<%`), and by how each word sounds
-//! (Double Metaphone, for transposed letters such as "Jhon" or "Ngyuen").
+//! A name is matched word by word against the dictionary of name words (trigrams,
+//! prefix and sound; see [`dictionary_matches`]), then the clients holding a match for
+//! every word are found through one index and only they are ranked. Comparing the
+//! query with every client's whole name would read thousands of rows for a common
+//! surname; this reads the few that can match.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgExecutor;
@@ -66,39 +68,200 @@ pub struct Query {
     pub offset: i64,
 }
 
-/// How close a whole name must be when a closer match found nothing: two slips in a
-/// short name ("Kathrine Smiht") still find the person.
-const LOOSE_SIMILARITY: &str = "0.25";
+/// At most this many words of a name query pick the candidates; more rarely narrow
+/// anything, and every word still counts in the ranking.
+const KEYED_WORDS: usize = 4;
+
+/// The words of a name query that pick candidates: letters only (as `name_words()` in
+/// the database splits names), distinct, and initials only when nothing longer was typed.
+fn keyed_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for word in name.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+        let word = word.to_lowercase();
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    if words.iter().any(|w| w.chars().count() > 1) {
+        words.retain(|w| w.chars().count() > 1);
+    }
+    words.truncate(KEYED_WORDS);
+    words
+}
+
+/// How close to the best match for a query word another word must be to rank as one.
+/// The best words always make candidates.
+const BEST_MARGIN: f64 = 0.1;
+/// Lesser matches widen the search while they stay cheap: the clients to rank (at most
+/// those holding a word of the narrowest query word's set) stay within the first
+/// budget, and each word's set within the second (what the index reads).
+const RANKED_BUDGET: i64 = 2_000;
+const INDEX_BUDGET: i64 = 20_000;
+
+/// What each keyed word of the query may mean among the names people have. A client is
+/// a candidate when their name holds a word of every `candidates` set, and ranks higher
+/// for each `best` set it meets. Always `KEYED_WORDS` of each: a short query repeats its
+/// last word's sets, which changes no result and no order.
+struct NameKeys {
+    candidates: Vec<Vec<String>>,
+    best: Vec<Vec<String>>,
+}
+
+impl NameKeys {
+    /// `None` when some word of the query means no name anybody has.
+    async fn look_up(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Self>, sqlx::Error> {
+        let words = keyed_words(name);
+        if words.is_empty() {
+            return Ok(None);
+        }
+        let mut matches: Vec<Vec<DictionaryMatch>> = (0..words.len()).map(|_| Vec::new()).collect();
+        for found in dictionary_matches(db, &words).await? {
+            if let Some(list) = usize::try_from(found.token - 1).ok().and_then(|i| matches.get_mut(i)) {
+                list.push(found);
+            }
+        }
+        if matches.iter().any(Vec::is_empty) {
+            return Ok(None);
+        }
+        let widened: Vec<WordSets> = matches.iter().map(|list| WordSets::widen(list, INDEX_BUDGET)).collect();
+        // Ranking reads every client the narrowest set allows; keep that set within
+        // the smaller budget.
+        let narrowest = widened
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, sets)| sets.holders)
+            .map_or(0, |(i, _)| i);
+        let mut keys = Self {
+            candidates: Vec::with_capacity(KEYED_WORDS),
+            best: Vec::with_capacity(KEYED_WORDS),
+        };
+        for (i, (sets, list)) in widened.into_iter().zip(&matches).enumerate() {
+            let sets = if i == narrowest && sets.holders > RANKED_BUDGET {
+                WordSets::widen(list, RANKED_BUDGET)
+            } else {
+                sets
+            };
+            keys.candidates.push(sets.candidates);
+            keys.best.push(sets.best);
+        }
+        while keys.candidates.len() < KEYED_WORDS {
+            keys.candidates
+                .push(keys.candidates.last().cloned().unwrap_or_default());
+            keys.best.push(keys.best.last().cloned().unwrap_or_default());
+        }
+        Ok(Some(keys))
+    }
+
+    fn candidates(&self, i: usize) -> &[String] {
+        self.candidates.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    fn best(&self, i: usize) -> &[String] {
+        self.best.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    fn none() -> Self {
+        Self {
+            candidates: Vec::new(),
+            best: Vec::new(),
+        }
+    }
+}
+
+/// The words one query word stands for.
+struct WordSets {
+    candidates: Vec<String>,
+    best: Vec<String>,
+    /// How many clients hold one of the candidate words (at most; a client may hold two).
+    holders: i64,
+}
+
+impl WordSets {
+    /// The best matches, then lesser ones in order while their holders fit `budget`.
+    /// `list` is best first and not empty.
+    fn widen(list: &[DictionaryMatch], budget: i64) -> Self {
+        let top = list.first().map_or(0.0, |m| m.quality);
+        let mut sets = Self {
+            candidates: Vec::new(),
+            best: Vec::new(),
+            holders: 0,
+        };
+        for found in list {
+            if found.quality >= top - BEST_MARGIN {
+                sets.best.push(found.word.clone());
+            } else if sets.holders + found.clients > budget {
+                continue;
+            }
+            sets.holders += found.clients;
+            sets.candidates.push(found.word.clone());
+        }
+        sets
+    }
+}
+
+struct DictionaryMatch {
+    token: i64,
+    word: String,
+    quality: f64,
+    /// How many clients' names hold the word.
+    clients: i64,
+}
+
+/// Dictionary words close to each query word, best first, at most 40 per word, with how
+/// good a match each is: the word itself (1), a word it begins, as when a name is half
+/// typed (0.9), or trigram similarity (at least 0.3, the pool's
+/// `pg_trgm.similarity_threshold`: one or two slips) raised by 0.25 when the words sound
+/// alike (Double Metaphone: "Jhon", "Ngyuen"). Query words are letters only, so `LIKE`
+/// sees no wildcard but its own.
+async fn dictionary_matches(db: impl PgExecutor<'_>, words: &[String]) -> Result<Vec<DictionaryMatch>, sqlx::Error> {
+    sqlx::query_as!(
+        DictionaryMatch,
+        r#"
+        SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!"
+        FROM unnest($1::text[]) WITH ORDINALITY AS t(tok, ord)
+        CROSS JOIN LATERAL (
+            SELECT d.word, d.clients,
+                   CASE WHEN d.word = t.tok THEN 1.0::float8
+                        WHEN starts_with(d.word, t.tok) THEN 0.9::float8
+                        ELSE similarity(d.word, t.tok)::float8
+                             + CASE WHEN d.sound = dmetaphone(t.tok) THEN 0.25 ELSE 0 END
+                   END AS quality
+            FROM client_name_words d
+            WHERE (d.word % t.tok OR d.word LIKE t.tok || '%' OR d.sound = dmetaphone(t.tok))
+              AND d.clients > 0
+            ORDER BY quality DESC, d.clients DESC, d.word
+            LIMIT 40
+        ) w
+        "#,
+        words
+    )
+    .fetch_all(db)
+    .await
+}
 
 /// The clients matching `query` that `scope` allows, best first; the count asked for
-/// plus one, so callers can tell whether there is more. A name that finds nobody is
-/// tried once more with a looser match.
+/// plus one, so callers can tell whether there is more.
 pub async fn search(
     pool: &sqlx::PgPool,
     scope: ClientScope,
     query: &Query,
     now: DateTime<Utc>,
 ) -> Result<Vec<ClientSummary>, sqlx::Error> {
-    let found = search_once(pool, scope, query, now).await?;
-    if !found.is_empty() || !matches!(query.term, Term::Name(_)) || query.offset > 0 {
-        return Ok(found);
-    }
-    let mut tx = pool.begin().await?;
-    sqlx::query_scalar!(
-        r#"SELECT set_config('pg_trgm.similarity_threshold', $1, true) AS "set!""#,
-        LOOSE_SIMILARITY
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let found = search_once(&mut *tx, scope, query, now).await?;
-    tx.commit().await?;
-    Ok(found)
+    let keys = match &query.term {
+        Term::Name(name) if scope != ClientScope::Nothing => match NameKeys::look_up(pool, name).await? {
+            Some(keys) => Some(keys),
+            None => return Ok(Vec::new()),
+        },
+        _ => None,
+    };
+    search_once(pool, scope, query, keys.as_ref(), now).await
 }
 
 async fn search_once(
     db: impl PgExecutor<'_>,
     scope: ClientScope,
     query: &Query,
+    keys: Option<&NameKeys>,
     now: DateTime<Utc>,
 ) -> Result<Vec<ClientSummary>, sqlx::Error> {
     let page = Page {
@@ -109,7 +272,10 @@ async fn search_once(
     let rows = match (scope, &query.term) {
         (ClientScope::Nothing, _) => Vec::new(),
         (ClientScope::All, Term::Everyone) => browse_all(db, &page).await?,
-        (ClientScope::All, Term::Name(name)) => name_in_all(db, name, &page).await?,
+        (ClientScope::All, Term::Name(_)) => match keys {
+            Some(keys) => name_in_all(db, keys, &page).await?,
+            None => Vec::new(),
+        },
         (
             ClientScope::All,
             Term::Exact {
@@ -124,7 +290,7 @@ async fn search_once(
                 through_supervision,
             },
             term,
-        ) => in_reach(db, user, through_supervision, now, term, &page).await?,
+        ) => in_reach(db, user, through_supervision, now, term, keys, &page).await?,
     };
     rows.into_iter().map(ClientSummary::try_from).collect()
 }
@@ -154,22 +320,36 @@ async fn browse_all(db: impl PgExecutor<'_>, page: &Page<'_>) -> Result<Vec<Summ
     .await
 }
 
-async fn name_in_all(db: impl PgExecutor<'_>, name: &str, page: &Page<'_>) -> Result<Vec<SummaryRow>, sqlx::Error> {
+/// Candidates hold a word of each candidate set (one index, intersected); they rank by
+/// how many best sets they meet, then by name. Ranking reads nothing but the row's own
+/// words, so even a few thousand candidates rank in a few milliseconds.
+async fn name_in_all(
+    db: impl PgExecutor<'_>,
+    keys: &NameKeys,
+    page: &Page<'_>,
+) -> Result<Vec<SummaryRow>, sqlx::Error> {
     sqlx::query_as!(
         SummaryRow,
         r#"
         SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns,
                date_of_birth, status
         FROM clients
-        WHERE (search_name % $1 OR $1 <% search_name OR name_sounds @> name_sounds($1))
-          AND ($2::text IS NULL OR status = $2)
-        ORDER BY greatest(similarity(search_name, $1), word_similarity($1, search_name))
-                 + CASE WHEN name_sounds @> name_sounds($1) THEN 0.3 ELSE 0 END DESC,
+        WHERE name_words && $1 AND name_words && $2 AND name_words && $3 AND name_words && $4
+          AND ($5::text IS NULL OR status = $5)
+        ORDER BY (name_words && $6)::int + (name_words && $7)::int + (name_words && $8)::int
+                 + (name_words && $9)::int DESC,
                  lower(legal_family_name), lower(legal_given_name), id
-        LIMIT $3 OFFSET $4
+        LIMIT $10 OFFSET $11
         "#,
-        name,
+        keys.candidates(0),
+        keys.candidates(1),
+        keys.candidates(2),
+        keys.candidates(3),
         page.status,
+        keys.best(0),
+        keys.best(1),
+        keys.best(2),
+        keys.best(3),
         page.limit,
         page.offset
     )
@@ -215,8 +395,11 @@ async fn in_reach(
     through_supervision: bool,
     now: DateTime<Utc>,
     term: &Term,
+    keys: Option<&NameKeys>,
     page: &Page<'_>,
 ) -> Result<Vec<SummaryRow>, sqlx::Error> {
+    let no_keys = NameKeys::none();
+    let keys = keys.unwrap_or(&no_keys);
     let (name, record_number, identifier, date_of_birth) = match term {
         Term::Everyone => (None, None, None, None),
         Term::Name(name) => (Some(name.as_str()), None, None, None),
@@ -238,14 +421,13 @@ async fn in_reach(
                c.pronouns, c.date_of_birth, c.status
         FROM clients c JOIN clients_within_reach($1, $2, $3) r ON r.client_id = c.id
         WHERE ($4::text IS NULL
-               OR c.search_name % $4 OR $4 <% c.search_name OR c.name_sounds @> name_sounds($4))
+               OR (c.name_words && $12 AND c.name_words && $13 AND c.name_words && $14 AND c.name_words && $15))
           AND (NOT $9 OR c.record_number = $5
                OR c.id IN (SELECT client_id FROM client_identifiers WHERE upper(value) = upper($6))
                OR c.date_of_birth = $7)
           AND ($8::text IS NULL OR c.status = $8)
-        ORDER BY CASE WHEN $4::text IS NULL THEN 0
-                      ELSE greatest(similarity(c.search_name, $4), word_similarity($4, c.search_name))
-                           + CASE WHEN c.name_sounds @> name_sounds($4) THEN 0.3 ELSE 0 END END DESC,
+        ORDER BY (c.name_words && $16)::int + (c.name_words && $17)::int + (c.name_words && $18)::int
+                 + (c.name_words && $19)::int DESC,
                  lower(c.legal_family_name), lower(c.legal_given_name), c.id
         LIMIT $10 OFFSET $11
         "#,
@@ -259,7 +441,15 @@ async fn in_reach(
         page.status,
         term_is_exact(term),
         page.limit,
-        page.offset
+        page.offset,
+        keys.candidates(0),
+        keys.candidates(1),
+        keys.candidates(2),
+        keys.candidates(3),
+        keys.best(0),
+        keys.best(1),
+        keys.best(2),
+        keys.best(3)
     )
     .fetch_all(db)
     .await
@@ -272,6 +462,43 @@ fn term_is_exact(term: &Term) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn found(word: &str, quality: f64, clients: i64) -> DictionaryMatch {
+        DictionaryMatch {
+            token: 1,
+            word: word.to_owned(),
+            quality,
+            clients,
+        }
+    }
+
+    #[test]
+    fn query_words_are_letters_and_initials_only_count_alone() {
+        assert_eq!(keyed_words("O'Brien-Smith, J."), ["brien", "smith"]);
+        assert_eq!(keyed_words("J K"), ["j", "k"]);
+        assert_eq!(keyed_words("ana ana Ana"), ["ana"]);
+        assert_eq!(keyed_words("a b c d e f g h"), ["a", "b", "c", "d"]);
+        assert!(keyed_words("?!").is_empty());
+    }
+
+    #[test]
+    fn lesser_matches_widen_only_within_the_budget() {
+        let list = [
+            found("catherine", 1.0, 5_000),
+            found("katherine", 0.95, 300),
+            found("kathryn", 0.6, 900),
+            found("cathy", 0.5, 200),
+            found("kuthrond", 0.4, 1),
+        ];
+        let sets = WordSets::widen(&list, 5_500);
+        assert_eq!(sets.best, ["catherine", "katherine"]);
+        // The best always count, even over budget; then what fits, in order.
+        assert_eq!(sets.candidates, ["catherine", "katherine", "cathy"]);
+        assert_eq!(sets.holders, 5_500);
+        let wide = WordSets::widen(&list, 1_000_000);
+        assert_eq!(wide.candidates.len(), 5);
+        assert_eq!(wide.holders, 6_401);
+    }
 
     #[test]
     fn reads_the_search_box() {

@@ -293,6 +293,37 @@ async fn updates_change_what_they_name_and_refuse_stale_versions() {
     let now: Value = counsellor.get(&app, &path).await.json().await.unwrap();
     assert_eq!(now["pronouns"], "he/him");
 
+    // A new name is found at once and the old one no longer is; the search dictionary
+    // counts who holds each word.
+    let response = counsellor
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &json!({ "legal_family_name": "Marigold", "preferred_name": "Kit", "version": 2 }),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    assert!(counsellor.search(&app, "Kai Lumen").await.is_empty());
+    assert_eq!(counsellor.search(&app, "kai marigodl").await, ["Kit Marigold"]);
+    assert_eq!(counsellor.search(&app, "kit mari").await, ["Kit Marigold"]);
+    let mut db = app.superuser("default").await;
+    let holders: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT word, clients FROM client_name_words WHERE word IN ('kai', 'lumen', 'marigold', 'kit') ORDER BY word",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        holders,
+        [
+            ("kai".to_owned(), 1),
+            ("kit".to_owned(), 1),
+            ("lumen".to_owned(), 0),
+            ("marigold".to_owned(), 1)
+        ]
+    );
+
     // Only admins set hipaa_exempt; a counsellor's attempt is refused and audited.
     let response = counsellor
         .send(&app, reqwest::Method::PATCH, &path, &json!({ "hipaa_exempt": true }))
