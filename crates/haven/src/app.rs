@@ -19,6 +19,7 @@ use crate::identity::password::PasswordHasher;
 use crate::mail::Mailer;
 use crate::metrics::{self, Metrics};
 use crate::platform::database::DatabaseServer;
+use crate::platform::jobs::{Handlers, Worker, WorkerSettings};
 use crate::platform::tenancy::{self, TenantDirectory};
 use crate::state::AppState;
 use crate::web;
@@ -127,13 +128,22 @@ impl Application {
         };
         let serving = async { tokio::try_join!(public, admin).map(|_| ()) };
         tokio::pin!(serving);
+        let worker = Worker::new(
+            state.clone(),
+            job_handlers(),
+            Arc::downgrade(&state.tenants),
+            Arc::clone(&state.clock),
+            WorkerSettings::from_config(&state.config),
+        )
+        .spawn(stop_rx.clone());
 
         let outcome = tokio::select! {
             result = &mut serving => result,
             () = shutdown => {
                 tracing::info!("shutting down: no new connections; finishing requests in flight");
                 let _ = stop_tx.send(true);
-                finish_within(grace, serving).await
+                let (served, _) = tokio::join!(finish_within(grace, serving), worker);
+                served
             }
         };
         state.tenants.close().await;
@@ -160,6 +170,11 @@ async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<
         })
         .await
         .context("the HTTP server failed")
+}
+
+/// What each kind of background job does; every module that queues jobs adds its own.
+pub fn job_handlers() -> Handlers<AppState> {
+    Handlers::default()
 }
 
 /// The operators' listener: metrics and liveness, not meant to face the internet.

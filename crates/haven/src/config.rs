@@ -38,6 +38,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ("request_body_limit", "use a size such as \"1 MiB\" (at least 1 KiB)"),
     ("request_timeout", "use a duration such as \"30s\" (at least 10ms)"),
     ("shutdown_grace", "use a duration such as \"30s\""),
+    ("jobs_poll_interval", "use a duration such as \"1s\" (10ms to 5m)"),
+    ("jobs_concurrency", "use a number from 1 to 256"),
+    ("jobs_lease", "use a duration such as \"60s\" (at least 3s)"),
     (
         "metrics_token",
         "use a random string of at least 24 characters, or unset it",
@@ -172,6 +175,14 @@ pub struct Config {
     /// Events older than this are archived to a verified file and then pruned.
     #[serde(with = "humantime_serde")]
     pub audit_retention: Duration,
+    /// How often each worker looks for due jobs.
+    #[serde(with = "humantime_serde")]
+    pub jobs_poll_interval: Duration,
+    /// How many jobs one Haven process runs at once.
+    pub jobs_concurrency: usize,
+    /// How long a claimed job stays a worker's without renewal (renewed every third of it).
+    #[serde(with = "humantime_serde")]
+    pub jobs_lease: Duration,
 }
 
 impl Default for Config {
@@ -204,6 +215,9 @@ impl Default for Config {
             audit_checkpoint_interval: Duration::from_secs(3600),
             audit_verify_interval: Duration::from_secs(6 * 3600),
             audit_retention: Duration::from_secs(7 * 365 * 24 * 3600 + 2 * 24 * 3600),
+            jobs_poll_interval: Duration::from_secs(1),
+            jobs_concurrency: 4,
+            jobs_lease: Duration::from_secs(60),
         }
     }
 }
@@ -392,6 +406,7 @@ impl Config {
                 return bad(key, format!("{value:?} is too short"));
             }
         }
+        self.validate_jobs()?;
         if self.audit_retention < Duration::from_secs(24 * 3600) {
             return bad("audit_retention", format!("{:?} is too short", self.audit_retention));
         }
@@ -404,6 +419,26 @@ impl Config {
             .find(|h| crate::platform::tenancy::HostName::parse(h).is_err())
         {
             return bad("default_tenant_hosts", format!("`{host}` is not a host name"));
+        }
+        Ok(())
+    }
+
+    fn validate_jobs(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
+        if self.jobs_poll_interval < Duration::from_millis(10) || self.jobs_poll_interval > Duration::from_secs(300) {
+            return bad(
+                "jobs_poll_interval",
+                format!("{:?} is outside 10ms to 5m", self.jobs_poll_interval),
+            );
+        }
+        if !(1..=256).contains(&self.jobs_concurrency) {
+            return bad(
+                "jobs_concurrency",
+                format!("{} is outside 1 to 256", self.jobs_concurrency),
+            );
+        }
+        if self.jobs_lease < Duration::from_secs(3) {
+            return bad("jobs_lease", format!("{:?} is too short", self.jobs_lease));
         }
         Ok(())
     }

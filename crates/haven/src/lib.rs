@@ -5,6 +5,8 @@
 //! edge middleware, errors, tenant resolution); `app` builds and runs the server; `cli`
 //! is the `haven` command.
 
+mod words;
+
 pub mod app;
 pub mod cli;
 pub mod clients;

@@ -3,5 +3,6 @@
 
 pub mod database;
 pub mod handlers;
+pub mod jobs;
 pub mod service_accounts;
 pub mod tenancy;

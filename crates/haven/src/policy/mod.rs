@@ -70,6 +70,8 @@ pub enum Action {
     ExportAuditTrail,
     /// Organisation settings: security policy, modules, integrations, retention.
     ManageOrganisation,
+    /// Inspect the job queue; retry or discard jobs.
+    ManageJobs,
     /// Search and list clients (what the list shows follows [`client_scope`]).
     ListClients,
     /// Register a new client.
@@ -104,7 +106,7 @@ impl Action {
             Self::ViewUsers | Self::ViewSignInHistory { .. } => "users:read",
             Self::ManageUsers => "users:write",
             Self::ReadAuditTrail | Self::ExportAuditTrail => "audit:read",
-            Self::ManageOrganisation => "organisation:write",
+            Self::ManageOrganisation | Self::ManageJobs => "organisation:write",
             Self::ListClients | Self::ViewClient(_) | Self::ViewClinical(_) | Self::ReviewBreakGlass => "clients:read",
             Self::CreateClient
             | Self::EditClient(_)
@@ -126,6 +128,7 @@ impl Action {
             Self::ReadAuditTrail => "audit_trail.read",
             Self::ExportAuditTrail => "audit_trail.export",
             Self::ManageOrganisation => "organisation.manage",
+            Self::ManageJobs => "jobs.manage",
             Self::ListClients => "clients.list",
             Self::CreateClient => "client.create",
             Self::ViewClient(_) => "client.view",
@@ -215,7 +218,7 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
     let has = |role| user.has_role(role);
     match action {
         Action::ManageOwnAccount => Decision::Allow,
-        Action::ViewUsers | Action::ManageUsers | Action::ManageOrganisation => allow_if(
+        Action::ViewUsers | Action::ManageUsers | Action::ManageOrganisation | Action::ManageJobs => allow_if(
             has(Role::OrgAdmin),
             "only organisation admins manage staff accounts and settings",
         ),
@@ -367,16 +370,26 @@ mod tests {
             Action::ReadAuditTrail,
             Action::ExportAuditTrail,
             Action::ManageOrganisation,
+            Action::ManageJobs,
         ];
         // Columns follow `actions`.
-        let expected: [(Role, [bool; 8]); 7] = [
-            (Clinician, [true, false, false, true, false, false, false, false]),
-            (CaseManager, [true, false, false, true, false, false, false, false]),
-            (Supervisor, [true, false, false, true, false, false, false, false]),
-            (FrontDesk, [true, false, false, true, false, false, false, false]),
-            (OrgAdmin, [true, true, true, true, true, false, false, true]),
-            (Auditor, [true, false, false, true, false, true, true, false]),
-            (HelpEditor, [true, false, false, true, false, false, false, false]),
+        let expected: [(Role, [bool; 9]); 7] = [
+            (Clinician, [true, false, false, true, false, false, false, false, false]),
+            (
+                CaseManager,
+                [true, false, false, true, false, false, false, false, false],
+            ),
+            (
+                Supervisor,
+                [true, false, false, true, false, false, false, false, false],
+            ),
+            (FrontDesk, [true, false, false, true, false, false, false, false, false]),
+            (OrgAdmin, [true, true, true, true, true, false, false, true, true]),
+            (Auditor, [true, false, false, true, false, true, true, false, false]),
+            (
+                HelpEditor,
+                [true, false, false, true, false, false, false, false, false],
+            ),
         ];
         assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
         for (role, row) in expected {

@@ -11,42 +11,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-macro_rules! word_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal, $label:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-
-            pub fn parse(value: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == value)
-            }
-
-            pub fn label(self) -> &'static str {
-                match self { $(Self::$variant => $label),+ }
-            }
-
-            /// "one of a, b, c", for error messages.
-            pub fn choices() -> String {
-                let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                format!("must be one of {}", names.join(", "))
-            }
-        }
-    };
-}
-
-word_enum!(
+crate::word_enum!(
     /// Into this organisation, or from it to another.
     Direction { Inbound => "inbound", "Inbound", Outbound => "outbound", "Outbound" }
 );
-word_enum!(
+crate::word_enum!(
     /// Who referred (inbound) or where to (outbound).
     SourceKind {
         Organisation => "organisation", "Organisation",
@@ -54,10 +23,10 @@ word_enum!(
         SelfReferral => "self", "Self-referral",
     }
 );
-word_enum!(
+crate::word_enum!(
     Urgency { Routine => "routine", "Routine", Soon => "soon", "Soon", Urgent => "urgent", "Urgent" }
 );
-word_enum!(
+crate::word_enum!(
     ReferralStatus {
         Received => "received", "Received",
         Triaged => "triaged", "Triaged",

@@ -42,6 +42,7 @@ pub fn route_table() -> RouteTable {
     let table = identity::password_handlers::routes(table);
     let table = crate::compliance::audit::handlers::routes(table);
     let table = crate::platform::handlers::routes(table);
+    let table = crate::platform::jobs::pages::routes(table);
     let table = crate::home::routes(table);
     let table = crate::clients::api::routes(table);
     let table = crate::clients::pages::routes(table);

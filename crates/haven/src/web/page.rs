@@ -54,6 +54,9 @@ fn navigation(identity: &Identity) -> Vec<NavItem> {
         items.push(("/admin/users", "Staff", "staff"));
         items.push(("/admin/security", "Security rules", "security"));
     }
+    if allowed(&Action::ManageJobs) {
+        items.push(("/admin/jobs", "Background jobs", "jobs"));
+    }
     if allowed(&Action::ReviewBreakGlass) {
         items.push(("/break-glass", "Emergency access log", "break_glass"));
     }

@@ -19,6 +19,7 @@ mod crash;
 mod edge;
 mod health;
 mod identity;
+mod jobs;
 mod logging;
 mod openapi;
 mod platform;

@@ -1,0 +1,130 @@
+//! `/admin/jobs`: what the queue holds, why a job died, and retrying or discarding it.
+//! Admins only; payloads hold identifiers, never PHI, so the page shows them.
+
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::Method;
+use axum::response::{IntoResponse, Redirect, Response};
+use uuid::Uuid;
+
+use super::{Job, JobState, store};
+use crate::compliance::audit::{self, Outcome};
+use crate::policy::Action;
+use crate::web::caller::Caller;
+use crate::web::error::WebError;
+use crate::web::page::{Chrome, render};
+use crate::web::routes::{Access, RouteTable};
+
+const PAGE: i64 = 50;
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Full, Method::GET, "/admin/jobs", jobs_page)
+        .add(Access::Full, Method::GET, "/admin/jobs/{id}", job_page)
+        .add(Access::Full, Method::POST, "/admin/jobs/{id}/retry", retry_form)
+        .add(Access::Full, Method::POST, "/admin/jobs/{id}/discard", discard_form)
+}
+
+#[derive(Template)]
+#[template(path = "platform/jobs.html")]
+struct JobsPage {
+    chrome: Chrome,
+    tabs: Vec<(JobState, i64, bool)>,
+    state: JobState,
+    jobs: Vec<Job>,
+    has_more: bool,
+}
+
+async fn jobs_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+    caller.authorize(&Action::ManageJobs).await?;
+    let state = match params.iter().find(|(k, _)| k == "state") {
+        None => JobState::Dead,
+        Some((_, v)) => {
+            JobState::parse(v).ok_or_else(|| WebError::BadRequest(format!("state: {}", JobState::choices())))?
+        }
+    };
+    let pool = &caller.tenant.pool;
+    let tabs = store::counts(pool)
+        .await?
+        .into_iter()
+        .map(|(s, count)| (s, count, s == state))
+        .collect();
+    let mut jobs = store::list(pool, state, PAGE + 1, 0).await?;
+    let has_more = jobs.len() > usize::try_from(PAGE).unwrap_or(usize::MAX);
+    jobs.truncate(usize::try_from(PAGE).unwrap_or(0));
+    render(&JobsPage {
+        chrome: caller.chrome().at("jobs"),
+        tabs,
+        state,
+        jobs,
+        has_more,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "platform/job.html")]
+struct JobPage {
+    chrome: Chrome,
+    job: Job,
+    payload: String,
+}
+
+async fn job_page(
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    caller.authorize(&Action::ManageJobs).await?;
+    let job = store::find(&caller.tenant.pool, id).await?.ok_or(WebError::NotFound)?;
+    let toast = match params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str()) {
+        Some("retry") => Some("Queued to run again.".to_owned()),
+        Some("discard") => Some("Discarded.".to_owned()),
+        _ => None,
+    };
+    let payload = serde_json::to_string_pretty(&job.payload).unwrap_or_default();
+    render(&JobPage {
+        chrome: caller.chrome().at("jobs").toast(toast),
+        job,
+        payload,
+    })
+}
+
+async fn retry_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+    change(&caller, id, "job.retry").await
+}
+
+async fn discard_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+    change(&caller, id, "job.discard").await
+}
+
+/// Retries or discards, audited in the same transaction; a job not in a state that
+/// allows it is a 409.
+async fn change(caller: &Caller, id: Uuid, action: &'static str) -> Result<Response, WebError> {
+    caller.authorize(&Action::ManageJobs).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    let job = store::find(&mut *tx, id).await?.ok_or(WebError::NotFound)?;
+    let now = caller.now();
+    let changed = if action == "job.retry" {
+        store::retry(&mut *tx, id, now).await?
+    } else {
+        store::discard(&mut *tx, id, now).await?
+    };
+    if !changed {
+        return Err(WebError::Conflict(format!(
+            "this job is {}; only dead or discarded jobs can be retried, and only queued or dead ones discarded",
+            job.state.as_str()
+        )));
+    }
+    audit::stage(
+        &mut tx,
+        &caller
+            .event(action, Outcome::Allowed)
+            .resource("job", id.to_string())
+            .reason(format!("kind {}", job.kind)),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    let done = if action == "job.retry" { "retry" } else { "discard" };
+    Ok(Redirect::to(&format!("/admin/jobs/{id}?done={done}")).into_response())
+}
