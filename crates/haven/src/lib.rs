@@ -8,6 +8,7 @@
 mod words;
 
 pub mod app;
+pub mod appointments;
 pub mod cli;
 pub mod clients;
 pub mod clock;
