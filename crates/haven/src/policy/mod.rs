@@ -34,6 +34,29 @@ pub struct ReferralFacts {
     pub assigned_to_them: bool,
 }
 
+/// How the person asking stands to one appointment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppointmentFacts {
+    /// They lead or co-facilitate it.
+    pub involves_them: bool,
+    /// They reach at least one of its clients (care team, supervision, break-glass).
+    pub reaches_a_client: bool,
+}
+
+/// Which appointments a list or calendar may show: the policy's answer for many at once,
+/// applied by the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleScope {
+    /// Front desk: the whole schedule.
+    All,
+    /// Clinical staff: what they lead or co-facilitate, and their clients' appointments.
+    Involving {
+        user: UserId,
+        through_supervision: bool,
+    },
+    Nothing,
+}
+
 /// Which clients a list or search may show: the policy's answer for many clients at
 /// once, applied by the query so that nobody sees a client they may not reach, not even
 /// in a count.
@@ -96,6 +119,21 @@ pub enum Action {
     ViewReferral(ReferralFacts),
     /// Triage, assign, accept, decline, close.
     MoveReferral(ReferralFacts),
+    /// Day and week views and appointment lists (what they show follows [`schedule_scope`]).
+    ViewSchedule,
+    /// Book an appointment for clients; clinical staff need to reach every one of them.
+    BookAppointment {
+        reaches_every_client: bool,
+    },
+    ViewAppointment(AppointmentFacts),
+    /// Move, edit, check in, complete, cancel, mark a no-show.
+    ChangeAppointment(AppointmentFacts),
+    /// Someone's weekly hours: their own, or anyone's for front desk and admins.
+    SetAvailability {
+        of: UserId,
+    },
+    /// Rooms that can be booked.
+    ManageRooms,
 }
 
 impl Action {
@@ -115,6 +153,11 @@ impl Action {
             | Self::OpenBreakGlass(_) => "clients:write",
             Self::ListReferrals | Self::ViewReferral(_) => "referrals:read",
             Self::CreateReferral | Self::MoveReferral(_) => "referrals:write",
+            Self::ViewSchedule | Self::ViewAppointment(_) => "appointments:read",
+            Self::BookAppointment { .. }
+            | Self::ChangeAppointment(_)
+            | Self::SetAvailability { .. }
+            | Self::ManageRooms => "appointments:write",
         }
     }
 
@@ -142,6 +185,12 @@ impl Action {
             Self::CreateReferral => "referral.create",
             Self::ViewReferral(_) => "referral.view",
             Self::MoveReferral(_) => "referral.move",
+            Self::ViewSchedule => "schedule.view",
+            Self::BookAppointment { .. } => "appointment.book",
+            Self::ViewAppointment(_) => "appointment.view",
+            Self::ChangeAppointment(_) => "appointment.change",
+            Self::SetAvailability { .. } => "availability.set",
+            Self::ManageRooms => "rooms.manage",
         }
     }
 }
@@ -291,6 +340,63 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
             } else {
                 Decision::Deny(NOT_ON_CARE_TEAM)
             }
+        }
+        Action::ViewSchedule
+        | Action::BookAppointment { .. }
+        | Action::ViewAppointment(_)
+        | Action::ChangeAppointment(_)
+        | Action::SetAvailability { .. }
+        | Action::ManageRooms => may_schedule(identity, action),
+    }
+}
+
+/// Scheduling: front desk keeps the whole schedule; clinical staff book for the clients
+/// they reach and see what they lead or their clients'; admins manage rooms.
+fn may_schedule(identity: &Identity, action: &Action) -> Decision {
+    let user = &identity.user;
+    let has = |role| user.has_role(role);
+    match action {
+        Action::ViewSchedule => allow_if(
+            is_clinical(identity) || has(Role::FrontDesk),
+            "only front desk and clinical staff see the schedule",
+        ),
+        Action::BookAppointment { reaches_every_client } => {
+            if has(Role::FrontDesk) || (is_clinical(identity) && *reaches_every_client) {
+                Decision::Allow
+            } else if is_clinical(identity) {
+                Decision::Deny(NOT_ON_CARE_TEAM)
+            } else {
+                Decision::Deny("only front desk and clinical staff book appointments")
+            }
+        }
+        Action::ViewAppointment(facts) | Action::ChangeAppointment(facts) => {
+            if has(Role::FrontDesk) || (is_clinical(identity) && (facts.involves_them || facts.reaches_a_client)) {
+                Decision::Allow
+            } else if is_clinical(identity) {
+                Decision::Deny("this appointment is neither yours nor with a client on your caseload")
+            } else {
+                Decision::Deny("only front desk and clinical staff see appointments")
+            }
+        }
+        Action::SetAvailability { of } => allow_if(
+            has(Role::FrontDesk) || has(Role::OrgAdmin) || (*of == user.id && is_clinical(identity)),
+            "clinical staff set their own hours; front desk and admins set anyone's",
+        ),
+        Action::ManageRooms => allow_if(has(Role::OrgAdmin), "only organisation admins manage rooms"),
+        _ => Decision::Deny("not a scheduling action"),
+    }
+}
+
+/// Which appointments lists and calendars may show this person.
+pub fn schedule_scope(identity: &Identity) -> ScheduleScope {
+    if !may(identity, &Action::ViewSchedule).is_allowed() {
+        ScheduleScope::Nothing
+    } else if identity.user.has_role(Role::FrontDesk) {
+        ScheduleScope::All
+    } else {
+        ScheduleScope::Involving {
+            user: identity.user.id,
+            through_supervision: identity.user.has_role(Role::Supervisor),
         }
     }
 }
@@ -502,5 +608,68 @@ mod tests {
         assert!(may(&both, &Action::ManageUsers).is_allowed());
         assert!(may(&both, &Action::ReadAuditTrail).is_allowed());
         assert!(!may(&person(&[]), &Action::ViewUsers).is_allowed());
+    }
+
+    /// Every role against every scheduling action. `Y` allowed, `.` denied; columns
+    /// follow `actions`.
+    #[test]
+    fn role_by_schedule_matrix() {
+        use Role::{Auditor, CaseManager, Clinician, FrontDesk, HelpEditor, OrgAdmin, Supervisor};
+        let me = UserId(uuid::Uuid::from_u128(1));
+        let someone_else = UserId(uuid::Uuid::from_u128(2));
+        let unrelated = AppointmentFacts::default();
+        let theirs = AppointmentFacts {
+            involves_them: true,
+            reaches_a_client: false,
+        };
+        let their_client = AppointmentFacts {
+            involves_them: false,
+            reaches_a_client: true,
+        };
+        let actions = [
+            Action::ViewSchedule,
+            Action::BookAppointment {
+                reaches_every_client: true,
+            },
+            Action::BookAppointment {
+                reaches_every_client: false,
+            },
+            Action::ViewAppointment(unrelated),
+            Action::ViewAppointment(theirs),
+            Action::ViewAppointment(their_client),
+            Action::ChangeAppointment(unrelated),
+            Action::ChangeAppointment(theirs),
+            Action::ChangeAppointment(their_client),
+            Action::SetAvailability { of: me },
+            Action::SetAvailability { of: someone_else },
+            Action::ManageRooms,
+        ];
+        let expected = [
+            (Clinician, "YY..YY.YYY.."),
+            (CaseManager, "YY..YY.YYY.."),
+            (Supervisor, "YY..YY.YYY.."),
+            (FrontDesk, "YYYYYYYYYYY."),
+            (OrgAdmin, ".........YYY"),
+            (Auditor, "............"),
+            (HelpEditor, "............"),
+        ];
+        assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
+        for (role, row) in expected {
+            let identity = person(&[role]);
+            let got: String = actions
+                .iter()
+                .map(|a| if may(&identity, a).is_allowed() { 'Y' } else { '.' })
+                .collect();
+            assert_eq!(got, row, "{role}");
+        }
+        assert_eq!(schedule_scope(&person(&[FrontDesk])), ScheduleScope::All);
+        assert_eq!(schedule_scope(&person(&[Auditor])), ScheduleScope::Nothing);
+        assert_eq!(
+            schedule_scope(&person(&[Supervisor])),
+            ScheduleScope::Involving {
+                user: me,
+                through_supervision: true
+            }
+        );
     }
 }

@@ -48,6 +48,7 @@ pub fn route_table() -> RouteTable {
     let table = crate::clients::pages::routes(table);
     let table = crate::referrals::api::routes(table);
     let table = crate::referrals::pages::routes(table);
+    let table = crate::appointments::api::routes(table);
     identity::links::routes(table)
 }
 

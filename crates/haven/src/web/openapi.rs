@@ -120,6 +120,14 @@ impl Modify for Security {
         crate::referrals::api::create,
         crate::referrals::api::get,
         crate::referrals::api::transition,
+        crate::appointments::api::list,
+        crate::appointments::api::create,
+        crate::appointments::api::get,
+        crate::appointments::api::status,
+        crate::appointments::api::rooms,
+        crate::appointments::api::create_room,
+        crate::appointments::api::availability,
+        crate::appointments::api::set_availability,
     ),
     components(schemas(ErrorEnvelope, super::error::FieldError)),
     modifiers(&Security),
@@ -132,6 +140,7 @@ impl Modify for Security {
         (name = "platform", description = "Operators' automation, as a service account."),
         (name = "clients", description = "Client records, care teams and emergency access. Every read is in the audit trail."),
         (name = "referrals", description = "Referrals in and out, and their workflow."),
+        (name = "appointments", description = "Appointments, series, rooms and clinicians' hours. Times are UTC; the organisation's time zone decides wall-clock times."),
     )
 )]
 pub struct ApiDoc;

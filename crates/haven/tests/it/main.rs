@@ -13,6 +13,7 @@ mod support;
 
 mod access;
 mod accounts;
+mod appointments;
 mod audit;
 mod clients;
 mod crash;

@@ -1,0 +1,479 @@
+//! Appointments over the API: booking one or a series, clashes for clinician, room and
+//! client with the override path and its audit event, status moves, validation, and who
+//! sees what.
+
+use haven::identity::Role;
+use serde_json::{Value, json};
+
+use crate::clients::Staff;
+use crate::support::{TestApp, assert_envelope, field_names};
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let mut db = app.superuser("default").await;
+    sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
+}
+
+async fn set_zone(app: &TestApp, zone: &str) {
+    let mut db = app.superuser("default").await;
+    sqlx::query("UPDATE organisation_settings SET time_zone = $1")
+        .bind(zone)
+        .execute(&mut db)
+        .await
+        .unwrap();
+}
+
+struct Practice {
+    desk: Staff,
+    alex: Staff,
+    blair: Staff,
+    alex_client: Value,
+    blair_client: Value,
+    room: Value,
+}
+
+/// Front desk, two clinicians each with a client of their own, and a room.
+async fn practice(app: &TestApp) -> Practice {
+    set_zone(app, "Australia/Melbourne").await;
+    let admin = Staff::sign_in(app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let desk = Staff::sign_in(app, "desk@example.org", &[Role::FrontDesk]).await;
+    let alex = Staff::sign_in(app, "alex@example.org", &[Role::Clinician]).await;
+    let blair = Staff::sign_in(app, "blair@example.org", &[Role::Clinician]).await;
+    let alex_client = alex
+        .register(
+            app,
+            &json!({ "legal_given_name": "Robin", "legal_family_name": "Ashbrook" }),
+        )
+        .await;
+    let blair_client = blair
+        .register(
+            app,
+            &json!({ "legal_given_name": "Sky", "legal_family_name": "Fernwood" }),
+        )
+        .await;
+    let response = admin
+        .post(app, "/api/v1/rooms", &json!({ "name": "Harbour Room" }))
+        .await;
+    assert_eq!(response.status(), 201);
+    let room: Value = response.json().await.unwrap();
+    assert_envelope(
+        admin
+            .post(app, "/api/v1/rooms", &json!({ "name": "Harbour Room" }))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert_envelope(
+        desk.post(app, "/api/v1/rooms", &json!({ "name": "Desk's Room" })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    Practice {
+        desk,
+        alex,
+        blair,
+        alex_client,
+        blair_client,
+        room,
+    }
+}
+
+fn booking(client: &Value, clinician: &Staff, starts_at: &str) -> Value {
+    json!({
+        "client_ids": [client["id"]],
+        "clinician_id": clinician.id.0,
+        "place": "telehealth",
+        "telehealth_url": "https://video.example.org/room/42",
+        "service_type": "Counselling",
+        "starts_at": starts_at,
+        "duration_minutes": 50,
+    })
+}
+
+#[tokio::test]
+async fn clashes_are_named_and_an_override_is_audited() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+
+    // A weekly series of three in the Harbour Room, Tuesdays 10:00 Melbourne time.
+    let mut weekly = booking(&p.alex_client, &p.alex, "2027-03-23T10:00");
+    weekly["place"] = json!("room");
+    weekly["room_id"] = p.room["id"].clone();
+    weekly.as_object_mut().unwrap().remove("telehealth_url");
+    weekly["recurrence"] = json!({ "repeat": "weekly", "count": 3 });
+    let response = p.desk.post(&app, "/api/v1/appointments", &weekly).await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let booked: Value = response.json().await.unwrap();
+    let series = booked["appointments"].as_array().unwrap();
+    assert_eq!(series.len(), 3);
+    assert!(booked["series_id"].is_string());
+    let starts: Vec<&str> = series.iter().map(|a| a["starts_at"].as_str().unwrap()).collect();
+    // Daylight saving ends in Melbourne on 4 April 2027: same wall-clock time, an hour later in UTC.
+    assert_eq!(
+        starts,
+        ["2027-03-22T23:00:00Z", "2027-03-29T23:00:00Z", "2027-04-06T00:00:00Z"]
+    );
+    let before = count(&app, "SELECT count(*) FROM appointments").await;
+
+    // The clinician is busy.
+    let clash = booking(&p.blair_client, &p.alex, "2027-03-30T10:30");
+    let envelope = assert_envelope(p.desk.post(&app, "/api/v1/appointments", &clash).await, 409, "conflict").await;
+    let message = envelope["message"].as_str().unwrap();
+    assert!(
+        message.contains("alex@example.org") || message.contains("already has an appointment"),
+        "{message}"
+    );
+    assert!(message.contains("Tue 30 Mar 2027 10:00–10:50"), "{message}");
+
+    // The room is taken.
+    let mut room_clash = booking(&p.blair_client, &p.blair, "2027-04-06T09:30");
+    room_clash["place"] = json!("room");
+    room_clash["room_id"] = p.room["id"].clone();
+    room_clash.as_object_mut().unwrap().remove("telehealth_url");
+    let envelope = assert_envelope(
+        p.desk.post(&app, "/api/v1/appointments", &room_clash).await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert!(
+        envelope["message"]
+            .as_str()
+            .unwrap()
+            .contains("Harbour Room is booked Tue 6 Apr 2027 10:00–10:50")
+    );
+
+    // The client is busy with someone else.
+    let client_clash = booking(&p.alex_client, &p.blair, "2027-03-23T10:20");
+    let envelope = assert_envelope(
+        p.desk.post(&app, "/api/v1/appointments", &client_clash).await,
+        409,
+        "conflict",
+    )
+    .await;
+    let record = p.alex_client["record_number"].as_str().unwrap();
+    assert!(
+        envelope["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("client {record} already has an appointment")),
+        "{envelope}"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM appointments").await,
+        before,
+        "nothing booked"
+    );
+
+    // Booked anyway, with a reason, which the audit trail keeps.
+    let mut overridden = client_clash.clone();
+    overridden["override_reason"] = json!("Family session straight after; agreed with both clinicians");
+    let response = p.desk.post(&app, "/api/v1/appointments", &overridden).await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let booked: Value = response.json().await.unwrap();
+    assert_eq!(
+        booked["appointments"][0]["override_reason"],
+        "Family session straight after; agreed with both clinicians"
+    );
+    app.settle_audit().await;
+    let mut db = app.superuser("default").await;
+    let reason: String = sqlx::query_scalar(
+        "SELECT reason FROM audit_events WHERE action = 'appointment.conflict_override' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert!(reason.starts_with("Family session straight after"), "{reason}");
+    assert!(reason.contains(&format!("client {record}")), "{reason}");
+
+    // Outside the clinician's hours is a clash too.
+    let hours = json!({ "hours": [{ "weekday": 2, "starts": "09:00", "ends": "17:00" }] });
+    let response = p
+        .blair
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{}/availability", p.blair.id.0),
+            &hours,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let evening = booking(&p.blair_client, &p.blair, "2027-05-04T18:00");
+    let envelope = assert_envelope(
+        p.desk.post(&app, "/api/v1/appointments", &evening).await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert!(
+        envelope["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the clinician's hours")
+    );
+    let response = p
+        .blair
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.blair_client, &p.blair, "2027-05-04T11:00"),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    // Someone else's hours are not a clinician's to set; bad hours are named.
+    let response = p
+        .alex
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{}/availability", p.blair.id.0),
+            &hours,
+        )
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+    let bad = json!({ "hours": [{ "weekday": 8, "starts": "9am", "ends": "17:00" }, { "weekday": 1, "starts": "12:00", "ends": "11:00" }] });
+    let response = p
+        .blair
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{}/availability", p.blair.id.0),
+            &bad,
+        )
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(
+        field_names(&envelope),
+        ["hours[0].weekday", "hours[0].starts", "hours[1].ends"]
+    );
+}
+
+#[tokio::test]
+async fn check_in_complete_cancel_and_no_show() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    let today = app.state.clock.now();
+    let soon = (today + chrono::TimeDelta::hours(3)).to_rfc3339();
+    let later = (today + chrono::TimeDelta::days(10)).to_rfc3339();
+    let book = |starts: String| {
+        let body = booking(&p.alex_client, &p.alex, &starts);
+        let desk = &p.desk;
+        let app = &app;
+        async move {
+            let response = desk.post(app, "/api/v1/appointments", &body).await;
+            assert_eq!(response.status(), 201, "{:?}", response.text().await);
+            let booked: Value = response.json().await.unwrap();
+            booked["appointments"][0]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = book(soon).await;
+    let second = book(later).await;
+    let status = |id: &str, body: Value| {
+        let path = format!("/api/v1/appointments/{id}/status");
+        let desk = &p.desk;
+        let app = &app;
+        async move { desk.post(app, &path, &body).await }
+    };
+
+    let response = status(&first, json!({ "to": "arrived" })).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "arrived");
+    let response = status(&first, json!({ "to": "completed" })).await;
+    assert_eq!(response.json::<Value>().await.unwrap()["sequence"], 2);
+    let envelope = assert_envelope(status(&first, json!({ "to": "no_show" })).await, 409, "conflict").await;
+    assert!(envelope["message"].as_str().unwrap().contains("completed"));
+
+    // A cancellation needs who and why; the client's own, ten days ahead, is not late.
+    let envelope = assert_envelope(
+        status(&second, json!({ "to": "cancelled" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(field_names(&envelope), ["cancelled_by", "reason"]);
+    let envelope = assert_envelope(
+        status(&second, json!({ "to": "gone", "colour": "red" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(field_names(&envelope), ["colour"]);
+    let response = status(
+        &second,
+        json!({ "to": "cancelled", "cancelled_by": "client", "reason": "Unwell" }),
+    )
+    .await;
+    let cancelled: Value = response.json().await.unwrap();
+    assert_eq!(
+        (cancelled["status"].as_str(), cancelled["late_cancel"].as_bool()),
+        (Some("cancelled"), Some(false))
+    );
+
+    // Three hours ahead is late; a no-show can be undone.
+    let third = book((today + chrono::TimeDelta::hours(5)).to_rfc3339()).await;
+    let response = status(
+        &third,
+        json!({ "to": "cancelled", "cancelled_by": "client", "reason": "Car trouble" }),
+    )
+    .await;
+    assert_eq!(response.json::<Value>().await.unwrap()["late_cancel"], true);
+    let fourth = book((today + chrono::TimeDelta::days(3)).to_rfc3339()).await;
+    assert_eq!(status(&fourth, json!({ "to": "no_show" })).await.status(), 200);
+    assert_eq!(status(&fourth, json!({ "to": "scheduled" })).await.status(), 200);
+
+    app.settle_audit().await;
+    let mut db = app.superuser("default").await;
+    let moves: Vec<String> = sqlx::query_scalar(
+        "SELECT reason FROM audit_events WHERE action = 'appointment.status' AND resource_id = $1 ORDER BY seq",
+    )
+    .bind(&third)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(moves, ["scheduled -> cancelled (late)"]);
+}
+
+#[tokio::test]
+async fn bad_bookings_name_each_field_and_save_nothing() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    let cases = [
+        (
+            json!({}),
+            vec!["client_ids", "clinician_id", "place", "service_type", "starts_at"],
+        ),
+        (json!({ "client_ids": ["not-a-uuid"] }), vec!["client_ids[0]"]),
+        (
+            {
+                let mut b = booking(&p.alex_client, &p.alex, "2027-03-23T10:00");
+                b["place"] = json!("moon");
+                b["duration_minutes"] = json!(0);
+                b["service_type"] = json!("");
+                b
+            },
+            vec!["place", "service_type", "duration_minutes"],
+        ),
+        (
+            {
+                let mut b = booking(&p.alex_client, &p.alex, "2027-03-23T10:00");
+                b["recurrence"] = json!({ "repeat": "weekly", "count": 500 });
+                b
+            },
+            vec!["recurrence.count"],
+        ),
+        (
+            {
+                let mut b = booking(&p.alex_client, &p.alex, "2027-03-23T10:00");
+                b["recurrence"] = json!({ "repeat": "daily", "count": 5 });
+                b
+            },
+            vec!["recurrence.repeat"],
+        ),
+        (
+            {
+                let mut b = booking(&p.alex_client, &p.alex, "2027-03-23T10:00");
+                b["client_ids"] = json!([uuid::Uuid::now_v7()]);
+                b
+            },
+            vec!["client_ids"],
+        ),
+        (
+            {
+                let mut b = booking(&p.alex_client, &p.desk, "2027-03-23T10:00");
+                b["place"] = json!("room");
+                b["room_id"] = json!(uuid::Uuid::now_v7());
+                b.as_object_mut().unwrap().remove("telehealth_url");
+                b
+            },
+            vec!["clinician_id", "room_id"],
+        ),
+    ];
+    for (body, fields) in cases {
+        let response = p.desk.post(&app, "/api/v1/appointments", &body).await;
+        let envelope = assert_envelope(response, 422, "validation_failed").await;
+        assert_eq!(field_names(&envelope), fields, "{body}");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM appointments").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM appointment_series").await, 0);
+    let response = p
+        .desk
+        .get(&app, "/api/v1/appointments?from=yesterday&status=late")
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["from", "status"]);
+}
+
+#[tokio::test]
+async fn clinicians_see_their_own_and_their_clients_appointments_only() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    let response = p
+        .alex
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.alex_client, &p.alex, "2027-03-23T10:00"),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let alex_appointment = response.json::<Value>().await.unwrap()["appointments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Blair may not book Alex's client, nor see Alex's appointment.
+    let response = p
+        .blair
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.alex_client, &p.blair, "2027-03-24T10:00"),
+        )
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+    let response = p
+        .blair
+        .get(&app, &format!("/api/v1/appointments/{alex_appointment}"))
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+    let response = p
+        .blair
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.blair_client, &p.blair, "2027-03-24T10:00"),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+
+    let ids = |list: Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["clients"][0]["record_number"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let alex_record = p.alex_client["record_number"].as_str().unwrap().to_owned();
+    let blair_record = p.blair_client["record_number"].as_str().unwrap().to_owned();
+    let mine: Value = p.blair.get(&app, "/api/v1/appointments").await.json().await.unwrap();
+    assert_eq!(ids(mine), std::slice::from_ref(&blair_record));
+    let all: Value = p.desk.get(&app, "/api/v1/appointments").await.json().await.unwrap();
+    assert_eq!(ids(all), [alex_record, blair_record]);
+    let response = p
+        .desk
+        .get(&app, &format!("/api/v1/appointments/{alex_appointment}"))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // Every read is in the audit trail with the clients it showed.
+    app.settle_audit().await;
+    let mut db = app.superuser("default").await;
+    let shown: Vec<String> = sqlx::query_scalar(
+        "SELECT unnest(subjects) FROM audit_events WHERE action = 'appointment.list' AND actor_id = $1",
+    )
+    .bind(p.blair.id.to_string())
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(shown, [p.blair_client["id"].as_str().unwrap()]);
+}
