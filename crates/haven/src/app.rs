@@ -174,7 +174,10 @@ async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<
 
 /// What each kind of background job does; every module that queues jobs adds its own.
 pub fn job_handlers() -> Handlers<AppState> {
-    Handlers::default()
+    Handlers::default().on(
+        crate::appointments::reminders::JOB_KIND,
+        crate::appointments::reminders::run,
+    )
 }
 
 /// The operators' listener: metrics and liveness, not meant to face the internet.

@@ -4,7 +4,9 @@
 //! private calendar feeds. See docs/appointments.md.
 
 pub mod api;
+pub mod feeds;
 pub mod recurrence;
+pub mod reminders;
 pub mod service;
 pub mod store;
 

@@ -345,6 +345,7 @@ async fn insert_booking(
             override_reason: booking.override_reason.clone(),
         };
         store::insert(tx, &new, now, by).await?;
+        super::reminders::schedule(tx, new.id, new.starts_at, now).await?;
         ids.push(new.id);
     }
     Ok((series_id, ids))

@@ -20,6 +20,20 @@ pub static TENANT_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/tenant
 const MIGRATION_LOCK_KEY: i64 = 0x4841_5645_4e5f_4d31; // "HAVEN_M1"
 
 const POOL_SIZE: u32 = 16;
+/// A server that is starting, recovering from a crash or restarting drops or refuses
+/// connections for a moment: Haven waits this long for it before giving up.
+const RESTART_PATIENCE: Duration = Duration::from_secs(10);
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+
+/// Errors that a server in the middle of (re)starting gives: the connection reset or
+/// refused, or "the database system is starting up" (57P03).
+fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
@@ -134,20 +148,41 @@ impl DatabaseServer {
     }
 
     pub async fn connect_pool(&self, database: &DatabaseName) -> Result<PgPool, DatabaseError> {
-        PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(self.options(database))
-            .await
-            .map_err(|source| DatabaseError::Connect {
-                database: database.to_string(),
-                source,
-            })
+        let mut waited = Duration::ZERO;
+        loop {
+            let attempt = PgPoolOptions::new()
+                .max_connections(POOL_SIZE)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(self.options(database))
+                .await;
+            match attempt {
+                Err(source) if is_transient(&source) && waited < RESTART_PATIENCE => {
+                    tokio::time::sleep(RETRY_EVERY).await;
+                    waited += RETRY_EVERY;
+                }
+                other => {
+                    return other.map_err(|source| DatabaseError::Connect {
+                        database: database.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
     }
 
     /// Creates `database` unless it exists. Returns whether it was created.
     pub async fn ensure_database(&self, database: &DatabaseName) -> Result<bool, DatabaseError> {
-        match PgConnection::connect_with(&self.options(database)).await {
+        let mut waited = Duration::ZERO;
+        let first = loop {
+            match PgConnection::connect_with(&self.options(database)).await {
+                Err(source) if is_transient(&source) && waited < RESTART_PATIENCE => {
+                    tokio::time::sleep(RETRY_EVERY).await;
+                    waited += RETRY_EVERY;
+                }
+                other => break other,
+            }
+        };
+        match first {
             Ok(conn) => {
                 conn.close().await?;
                 return Ok(false);

@@ -477,3 +477,392 @@ async fn clinicians_see_their_own_and_their_clients_appointments_only() {
     .unwrap();
     assert_eq!(shown, [p.blair_client["id"].as_str().unwrap()]);
 }
+
+/// Parses an iCalendar text with Python's `icalendar` package (an implementation
+/// independent of Haven's) and returns each event's fields.
+async fn parse_ical(text: &str) -> Vec<Value> {
+    const SCRIPT: &str = r#"
+import json, sys
+from icalendar import Calendar
+cal = Calendar.from_ical(sys.stdin.buffer.read())
+events = []
+for e in cal.walk("VEVENT"):
+    events.append({
+        "uid": str(e["UID"]),
+        "summary": str(e["SUMMARY"]),
+        "start": e.decoded("DTSTART").isoformat(),
+        "end": e.decoded("DTEND").isoformat(),
+        "location": str(e.get("LOCATION", "")),
+        "status": str(e.get("STATUS", "")),
+        "sequence": int(e.get("SEQUENCE", 0)),
+        "keys": sorted(e.keys()),
+    })
+print(json.dumps({"version": str(cal["VERSION"]), "events": events}))
+"#;
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with icalendar (.ci/run installs it)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let parsed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(parsed["version"], "2.0");
+    parsed["events"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_private_calendar_feed_carries_no_phi_and_can_be_rotated_and_revoked() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    let mut client = p.alex_client.clone();
+    // Details that must never reach a calendar.
+    let response = p
+        .alex
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/clients/{}", client["id"].as_str().unwrap()),
+            &json!({ "date_of_birth": "1990-02-03" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    client = response.json().await.unwrap();
+    let now = app.state.clock.now();
+    let at = |days: i64| (now + chrono::TimeDelta::days(days)).to_rfc3339();
+    let mut in_room = booking(&client, &p.alex, &at(2));
+    in_room["place"] = json!("room");
+    in_room["room_id"] = p.room["id"].clone();
+    in_room["service_type"] = json!("Trauma-focused therapy");
+    in_room["scheduling_note"] = json!("Prefers the side entrance");
+    in_room.as_object_mut().unwrap().remove("telehealth_url");
+    let mut telehealth = booking(&client, &p.alex, &at(3));
+    telehealth["service_type"] = json!("Trauma-focused therapy");
+    let mut home_visit = booking(&client, &p.alex, &at(4));
+    home_visit["place"] = json!("elsewhere");
+    home_visit["location_note"] = json!("12 Quillmere Lane");
+    home_visit.as_object_mut().unwrap().remove("telehealth_url");
+    let mut ids = Vec::new();
+    for body in [&in_room, &telehealth, &home_visit] {
+        let response = p.alex.post(&app, "/api/v1/appointments", body).await;
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        let booked: Value = response.json().await.unwrap();
+        ids.push(booked["appointments"][0]["id"].as_str().unwrap().to_owned());
+    }
+    let response = p
+        .alex
+        .post(
+            &app,
+            &format!("/api/v1/appointments/{}/status", ids[1]),
+            &json!({ "to": "cancelled", "cancelled_by": "staff", "reason": "Clinician unwell" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // Blair's own appointment must not appear in Alex's feed.
+    let response = p
+        .blair
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.blair_client, &p.blair, &at(2)),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+
+    let status: Value = p.alex.get(&app, "/api/v1/calendar-feed").await.json().await.unwrap();
+    assert_eq!(status["active"], false);
+    let response = p.alex.post(&app, "/api/v1/calendar-feed", &json!({})).await;
+    assert_eq!(response.status(), 201);
+    let url = response.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = url
+        .split_once("/calendar/")
+        .map(|(_, rest)| format!("/calendar/{rest}"))
+        .unwrap();
+    assert!(
+        std::path::Path::new(&path).extension().is_some_and(|e| e == "ics") && path.len() > 50,
+        "{path}"
+    );
+
+    // A calendar app fetches it without any cookie.
+    let anonymous = reqwest::Client::new();
+    let response = anonymous.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/calendar; charset=utf-8");
+    assert!(response.headers().get("set-cookie").is_none());
+    let text = response.text().await.unwrap();
+    assert!(text.contains("\r\n"), "lines end in CRLF");
+    assert!(text.lines().all(|line| line.len() <= 75), "lines are folded");
+
+    let events = parse_ical(&text).await;
+    assert_eq!(events.len(), 3, "{text}");
+    let by_uid = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["uid"] == format!("{id}@haven"))
+            .unwrap()
+            .clone()
+    };
+    let room = by_uid(&ids[0]);
+    assert_eq!(room["summary"], "Client appointment");
+    assert_eq!(room["location"], "Harbour Room");
+    assert_eq!(room["status"], "CONFIRMED");
+    assert_eq!(room["sequence"], 0);
+    let cancelled = by_uid(&ids[1]);
+    assert_eq!(cancelled["location"], "Telehealth");
+    assert_eq!(cancelled["status"], "CANCELLED");
+    assert_eq!(cancelled["sequence"], 1);
+    assert_eq!(by_uid(&ids[2])["location"], "Off site");
+    assert!(room["start"].as_str().unwrap().ends_with("+00:00"));
+    for event in &events {
+        let keys: Vec<&str> = event["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert!(
+            !keys.contains(&"DESCRIPTION") && !keys.contains(&"ATTENDEE"),
+            "{keys:?}"
+        );
+    }
+    let given = client["legal_given_name"].as_str().unwrap();
+    let family = client["legal_family_name"].as_str().unwrap();
+    let record = client["record_number"].as_str().unwrap();
+    for secret in [
+        given,
+        family,
+        record,
+        "1990",
+        "Trauma",
+        "Counselling",
+        "side entrance",
+        "Quillmere",
+        "video.example.org",
+        "Clinician unwell",
+        "Fernwood",
+    ] {
+        assert!(
+            !text.to_lowercase().contains(&secret.to_lowercase()),
+            "the feed holds {secret:?}"
+        );
+    }
+
+    // Rotating replaces the address; revoking ends it.
+    let response = p.alex.post(&app, "/api/v1/calendar-feed", &json!({})).await;
+    let new_url = response.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_path = new_url
+        .split_once("/calendar/")
+        .map(|(_, rest)| format!("/calendar/{rest}"))
+        .unwrap();
+    assert_ne!(new_path, path);
+    assert_eq!(anonymous.get(app.url(&path)).send().await.unwrap().status(), 404);
+    assert_eq!(anonymous.get(app.url(&new_path)).send().await.unwrap().status(), 200);
+    let status: Value = p.alex.get(&app, "/api/v1/calendar-feed").await.json().await.unwrap();
+    assert_eq!(status["active"], true);
+    let response = p
+        .alex
+        .send(&app, reqwest::Method::DELETE, "/api/v1/calendar-feed", &json!({}))
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(anonymous.get(app.url(&new_path)).send().await.unwrap().status(), 404);
+    let response = p
+        .alex
+        .send(&app, reqwest::Method::DELETE, "/api/v1/calendar-feed", &json!({}))
+        .await;
+    assert_envelope(response, 404, "not_found").await;
+    assert_eq!(
+        anonymous
+            .get(app.url("/calendar/nonsense.ics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    app.settle_audit().await;
+    let mut db = app.superuser("default").await;
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE action LIKE 'calendar_feed.%' ORDER BY seq")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(
+        actions,
+        ["calendar_feed.create", "calendar_feed.rotate", "calendar_feed.revoke"]
+    );
+}
+
+#[tokio::test]
+async fn reminders_reach_safe_addresses_only_and_carry_no_phi() {
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let smtp_url = smtp.url();
+    let clock = std::sync::Arc::new(haven::clock::ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2027-03-01T09:00:00Z")
+            .unwrap()
+            .into(),
+    ));
+    let app = TestApp::spawn_full(
+        |c| {
+            c.smtp_url = Some(haven::config::Secret::new(smtp_url));
+            c.jobs_poll_interval = std::time::Duration::from_millis(20);
+        },
+        clock.clone(),
+    )
+    .await;
+    let p = practice(&app).await;
+    // Robin may be emailed; Sky gave an address that is not safe to use.
+    for (client, email, safe) in [
+        (&p.alex_client, "robin@example.net", true),
+        (&p.blair_client, "sky@example.net", false),
+    ] {
+        let response = p
+            .desk
+            .send(
+                &app,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/clients/{}", client["id"].as_str().unwrap()),
+                &json!({ "email": email, "ok_to_email": safe, "date_of_birth": "1990-02-03" }),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    // A family session for both, three days ahead, in the Harbour Room.
+    let mut family = booking(&p.alex_client, &p.alex, "2027-03-04T10:00");
+    family["client_ids"] = json!([p.alex_client["id"], p.blair_client["id"]]);
+    family["place"] = json!("room");
+    family["room_id"] = p.room["id"].clone();
+    family["service_type"] = json!("Family violence counselling");
+    family.as_object_mut().unwrap().remove("telehealth_url");
+    let response = p.desk.post(&app, "/api/v1/appointments", &family).await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let booked: Value = response.json().await.unwrap();
+    let id = booked["appointments"][0]["id"].as_str().unwrap().to_owned();
+    let outcomes = || async {
+        let mut db = app.superuser("default").await;
+        let rows: Vec<(Option<uuid::Uuid>, i32, String, Option<String>)> = sqlx::query_as(
+            "SELECT client_id, offset_minutes, outcome, detail FROM reminder_log WHERE appointment_id = $1::uuid ORDER BY at, id",
+        )
+        .bind(&id)
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        rows
+    };
+    let queued = outcomes().await;
+    assert_eq!(
+        queued.iter().map(|r| (r.1, r.2.as_str())).collect::<Vec<_>>(),
+        [(2880, "queued"), (120, "queued")]
+    );
+
+    // Nothing before it is due; 48 hours before, Robin gets one and Sky's is skipped.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(smtp.messages().is_empty());
+    clock.advance(chrono::TimeDelta::hours(24) + chrono::TimeDelta::minutes(1));
+    let message = smtp.wait_for(1).await;
+    assert!(message.contains("To: robin@example.net"), "{message}");
+    assert!(
+        message.contains("Thursday 4 March 2027, 10:00 to 10:50 (Australia/Melbourne)"),
+        "{message}"
+    );
+    assert!(message.contains("Harbour Room"), "{message}");
+    for secret in [
+        "Robin",
+        "Ashbrook",
+        "Sky",
+        "Fernwood",
+        "Family violence",
+        "1990",
+        "Sam Tester",
+        "HV000",
+    ] {
+        assert!(!message.contains(secret), "the reminder holds {secret:?}:\n{message}");
+    }
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = outcomes().await;
+        if log.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let robin: uuid::Uuid = p.alex_client["id"].as_str().unwrap().parse().unwrap();
+    let sky: uuid::Uuid = p.blair_client["id"].as_str().unwrap().parse().unwrap();
+    let sent = log.iter().find(|r| r.0 == Some(robin)).unwrap();
+    assert_eq!((sent.1, sent.2.as_str()), (2880, "sent"));
+    assert!(sent.3.as_deref().unwrap().starts_with("email: 250"), "{sent:?}");
+    let skipped = log.iter().find(|r| r.0 == Some(sky)).unwrap();
+    assert_eq!(skipped.2, "skipped");
+    assert_eq!(
+        skipped.3.as_deref(),
+        Some("email: email is not marked safe for this client")
+    );
+    assert_eq!(smtp.messages().len(), 1, "never to an unsafe address");
+
+    // The organisation may add the clinician and service; a cancelled appointment sends nothing more.
+    {
+        let mut db = app.superuser("default").await;
+        sqlx::query("UPDATE organisation_settings SET reminder_show_clinician = true, reminder_show_service = true")
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    // A day has passed: the desk's session is long idle.
+    let desk = Staff::sign_in_again(&app, "desk@example.org", p.desk.id).await;
+    let response = desk
+        .post(
+            &app,
+            &format!("/api/v1/appointments/{id}/status"),
+            &json!({ "to": "cancelled", "cancelled_by": "client", "reason": "Moving away" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    clock.advance(chrono::TimeDelta::hours(46));
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        last = outcomes().await;
+        if last.iter().any(|r| r.1 == 120 && r.2 == "skipped") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let cancelled = last
+        .iter()
+        .find(|r| r.1 == 120 && r.2 == "skipped")
+        .expect("the 2-hour reminder ran");
+    assert_eq!(cancelled.3.as_deref(), Some("the appointment is no longer scheduled"));
+    assert_eq!(smtp.messages().len(), 1);
+
+    // With the fields turned on, a new booking's reminder names the clinician and service.
+    let desk = Staff::sign_in_again(&app, "desk@example.org", p.desk.id).await;
+    let response = desk
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.alex_client, &p.alex, "2027-03-08T10:00"),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    clock.advance(chrono::TimeDelta::hours(40));
+    let message = smtp.wait_for(2).await;
+    assert!(message.contains("With:  Sam Tester"), "{message}");
+    assert!(message.contains("For:   Counselling"), "{message}");
+    assert!(
+        message.contains("https://video.example.org/room/42"),
+        "the telehealth link is the place"
+    );
+    assert!(
+        !message.contains("Robin"),
+        "the client's name stays off unless turned on"
+    );
+}

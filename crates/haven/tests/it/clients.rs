@@ -18,6 +18,11 @@ pub struct Staff {
 impl Staff {
     pub async fn sign_in(app: &TestApp, email: &str, roles: &[Role]) -> Self {
         let id = app.create_user(email, roles, Some(PASSWORD)).await;
+        Self::sign_in_again(app, email, id).await
+    }
+
+    /// A new session for someone who exists (after the clock passed their idle limit).
+    pub async fn sign_in_again(app: &TestApp, email: &str, id: UserId) -> Self {
         let client = app.browser();
         let (status, body) = app.sign_in(&client, email, PASSWORD).await;
         assert_eq!(status, 200, "{body}");

@@ -1,0 +1,261 @@
+//! Private calendar feeds: each staff member may have one secret iCalendar URL that
+//! Google Calendar, Outlook and Apple Calendar subscribe to. The URL is the only key,
+//! so it is long and random, stored only as a hash, and can be rotated or revoked.
+//! Events carry no PHI: "Client appointment", the time, and the room or "Telehealth".
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{AppointmentStatus, Place};
+use crate::compliance::audit::{self, Outcome};
+use crate::policy::Action;
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::error::WebError;
+use crate::web::routes::{Access, RouteTable};
+use crate::web::tenant::CurrentTenant;
+
+/// The feed covers this much of the past and the future.
+const PAST_DAYS: i64 = 60;
+const FUTURE_DAYS: i64 = 400;
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Public, Method::GET, "/calendar/{file}", feed)
+        .add(Access::Full, Method::GET, "/api/v1/calendar-feed", status)
+        .add(Access::Full, Method::POST, "/api/v1/calendar-feed", create)
+        .add(Access::Full, Method::DELETE, "/api/v1/calendar-feed", revoke)
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// 32 random bytes, URL-safe.
+fn new_secret() -> Result<String, WebError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| WebError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// One event of a feed: times, place and status, nothing about who.
+struct FeedEvent {
+    id: Uuid,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    status: String,
+    place: String,
+    room_name: Option<String>,
+    sequence: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+async fn events_for(db: impl PgExecutor<'_>, user: Uuid, now: DateTime<Utc>) -> Result<Vec<FeedEvent>, sqlx::Error> {
+    sqlx::query_as!(
+        FeedEvent,
+        r#"
+        SELECT a.id, a.starts_at, a.ends_at, a.status, a.place, r.name AS "room_name?", a.sequence,
+               a.created_at, a.updated_at
+        FROM appointments a LEFT JOIN rooms r ON r.id = a.room_id
+        WHERE (a.clinician_id = $1 OR a.co_facilitator_id = $1)
+          AND a.starts_at >= $2 AND a.starts_at < $3
+        ORDER BY a.starts_at, a.id
+        "#,
+        user,
+        now - TimeDelta::days(PAST_DAYS),
+        now + TimeDelta::days(FUTURE_DAYS)
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The feed as RFC 5545 text. Each appointment is its own event with a stable UID; a
+/// change raises SEQUENCE and a cancellation keeps the event with STATUS:CANCELLED, so
+/// subscribed calendars update or strike it out.
+fn render(organisation: &str, events: &[FeedEvent]) -> String {
+    let mut calendar = Calendar::new();
+    calendar.name(&format!("{organisation} (Haven)"));
+    for e in events {
+        let location = match (Place::parse(&e.place), &e.room_name) {
+            (Some(Place::Room), Some(room)) => room.clone(),
+            (Some(Place::Telehealth), _) => "Telehealth".to_owned(),
+            // A note may hold an address; the feed says only that it is off site.
+            _ => "Off site".to_owned(),
+        };
+        let status = if AppointmentStatus::parse(&e.status) == Some(AppointmentStatus::Cancelled) {
+            EventStatus::Cancelled
+        } else {
+            EventStatus::Confirmed
+        };
+        calendar.push(
+            Event::new()
+                .uid(&format!("{}@haven", e.id))
+                .summary("Client appointment")
+                .starts(e.starts_at)
+                .ends(e.ends_at)
+                .location(&location)
+                .status(status)
+                .sequence(u32::try_from(e.sequence).unwrap_or(0))
+                .timestamp(e.updated_at)
+                .created(e.created_at)
+                .last_modified(e.updated_at)
+                .class(icalendar::Class::Private)
+                .done(),
+        );
+    }
+    calendar.done().to_string()
+}
+
+/// `GET /calendar/{secret}.ics`: no sign-in; the secret is the key. An unknown or
+/// revoked secret is a 404 like any other unknown page.
+async fn feed(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    Path(file): Path<String>,
+) -> Result<Response, WebError> {
+    let secret = file.strip_suffix(".ics").unwrap_or(&file);
+    if secret.len() != 43 {
+        return Err(WebError::NotFound);
+    }
+    let user = sqlx::query_scalar!(
+        "SELECT f.user_id FROM calendar_feeds f JOIN users u ON u.id = f.user_id
+         WHERE f.secret_hash = $1 AND u.status = 'active'",
+        hash(secret)
+    )
+    .fetch_optional(&tenant.pool)
+    .await?
+    .ok_or(WebError::NotFound)?;
+    let now = state.clock.now();
+    let events = events_for(&tenant.pool, user, now).await?;
+    let body = render(&tenant.record.display_name, &events);
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/calendar; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FeedStatus {
+    pub active: bool,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NewFeed {
+    /// Shown once: subscribe to it, keep it private. Creating a feed again replaces it.
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether you have a calendar feed (its address is never shown again).
+#[utoipa::path(get, path = "/api/v1/calendar-feed", tag = "appointments",
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Your feed", body = FeedStatus),
+        (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
+    ))]
+pub(crate) async fn status(caller: Caller) -> Result<Response, WebError> {
+    caller.authorize(&Action::ManageOwnAccount).await?;
+    let created_at = sqlx::query_scalar!(
+        "SELECT created_at FROM calendar_feeds WHERE user_id = $1",
+        caller.identity.user.id.0
+    )
+    .fetch_optional(&caller.tenant.pool)
+    .await?;
+    Ok(Json(FeedStatus {
+        active: created_at.is_some(),
+        created_at,
+    })
+    .into_response())
+}
+
+/// Create your private calendar feed, or rotate it (the old address stops working).
+#[utoipa::path(post, path = "/api/v1/calendar-feed", tag = "appointments",
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "The new address, shown once", body = NewFeed),
+        (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
+        (status = 403, description = "Your role has no schedule, or a missing CSRF token", body = crate::web::openapi::ErrorEnvelope),
+    ))]
+pub(crate) async fn create(caller: Caller) -> Result<Response, WebError> {
+    caller.authorize(&Action::ViewSchedule).await?;
+    let secret = new_secret()?;
+    let now = caller.now();
+    let user = caller.identity.user.id;
+    let mut tx = caller.tenant.pool.begin().await?;
+    let replaced = sqlx::query_scalar!(
+        r#"
+        INSERT INTO calendar_feeds (user_id, secret_hash, created_at) VALUES ($1, $2, $3)
+        ON CONFLICT (user_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at
+        RETURNING (xmax <> 0) AS "replaced!"
+        "#,
+        user.0,
+        hash(&secret),
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::stage(
+        &mut tx,
+        &caller
+            .event(
+                if replaced {
+                    "calendar_feed.rotate"
+                } else {
+                    "calendar_feed.create"
+                },
+                Outcome::Allowed,
+            )
+            .resource("user", user.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    let url = format!("{}/calendar/{secret}.ics", caller.state.config.link_base());
+    Ok((StatusCode::CREATED, Json(NewFeed { url, created_at: now })).into_response())
+}
+
+/// Revoke your calendar feed: its address stops working at once.
+#[utoipa::path(delete, path = "/api/v1/calendar-feed", tag = "appointments",
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
+        (status = 404, description = "You have no feed", body = crate::web::openapi::ErrorEnvelope),
+    ))]
+pub(crate) async fn revoke(caller: Caller) -> Result<Response, WebError> {
+    caller.authorize(&Action::ManageOwnAccount).await?;
+    let user = caller.identity.user.id;
+    let mut tx = caller.tenant.pool.begin().await?;
+    let gone = sqlx::query!("DELETE FROM calendar_feeds WHERE user_id = $1", user.0)
+        .execute(&mut *tx)
+        .await?;
+    if gone.rows_affected() == 0 {
+        return Err(WebError::NotFound);
+    }
+    audit::stage(
+        &mut tx,
+        &caller
+            .event("calendar_feed.revoke", Outcome::Allowed)
+            .resource("user", user.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
