@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::service::{self, AppointmentFields, StatusFields};
+use super::service::{self, AppointmentFields, ChangeFields, StatusFields};
 use super::store::{self, Filter};
 use super::{AppointmentStatus, Named};
 use crate::compliance::audit::{self, Outcome};
@@ -25,6 +25,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Full, Method::GET, "/api/v1/appointments", list)
         .add(Access::Full, Method::POST, "/api/v1/appointments", create)
         .add(Access::Full, Method::GET, "/api/v1/appointments/{id}", get)
+        .add(Access::Full, Method::PATCH, "/api/v1/appointments/{id}", update)
         .add(Access::Full, Method::POST, "/api/v1/appointments/{id}/status", status)
         .add(Access::Full, Method::GET, "/api/v1/rooms", rooms)
         .add(Access::Full, Method::POST, "/api/v1/rooms", create_room)
@@ -146,6 +147,29 @@ pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<AppointmentF
     ))]
 pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
     Ok(Json(service::view(&caller, id).await?.into_inner()).into_response())
+}
+
+/// Move or change an appointment (`scope` `one`), this and the following ones of its
+/// series (`following`: they become a series of their own) or the whole series (`all`).
+/// Occurrences edited on their own, cancelled or past keep theirs. Clashes are checked
+/// for each occurrence as when booking.
+#[utoipa::path(patch, path = "/api/v1/appointments/{id}", tag = "appointments", request_body = ChangeFields,
+    params(("id" = Uuid, Path, description = "The appointment")),
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The appointments changed", body = service::Booked),
+        (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
+        (status = 403, description = "Refused by the policy or a missing CSRF token", body = crate::web::openapi::ErrorEnvelope),
+        (status = 404, description = "No such appointment", body = crate::web::openapi::ErrorEnvelope),
+        (status = 409, description = "Clashes, each named; or the appointment is no longer scheduled", body = crate::web::openapi::ErrorEnvelope),
+        (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
+    ))]
+pub(crate) async fn update(
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    ApiJson(fields): ApiJson<ChangeFields>,
+) -> Result<Response, WebError> {
+    Ok(Json(service::change(&caller, id, &fields).await?).into_response())
 }
 
 /// Check in (`arrived`), complete, cancel (`cancelled_by` and `reason`), mark a no-show,

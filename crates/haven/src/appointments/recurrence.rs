@@ -150,6 +150,29 @@ pub fn ending_before(rule: &str, before: DateTime<Utc>) -> Result<Option<String>
     Ok(Some(set.to_string()))
 }
 
+/// The same repetition (frequency, interval, weekday of the month) restarted at `first`
+/// for `count` occurrences: the rule of the part of a series that was moved.
+pub fn restarted(rule: &str, first: DateTime<Utc>, zone: chrono_tz::Tz, count: u16) -> Result<String, RecurrenceError> {
+    let set: RRuleSet = rule
+        .parse()
+        .map_err(|e: rrule::RRuleError| RecurrenceError::Stored(e.to_string()))?;
+    let Some(original) = set.get_rrule().first() else {
+        return Err(RecurrenceError::Stored("no RRULE".to_owned()));
+    };
+    let mut again = RRule::new(original.get_freq())
+        .interval(original.get_interval())
+        .count(u32::from(count.max(1)));
+    if original.get_freq() == Frequency::Monthly {
+        let local = first.with_timezone(&zone).date_naive();
+        let nth = i16::try_from((local.day() - 1) / 7 + 1).unwrap_or(1);
+        again = again.by_weekday(vec![NWeekday::Nth(if nth >= 5 { -1 } else { nth }, local.weekday())]);
+    }
+    let set = again
+        .build(first.with_timezone(&Tz::Tz(zone)))
+        .map_err(|e| RecurrenceError::Stored(e.to_string()))?;
+    Ok(set.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Timelike;

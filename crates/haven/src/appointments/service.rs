@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::recurrence::{self, Recurrence};
 use super::store::{self, ClashAt, Filter, NewAppointment};
-use super::{Appointment, AppointmentStatus, CancelledBy, Place};
+use super::{Appointment, AppointmentStatus, CancelledBy, EditScope, Place};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::policy::{self, Action, AppointmentFacts};
 use crate::web::caller::Caller;
@@ -220,6 +220,49 @@ pub async fn facts(caller: &Caller, id: Uuid) -> Result<(AppointmentFacts, Appoi
     Ok((facts, appointment))
 }
 
+/// One occurrence's move in an edit.
+struct Move {
+    id: Uuid,
+    was: DateTime<Utc>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+/// The write's audit event, and the override's when it went over clashes (`overridden`
+/// describes them).
+async fn stage_audit(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    action: &str,
+    (kind, resource): (&str, Uuid),
+    booking: &Booking,
+    summary: String,
+    overridden: Option<String>,
+) -> Result<(), WebError> {
+    let subjects: Vec<String> = booking.clients.iter().map(Uuid::to_string).collect();
+    audit::stage(
+        &mut *tx,
+        &caller
+            .event(action, Outcome::Allowed)
+            .resource(kind, resource.to_string())
+            .subjects(subjects.clone())
+            .reason(summary),
+    )
+    .await?;
+    if let (Some(reason), Some(over)) = (&booking.override_reason, overridden) {
+        audit::stage(
+            &mut *tx,
+            &caller
+                .event("appointment.conflict_override", Outcome::Allowed)
+                .resource(kind, resource.to_string())
+                .subjects(subjects)
+                .reason(format!("{reason} (over: {over})")),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The appointments a booking made.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Booked {
@@ -267,33 +310,21 @@ pub async fn book(caller: &Caller, fields: &AppointmentFields) -> Result<Booked,
     }
 
     let (series_id, ids) = insert_booking(&mut tx, caller, &booking, &slots, zone).await?;
-    let subjects: Vec<String> = booking.clients.iter().map(Uuid::to_string).collect();
-    let (resource_kind, resource) = match series_id {
+    let resource = match series_id {
         Some(series) => ("appointment_series", series),
         None => ("appointment", ids[0]),
     };
-    audit::stage(
+    let overridden = (!clashes.is_empty() || !outside.is_empty()).then(|| describe(&clashes, &outside, zone));
+    stage_audit(
         &mut tx,
-        &caller
-            .event("appointment.create", Outcome::Allowed)
-            .resource(resource_kind, resource.to_string())
-            .subjects(subjects.clone())
-            .reason(format!("{} appointment(s)", ids.len())),
+        caller,
+        "appointment.create",
+        resource,
+        &booking,
+        format!("{} appointment(s)", ids.len()),
+        overridden,
     )
     .await?;
-    if let Some(reason) = &booking.override_reason
-        && (!clashes.is_empty() || !outside.is_empty())
-    {
-        audit::stage(
-            &mut tx,
-            &caller
-                .event("appointment.conflict_override", Outcome::Allowed)
-                .resource(resource_kind, resource.to_string())
-                .subjects(subjects)
-                .reason(format!("{reason} (over: {})", describe(&clashes, &outside, zone))),
-        )
-        .await?;
-    }
     let mut appointments = Vec::with_capacity(ids.len());
     for id in &ids {
         if let Some(appointment) = store::find(&mut tx, *id).await? {
@@ -487,6 +518,9 @@ pub struct StatusFields {
     pub cancelled_by: Option<String>,
     /// For `cancelled`.
     pub reason: Option<String>,
+    /// For `cancelled` in a series: `one` (default), `following` or `all` (the
+    /// occurrences still scheduled; those edited on their own keep theirs).
+    pub scope: Option<String>,
 }
 
 /// Checks in, completes, cancels (by client or staff, with a reason; a client's
@@ -518,31 +552,49 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
     } else {
         None
     };
+    if fields.scope.is_some() && !cancelled {
+        problems.add("scope", "only a cancellation applies to several appointments");
+    }
     problems.check()?;
     let Some(to) = to else {
         return Err(WebError::BadRequest("to: missing".to_owned()));
     };
     let from = appointment.status;
+    let scope = if cancelled {
+        edit_scope(&appointment, fields.scope.as_deref())?
+    } else {
+        EditScope::One
+    };
     if !from.can_move_to(to) {
-        let allowed: Vec<&str> = from.next().into_iter().map(AppointmentStatus::as_str).collect();
-        return Err(WebError::Conflict(format!(
-            "this appointment is {}; it can move to {}",
-            from.as_str(),
-            if allowed.is_empty() {
-                "nothing else".to_owned()
-            } else {
-                allowed.join(", ")
-            }
-        )));
+        return Err(refuse_move(from));
     }
     let now = caller.now();
     let mut tx = caller.tenant.pool.begin().await?;
     let notice = late_cancel_notice(&mut tx).await?;
     let late = cancelled_by == Some(CancelledBy::Client) && appointment.starts_at - now < notice;
-    if !store::move_status(&mut tx, id, from, to, cancelled_by, reason.as_deref(), late, now).await? {
-        return Err(WebError::Conflict(
-            "someone else changed this appointment just now; reload and try again".to_owned(),
-        ));
+    for occurrence in chosen(&mut tx, &appointment, scope).await? {
+        let late = occurrence.id == id && late;
+        let occurrence_from = if occurrence.id == id {
+            from
+        } else {
+            AppointmentStatus::Scheduled
+        };
+        if !store::move_status(
+            &mut tx,
+            occurrence.id,
+            occurrence_from,
+            to,
+            cancelled_by,
+            reason.as_deref(),
+            late,
+            now,
+        )
+        .await?
+        {
+            return Err(WebError::Conflict(
+                "someone else changed this appointment just now; reload and try again".to_owned(),
+            ));
+        }
     }
     audit::stage(
         &mut tx,
@@ -551,10 +603,15 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
             .resource("appointment", id.to_string())
             .subjects(appointment.clients.iter().map(|c| c.id.to_string()))
             .reason(format!(
-                "{} -> {}{}",
+                "{} -> {}{}{}",
                 from.as_str(),
                 to.as_str(),
-                if late { " (late)" } else { "" }
+                if late { " (late)" } else { "" },
+                if scope == EditScope::One {
+                    String::new()
+                } else {
+                    format!(", scope {}", scope.as_str())
+                }
             )),
     )
     .await?;
@@ -564,12 +621,292 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
     Ok(updated)
 }
 
+/// A 409 naming the moves a status allows.
+fn refuse_move(from: AppointmentStatus) -> WebError {
+    let allowed: Vec<&str> = from.next().into_iter().map(AppointmentStatus::as_str).collect();
+    WebError::Conflict(format!(
+        "this appointment is {}; it can move to {}",
+        from.as_str(),
+        if allowed.is_empty() {
+            "nothing else".to_owned()
+        } else {
+            allowed.join(", ")
+        }
+    ))
+}
+
 async fn late_cancel_notice(conn: &mut sqlx::PgConnection) -> Result<TimeDelta, sqlx::Error> {
     let hours = sqlx::query_scalar!("SELECT late_cancel_hours FROM organisation_settings")
         .fetch_optional(conn)
         .await?
         .unwrap_or(24);
     Ok(TimeDelta::hours(i64::from(hours)))
+}
+
+/// A change to an appointment, or to several occurrences of its series.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeFields {
+    /// `one` (default), `following` (this and the later ones) or `all` (the whole
+    /// series). Occurrences edited on their own, cancelled or past ones keep theirs.
+    pub scope: Option<String>,
+    /// The new start of this occurrence; the others in scope move by the same wall-clock
+    /// shift.
+    pub starts_at: Option<String>,
+    pub duration_minutes: Option<i64>,
+    pub clinician_id: Option<Uuid>,
+    pub co_facilitator_id: Option<Uuid>,
+    pub place: Option<String>,
+    pub room_id: Option<Uuid>,
+    pub telehealth_url: Option<String>,
+    pub location_note: Option<String>,
+    pub service_type: Option<String>,
+    pub scheduling_note: Option<String>,
+    /// Changes anyway over clashes; audited.
+    pub override_reason: Option<String>,
+}
+
+/// The change applied to the appointment as it is: the fields to validate like a booking.
+fn overlay(anchor: &Appointment, change: &ChangeFields) -> AppointmentFields {
+    AppointmentFields {
+        client_ids: anchor.clients.iter().map(|c| c.id).collect(),
+        clinician_id: change.clinician_id.or(Some(anchor.clinician.id)),
+        co_facilitator_id: change
+            .co_facilitator_id
+            .or(anchor.co_facilitator.as_ref().map(|c| c.id)),
+        place: change.place.clone().or_else(|| Some(anchor.place.as_str().to_owned())),
+        room_id: change.room_id.or(anchor.room.as_ref().map(|r| r.id)),
+        telehealth_url: change.telehealth_url.clone().or_else(|| anchor.telehealth_url.clone()),
+        location_note: change.location_note.clone().or_else(|| anchor.location_note.clone()),
+        service_type: change
+            .service_type
+            .clone()
+            .or_else(|| Some(anchor.service_type.clone())),
+        starts_at: change.starts_at.clone().or_else(|| Some(anchor.starts_at.to_rfc3339())),
+        duration_minutes: change
+            .duration_minutes
+            .or(Some((anchor.ends_at - anchor.starts_at).num_minutes())),
+        scheduling_note: change
+            .scheduling_note
+            .clone()
+            .or_else(|| anchor.scheduling_note.clone()),
+        recurrence: None,
+        override_reason: change.override_reason.clone(),
+    }
+}
+
+/// Which occurrences a scope takes: still scheduled, not edited on their own (but the
+/// one asked about), and for `following` not before it.
+fn in_scope(anchor: &Appointment, scope: EditScope, series: &[store::Occurrence]) -> Vec<store::Occurrence> {
+    let anchor_start = series
+        .iter()
+        .find(|o| o.id == anchor.id)
+        .and_then(|o| o.occurrence_start);
+    series
+        .iter()
+        .filter(|o| o.status == AppointmentStatus::Scheduled.as_str())
+        .filter(|o| o.id == anchor.id || !o.detached)
+        .filter(|o| scope != EditScope::Following || o.occurrence_start >= anchor_start)
+        .cloned()
+        .collect()
+}
+
+/// The scope asked for, which only a scheduled appointment of a series may widen.
+fn edit_scope(anchor: &Appointment, asked: Option<&str>) -> Result<EditScope, WebError> {
+    let mut problems = Problems::default();
+    let scope = problems
+        .choice("scope", asked, EditScope::parse, EditScope::choices)
+        .unwrap_or(EditScope::One);
+    if scope != EditScope::One && anchor.series_id.is_none() {
+        problems.add("scope", "this appointment is not part of a series");
+    }
+    problems.check()?;
+    if anchor.status != AppointmentStatus::Scheduled {
+        return Err(WebError::Conflict(format!(
+            "this appointment is {}; only scheduled ones can be changed",
+            anchor.status.as_str()
+        )));
+    }
+    Ok(scope)
+}
+
+/// The occurrences a scope takes, the one asked about first among them.
+async fn chosen(
+    tx: &mut sqlx::PgConnection,
+    anchor: &Appointment,
+    scope: EditScope,
+) -> Result<Vec<store::Occurrence>, sqlx::Error> {
+    Ok(match (scope, anchor.series_id) {
+        (EditScope::One, _) | (_, None) => vec![store::Occurrence {
+            id: anchor.id,
+            occurrence_start: None,
+            starts_at: anchor.starts_at,
+            ends_at: anchor.ends_at,
+            detached: true,
+            status: anchor.status.as_str().to_owned(),
+        }],
+        (_, Some(series)) => in_scope(anchor, scope, &store::occurrences(&mut *tx, series).await?),
+    })
+}
+
+/// Moves `at` by the same wall-clock shift as `from` -> `to`, in `zone` (so a series
+/// moved from 10:00 to 11:00 stays at 11:00 on both sides of a daylight-saving change).
+fn shifted(at: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let delta = to.with_timezone(&zone).naive_local() - from.with_timezone(&zone).naive_local();
+    let local = at.with_timezone(&zone).naive_local() + delta;
+    zone.from_local_datetime(&local)
+        .earliest()
+        .map_or(at + (to - from), |t| t.with_timezone(&Utc))
+}
+
+/// Changes one appointment, this and the following ones, or the whole series. Clashes
+/// are checked for every occurrence in scope, as when booking.
+pub async fn change(caller: &Caller, id: Uuid, fields: &ChangeFields) -> Result<Booked, WebError> {
+    let (facts, anchor) = facts(caller, id).await?;
+    caller.authorize(&Action::ChangeAppointment(facts)).await?;
+    let pool = &caller.tenant.pool;
+    let zone = store::organisation_zone(pool).await?;
+    let now = caller.now();
+    let scope = edit_scope(&anchor, fields.scope.as_deref())?;
+    let target = validate(&overlay(&anchor, fields), zone, now - TimeDelta::days(1)).map_err(WebError::Validation)?;
+    check_people_and_room(caller, &target).await?;
+
+    let mut tx = pool.begin().await?;
+    let chosen = chosen(&mut tx, &anchor, scope).await?;
+    let moves: Vec<Move> = chosen
+        .iter()
+        .map(|o| {
+            let start = shifted(o.starts_at, anchor.starts_at, target.starts_at, zone);
+            Move {
+                id: o.id,
+                was: o.starts_at,
+                start,
+                end: start + target.duration,
+            }
+        })
+        .collect();
+    let slots: Vec<(DateTime<Utc>, DateTime<Utc>)> = moves.iter().map(|m| (m.start, m.end)).collect();
+    let ids: Vec<Uuid> = moves.iter().map(|m| m.id).collect();
+    let staff: Vec<Uuid> = std::iter::once(target.clinician_id)
+        .chain(target.co_facilitator_id)
+        .collect();
+    let mut keys = staff.clone();
+    keys.extend(target.room_id);
+    keys.extend(&target.clients);
+    store::lock_for_booking(&mut tx, &keys).await?;
+    let clashes = store::clashes(&mut *tx, &slots, &staff, target.room_id, &target.clients, &ids).await?;
+    let outside = outside_hours(&slots, &store::availability(&mut *tx, target.clinician_id).await?, zone);
+    if (!clashes.is_empty() || !outside.is_empty()) && target.override_reason.is_none() {
+        return Err(WebError::Conflict(describe(&clashes, &outside, zone)));
+    }
+
+    let new_series = split_series(&mut tx, caller, &anchor, scope, &slots, zone).await?;
+    for Move { id, was, start, end } in &moves {
+        let change = store::Change {
+            clinician_id: target.clinician_id,
+            co_facilitator_id: target.co_facilitator_id,
+            place: target.place,
+            room_id: target.room_id,
+            telehealth_url: target.telehealth_url.clone(),
+            location_note: target.location_note.clone(),
+            service_type: target.service_type.clone(),
+            starts_at: *start,
+            ends_at: *end,
+            scheduling_note: target.scheduling_note.clone(),
+            override_reason: target.override_reason.clone(),
+            detach: scope == EditScope::One && anchor.series_id.is_some(),
+            series: new_series.map(|series| (series, *start)),
+        };
+        if !store::update(&mut tx, *id, &change, now).await? {
+            return Err(WebError::Conflict(
+                "an appointment in scope changed just now; reload and try again".to_owned(),
+            ));
+        }
+        if start != was {
+            super::reminders::schedule(&mut tx, *id, *start, now).await?;
+        }
+    }
+    let overridden = (!clashes.is_empty() || !outside.is_empty()).then(|| describe(&clashes, &outside, zone));
+    stage_audit(
+        &mut tx,
+        caller,
+        "appointment.update",
+        ("appointment", anchor.id),
+        &target,
+        format!("scope {}, {} appointment(s)", scope.as_str(), moves.len()),
+        overridden,
+    )
+    .await?;
+    let mut appointments = Vec::with_capacity(ids.len());
+    for id in &ids {
+        if let Some(appointment) = store::find(&mut tx, *id).await? {
+            appointments.push(appointment);
+        }
+    }
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(Booked {
+        series_id: new_series.or(anchor.series_id),
+        appointments,
+    })
+}
+
+/// For `following`, the occurrences from this one on become a series of their own and
+/// the old one ends before them; for `all`, the series' rule restarts at its new first
+/// time. Returns the new series, if one was made.
+async fn split_series(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    anchor: &Appointment,
+    scope: EditScope,
+    slots: &[(DateTime<Utc>, DateTime<Utc>)],
+    zone: chrono_tz::Tz,
+) -> Result<Option<Uuid>, WebError> {
+    let (Some(series), Some(first)) = (anchor.series_id, slots.first().map(|s| s.0)) else {
+        return Ok(None);
+    };
+    let Some(rule) = store::series_rule(&mut *tx, series).await? else {
+        return Ok(None);
+    };
+    let count = u16::try_from(slots.len()).unwrap_or(recurrence::MAX_OCCURRENCES);
+    let stored = |e: recurrence::RecurrenceError| WebError::BadRequest(e.to_string());
+    match scope {
+        EditScope::One => Ok(None),
+        EditScope::All => {
+            let again = recurrence::restarted(&rule, first, zone, count).map_err(stored)?;
+            store::set_series_rule(tx, series, &again, first).await?;
+            Ok(None)
+        }
+        EditScope::Following => {
+            let cut_at = store::occurrences(&mut *tx, series)
+                .await?
+                .into_iter()
+                .find(|o| o.id == anchor.id)
+                .and_then(|o| o.occurrence_start)
+                .unwrap_or(anchor.starts_at);
+            let new_id = Uuid::now_v7();
+            let again = recurrence::restarted(&rule, first, zone, count).map_err(stored)?;
+            store::insert_series(
+                tx,
+                new_id,
+                &again,
+                first,
+                zone,
+                caller.now(),
+                Some(caller.identity.user.id),
+            )
+            .await?;
+            if let Some(kept) = recurrence::ending_before(&rule, cut_at).map_err(stored)? {
+                let kept_first = recurrence::occurrences(&kept)
+                    .map_err(stored)?
+                    .first()
+                    .copied()
+                    .unwrap_or(first);
+                store::set_series_rule(tx, series, &kept, kept_first).await?;
+            }
+            Ok(Some(new_id))
+        }
+    }
 }
 
 #[cfg(test)]

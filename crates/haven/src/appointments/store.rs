@@ -525,3 +525,112 @@ pub async fn client_ids(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Uuid>, 
     .fetch_all(db)
     .await
 }
+
+/// An occurrence of a series, as the edit scopes choose them.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub id: Uuid,
+    pub occurrence_start: Option<DateTime<Utc>>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub detached: bool,
+    pub status: String,
+}
+
+/// Every occurrence of `series`, in order.
+pub async fn occurrences(db: impl PgExecutor<'_>, series: Uuid) -> Result<Vec<Occurrence>, sqlx::Error> {
+    sqlx::query_as!(
+        Occurrence,
+        r#"
+        SELECT id, occurrence_start, starts_at, ends_at, detached, status
+        FROM appointments WHERE series_id = $1
+        ORDER BY occurrence_start, id
+        "#,
+        series
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn series_rule(db: impl PgExecutor<'_>, series: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT rule FROM appointment_series WHERE id = $1", series)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn set_series_rule(
+    conn: &mut PgConnection,
+    series: Uuid,
+    rule: &str,
+    first: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE appointment_series SET rule = $2, first_start = $3 WHERE id = $1",
+        series,
+        rule,
+        first
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What an edit writes to one occurrence.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub clinician_id: Uuid,
+    pub co_facilitator_id: Option<Uuid>,
+    pub place: Place,
+    pub room_id: Option<Uuid>,
+    pub telehealth_url: Option<String>,
+    pub location_note: Option<String>,
+    pub service_type: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub scheduling_note: Option<String>,
+    pub override_reason: Option<String>,
+    /// Edited on its own, apart from its series.
+    pub detach: bool,
+    /// Moved into another series (this-and-following), with its place in it.
+    pub series: Option<(Uuid, DateTime<Utc>)>,
+}
+
+/// Writes `change` to a still-scheduled appointment and raises its sequence; false when
+/// it is no longer scheduled.
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    change: &Change,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE appointments
+        SET clinician_id = $2, co_facilitator_id = $3, place = $4, room_id = $5, telehealth_url = $6,
+            location_note = $7, service_type = $8, starts_at = $9, ends_at = $10, scheduling_note = $11,
+            override_reason = coalesce($12, override_reason), detached = detached OR $13,
+            series_id = coalesce($14, series_id), occurrence_start = coalesce($15, occurrence_start),
+            sequence = sequence + 1, updated_at = $16
+        WHERE id = $1 AND status = 'scheduled'
+        "#,
+        id,
+        change.clinician_id,
+        change.co_facilitator_id,
+        change.place.as_str(),
+        change.room_id,
+        change.telehealth_url,
+        change.location_note,
+        change.service_type,
+        change.starts_at,
+        change.ends_at,
+        change.scheduling_note,
+        change.override_reason,
+        change.detach,
+        change.series.map(|s| s.0),
+        change.series.map(|s| s.1),
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -123,6 +123,7 @@ impl Modify for Security {
         crate::appointments::api::list,
         crate::appointments::api::create,
         crate::appointments::api::get,
+        crate::appointments::api::update,
         crate::appointments::api::status,
         crate::appointments::api::rooms,
         crate::appointments::api::create_room,

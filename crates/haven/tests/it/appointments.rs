@@ -866,3 +866,182 @@ async fn reminders_reach_safe_addresses_only_and_carry_no_phi() {
         "the client's name stays off unless turned on"
     );
 }
+
+#[tokio::test]
+async fn edit_one_following_or_all_across_daylight_saving() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    // Tuesdays 10:00 in Melbourne, over the end of daylight saving on 4 April 2027.
+    let mut weekly = booking(&p.alex_client, &p.alex, "2027-03-23T10:00");
+    weekly["recurrence"] = json!({ "repeat": "weekly", "count": 4 });
+    let response = p.desk.post(&app, "/api/v1/appointments", &weekly).await;
+    assert_eq!(response.status(), 201);
+    let booked: Value = response.json().await.unwrap();
+    let series = booked["series_id"].as_str().unwrap().to_owned();
+    let ids: Vec<String> = booked["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    let get = |id: String| {
+        let desk = &p.desk;
+        let app = &app;
+        async move {
+            desk.get(app, &format!("/api/v1/appointments/{id}"))
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let patch = |id: String, body: Value| {
+        let desk = &p.desk;
+        let app = &app;
+        async move {
+            desk.send(
+                app,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/appointments/{id}"),
+                &body,
+            )
+            .await
+        }
+    };
+
+    // One: the second moves to 11:00 and is detached; the others stay.
+    let response = patch(ids[1].clone(), json!({ "starts_at": "2027-03-30T11:00" })).await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let second = get(ids[1].clone()).await;
+    assert_eq!(second["starts_at"], "2027-03-30T00:00:00Z");
+    assert_eq!(
+        (second["detached"].as_bool(), second["sequence"].as_i64()),
+        (Some(true), Some(1))
+    );
+    assert_eq!(get(ids[0].clone()).await["starts_at"], "2027-03-22T23:00:00Z");
+
+    // All: 09:00 and a new service for every occurrence not edited on its own; each stays
+    // at 09:00 local, so the UTC time moves by an hour across the change.
+    let response = patch(
+        ids[0].clone(),
+        json!({ "scope": "all", "starts_at": "2027-03-23T09:00", "service_type": "Family therapy" }),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let changed: Value = response.json().await.unwrap();
+    assert_eq!(changed["appointments"].as_array().unwrap().len(), 3);
+    let starts = |v: Vec<Value>| {
+        v.iter()
+            .map(|a| a["starts_at"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut now_all = Vec::new();
+    for id in &ids {
+        now_all.push(get(id.clone()).await);
+    }
+    assert_eq!(
+        starts(now_all.clone()),
+        [
+            "2027-03-22T22:00:00Z",
+            "2027-03-30T00:00:00Z",
+            "2027-04-05T23:00:00Z",
+            "2027-04-12T23:00:00Z"
+        ]
+    );
+    let services: Vec<&str> = now_all.iter().map(|a| a["service_type"].as_str().unwrap()).collect();
+    assert_eq!(
+        services,
+        ["Family therapy", "Counselling", "Family therapy", "Family therapy"]
+    );
+
+    // This and following: from the third on, in the Harbour Room at 14:00, as a series of its own.
+    let response = patch(
+        ids[2].clone(),
+        json!({ "scope": "following", "starts_at": "2027-04-06T14:00", "place": "room", "room_id": p.room["id"] }),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let third = get(ids[2].clone()).await;
+    let fourth = get(ids[3].clone()).await;
+    assert_eq!(third["starts_at"], "2027-04-06T04:00:00Z");
+    assert_eq!(fourth["starts_at"], "2027-04-13T04:00:00Z");
+    assert_eq!(fourth["room"]["name"], "Harbour Room");
+    assert_ne!(third["series_id"].as_str().unwrap(), series);
+    assert_eq!(third["series_id"], fourth["series_id"]);
+    let first = get(ids[0].clone()).await;
+    assert_eq!(
+        (first["starts_at"].as_str(), first["place"].as_str()),
+        (Some("2027-03-22T22:00:00Z"), Some("telehealth"))
+    );
+    {
+        let mut db = app.superuser("default").await;
+        let rules: Vec<String> = sqlx::query_scalar("SELECT rule FROM appointment_series ORDER BY id")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(rules.len(), 2);
+        assert!(rules[0].contains("UNTIL="), "the first series now ends: {}", rules[0]);
+        assert!(rules[1].contains("COUNT=2"), "{}", rules[1]);
+    }
+
+    // A move onto another appointment's time clashes; a scope needs a series.
+    let response = p
+        .desk
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.blair_client, &p.alex, "2027-05-04T10:00"),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let other = response.json::<Value>().await.unwrap()["appointments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let envelope = assert_envelope(
+        patch(ids[0].clone(), json!({ "starts_at": "2027-05-04T10:30" })).await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert!(
+        envelope["message"]
+            .as_str()
+            .unwrap()
+            .contains("already has an appointment")
+    );
+    let envelope = assert_envelope(
+        patch(other.clone(), json!({ "scope": "all", "service_type": "X" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(field_names(&envelope), ["scope"]);
+    let envelope = assert_envelope(
+        patch(other, json!({ "duration_minutes": 2, "room": "x" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(field_names(&envelope), ["room"]);
+
+    // Cancelling this and the following ones takes the rest of the new series.
+    let response = p
+        .desk
+        .post(
+            &app,
+            &format!("/api/v1/appointments/{}/status", ids[2]),
+            &json!({ "to": "cancelled", "cancelled_by": "staff", "reason": "Clinician on leave", "scope": "following" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    assert_eq!(get(ids[3].clone()).await["status"], "cancelled");
+    assert_eq!(get(ids[0].clone()).await["status"], "scheduled");
+    // A cancelled appointment cannot be edited.
+    assert_envelope(
+        patch(ids[3].clone(), json!({ "service_type": "X" })).await,
+        409,
+        "conflict",
+    )
+    .await;
+}
