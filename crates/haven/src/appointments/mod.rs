@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod feeds;
+pub mod pages;
 pub mod recurrence;
 pub mod reminders;
 pub mod service;

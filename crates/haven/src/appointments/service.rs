@@ -536,6 +536,11 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
         AppointmentStatus::parse,
         AppointmentStatus::choices,
     );
+    if let Some(to) = to
+        && !appointment.status.can_move_to(to)
+    {
+        return Err(refuse_move(appointment.status));
+    }
     let cancelled = to == Some(AppointmentStatus::Cancelled);
     let cancelled_by = if cancelled {
         problems.required_choice(
@@ -565,9 +570,6 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
     } else {
         EditScope::One
     };
-    if !from.can_move_to(to) {
-        return Err(refuse_move(from));
-    }
     let now = caller.now();
     let mut tx = caller.tenant.pool.begin().await?;
     let notice = late_cancel_notice(&mut tx).await?;

@@ -50,6 +50,7 @@ pub fn route_table() -> RouteTable {
     let table = crate::referrals::pages::routes(table);
     let table = crate::appointments::api::routes(table);
     let table = crate::appointments::feeds::routes(table);
+    let table = crate::appointments::pages::routes(table);
     identity::links::routes(table)
 }
 

@@ -47,6 +47,9 @@ fn navigation(identity: &Identity) -> Vec<NavItem> {
     if allowed(&Action::ListClients) {
         items.push(("/clients", "Clients", "clients"));
     }
+    if allowed(&Action::ViewSchedule) {
+        items.push(("/appointments", "Appointments", "appointments"));
+    }
     if allowed(&Action::ListReferrals) {
         items.push(("/referrals", "Referrals", "referrals"));
     }

@@ -1045,3 +1045,99 @@ async fn edit_one_following_or_all_across_daylight_saving() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_day_page_lists_the_day_and_front_desk_checks_clients_in() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    for (client, clinician, at) in [
+        (&p.alex_client, &p.alex, "2027-03-23T10:00"),
+        (&p.blair_client, &p.blair, "2027-03-23T11:00"),
+        (&p.blair_client, &p.blair, "2027-03-24T11:00"),
+    ] {
+        let response = p
+            .desk
+            .post(&app, "/api/v1/appointments", &booking(client, clinician, at))
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    let page = |staff: &Staff, path: &str| {
+        let client = staff.client.clone();
+        let url = app.url(path);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let desk_day = page(&p.desk, "/appointments?date=2027-03-23").await;
+    assert_eq!(desk_day.status(), 200);
+    let html = desk_day.text().await.unwrap();
+    assert!(
+        html.contains("Robin Ashbrook") && html.contains("Sky Fernwood"),
+        "both of the day's"
+    );
+    assert!(html.contains("10:00–10:50") && html.contains("11:00–11:50"));
+    assert_eq!(html.matches("value=\"arrived\"").count(), 2);
+    let alex_day = page(&p.alex, "/appointments?date=2027-03-23")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(alex_day.contains("Robin Ashbrook") && !alex_day.contains("Sky Fernwood"));
+    assert!(!alex_day.contains("value=\"arrived\""));
+    assert_eq!(page(&p.desk, "/appointments?date=23/03/2027").await.status(), 400);
+
+    // Check-in from the list returns to it, the client now arrived.
+    let id = {
+        let list: Value = p
+            .desk
+            .get(
+                &app,
+                "/api/v1/appointments?from=2027-03-22T00:00:00Z&to=2027-03-23T12:00:00Z",
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        list[0]["id"].as_str().unwrap().to_owned()
+    };
+    let csrf = crate::support::hidden_csrf(&html);
+    let response = p
+        .desk
+        .client
+        .post(app.url(&format!("/appointments/{id}/status")))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("to", "arrived"),
+            ("back", "/appointments?date=2027-03-23"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/appointments?date=2027-03-23");
+    let html = page(&p.desk, "/appointments?date=2027-03-23")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Arrived"));
+    assert_eq!(html.matches("value=\"arrived\"").count(), 1);
+
+    // Not cancelled once arrived, whatever the form says.
+    let response = p
+        .desk
+        .client
+        .post(app.url(&format!("/appointments/{id}/status")))
+        .form(&[("_csrf", csrf.as_str()), ("to", "cancelled")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        409,
+        "an arrived client's appointment is not cancelled"
+    );
+    // Once arrived, the next steps are completion or undoing the check-in.
+    let detail = page(&p.desk, &format!("/appointments/{id}")).await;
+    assert_eq!(detail.status(), 200);
+    let detail = detail.text().await.unwrap();
+    assert!(detail.contains("Completed") && detail.contains("Undo") && !detail.contains("Cancel the appointment"));
+}
