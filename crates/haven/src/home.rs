@@ -37,6 +37,8 @@ struct HomePage {
     awaiting_triage: Option<Vec<ReferralSummary>>,
     assigned_to_me: Option<Vec<ReferralSummary>>,
     break_glass: Option<Vec<BreakGlassGrant>>,
+    /// Today's appointments: front desk's whole day, a clinician's own and their clients'.
+    today: Option<Vec<crate::appointments::pages::Row>>,
     can_search: bool,
     can_create: bool,
     can_manage_users: bool,
@@ -119,6 +121,11 @@ async fn home(caller: Caller) -> Result<Response, WebError> {
     } else {
         None
     };
+    let today = if caller.may(&Action::ViewSchedule) {
+        Some(crate::appointments::pages::today_rows(&caller).await?)
+    } else {
+        None
+    };
     render(&HomePage {
         chrome: caller.chrome().at("home"),
         name: caller.identity.user.display_name.clone(),
@@ -128,6 +135,7 @@ async fn home(caller: Caller) -> Result<Response, WebError> {
         awaiting_triage,
         assigned_to_me,
         break_glass,
+        today,
         can_search: caller.may(&Action::ListClients),
         can_create: caller.may(&Action::CreateClient),
         can_manage_users: caller.may(&Action::ManageUsers),

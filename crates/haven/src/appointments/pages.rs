@@ -29,6 +29,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
 /// An appointment as a list shows it, in the organisation's time.
 pub struct Row {
     pub appointment: Appointment,
+    pub date: String,
     pub from: String,
     pub to: String,
 }
@@ -37,11 +38,49 @@ fn rows(appointments: Vec<Appointment>, zone: chrono_tz::Tz) -> Vec<Row> {
     appointments
         .into_iter()
         .map(|a| Row {
+            date: a.starts_at.with_timezone(&zone).format("%a %-d %b %Y").to_string(),
             from: a.starts_at.with_timezone(&zone).format("%H:%M").to_string(),
             to: a.ends_at.with_timezone(&zone).format("%H:%M").to_string(),
             appointment: a,
         })
         .collect()
+}
+
+/// A client's appointments the caller may see, upcoming first, then the past.
+pub async fn client_rows(caller: &Caller, client: Uuid) -> Result<Vec<Row>, WebError> {
+    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let now = caller.now();
+    let filter = Filter {
+        client: Some(client),
+        limit: 200,
+        ..Filter::default()
+    };
+    let mut appointments = service::list(caller, &filter).await?.into_inner();
+    // Upcoming in order, then the past from the most recent.
+    appointments.sort_by_key(|a| {
+        (
+            a.ends_at < now,
+            if a.ends_at < now {
+                -a.starts_at.timestamp()
+            } else {
+                a.starts_at.timestamp()
+            },
+        )
+    });
+    Ok(rows(appointments, zone))
+}
+
+/// Today's appointments within the caller's scope, for the home page.
+pub async fn today_rows(caller: &Caller) -> Result<Vec<Row>, WebError> {
+    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let (from, to) = day_bounds(caller.now().with_timezone(&zone).date_naive(), zone);
+    let filter = Filter {
+        from: Some(from),
+        to: Some(to),
+        limit: 50,
+        ..Filter::default()
+    };
+    Ok(rows(service::list(caller, &filter).await?.into_inner(), zone))
 }
 
 #[derive(Template)]

@@ -36,6 +36,12 @@ pub fn routes(table: RouteTable) -> RouteTable {
             "/clients/{id}/referrals",
             chart_referrals_page,
         )
+        .add(
+            Access::Full,
+            Method::GET,
+            "/clients/{id}/appointments",
+            chart_appointments_page,
+        )
         .add(Access::Full, Method::GET, "/clients/{id}/edit", edit_page)
         .add(Access::Full, Method::POST, "/clients/{id}/edit", edit_form)
         .add(Access::Full, Method::POST, "/clients/{id}/care-team", team_form)
@@ -449,6 +455,8 @@ struct ChartPage {
     tab: &'static str,
     age: Option<i64>,
     referrals: Vec<ReferralSummary>,
+    appointments: Vec<crate::appointments::pages::Row>,
+    can_see_schedule: bool,
     staff: Vec<StaffChoice>,
     team_roles: Vec<(&'static str, &'static str)>,
     can_refer: bool,
@@ -484,6 +492,12 @@ async fn chart_view(
     } else {
         Vec::new()
     };
+    let can_see_schedule = caller.may(&Action::ViewSchedule);
+    let appointments = if tab == "appointments" && can_see_schedule {
+        crate::appointments::pages::client_rows(caller, id).await?
+    } else {
+        Vec::new()
+    };
     let staff = if chart.can_manage_team {
         identity::store::list(&caller.tenant.pool)
             .await?
@@ -514,6 +528,8 @@ async fn chart_view(
         tab,
         age,
         referrals,
+        appointments,
+        can_see_schedule,
         staff,
         team_roles: TeamRole::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
         can_refer,
@@ -536,6 +552,15 @@ async fn chart_referrals_page(
     let facts = service::facts(&caller, id).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     chart_view(&caller, id, "referrals", toast(&params)).await
+}
+
+async fn chart_appointments_page(
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    caller.authorize(&Action::ViewSchedule).await?;
+    chart_view(&caller, id, "appointments", toast(&params)).await
 }
 
 async fn team_form(

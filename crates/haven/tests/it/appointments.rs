@@ -1140,4 +1140,36 @@ async fn the_day_page_lists_the_day_and_front_desk_checks_clients_in() {
     assert_eq!(detail.status(), 200);
     let detail = detail.text().await.unwrap();
     assert!(detail.contains("Completed") && detail.contains("Undo") && !detail.contains("Cancel the appointment"));
+
+    // The chart's appointments tab lists the client's, upcoming first.
+    let chart = page(
+        &p.desk,
+        &format!("/clients/{}/appointments", p.blair_client["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(chart.status(), 200);
+    let chart = chart.text().await.unwrap();
+    let first = chart.find("Tue 23 Mar 2027").expect("the 23rd");
+    let second = chart.find("Wed 24 Mar 2027").expect("the 24th");
+    assert!(first < second, "in order");
+    assert!(!chart.contains("Robin Ashbrook"));
+
+    // Home shows today's (an appointment under way now overlaps today whatever the hour).
+    let started = (app.state.clock.now() - chrono::TimeDelta::minutes(5)).to_rfc3339();
+    let response = p
+        .desk
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &booking(&p.alex_client, &p.alex, &started),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let home = page(&p.alex, "/").await.text().await.unwrap();
+    assert!(
+        home.contains("Today's appointments") && home.contains("Robin Ashbrook"),
+        "{home}"
+    );
+    let blair_home = page(&p.blair, "/").await.text().await.unwrap();
+    assert!(blair_home.contains("No appointments today."));
 }
