@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use super::service::{self, StatusFields};
 use super::store::{self, Filter};
-use super::{Appointment, AppointmentStatus};
+use super::{Appointment, AppointmentStatus, EditScope};
 use crate::identity::Role;
 use crate::web::caller::Caller;
 use crate::web::error::{FieldErrors, WebError};
-use crate::web::form::Submitted;
+use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 
@@ -144,7 +144,32 @@ struct AppointmentPage {
     row: Row,
     date: String,
     next: Vec<AppointmentStatus>,
-    errors: FieldErrors,
+    cancel: Vec<Section>,
+    errors: Vec<Problem>,
+}
+
+/// The cancellation form, with what was sent (after a refusal).
+fn cancel_sections(appointment: &Appointment, sent: &StatusFields) -> Vec<Section> {
+    let mut fields = vec![
+        Field::new("cancelled_by", "Cancelled by", Kind::Select)
+            .options([("", "Choose"), ("client", "The client"), ("staff", "Staff")])
+            .value(sent.cancelled_by.clone().unwrap_or_default())
+            .required(),
+        Field::text("reason", "Reason")
+            .value(sent.reason.clone().unwrap_or_default())
+            .hint("A client's cancellation close to the start is marked late.")
+            .required()
+            .max(500),
+    ];
+    if appointment.series_id.is_some() {
+        fields.push(
+            Field::new("scope", "Which appointments", Kind::Select)
+                .options(EditScope::ALL.iter().map(|s| (s.as_str(), s.label())))
+                .value(sent.scope.clone().unwrap_or_else(|| "one".to_owned()))
+                .required(),
+        );
+    }
+    vec![Section::new("Cancel", fields)]
 }
 
 impl AppointmentPage {
@@ -156,6 +181,7 @@ impl AppointmentPage {
 async fn appointment_view(
     caller: &Caller,
     id: Uuid,
+    sent: &StatusFields,
     errors: FieldErrors,
     toast: Option<String>,
 ) -> Result<Response, WebError> {
@@ -167,6 +193,8 @@ async fn appointment_view(
         .format("%A %-d %B %Y")
         .to_string();
     let next = appointment.status.next();
+    let mut cancel = cancel_sections(&appointment, sent);
+    let problems = attach_errors(&mut cancel, &errors);
     let status = if errors.0.is_empty() {
         axum::http::StatusCode::OK
     } else {
@@ -177,7 +205,8 @@ async fn appointment_view(
         row: rows(vec![appointment], zone).pop().ok_or(WebError::NotFound)?,
         date,
         next,
-        errors,
+        cancel,
+        errors: problems,
     };
     render_with_status(status, &page)
 }
@@ -188,7 +217,7 @@ async fn appointment_page(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let toast = Submitted(params).get("done").map(|_| "Appointment updated.".to_owned());
-    appointment_view(&caller, id, FieldErrors::default(), toast).await
+    appointment_view(&caller, id, &StatusFields::default(), FieldErrors::default(), toast).await
 }
 
 async fn status_form(
@@ -208,7 +237,9 @@ async fn status_form(
             let back = form.get("back").filter(|b| b.starts_with("/appointments"));
             Ok(Redirect::to(&back.map_or_else(|| format!("/appointments/{id}?done=1"), str::to_owned)).into_response())
         }
-        Err(WebError::Validation(problems)) => appointment_view(&caller, id, FieldErrors(problems), None).await,
+        Err(WebError::Validation(problems)) => {
+            appointment_view(&caller, id, &fields, FieldErrors(problems), None).await
+        }
         Err(other) => Err(other),
     }
 }

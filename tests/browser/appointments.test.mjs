@@ -1,0 +1,100 @@
+// Front desk's day on a phone and a desktop: the day's list from the demo schedule,
+// checking a client in from the list, marking another appointment a no-show from its
+// page, and a counsellor's day.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHaven, launchBrowser, checkAccessibility, screenshot, VIEWPORTS, DEMO_PASSWORD } from './support.mjs';
+
+let haven;
+let browser;
+
+before(async () => {
+  haven = await startHaven();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await haven?.stop();
+});
+
+/** The `n`th weekday (Monday to Friday) after today, as YYYY-MM-DD in UTC (the demo
+ * organisation's zone), where the demo schedule has appointments. */
+function weekday(n) {
+  const day = new Date();
+  let found = 0;
+  while (found < n) {
+    day.setUTCDate(day.getUTCDate() + 1);
+    if (day.getUTCDay() !== 0 && day.getUTCDay() !== 6) found += 1;
+  }
+  return day.toISOString().slice(0, 10);
+}
+
+async function signIn(page, email) {
+  await page.goto(`${haven.url}/sign-in`);
+  await page.fill('#email', email);
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('main button[type=submit]');
+  await page.waitForURL(`${haven.url}/`);
+}
+
+for (const [i, viewport] of VIEWPORTS.entries()) {
+  test(`front desk checks a client in and marks a no-show (${viewport.name})`, async () => {
+    const context = await browser.newContext({ viewport: { width: viewport.width, height: viewport.height } });
+    await context.route((url) => !url.href.startsWith(haven.url), (route) => route.abort());
+    const page = await context.newPage();
+    const shot = (name) => screenshot(page, `${viewport.name}-appointments-${name}`);
+
+    await signIn(page, 'frontdesk@demo.haven.example');
+    assert.ok(await page.getByRole('heading', { name: "Today's appointments" }).isVisible());
+    const date = weekday(i + 1);
+    await page.goto(`${haven.url}/appointments?date=${date}`);
+    await checkAccessibility(page, 'the day list');
+    await shot('01-day');
+    const rows = page.locator('#agenda tbody tr');
+    assert.ok((await rows.count()) >= 6, 'the demo schedule fills the day');
+
+    // Check in the first client from the list; the list comes back with them arrived.
+    const first = rows.first();
+    await first.getByRole('button', { name: /Check in/ }).click();
+    await page.waitForURL(`${haven.url}/appointments?date=${date}`);
+    assert.match(await rows.first().locator('[data-label=Status]').innerText(), /Arrived/);
+    await shot('02-checked-in');
+
+    // The second: open it and record that the client did not attend.
+    await rows.nth(1).locator('[data-label=Time] a').click();
+    await checkAccessibility(page, 'an appointment');
+    await shot('03-appointment');
+    await page.getByRole('button', { name: 'Did not attend' }).click();
+    await page.waitForURL(/\?done=1$/);
+    assert.ok(await page.getByText('No-show').first().isVisible());
+    assert.ok(await page.getByRole('button', { name: 'Undo' }).isVisible());
+    await checkAccessibility(page, 'a no-show');
+    await shot('04-no-show');
+
+    // A cancellation without a reason names what is missing.
+    await page.goto(`${haven.url}/appointments?date=${date}`);
+    await rows.nth(2).locator('[data-label=Time] a').click();
+    await page.getByRole('button', { name: 'Cancel the appointment' }).click();
+    assert.ok(await page.locator('#f-reason-error').isVisible());
+    assert.ok(await page.locator('#error-summary').isVisible());
+    await checkAccessibility(page, 'a cancellation with errors');
+    await shot('05-cancel-errors');
+    await context.close();
+  });
+}
+
+test('a counsellor sees their own day, not the front desk list', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  await context.route((url) => !url.href.startsWith(haven.url), (route) => route.abort());
+  const page = await context.newPage();
+  await signIn(page, 'clinician@demo.haven.example');
+  await page.goto(`${haven.url}/appointments?date=${weekday(3)}`);
+  assert.ok(await page.getByRole('heading', { name: 'My day' }).isVisible());
+  assert.equal(await page.getByRole('button', { name: /Check in/ }).count(), 0);
+  const withWhom = await page.locator('#agenda [data-label=With]').allInnerTexts();
+  assert.ok(withWhom.length >= 4 && withWhom.every((w) => w.includes('Demo')), withWhom.join(' | '));
+  await checkAccessibility(page, "a counsellor's day");
+  await screenshot(page, 'mobile-appointments-06-my-day');
+  await context.close();
+});
