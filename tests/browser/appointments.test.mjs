@@ -98,3 +98,72 @@ test('a counsellor sees their own day, not the front desk list', async () => {
   await screenshot(page, 'mobile-appointments-06-my-day');
   await context.close();
 });
+
+/** The first Monday at least `days` days from today, as YYYY-MM-DD (UTC). */
+function mondayAfter(days) {
+  const day = new Date();
+  day.setUTCDate(day.getUTCDate() + days);
+  while (day.getUTCDay() !== 1) day.setUTCDate(day.getUTCDate() + 1);
+  return day.toISOString().slice(0, 10);
+}
+
+const BOOKINGS = {
+  mobile: { email: 'casemanager@demo.haven.example', date: mondayAfter(21), time: '15:00', moveTo: '12:30' },
+  desktop: { email: 'clinician@demo.haven.example', date: mondayAfter(28), time: '08:00', moveTo: '07:00' },
+};
+
+for (const viewport of VIEWPORTS) {
+  test(`book a weekly appointment from the chart and move one occurrence (${viewport.name})`, async () => {
+    const context = await browser.newContext({ viewport: { width: viewport.width, height: viewport.height } });
+    await context.route((url) => !url.href.startsWith(haven.url), (route) => route.abort());
+    const page = await context.newPage();
+    const plan = BOOKINGS[viewport.name];
+    const shot = (name) => screenshot(page, `${viewport.name}-booking-${name}`);
+
+    await signIn(page, plan.email);
+    await page.locator('#caseload-list a').first().click();
+    await page.getByRole('link', { name: 'Appointments' }).last().click();
+    await page.getByRole('link', { name: 'Book an appointment' }).click();
+    assert.match(await page.locator('#f-clients').inputValue(), /^HV\d{7}$/, 'the client is filled in');
+    await checkAccessibility(page, 'the booking form');
+
+    // A mistake first: no service and no date.
+    await page.getByRole('button', { name: 'Book' }).click();
+    assert.ok(await page.locator('#error-summary').isVisible());
+    assert.ok(await page.locator('#f-service_type-error').isVisible());
+    await shot('01-errors');
+
+    await page.fill('#f-service_type', 'Counselling');
+    await page.fill('#f-date', plan.date);
+    await page.fill('#f-time', plan.time);
+    await page.selectOption('#f-repeat', 'weekly');
+    await page.fill('#f-count', '4');
+    await page.selectOption('#f-place', 'telehealth');
+    await page.fill('#f-telehealth_url', 'https://video.demo.haven.example/room/7');
+    await shot('02-filled');
+    await page.getByRole('button', { name: 'Book' }).click();
+    await page.waitForURL(/\/appointments\/[0-9a-f-]+\?done=1$/);
+    assert.match(await page.locator('h1').innerText(), new RegExp(`${plan.time}–`));
+    assert.ok(await page.getByText('part of a series').isVisible());
+    await checkAccessibility(page, 'a booked appointment');
+    await shot('03-booked');
+
+    // Move this one occurrence only.
+    await page.fill('#f-time', plan.moveTo);
+    await page.selectOption('#f-scope', 'one');
+    await page.getByRole('button', { name: 'Save the change' }).click();
+    await page.waitForURL(/\?done=1$/);
+    assert.match(await page.locator('h1').innerText(), new RegExp(`${plan.moveTo}–`));
+    await shot('04-moved');
+
+    // The next week keeps the series' time.
+    await page.goto(`${haven.url}/appointments?date=${plan.date}`);
+    const weekAfter = new Date(`${plan.date}T00:00:00Z`);
+    weekAfter.setUTCDate(weekAfter.getUTCDate() + 7);
+    await page.goto(`${haven.url}/appointments?date=${weekAfter.toISOString().slice(0, 10)}`);
+    const times = await page.locator('#agenda [data-label=Time]').allInnerTexts();
+    assert.ok(times.some((t) => t.startsWith(plan.time)), times.join(' | '));
+    await checkAccessibility(page, 'the following week');
+    await context.close();
+  });
+}

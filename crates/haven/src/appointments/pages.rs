@@ -22,8 +22,11 @@ use crate::web::routes::{Access, RouteTable};
 pub fn routes(table: RouteTable) -> RouteTable {
     table
         .add(Access::Full, Method::GET, "/appointments", day_page)
+        .add(Access::Full, Method::GET, "/appointments/new", new_page)
+        .add(Access::Full, Method::POST, "/appointments/new", create_form)
         .add(Access::Full, Method::GET, "/appointments/{id}", appointment_page)
         .add(Access::Full, Method::POST, "/appointments/{id}/status", status_form)
+        .add(Access::Full, Method::POST, "/appointments/{id}/change", change_form)
 }
 
 /// An appointment as a list shows it, in the organisation's time.
@@ -145,7 +148,52 @@ struct AppointmentPage {
     date: String,
     next: Vec<AppointmentStatus>,
     cancel: Vec<Section>,
+    change: Vec<Section>,
+    clash: Option<String>,
     errors: Vec<Problem>,
+}
+
+/// The move-or-change form: a new date, time and length, and for a series which ones.
+fn change_sections(
+    appointment: &Appointment,
+    zone: chrono_tz::Tz,
+    sent: Option<&Submitted>,
+    clashed: bool,
+) -> Vec<Section> {
+    let local = appointment.starts_at.with_timezone(&zone);
+    let value = |name: &str, default: String| sent.and_then(|f| f.get(name)).map_or(default, str::to_owned);
+    let mut fields = vec![
+        Field::new("date", "Date", Kind::Date)
+            .value(value("date", local.format("%Y-%m-%d").to_string()))
+            .required(),
+        Field::new("time", "Start time", Kind::Time)
+            .value(value("time", local.format("%H:%M").to_string()))
+            .required(),
+        Field::text("duration_minutes", "Length in minutes")
+            .value(value(
+                "duration_minutes",
+                (appointment.ends_at - appointment.starts_at).num_minutes().to_string(),
+            ))
+            .required()
+            .max(3),
+    ];
+    if appointment.series_id.is_some() {
+        fields.push(
+            Field::new("scope", "Which appointments", Kind::Select)
+                .options(EditScope::ALL.iter().map(|s| (s.as_str(), s.label())))
+                .value(value("scope", "one".to_owned()))
+                .required(),
+        );
+    }
+    if clashed {
+        fields.push(
+            Field::text("override_reason", "Reason to move it over the clash")
+                .value(value("override_reason", String::new()))
+                .hint("Recorded in the audit trail.")
+                .max(500),
+        );
+    }
+    vec![Section::new("New time", fields)]
 }
 
 /// The cancellation form, with what was sent (after a refusal).
@@ -178,13 +226,18 @@ impl AppointmentPage {
     }
 }
 
+/// A refused change: what was sent, the clash (if that was why) and the field errors.
+type Refused<'a> = (&'a Submitted, Option<String>, Vec<crate::web::error::FieldError>);
+
 async fn appointment_view(
     caller: &Caller,
     id: Uuid,
     sent: &StatusFields,
     errors: FieldErrors,
+    changed: Option<Refused<'_>>,
     toast: Option<String>,
 ) -> Result<Response, WebError> {
+    let refused = changed.is_some();
     let appointment = service::view(caller, id).await?.into_inner();
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let date = appointment
@@ -194,8 +247,21 @@ async fn appointment_view(
         .to_string();
     let next = appointment.status.next();
     let mut cancel = cancel_sections(&appointment, sent);
-    let problems = attach_errors(&mut cancel, &errors);
-    let status = if errors.0.is_empty() {
+    let mut problems = attach_errors(&mut cancel, &errors);
+    let mut change = change_sections(
+        &appointment,
+        zone,
+        changed.as_ref().map(|c| c.0),
+        changed.as_ref().is_some_and(|c| c.1.is_some()),
+    );
+    problems.extend(attach_errors(
+        &mut change,
+        &changed
+            .as_ref()
+            .map_or_else(FieldErrors::default, |c| FieldErrors(c.2.clone())),
+    ));
+    let clash = changed.and_then(|c| c.1);
+    let status = if errors.0.is_empty() && !refused {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
@@ -206,6 +272,8 @@ async fn appointment_view(
         date,
         next,
         cancel,
+        change,
+        clash,
         errors: problems,
     };
     render_with_status(status, &page)
@@ -217,7 +285,15 @@ async fn appointment_page(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let toast = Submitted(params).get("done").map(|_| "Appointment updated.".to_owned());
-    appointment_view(&caller, id, &StatusFields::default(), FieldErrors::default(), toast).await
+    appointment_view(
+        &caller,
+        id,
+        &StatusFields::default(),
+        FieldErrors::default(),
+        None,
+        toast,
+    )
+    .await
 }
 
 async fn status_form(
@@ -238,7 +314,436 @@ async fn status_form(
             Ok(Redirect::to(&back.map_or_else(|| format!("/appointments/{id}?done=1"), str::to_owned)).into_response())
         }
         Err(WebError::Validation(problems)) => {
-            appointment_view(&caller, id, &fields, FieldErrors(problems), None).await
+            appointment_view(&caller, id, &fields, FieldErrors(problems), None, None).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The booking form's values, as typed.
+#[derive(Debug, Clone, Default)]
+struct BookingForm {
+    clients: String,
+    clinician_id: String,
+    co_facilitator_id: String,
+    place: String,
+    room_id: String,
+    telehealth_url: String,
+    location_note: String,
+    service_type: String,
+    date: String,
+    time: String,
+    duration_minutes: String,
+    repeat: String,
+    interval: String,
+    count: String,
+    until: String,
+    scheduling_note: String,
+    override_reason: String,
+}
+
+impl BookingForm {
+    fn from(form: &Submitted) -> Self {
+        let text = |name: &str| form.get(name).unwrap_or_default().trim().to_owned();
+        Self {
+            clients: text("clients"),
+            clinician_id: text("clinician_id"),
+            co_facilitator_id: text("co_facilitator_id"),
+            place: text("place"),
+            room_id: text("room_id"),
+            telehealth_url: text("telehealth_url"),
+            location_note: text("location_note"),
+            service_type: text("service_type"),
+            date: text("date"),
+            time: text("time"),
+            duration_minutes: text("duration_minutes"),
+            repeat: text("repeat"),
+            interval: text("interval"),
+            count: text("count"),
+            until: text("until"),
+            scheduling_note: text("scheduling_note"),
+            override_reason: text("override_reason"),
+        }
+    }
+}
+
+struct Choices {
+    staff: Vec<(String, String)>,
+    rooms: Vec<(String, String)>,
+}
+
+async fn choices(caller: &Caller) -> Result<Choices, WebError> {
+    let mut staff = vec![(String::new(), "Choose".to_owned())];
+    staff.extend(
+        crate::identity::store::list(&caller.tenant.pool)
+            .await?
+            .into_iter()
+            .filter(|u| {
+                u.status == crate::identity::UserStatus::Active
+                    && (u.has_role(Role::Clinician) || u.has_role(Role::CaseManager) || u.has_role(Role::Supervisor))
+            })
+            .map(|u| (u.id.0.to_string(), u.display_name)),
+    );
+    let mut rooms = vec![(String::new(), "Choose".to_owned())];
+    rooms.extend(
+        store::rooms(&caller.tenant.pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.to_string(), r.name)),
+    );
+    Ok(Choices { staff, rooms })
+}
+
+fn when_section(form: &BookingForm) -> Section {
+    Section::new(
+        "When",
+        vec![
+            Field::new("date", "Date", Kind::Date)
+                .value(form.date.clone())
+                .required(),
+            Field::new("time", "Start time", Kind::Time)
+                .value(form.time.clone())
+                .required(),
+            Field::text("duration_minutes", "Length in minutes")
+                .value(if form.duration_minutes.is_empty() {
+                    "50".to_owned()
+                } else {
+                    form.duration_minutes.clone()
+                })
+                .required()
+                .max(3),
+            Field::new("repeat", "Repeats", Kind::Select)
+                .options([
+                    ("", "Does not repeat"),
+                    ("weekly", "Every week or every few weeks"),
+                    ("monthly_weekday", "Every month on the same weekday"),
+                ])
+                .value(form.repeat.clone()),
+            Field::text("interval", "Every how many weeks or months")
+                .value(if form.interval.is_empty() {
+                    "1".to_owned()
+                } else {
+                    form.interval.clone()
+                })
+                .max(2),
+            Field::text("count", "How many times in all")
+                .value(form.count.clone())
+                .hint("Or give the last date below.")
+                .max(3),
+            Field::new("until", "Last date", Kind::Date).value(form.until.clone()),
+        ],
+    )
+    .hint("In the organisation's time zone.")
+}
+
+fn booking_sections(form: &BookingForm, choices: &Choices, clashed: bool) -> Vec<Section> {
+    let optional_staff: Vec<(String, String)> = std::iter::once((String::new(), "Nobody".to_owned()))
+        .chain(choices.staff.iter().skip(1).cloned())
+        .collect();
+    let mut sections = vec![
+        Section::new(
+            "Who",
+            vec![
+                Field::text("clients", "Clients")
+                    .value(form.clients.clone())
+                    .hint("Record numbers, separated by commas (HV0001234, HV0001235) for a couple, family or group.")
+                    .required()
+                    .max(200),
+                Field::new("clinician_id", "Clinician", Kind::Select)
+                    .options(choices.staff.clone())
+                    .value(form.clinician_id.clone())
+                    .required(),
+                Field::new("co_facilitator_id", "Co-facilitator", Kind::Select)
+                    .options(optional_staff)
+                    .value(form.co_facilitator_id.clone()),
+                Field::text("service_type", "Service")
+                    .value(form.service_type.clone())
+                    .hint("For example Counselling, Family session, Intake.")
+                    .required()
+                    .max(80),
+            ],
+        ),
+        when_section(form),
+        Section::new(
+            "Where",
+            vec![
+                Field::new("place", "Place", Kind::Select)
+                    .options([
+                        ("room", "A room"),
+                        ("telehealth", "Telehealth"),
+                        ("elsewhere", "Elsewhere"),
+                    ])
+                    .value(if form.place.is_empty() {
+                        "room".to_owned()
+                    } else {
+                        form.place.clone()
+                    })
+                    .required(),
+                Field::new("room_id", "Room", Kind::Select)
+                    .options(choices.rooms.clone())
+                    .value(form.room_id.clone()),
+                Field::text("telehealth_url", "Telehealth link")
+                    .value(form.telehealth_url.clone())
+                    .hint("An https:// link, for telehealth.")
+                    .max(500),
+                Field::text("location_note", "Where, if elsewhere")
+                    .value(form.location_note.clone())
+                    .max(200),
+                Field::text("scheduling_note", "Scheduling note")
+                    .value(form.scheduling_note.clone())
+                    .hint("For scheduling only: nothing clinical.")
+                    .max(500),
+            ],
+        ),
+    ];
+    if clashed {
+        sections.push(Section::new(
+            "Book anyway?",
+            vec![
+                Field::text("override_reason", "Reason to book over the clash")
+                    .value(form.override_reason.clone())
+                    .hint("Recorded in the audit trail.")
+                    .max(500),
+            ],
+        ));
+    }
+    sections
+}
+
+#[derive(Template)]
+#[template(path = "appointments/new.html")]
+struct NewPage {
+    chrome: Chrome,
+    sections: Vec<Section>,
+    errors: Vec<Problem>,
+    clash: Option<String>,
+}
+
+async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+    caller.authorize(&crate::policy::Action::ViewSchedule).await?;
+    let params = Submitted(params);
+    let mut form = BookingForm::default();
+    if let Some(client) = params.get("client_id").and_then(|v| Uuid::parse_str(v).ok()) {
+        // Only a client the caller may open is filled in.
+        let facts = crate::clients::service::facts(&caller, client).await?;
+        if caller.may(&crate::policy::Action::ViewClient(facts)) {
+            let mut conn = caller.tenant.pool.acquire().await?;
+            if let Some(found) = crate::clients::store::find(&mut conn, client).await? {
+                form.clients = found.record_number;
+            }
+        }
+    }
+    if caller.identity.user.has_role(Role::Clinician) || caller.identity.user.has_role(Role::CaseManager) {
+        form.clinician_id = caller.identity.user.id.0.to_string();
+    }
+    let choices = choices(&caller).await?;
+    render(&NewPage {
+        chrome: caller.chrome().at("appointments"),
+        sections: booking_sections(&form, &choices, false),
+        errors: Vec::new(),
+        clash: None,
+    })
+}
+
+/// The form as the API's fields; record numbers that name nobody are field errors.
+async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::AppointmentFields, WebError> {
+    let mut problems = Vec::new();
+    let mut client_ids = Vec::new();
+    for record in form.clients.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()) {
+        let record = record.to_uppercase();
+        match crate::clients::store::id_by_record_number(&caller.tenant.pool, &record).await? {
+            Some(id) => client_ids.push(id),
+            None => problems.push(crate::web::error::FieldError::new(
+                "clients",
+                format!("no client {record}"),
+            )),
+        }
+    }
+    let number = |field: &'static str, value: &str, problems: &mut Vec<crate::web::error::FieldError>| {
+        if value.is_empty() {
+            return None;
+        }
+        if let Ok(n) = value.parse::<i64>() {
+            Some(n)
+        } else {
+            problems.push(crate::web::error::FieldError::new(field, "must be a whole number"));
+            None
+        }
+    };
+    let duration = number("duration_minutes", &form.duration_minutes, &mut problems);
+    let interval = number("interval", &form.interval, &mut problems);
+    let count = number("count", &form.count, &mut problems);
+    let until = if form.until.is_empty() {
+        None
+    } else {
+        let parsed = NaiveDate::parse_from_str(&form.until, "%Y-%m-%d").ok();
+        if parsed.is_none() {
+            problems.push(crate::web::error::FieldError::new("until", "use a date"));
+        }
+        parsed
+    };
+    if !problems.is_empty() {
+        return Err(WebError::Validation(problems));
+    }
+    let id = |v: &str| Uuid::parse_str(v).ok();
+    let recurrence = match form.repeat.as_str() {
+        "" => None,
+        repeat => Some(super::recurrence::Recurrence {
+            repeat: super::recurrence::RepeatEvery::parse(repeat).unwrap_or(super::recurrence::RepeatEvery::Week),
+            interval: u16::try_from(interval.unwrap_or(1)).unwrap_or(0),
+            count: count.map(|c| u16::try_from(c).unwrap_or(u16::MAX)),
+            until,
+        }),
+    };
+    let starts_at = (!form.date.is_empty() || !form.time.is_empty()).then(|| format!("{}T{}", form.date, form.time));
+    let optional = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    Ok(service::AppointmentFields {
+        client_ids,
+        clinician_id: id(&form.clinician_id),
+        co_facilitator_id: id(&form.co_facilitator_id),
+        place: optional(&form.place),
+        room_id: id(&form.room_id),
+        telehealth_url: optional(&form.telehealth_url),
+        location_note: optional(&form.location_note),
+        service_type: optional(&form.service_type),
+        starts_at,
+        duration_minutes: duration,
+        scheduling_note: optional(&form.scheduling_note),
+        recurrence,
+        override_reason: optional(&form.override_reason),
+    })
+}
+
+/// Field names of the API that the form shows under another name.
+fn form_field(api: &str) -> &str {
+    match api {
+        "client_ids" => "clients",
+        "starts_at" => "date",
+        "recurrence" | "recurrence.repeat" => "repeat",
+        "recurrence.count" => "count",
+        "recurrence.interval" => "interval",
+        "recurrence.until" => "until",
+        other => other,
+    }
+}
+
+async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+    let form = BookingForm::from(&Submitted(form));
+    let outcome = match booking_fields(&caller, &form).await {
+        Ok(fields) => service::book(&caller, &fields).await,
+        Err(err) => Err(err),
+    };
+    let (errors, clash) = match outcome {
+        Ok(booked) => {
+            let first = booked.appointments.first().map(|a| a.id).ok_or(WebError::NotFound)?;
+            return Ok(Redirect::to(&format!("/appointments/{first}?done=1")).into_response());
+        }
+        Err(WebError::Validation(problems)) => (
+            problems
+                .into_iter()
+                .map(|p| crate::web::error::FieldError::new(form_field(&p.field).to_owned(), p.message))
+                .collect(),
+            None,
+        ),
+        Err(WebError::Conflict(message)) => (Vec::new(), Some(message)),
+        Err(other) => return Err(other),
+    };
+    let choices = choices(&caller).await?;
+    let mut sections = booking_sections(&form, &choices, clash.is_some() || !form.override_reason.is_empty());
+    let problems = attach_errors(&mut sections, &FieldErrors(errors));
+    render_with_status(
+        if clash.is_some() {
+            axum::http::StatusCode::CONFLICT
+        } else {
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        },
+        &NewPage {
+            chrome: caller.chrome().at("appointments"),
+            sections,
+            errors: problems,
+            clash,
+        },
+    )
+}
+
+async fn change_form(
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let form = Submitted(form);
+    let text = |name: &str| {
+        form.get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let duration = match text("duration_minutes").map(|d| d.parse::<i64>()) {
+        None => None,
+        Some(Ok(minutes)) => Some(minutes),
+        Some(Err(_)) => {
+            let problems = vec![crate::web::error::FieldError::new(
+                "duration_minutes",
+                "must be a whole number",
+            )];
+            return appointment_view(
+                &caller,
+                id,
+                &StatusFields::default(),
+                FieldErrors::default(),
+                Some((&form, None, problems)),
+                None,
+            )
+            .await;
+        }
+    };
+    let fields = service::ChangeFields {
+        scope: text("scope"),
+        starts_at: match (text("date"), text("time")) {
+            (Some(date), Some(time)) => Some(format!("{date}T{time}")),
+            (None, None) => None,
+            _ => Some(String::new()),
+        },
+        duration_minutes: duration,
+        override_reason: text("override_reason"),
+        ..service::ChangeFields::default()
+    };
+    match service::change(&caller, id, &fields).await {
+        Ok(_) => Ok(Redirect::to(&format!("/appointments/{id}?done=1")).into_response()),
+        Err(WebError::Validation(problems)) => {
+            let problems = problems
+                .into_iter()
+                .map(|p| {
+                    crate::web::error::FieldError::new(
+                        if p.field == "starts_at" {
+                            "date".to_owned()
+                        } else {
+                            p.field.into_owned()
+                        },
+                        p.message,
+                    )
+                })
+                .collect();
+            appointment_view(
+                &caller,
+                id,
+                &StatusFields::default(),
+                FieldErrors::default(),
+                Some((&form, None, problems)),
+                None,
+            )
+            .await
+        }
+        Err(WebError::Conflict(message)) if message.starts_with("This clashes") => {
+            appointment_view(
+                &caller,
+                id,
+                &StatusFields::default(),
+                FieldErrors::default(),
+                Some((&form, Some(message), Vec::new())),
+                None,
+            )
+            .await
         }
         Err(other) => Err(other),
     }

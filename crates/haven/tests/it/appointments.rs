@@ -1173,3 +1173,113 @@ async fn the_day_page_lists_the_day_and_front_desk_checks_clients_in() {
     let blair_home = page(&p.blair, "/").await.text().await.unwrap();
     assert!(blair_home.contains("No appointments today."));
 }
+
+#[tokio::test]
+async fn the_booking_and_change_forms_name_problems_and_clashes() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    let record = p.alex_client["record_number"].as_str().unwrap().to_owned();
+    let new_page = p
+        .desk
+        .client
+        .get(app.url("/appointments/new"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::support::hidden_csrf(&new_page);
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        let client = p.desk.client.clone();
+        let url = app.url(path);
+        let mut form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        form.push(("_csrf".to_owned(), csrf.clone()));
+        async move { client.post(url).form(&form).send().await.unwrap() }
+    };
+    let alex = p.alex.id.0.to_string();
+    let good = |time: &str| {
+        vec![
+            ("clients", record.clone()),
+            ("clinician_id", alex.clone()),
+            ("service_type", "Counselling".to_owned()),
+            ("date", "2027-03-23".to_owned()),
+            ("time", time.to_owned()),
+            ("duration_minutes", "50".to_owned()),
+            ("place", "telehealth".to_owned()),
+            ("telehealth_url", "https://video.example.org/r/1".to_owned()),
+            ("repeat", "weekly".to_owned()),
+            ("interval", "1".to_owned()),
+            ("count", "3".to_owned()),
+        ]
+    };
+
+    // Every problem is named next to its field; nothing is booked.
+    let response = post(
+        "/appointments/new",
+        vec![
+            ("clients", "HV9999999".to_owned()),
+            ("duration_minutes", "ten".to_owned()),
+            ("count", "x".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    for id in ["f-clients-error", "f-duration_minutes-error", "f-count-error"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    let response = post("/appointments/new", vec![("clients", record.clone())]).await;
+    let html = response.text().await.unwrap();
+    for id in ["f-clinician_id-error", "f-service_type-error", "f-date-error"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM appointments").await, 0);
+
+    // Booked; the same again clashes, and the page offers to book with a reason.
+    let response = post("/appointments/new", good("10:00")).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(count(&app, "SELECT count(*) FROM appointments").await, 3);
+    let response = post("/appointments/new", good("10:30")).await;
+    assert_eq!(response.status(), 409);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("id=\"clash\"") && html.contains("already has an appointment"));
+    assert!(html.contains("id=\"f-override_reason\""));
+    let mut anyway = good("10:30");
+    anyway.push(("override_reason", "Two-part intake, agreed".to_owned()));
+    assert_eq!(post("/appointments/new", anyway).await.status(), 303);
+    assert_eq!(count(&app, "SELECT count(*) FROM appointments").await, 6);
+
+    // The change form moves one occurrence and refuses a bad time with the field named.
+    let id = location
+        .trim_start_matches("/appointments/")
+        .trim_end_matches("?done=1")
+        .to_owned();
+    let change = |fields: Vec<(&str, String)>| post(&format!("/appointments/{id}/change"), fields);
+    let response = change(vec![
+        ("date", "2027-03-23".to_owned()),
+        ("time", "25:99".to_owned()),
+        ("scope", "one".to_owned()),
+    ])
+    .await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("id=\"f-date-error\""));
+    let response = change(vec![
+        ("date", "2027-03-23".to_owned()),
+        ("time", "08:00".to_owned()),
+        ("duration_minutes", "50".to_owned()),
+        ("scope", "one".to_owned()),
+    ])
+    .await;
+    assert_eq!(response.status(), 303);
+    let moved: Value = p
+        .desk
+        .get(&app, &format!("/api/v1/appointments/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["starts_at"], "2027-03-22T21:00:00Z");
+    assert_eq!(moved["detached"], true);
+}
