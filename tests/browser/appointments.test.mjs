@@ -80,6 +80,16 @@ for (const [i, viewport] of VIEWPORTS.entries()) {
     assert.ok(await page.locator('#error-summary').isVisible());
     await checkAccessibility(page, 'a cancellation with errors');
     await shot('05-cancel-errors');
+
+    // The Harbour Room's week.
+    await page.goto(`${haven.url}/appointments/week?date=${date}`);
+    await page.selectOption('#week-room', { label: 'Harbour Room' });
+    await page.getByRole('button', { name: 'Show the week' }).click();
+    assert.match(await page.locator('h1').innerText(), /^Harbour Room: week of/);
+    assert.equal(await page.locator('.week-day').count(), 7);
+    assert.ok((await page.locator('.week-day li').count()) >= 4, 'the room is booked that week');
+    await checkAccessibility(page, "a room's week");
+    await shot('06-room-week');
     await context.close();
   });
 }

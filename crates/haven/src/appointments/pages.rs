@@ -22,6 +22,7 @@ use crate::web::routes::{Access, RouteTable};
 pub fn routes(table: RouteTable) -> RouteTable {
     table
         .add(Access::Full, Method::GET, "/appointments", day_page)
+        .add(Access::Full, Method::GET, "/appointments/week", week_page)
         .add(Access::Full, Method::GET, "/appointments/new", new_page)
         .add(Access::Full, Method::POST, "/appointments/new", create_form)
         .add(Access::Full, Method::GET, "/appointments/{id}", appointment_page)
@@ -747,4 +748,106 @@ async fn change_form(
         }
         Err(other) => Err(other),
     }
+}
+
+/// One day of a week view.
+pub struct WeekDay {
+    pub label: String,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "appointments/week.html")]
+struct WeekPage {
+    chrome: Chrome,
+    title: String,
+    days: Vec<WeekDay>,
+    monday: NaiveDate,
+    previous: NaiveDate,
+    next: NaiveDate,
+    /// `staff=<id>` or `room=<id>`, kept when paging.
+    whose: String,
+    staff: Vec<(String, String)>,
+    rooms: Vec<(String, String)>,
+}
+
+/// A clinician's or a room's week (Monday to Sunday), in the organisation's time.
+async fn week_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+    use chrono::Datelike;
+    let params = Submitted(params);
+    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let today = caller.now().with_timezone(&zone).date_naive();
+    let day = match params.get("date").filter(|d| !d.is_empty()) {
+        None => today,
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| WebError::BadRequest("date: use YYYY-MM-DD".to_owned()))?,
+    };
+    let monday = day - chrono::TimeDelta::days(i64::from(day.weekday().num_days_from_monday()));
+    let id = |name: &str| -> Result<Option<Uuid>, WebError> {
+        params
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| Uuid::parse_str(v).map_err(|_| WebError::BadRequest(format!("{name}: not an id"))))
+            .transpose()
+    };
+    let (staff, room) = (id("staff")?, id("room")?);
+    let staff = if staff.is_none() && room.is_none() {
+        Some(caller.identity.user.id.0)
+    } else {
+        staff
+    };
+    let choices = choices(&caller).await?;
+    let title = match (staff, room) {
+        (_, Some(room)) => choices
+            .rooms
+            .iter()
+            .find(|(v, _)| *v == room.to_string())
+            .map_or_else(|| "A room".to_owned(), |(_, n)| n.clone()),
+        (Some(person), None) => choices
+            .staff
+            .iter()
+            .find(|(v, _)| *v == person.to_string())
+            .map_or_else(|| "Your week".to_owned(), |(_, n)| n.clone()),
+        (None, None) => "Your week".to_owned(),
+    };
+    let (from, _) = day_bounds(monday, zone);
+    let (_, to) = day_bounds(monday + chrono::TimeDelta::days(6), zone);
+    let filter = Filter {
+        from: Some(from),
+        to: Some(to),
+        staff: if room.is_some() { None } else { staff },
+        room,
+        limit: 200,
+        ..Filter::default()
+    };
+    let all = rows(service::list(&caller, &filter).await?.into_inner(), zone);
+    let mut days: Vec<WeekDay> = (0..7)
+        .map(|d| WeekDay {
+            label: (monday + chrono::TimeDelta::days(d)).format("%A %-d %B").to_string(),
+            rows: Vec::new(),
+        })
+        .collect();
+    for row in all {
+        let local = row.appointment.starts_at.with_timezone(&zone).date_naive();
+        let index = usize::try_from((local - monday).num_days()).unwrap_or(0).min(6);
+        if let Some(day) = days.get_mut(index) {
+            day.rows.push(row);
+        }
+    }
+    let whose = match (staff, room) {
+        (_, Some(room)) => format!("room={room}"),
+        (Some(person), None) => format!("staff={person}"),
+        (None, None) => String::new(),
+    };
+    render(&WeekPage {
+        chrome: caller.chrome().at("appointments"),
+        title: format!("{title}: week of {}", monday.format("%-d %B %Y")),
+        days,
+        monday,
+        previous: monday - chrono::TimeDelta::days(7),
+        next: monday + chrono::TimeDelta::days(7),
+        whose,
+        staff: choices.staff.into_iter().skip(1).collect(),
+        rooms: choices.rooms.into_iter().skip(1).collect(),
+    })
 }

@@ -1154,6 +1154,24 @@ async fn the_day_page_lists_the_day_and_front_desk_checks_clients_in() {
     assert!(first < second, "in order");
     assert!(!chart.contains("Robin Ashbrook"));
 
+    // A clinician's week, Monday to Sunday, each appointment under its day.
+    let week = page(
+        &p.desk,
+        &format!("/appointments/week?staff={}&date=2027-03-24", p.blair.id.0),
+    )
+    .await;
+    assert_eq!(week.status(), 200);
+    let week = week.text().await.unwrap();
+    assert!(week.contains("week of 22 March 2027"), "starts on Monday");
+    let tuesday = week.find("Tuesday 23 March").unwrap();
+    let wednesday = week.find("Wednesday 24 March").unwrap();
+    let thursday = week.find("Thursday 25 March").unwrap();
+    let sky: Vec<usize> = week.match_indices("Sky Fernwood").map(|(i, _)| i).collect();
+    assert_eq!(sky.len(), 2);
+    assert!(tuesday < sky[0] && sky[0] < wednesday && wednesday < sky[1] && sky[1] < thursday);
+    assert!(!week.contains("Robin Ashbrook"), "only Blair's");
+    assert_eq!(page(&p.desk, "/appointments/week?room=nonsense").await.status(), 400);
+
     // Home shows today's (an appointment under way now overlaps today whatever the hour).
     let started = (app.state.clock.now() - chrono::TimeDelta::minutes(5)).to_rfc3339();
     let response = p
