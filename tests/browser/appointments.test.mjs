@@ -106,6 +106,17 @@ test('a counsellor sees their own day, not the front desk list', async () => {
   assert.ok(withWhom.length >= 4 && withWhom.every((w) => w.includes('Demo')), withWhom.join(' | '));
   await checkAccessibility(page, "a counsellor's day");
   await screenshot(page, 'mobile-appointments-06-my-day');
+
+  // Their calendar feed: made here, fetched as a calendar app would.
+  await page.getByRole('link', { name: 'Calendar feed' }).click();
+  await page.getByRole('button', { name: 'Make my feed address' }).click();
+  const url = await page.locator('#feed-url').inputValue();
+  assert.match(url, /\/calendar\/[A-Za-z0-9_-]{43}\.ics$/);
+  await checkAccessibility(page, 'the calendar feed page');
+  await screenshot(page, 'mobile-appointments-07-calendar-feed');
+  const feed = await page.request.get(`${haven.url}${new URL(url).pathname}`);
+  assert.equal(feed.status(), 200);
+  assert.match(await feed.text(), /BEGIN:VCALENDAR[\s\S]*SUMMARY:Client appointment/);
   await context.close();
 });
 

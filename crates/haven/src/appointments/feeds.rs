@@ -171,12 +171,7 @@ pub struct NewFeed {
     ))]
 pub(crate) async fn status(caller: Caller) -> Result<Response, WebError> {
     caller.authorize(&Action::ManageOwnAccount).await?;
-    let created_at = sqlx::query_scalar!(
-        "SELECT created_at FROM calendar_feeds WHERE user_id = $1",
-        caller.identity.user.id.0
-    )
-    .fetch_optional(&caller.tenant.pool)
-    .await?;
+    let created_at = feed_since(&caller).await?;
     Ok(Json(FeedStatus {
         active: created_at.is_some(),
         created_at,
@@ -193,6 +188,11 @@ pub(crate) async fn status(caller: Caller) -> Result<Response, WebError> {
         (status = 403, description = "Your role has no schedule, or a missing CSRF token", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn create(caller: Caller) -> Result<Response, WebError> {
+    Ok((StatusCode::CREATED, Json(issue(&caller).await?)).into_response())
+}
+
+/// Creates the caller's feed, or replaces its secret; audited.
+pub async fn issue(caller: &Caller) -> Result<NewFeed, WebError> {
     caller.authorize(&Action::ViewSchedule).await?;
     let secret = new_secret()?;
     let now = caller.now();
@@ -227,7 +227,7 @@ pub(crate) async fn create(caller: Caller) -> Result<Response, WebError> {
     tx.commit().await?;
     caller.tenant.audit.nudge();
     let url = format!("{}/calendar/{secret}.ics", caller.state.config.link_base());
-    Ok((StatusCode::CREATED, Json(NewFeed { url, created_at: now })).into_response())
+    Ok(NewFeed { url, created_at: now })
 }
 
 /// Revoke your calendar feed: its address stops working at once.
@@ -239,6 +239,12 @@ pub(crate) async fn create(caller: Caller) -> Result<Response, WebError> {
         (status = 404, description = "You have no feed", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn revoke(caller: Caller) -> Result<Response, WebError> {
+    withdraw(&caller).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Ends the caller's feed; `NotFound` when they have none. Audited.
+pub async fn withdraw(caller: &Caller) -> Result<(), WebError> {
     caller.authorize(&Action::ManageOwnAccount).await?;
     let user = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -257,5 +263,15 @@ pub(crate) async fn revoke(caller: Caller) -> Result<Response, WebError> {
     .await?;
     tx.commit().await?;
     caller.tenant.audit.nudge();
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
+}
+
+/// Since when the caller's feed exists, if it does.
+pub async fn feed_since(caller: &Caller) -> Result<Option<DateTime<Utc>>, WebError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT created_at FROM calendar_feeds WHERE user_id = $1",
+        caller.identity.user.id.0
+    )
+    .fetch_optional(&caller.tenant.pool)
+    .await?)
 }

@@ -23,6 +23,8 @@ pub fn routes(table: RouteTable) -> RouteTable {
     table
         .add(Access::Full, Method::GET, "/appointments", day_page)
         .add(Access::Full, Method::GET, "/appointments/week", week_page)
+        .add(Access::Full, Method::GET, "/appointments/calendar", calendar_page)
+        .add(Access::Full, Method::POST, "/appointments/calendar", calendar_form)
         .add(Access::Full, Method::GET, "/appointments/new", new_page)
         .add(Access::Full, Method::POST, "/appointments/new", create_form)
         .add(Access::Full, Method::GET, "/appointments/{id}", appointment_page)
@@ -850,4 +852,50 @@ async fn week_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) 
         staff: choices.staff.into_iter().skip(1).collect(),
         rooms: choices.rooms.into_iter().skip(1).collect(),
     })
+}
+
+#[derive(Template)]
+#[template(path = "appointments/calendar.html")]
+struct CalendarPage {
+    chrome: Chrome,
+    since: Option<String>,
+    /// Shown once, right after it was made.
+    new_url: Option<String>,
+}
+
+/// Subscribing a calendar app: the private feed's address, made, replaced or ended here.
+async fn calendar_page(caller: Caller) -> Result<Response, WebError> {
+    caller.authorize(&crate::policy::Action::ViewSchedule).await?;
+    calendar_view(&caller, None).await
+}
+
+async fn calendar_view(caller: &Caller, new_url: Option<String>) -> Result<Response, WebError> {
+    let since = super::feeds::feed_since(caller)
+        .await?
+        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+    render(&CalendarPage {
+        chrome: caller.chrome().at("appointments"),
+        since,
+        new_url,
+    })
+}
+
+async fn calendar_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+    match Submitted(form).get("do") {
+        Some("revoke") => {
+            super::feeds::withdraw(&caller).await?;
+            Ok(Redirect::to("/appointments/calendar").into_response())
+        }
+        Some("issue") => {
+            let feed = super::feeds::issue(&caller).await?;
+            // Shown on this response only: the address is not kept anywhere to show again.
+            let mut response = calendar_view(&caller, Some(feed.url)).await?;
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            Ok(response)
+        }
+        _ => Err(WebError::BadRequest("do: issue or revoke".to_owned())),
+    }
 }

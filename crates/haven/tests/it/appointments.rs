@@ -1301,3 +1301,74 @@ async fn the_booking_and_change_forms_name_problems_and_clashes() {
     assert_eq!(moved["starts_at"], "2027-03-22T21:00:00Z");
     assert_eq!(moved["detached"], true);
 }
+
+#[tokio::test]
+async fn the_calendar_page_makes_shows_once_and_stops_a_feed() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    let page = p
+        .alex
+        .client
+        .get(app.url("/appointments/calendar"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No feed yet"));
+    let csrf = crate::support::hidden_csrf(&page);
+    let post = |what: &'static str| {
+        let client = p.alex.client.clone();
+        let url = app.url("/appointments/calendar");
+        let csrf = csrf.clone();
+        async move {
+            client
+                .post(url)
+                .form(&[("_csrf", csrf.as_str()), ("do", what)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = post("issue").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let page = response.text().await.unwrap();
+    let url = page
+        .split("id=\"feed-url\" type=\"text\" readonly value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let path = url
+        .split_once("/calendar/")
+        .map(|(_, rest)| format!("/calendar/{rest}"))
+        .unwrap();
+    let anonymous = reqwest::Client::new();
+    assert_eq!(anonymous.get(app.url(&path)).send().await.unwrap().status(), 200);
+    // Shown once: the page afterwards says it exists but not where.
+    let again = p
+        .alex
+        .client
+        .get(app.url("/appointments/calendar"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("Active since") && !again.contains(&path));
+    assert_eq!(post("revoke").await.status(), 303);
+    assert_eq!(anonymous.get(app.url(&path)).send().await.unwrap().status(), 404);
+    assert_eq!(post("nonsense").await.status(), 400);
+    // Auditors have no schedule, so no feed.
+    let auditor = Staff::sign_in(&app, "auditor@example.org", &[Role::Auditor]).await;
+    let response = auditor
+        .client
+        .get(app.url("/appointments/calendar"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
