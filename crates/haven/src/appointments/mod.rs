@@ -7,6 +7,7 @@ pub mod api;
 pub mod feeds;
 pub mod pages;
 pub mod recurrence;
+pub mod reminder_settings;
 pub mod reminders;
 pub mod service;
 pub mod store;

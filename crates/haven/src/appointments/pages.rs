@@ -154,6 +154,8 @@ struct AppointmentPage {
     change: Vec<Section>,
     clash: Option<String>,
     errors: Vec<Problem>,
+    /// (when, for whom, which reminder, outcome, detail)
+    reminders: Vec<(String, String, String, super::reminders::LogEntry)>,
 }
 
 /// The move-or-change form: a new date, time and length, and for a series which ones.
@@ -264,6 +266,27 @@ async fn appointment_view(
             .map_or_else(FieldErrors::default, |c| FieldErrors(c.2.clone())),
     ));
     let clash = changed.and_then(|c| c.1);
+    let reminders = super::reminders::log_of(&caller.tenant.pool, id)
+        .await?
+        .into_iter()
+        .map(|entry| {
+            let who = entry
+                .client_id
+                .and_then(|c| appointment.clients.iter().find(|x| x.id == c))
+                .map_or_else(|| "All clients".to_owned(), |c| c.name.clone());
+            let before = if entry.offset_minutes % 60 == 0 {
+                format!("{} h before", entry.offset_minutes / 60)
+            } else {
+                format!("{} min before", entry.offset_minutes)
+            };
+            (
+                entry.at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+                who,
+                before,
+                entry,
+            )
+        })
+        .collect();
     let status = if errors.0.is_empty() && !refused {
         axum::http::StatusCode::OK
     } else {
@@ -278,6 +301,7 @@ async fn appointment_view(
         change,
         clash,
         errors: problems,
+        reminders,
     };
     render_with_status(status, &page)
 }

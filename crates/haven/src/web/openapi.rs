@@ -129,6 +129,8 @@ impl Modify for Security {
         crate::appointments::api::create_room,
         crate::appointments::api::availability,
         crate::appointments::api::set_availability,
+        crate::appointments::reminder_settings::get_api,
+        crate::appointments::reminder_settings::put_api,
         crate::appointments::feeds::status,
         crate::appointments::feeds::create,
         crate::appointments::feeds::revoke,

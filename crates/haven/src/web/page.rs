@@ -56,6 +56,7 @@ fn navigation(identity: &Identity) -> Vec<NavItem> {
     if allowed(&Action::ViewUsers) {
         items.push(("/admin/users", "Staff", "staff"));
         items.push(("/admin/security", "Security rules", "security"));
+        items.push(("/admin/reminders", "Reminders", "reminders"));
     }
     if allowed(&Action::ManageJobs) {
         items.push(("/admin/jobs", "Background jobs", "jobs"));

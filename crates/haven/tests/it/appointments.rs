@@ -809,16 +809,58 @@ async fn reminders_reach_safe_addresses_only_and_carry_no_phi() {
     );
     assert_eq!(smtp.messages().len(), 1, "never to an unsafe address");
 
-    // The organisation may add the clinician and service; a cancelled appointment sends nothing more.
-    {
-        let mut db = app.superuser("default").await;
-        sqlx::query("UPDATE organisation_settings SET reminder_show_clinician = true, reminder_show_service = true")
-            .execute(&mut db)
-            .await
-            .unwrap();
-    }
-    // A day has passed: the desk's session is long idle.
+    // The appointment's page shows the log.
     let desk = Staff::sign_in_again(&app, "desk@example.org", p.desk.id).await;
+    let page = desk
+        .client
+        .get(app.url(&format!("/appointments/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"reminder-log\"") && page.contains("email is not marked safe"),
+        "{page}"
+    );
+
+    // An admin lets reminders name the clinician and service; bad settings are named.
+    let admin = Staff::sign_in(&app, "admin2@example.org", &[Role::OrgAdmin]).await;
+    let settings: Value = admin
+        .get(&app, "/api/v1/organisation/reminders")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["offsets_minutes"], json!([2880, 120]));
+    assert_eq!(settings["show_clinician"], false);
+    let response = admin
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            "/api/v1/organisation/reminders",
+            &json!({ "offsets_minutes": [0, 30000], "show_clinician": true, "show_service": true,
+                     "show_client_name": false, "late_cancel_hours": 500 }),
+        )
+        .await;
+    let envelope = assert_envelope(response, 422, "validation_failed").await;
+    assert_eq!(field_names(&envelope), ["offsets_minutes", "late_cancel_hours"]);
+    let response = desk
+        .send(&app, reqwest::Method::PUT, "/api/v1/organisation/reminders", &settings)
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+    let response = admin
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            "/api/v1/organisation/reminders",
+            &json!({ "offsets_minutes": [120, 2880], "show_clinician": true, "show_service": true,
+                     "show_client_name": false, "late_cancel_hours": 24 }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // A cancelled appointment sends nothing more.
     let response = desk
         .post(
             &app,
@@ -1371,4 +1413,69 @@ async fn the_calendar_page_makes_shows_once_and_stops_a_feed() {
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn admins_set_reminders_on_their_page() {
+    let app = TestApp::spawn().await;
+    let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let page = admin
+        .client
+        .get(app.url("/admin/reminders"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("value=\"48, 2\""), "hours, not minutes");
+    let csrf = crate::support::hidden_csrf(&page);
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        let client = admin.client.clone();
+        let url = app.url("/admin/reminders");
+        let csrf = csrf.clone();
+        async move {
+            let mut form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+            form.push(("_csrf", csrf));
+            client.post(url).form(&form).send().await.unwrap()
+        }
+    };
+    let response = post(vec![("offsets_hours", "soon, 2"), ("late_cancel_hours", "24")]).await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("id=\"f-offsets_hours-error\""));
+    let response = post(vec![
+        ("offsets_hours", "24, 1.5"),
+        ("late_cancel_hours", "12"),
+        ("show_service", "on"),
+    ])
+    .await;
+    assert_eq!(response.status(), 303);
+    let settings: Value = admin
+        .get(&app, "/api/v1/organisation/reminders")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        settings,
+        json!({ "offsets_minutes": [1440, 90], "show_clinician": false, "show_service": true,
+                "show_client_name": false, "late_cancel_hours": 12 })
+    );
+    assert_eq!(
+        desk.client
+            .get(app.url("/admin/reminders"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    app.settle_audit().await;
+    let mut db = app.superuser("default").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'organisation.reminders_set'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
