@@ -23,6 +23,8 @@ pub fn routes(table: RouteTable) -> RouteTable {
     table
         .add(Access::Full, Method::GET, "/appointments", day_page)
         .add(Access::Full, Method::GET, "/appointments/week", week_page)
+        .add(Access::Full, Method::GET, "/appointments/hours", hours_page)
+        .add(Access::Full, Method::POST, "/appointments/hours", hours_form)
         .add(Access::Full, Method::GET, "/appointments/calendar", calendar_page)
         .add(Access::Full, Method::POST, "/appointments/calendar", calendar_form)
         .add(Access::Full, Method::GET, "/appointments/new", new_page)
@@ -922,4 +924,162 @@ async fn calendar_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) 
         }
         _ => Err(WebError::BadRequest("do: issue or revoke".to_owned())),
     }
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+#[derive(Template)]
+#[template(path = "appointments/hours.html")]
+struct HoursPage {
+    chrome: Chrome,
+    name: String,
+    staff: Uuid,
+    sections: Vec<Section>,
+    errors: Vec<Problem>,
+}
+
+fn hours_sections(values: &[(String, String); 7]) -> Vec<Section> {
+    vec![
+        Section::new(
+            "Weekly hours",
+            WEEKDAYS
+                .iter()
+                .zip(values)
+                .enumerate()
+                .flat_map(|(i, (day, (from, to)))| {
+                    [
+                        Field::new(format!("from_{}", i + 1), format!("{day} from"), Kind::Time).value(from.clone()),
+                        Field::new(format!("to_{}", i + 1), format!("{day} until"), Kind::Time).value(to.clone()),
+                    ]
+                })
+                .collect(),
+        )
+        .hint(
+            "Leave a day empty when you do not take appointments then. With no hours at all, any time can be booked.",
+        ),
+    ]
+}
+
+/// Whose hours a request is about: `?staff=`, or the person asking.
+fn hours_of(caller: &Caller, params: &Submitted) -> Result<Uuid, WebError> {
+    params
+        .get("staff")
+        .filter(|v| !v.is_empty())
+        .map_or(Ok(caller.identity.user.id.0), |v| {
+            Uuid::parse_str(v).map_err(|_| WebError::BadRequest("staff: not an id".to_owned()))
+        })
+}
+
+async fn hours_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+    let params = Submitted(params);
+    let staff = hours_of(&caller, &params)?;
+    caller
+        .authorize(&crate::policy::Action::SetAvailability {
+            of: crate::identity::UserId(staff),
+        })
+        .await?;
+    let person = crate::identity::store::find(&caller.tenant.pool, crate::identity::UserId(staff))
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let mut values: [(String, String); 7] = Default::default();
+    for (weekday, from, to) in store::availability(&caller.tenant.pool, staff).await? {
+        if let Some(slot) = usize::try_from(weekday - 1).ok().and_then(|i| values.get_mut(i))
+            && slot.0.is_empty()
+        {
+            *slot = (from.format("%H:%M").to_string(), to.format("%H:%M").to_string());
+        }
+    }
+    let saved = params.get("saved").is_some();
+    render(&HoursPage {
+        chrome: caller
+            .chrome()
+            .at("appointments")
+            .toast(saved.then(|| "Hours saved.".to_owned())),
+        name: person.display_name,
+        staff,
+        sections: hours_sections(&values),
+        errors: Vec::new(),
+    })
+}
+
+async fn hours_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+    let form = Submitted(form);
+    let staff = hours_of(&caller, &form)?;
+    caller
+        .authorize(&crate::policy::Action::SetAvailability {
+            of: crate::identity::UserId(staff),
+        })
+        .await?;
+    let mut values: [(String, String); 7] = Default::default();
+    let mut problems = Vec::new();
+    let mut hours = Vec::new();
+    for (i, slot) in values.iter_mut().enumerate() {
+        let from = form
+            .get(&format!("from_{}", i + 1))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let to = form.get(&format!("to_{}", i + 1)).unwrap_or_default().trim().to_owned();
+        let parse = |t: &str| chrono::NaiveTime::parse_from_str(t, "%H:%M");
+        match (from.is_empty(), to.is_empty()) {
+            (true, true) => {}
+            (false, false) => match (parse(&from), parse(&to)) {
+                (Ok(a), Ok(b)) if b > a => hours.push((i16::try_from(i + 1).unwrap_or(1), a, b)),
+                (Ok(_), Ok(_)) => problems.push(crate::web::error::FieldError::new(
+                    format!("to_{}", i + 1),
+                    "must be after the start",
+                )),
+                _ => problems.push(crate::web::error::FieldError::new(
+                    format!("from_{}", i + 1),
+                    "use HH:MM",
+                )),
+            },
+            (true, false) => problems.push(crate::web::error::FieldError::new(
+                format!("from_{}", i + 1),
+                "give both times, or neither",
+            )),
+            (false, true) => problems.push(crate::web::error::FieldError::new(
+                format!("to_{}", i + 1),
+                "give both times, or neither",
+            )),
+        }
+        *slot = (from, to);
+    }
+    if problems.is_empty() {
+        let mut tx = caller.tenant.pool.begin().await?;
+        store::set_availability(&mut tx, staff, &hours).await?;
+        crate::compliance::audit::stage(
+            &mut tx,
+            &caller
+                .event("availability.set", crate::compliance::audit::Outcome::Allowed)
+                .resource("user", staff.to_string()),
+        )
+        .await?;
+        tx.commit().await?;
+        caller.tenant.audit.nudge();
+        return Ok(Redirect::to(&format!("/appointments/hours?staff={staff}&saved")).into_response());
+    }
+    let person = crate::identity::store::find(&caller.tenant.pool, crate::identity::UserId(staff))
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let mut sections = hours_sections(&values);
+    let errors = attach_errors(&mut sections, &FieldErrors(problems));
+    render_with_status(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        &HoursPage {
+            chrome: caller.chrome().at("appointments"),
+            name: person.display_name,
+            staff,
+            sections,
+            errors,
+        },
+    )
 }

@@ -1479,3 +1479,74 @@ async fn admins_set_reminders_on_their_page() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn clinicians_set_their_hours_on_a_page() {
+    let app = TestApp::spawn().await;
+    let p = practice(&app).await;
+    let page = p
+        .blair
+        .client
+        .get(app.url("/appointments/hours"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::support::hidden_csrf(&page),
+        p.blair.csrf,
+        "the page carries the session's token"
+    );
+    let post = |staff: &Staff, form: Vec<(&'static str, String)>| {
+        let client = staff.client.clone();
+        let url = app.url("/appointments/hours");
+        let csrf = staff.csrf.clone();
+        async move {
+            let mut form = form;
+            form.push(("_csrf", csrf));
+            client.post(url).form(&form).send().await.unwrap()
+        }
+    };
+    let blair = p.blair.id.0.to_string();
+    let response = post(
+        &p.blair,
+        vec![
+            ("staff", blair.clone()),
+            ("from_1", "09:00".into()),
+            ("to_1", String::new()),
+            ("from_2", "17:00".into()),
+            ("to_2", "09:00".into()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("id=\"f-to_1-error\"") && html.contains("id=\"f-to_2-error\""));
+    let response = post(
+        &p.blair,
+        vec![
+            ("staff", blair.clone()),
+            ("from_2", "09:00".into()),
+            ("to_2", "17:00".into()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let hours: Value = p
+        .blair
+        .get(&app, &format!("/api/v1/users/{blair}/availability"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        hours,
+        json!({ "hours": [{ "weekday": 2, "starts": "09:00", "ends": "17:00" }] })
+    );
+    // Another clinician may not set Blair's hours; front desk may.
+    let response = post(&p.alex, vec![("staff", blair.clone())]).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(post(&p.desk, vec![("staff", blair)]).await.status(), 303);
+}
