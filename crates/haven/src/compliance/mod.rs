@@ -3,5 +3,6 @@
 
 pub mod audit;
 pub mod phi;
+pub mod sealing;
 
 pub use phi::Phi;

@@ -1,0 +1,330 @@
+//! Encryption at rest (SPEC module 5): note bodies, psychotherapy notes, assessment
+//! answers and document contents are sealed with XChaCha20-Poly1305 under the tenant's
+//! data keys; each data key is itself sealed ("wrapped") by the master key, which lives
+//! in a file or the environment and never in the database. A dump of the database holds
+//! only ciphertext and wrapped keys. See docs/encryption.md.
+//!
+//! A sealed value is `0x01 ‖ key id (4 bytes, big-endian) ‖ nonce (24) ‖ ciphertext and
+//! tag`, sealed with associated data naming what it is (`note.body:<id>`), so a value
+//! copied onto another row or column does not open.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use zeroize::Zeroizing;
+
+const VERSION: u8 = 1;
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("the master key cannot be read from {path}: {problem}")]
+    MasterKeyFile { path: String, problem: String },
+    #[error("the master key is not 32 bytes of base64")]
+    MasterKeyFormat,
+    #[error("the master key does not open this organisation's data keys (is it the right key?)")]
+    WrongMasterKey,
+    #[error("no data key {0}")]
+    UnknownKey(i32),
+    #[error("the sealed value is damaged or does not belong here")]
+    Damaged,
+    #[error("no randomness available: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, SealError> {
+    let mut bytes = Zeroizing::new([0u8; N]);
+    getrandom::fill(bytes.as_mut()).map_err(|e| SealError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+fn cipher(key: &[u8; KEY_LEN]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(&(*key).into())
+}
+
+fn seal_with(key: &[u8; KEY_LEN], key_id: i32, plaintext: &[u8], context: &str) -> Result<Vec<u8>, SealError> {
+    let nonce = random::<NONCE_LEN>()?;
+    let sealed = cipher(key)
+        .encrypt(
+            &XNonce::from(*nonce),
+            Payload {
+                msg: plaintext,
+                aad: context.as_bytes(),
+            },
+        )
+        .map_err(|_| SealError::Damaged)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
+    out.push(VERSION);
+    out.extend_from_slice(&key_id.to_be_bytes());
+    out.extend_from_slice(nonce.as_ref());
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// The key id a sealed value names.
+pub fn key_id_of(sealed: &[u8]) -> Result<i32, SealError> {
+    match sealed {
+        [VERSION, a, b, c, d, ..] if sealed.len() > HEADER_LEN => Ok(i32::from_be_bytes([*a, *b, *c, *d])),
+        _ => Err(SealError::Damaged),
+    }
+}
+
+fn open_with(key: &[u8; KEY_LEN], sealed: &[u8], context: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    key_id_of(sealed)?;
+    let nonce: [u8; NONCE_LEN] = sealed[5..HEADER_LEN].try_into().map_err(|_| SealError::Damaged)?;
+    cipher(key)
+        .decrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: &sealed[HEADER_LEN..],
+                aad: context.as_bytes(),
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| SealError::Damaged)
+}
+
+/// The key that wraps every data key. Losing it loses every sealed value.
+pub struct MasterKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(…)")
+    }
+}
+
+impl MasterKey {
+    /// From base64 text (the file's content or `HAVEN_MASTER_KEY`).
+    pub fn from_base64(text: &str) -> Result<Self, SealError> {
+        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| SealError::MasterKeyFormat)?);
+        let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| SealError::MasterKeyFormat)?;
+        Ok(Self(Zeroizing::new(key)))
+    }
+
+    /// Reads the key file, creating it (readable by its owner only) on first use.
+    pub fn load_or_create(path: &Path) -> Result<Self, SealError> {
+        let failed = |problem: String| SealError::MasterKeyFile {
+            path: path.display().to_string(),
+            problem,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_base64(&text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let key = random::<KEY_LEN>()?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+                }
+                let text = Zeroizing::new(STANDARD.encode(key.as_ref()));
+                write_private(path, text.as_bytes()).map_err(|e| failed(e.to_string()))?;
+                Ok(Self(key))
+            }
+            Err(err) => Err(failed(err.to_string())),
+        }
+    }
+
+    fn wrap(&self, key_id: i32, data_key: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
+        seal_with(&self.0, key_id, data_key, &format!("haven data key {key_id}"))
+    }
+
+    fn unwrap(&self, key_id: i32, wrapped: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>, SealError> {
+        let opened =
+            open_with(&self.0, wrapped, &format!("haven data key {key_id}")).map_err(|_| SealError::WrongMasterKey)?;
+        let key: [u8; KEY_LEN] = opened.as_slice().try_into().map_err(|_| SealError::WrongMasterKey)?;
+        Ok(Zeroizing::new(key))
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// One tenant's data keys, unwrapped on first use and kept in memory.
+pub struct Keyring {
+    master: Arc<MasterKey>,
+    keys: RwLock<HashMap<i32, Arc<Zeroizing<[u8; KEY_LEN]>>>>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keyring(…)")
+    }
+}
+
+impl Keyring {
+    pub fn new(master: Arc<MasterKey>) -> Self {
+        Self {
+            master,
+            keys: RwLock::new(HashMap::new()),
+        }
+    }
+
+    async fn key(&self, db: impl PgExecutor<'_>, id: i32) -> Result<Arc<Zeroizing<[u8; KEY_LEN]>>, SealError> {
+        if let Some(key) = self.keys.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
+            return Ok(Arc::clone(key));
+        }
+        let wrapped = sqlx::query_scalar!("SELECT wrapped FROM data_keys WHERE id = $1", id)
+            .fetch_optional(db)
+            .await?
+            .ok_or(SealError::UnknownKey(id))?;
+        let key = Arc::new(self.master.unwrap(id, &wrapped)?);
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::clone(&key));
+        Ok(key)
+    }
+
+    /// Seals `plaintext` under the active data key (made on first use).
+    pub async fn seal(
+        &self,
+        db: &sqlx::PgPool,
+        plaintext: &[u8],
+        context: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, SealError> {
+        let id = match active_key(db).await? {
+            Some(id) => id,
+            None => new_data_key(db, &self.master, now).await?,
+        };
+        let key = self.key(db, id).await?;
+        seal_with(&key, id, plaintext, context)
+    }
+
+    /// Opens a value sealed for `context` (the same row and column it was sealed for).
+    pub async fn open(
+        &self,
+        db: impl PgExecutor<'_>,
+        sealed: &[u8],
+        context: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let key = self.key(db, key_id_of(sealed)?).await?;
+        open_with(&key, sealed, context)
+    }
+
+    /// Checks that the master key opens every data key of this tenant.
+    pub async fn verify(&self, db: &sqlx::PgPool) -> Result<usize, SealError> {
+        let ids = sqlx::query_scalar!("SELECT id FROM data_keys ORDER BY id")
+            .fetch_all(db)
+            .await?;
+        for id in &ids {
+            self.key(db, *id).await?;
+        }
+        Ok(ids.len())
+    }
+}
+
+/// The newest data key still in use.
+pub async fn active_key(db: impl PgExecutor<'_>) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT max(id) FROM data_keys WHERE retired_at IS NULL")
+        .fetch_one(db)
+        .await
+}
+
+/// Makes a data key, wraps it and stores it; it becomes the active one.
+pub async fn new_data_key(db: &sqlx::PgPool, master: &MasterKey, now: DateTime<Utc>) -> Result<i32, SealError> {
+    let mut tx = db.begin().await?;
+    let id: i32 = sqlx::query_scalar!(r#"SELECT nextval('data_keys_id_seq')::int4 AS "id!""#)
+        .fetch_one(&mut *tx)
+        .await?;
+    let key = random::<KEY_LEN>()?;
+    let wrapped = master.wrap(id, &key)?;
+    sqlx::query!(
+        "INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)",
+        id,
+        wrapped,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_only_with_its_key_and_context() {
+        let key = [7u8; KEY_LEN];
+        let sealed = seal_with(&key, 3, b"feels safer at home now", "note.body:1").unwrap();
+        assert_eq!(key_id_of(&sealed).unwrap(), 3);
+        assert!(!sealed.windows(5).any(|w| w == b"safer"), "no plaintext in the output");
+        assert_eq!(
+            open_with(&key, &sealed, "note.body:1").unwrap().as_slice(),
+            b"feels safer at home now"
+        );
+        assert!(matches!(
+            open_with(&key, &sealed, "note.body:2"),
+            Err(SealError::Damaged)
+        ));
+        assert!(matches!(
+            open_with(&[8u8; KEY_LEN], &sealed, "note.body:1"),
+            Err(SealError::Damaged)
+        ));
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(matches!(
+            open_with(&key, &tampered, "note.body:1"),
+            Err(SealError::Damaged)
+        ));
+        assert!(matches!(key_id_of(b"\x01ab"), Err(SealError::Damaged)));
+        // The same text sealed twice differs (a fresh nonce each time).
+        assert_ne!(
+            sealed,
+            seal_with(&key, 3, b"feels safer at home now", "note.body:1").unwrap()
+        );
+    }
+
+    #[test]
+    fn the_master_key_wraps_data_keys_and_a_wrong_one_says_so() {
+        let master = MasterKey::from_base64(&STANDARD.encode([1u8; KEY_LEN])).unwrap();
+        let other = MasterKey::from_base64(&STANDARD.encode([2u8; KEY_LEN])).unwrap();
+        let data_key = [9u8; KEY_LEN];
+        let wrapped = master.wrap(5, &data_key).unwrap();
+        assert_eq!(*master.unwrap(5, &wrapped).unwrap(), data_key);
+        assert!(matches!(other.unwrap(5, &wrapped), Err(SealError::WrongMasterKey)));
+        assert!(
+            matches!(master.unwrap(6, &wrapped), Err(SealError::WrongMasterKey)),
+            "bound to its id"
+        );
+        assert!(matches!(
+            MasterKey::from_base64("c2hvcnQ="),
+            Err(SealError::MasterKeyFormat)
+        ));
+        assert_eq!(format!("{master:?}"), "MasterKey(…)");
+    }
+
+    #[test]
+    fn the_key_file_is_made_once_and_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("master.key");
+        let first = MasterKey::load_or_create(&path).unwrap();
+        let again = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(*first.0, *again.0);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
