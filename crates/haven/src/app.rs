@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::clock::{self, SharedClock};
 use crate::compliance::audit::{self, SigningKey};
+use crate::compliance::sealing::Vault;
 use crate::config::Config;
 use crate::identity::password::PasswordHasher;
 use crate::mail::Mailer;
@@ -62,11 +63,20 @@ impl Application {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let passwords = PasswordHasher::new(cores).context("setting up password hashing")?;
         let mailer = Arc::new(Mailer::from_config(&config)?);
+        let vault = Arc::new(Vault::from_config(&config).context("setting `master_key_file` or `master_key`")?);
         let tenants = Arc::new(
             TenantDirectory::load(server, control, Arc::clone(&clock), config.audit_group_window)
                 .await
                 .context("cannot read the tenant registry as haven_app")?,
         );
+        // A wrong master key stops the start here, not on the first note opened.
+        for tenant in tenants.tenants() {
+            vault
+                .keyring(tenant.database.as_str())
+                .verify(&tenant.pool)
+                .await
+                .with_context(|| format!("organisation {}", tenant.record.slug))?;
+        }
         tenants.watch();
         audit::maintenance::spawn(
             Arc::downgrade(&tenants),
@@ -92,6 +102,7 @@ impl Application {
             audit_key,
             passwords,
             mailer,
+            vault,
         };
         Ok(Self {
             listener,

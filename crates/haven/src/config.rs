@@ -65,6 +65,32 @@ const SETTINGS: &[(&str, &str)] = &[
         "pg_user",
         "use an unprivileged operating-system user, for example postgres",
     ),
+    (
+        "public_url",
+        "use the address people open, for example https://care.example.org",
+    ),
+    (
+        "smtp_url",
+        "use smtp://USER:PASS@HOST:587, smtps://USER:PASS@HOST:465 or smtp+plain://HOST:PORT",
+    ),
+    ("mail_from", "use a sender such as \"Haven <haven@care.example.org>\""),
+    (
+        "database_app_password",
+        "use the password of the haven_app role, or unset it",
+    ),
+    ("audit_group_window", "use a duration such as \"1ms\" (at most 50ms)"),
+    ("audit_signing_key", "use the path of the checkpoint signing key file"),
+    ("audit_checkpoint_interval", "use a duration such as \"1h\""),
+    ("audit_verify_interval", "use a duration such as \"6h\""),
+    ("audit_retention", "use a duration such as \"7years\" (at least a day)"),
+    (
+        "master_key_file",
+        "use the path of the master key file (see docs/encryption.md)",
+    ),
+    (
+        "master_key",
+        "use the master key as base64 (32 bytes), or unset it to use the file",
+    ),
 ];
 
 /// Where a setting's values come from, for error messages.
@@ -168,6 +194,11 @@ pub struct Config {
     pub audit_group_window: Duration,
     /// The ed25519 key that signs audit checkpoints (default `<data_dir>/keys/audit-checkpoint.key`).
     pub audit_signing_key: Option<PathBuf>,
+    /// The file holding the master key that wraps every data key (default
+    /// `<data_dir>/keys/master.key`, created on first start). Back it up: see docs/encryption.md.
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself, base64, instead of the file (from `HAVEN_MASTER_KEY`).
+    pub master_key: Option<Secret>,
     #[serde(with = "humantime_serde")]
     pub audit_checkpoint_interval: Duration,
     #[serde(with = "humantime_serde")]
@@ -212,6 +243,8 @@ impl Default for Config {
             database_app_password: None,
             audit_group_window: Duration::from_millis(1),
             audit_signing_key: None,
+            master_key_file: None,
+            master_key: None,
             audit_checkpoint_interval: Duration::from_secs(3600),
             audit_verify_interval: Duration::from_secs(6 * 3600),
             audit_retention: Duration::from_secs(7 * 365 * 24 * 3600 + 2 * 24 * 3600),
@@ -456,6 +489,12 @@ impl Config {
             .to_owned()
     }
 
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("master.key"))
+    }
+
     pub fn audit_signing_key_path(&self) -> PathBuf {
         self.audit_signing_key
             .clone()
@@ -590,6 +629,37 @@ fn serialize_optional_addr<S: serde::Serializer>(addr: &Option<SocketAddr>, s: S
 mod tests {
     use super::*;
     use figment::Jail;
+
+    #[test]
+    fn every_setting_can_come_from_the_environment() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let known: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
+        let missing: Vec<&String> = defaults
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()) && k.as_str() != "database_url")
+            .collect();
+        assert!(missing.is_empty(), "not readable from HAVEN_*: {missing:?}");
+    }
+
+    #[test]
+    fn the_mail_server_and_master_key_come_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HAVEN_SMTP_URL", "smtp+plain://127.0.0.1:2525");
+            jail.set_env("HAVEN_MASTER_KEY_FILE", "/srv/keys/master.key");
+            let config = load_in_jail().map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.smtp_url.as_ref().map(Secret::expose),
+                Some("smtp+plain://127.0.0.1:2525")
+            );
+            assert_eq!(
+                config.master_key_path(),
+                std::path::PathBuf::from("/srv/keys/master.key")
+            );
+            Ok(())
+        });
+    }
 
     fn load_in_jail() -> Result<Config, ConfigError> {
         Config::load(None, &Overrides::default())

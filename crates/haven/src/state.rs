@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::compliance::audit::SigningKey;
+use crate::compliance::sealing::Vault;
 use crate::config::Config;
 use crate::identity::password::PasswordHasher;
 use crate::mail::Mailer;
@@ -23,4 +24,6 @@ pub struct AppState {
     /// Password hashing, one at a time per core.
     pub passwords: PasswordHasher,
     pub mailer: Arc<Mailer>,
+    /// The master key and every tenant's data keys (encryption at rest).
+    pub vault: Arc<Vault>,
 }

@@ -233,6 +233,53 @@ impl Keyring {
     }
 }
 
+/// Every tenant's keyring under the one master key.
+pub struct Vault {
+    master: Arc<MasterKey>,
+    rings: RwLock<HashMap<String, Arc<Keyring>>>,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Vault(…)")
+    }
+}
+
+impl Vault {
+    pub fn new(master: MasterKey) -> Self {
+        Self {
+            master: Arc::new(master),
+            rings: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// From `master_key` (base64) when set, else the key file (made on first start).
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, SealError> {
+        let master = match &config.master_key {
+            Some(text) => MasterKey::from_base64(text.expose())?,
+            None => MasterKey::load_or_create(&config.master_key_path())?,
+        };
+        Ok(Self::new(master))
+    }
+
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// The keyring of the tenant whose database is `database`.
+    pub fn keyring(&self, database: &str) -> Arc<Keyring> {
+        if let Some(ring) = self.rings.read().unwrap_or_else(PoisonError::into_inner).get(database) {
+            return Arc::clone(ring);
+        }
+        let mut rings = self.rings.write().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            rings
+                .entry(database.to_owned())
+                .or_insert_with(|| Arc::new(Keyring::new(Arc::clone(&self.master)))),
+        )
+    }
+}
+
 /// The newest data key still in use.
 pub async fn active_key(db: impl PgExecutor<'_>) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar!("SELECT max(id) FROM data_keys WHERE retired_at IS NULL")

@@ -18,6 +18,7 @@ mod audit;
 mod clients;
 mod crash;
 mod edge;
+mod encryption;
 mod health;
 mod identity;
 mod jobs;
