@@ -334,19 +334,6 @@ pub(crate) async fn set_availability(
     if !problems.is_empty() {
         return Err(WebError::Validation(problems));
     }
-    if !store::is_bookable_clinician(&caller.tenant.pool, id).await? {
-        return Err(WebError::NotFound);
-    }
-    let mut tx = caller.tenant.pool.begin().await?;
-    store::set_availability(&mut tx, id, &sorted).await?;
-    audit::stage(
-        &mut tx,
-        &caller
-            .event("availability.set", Outcome::Allowed)
-            .resource("user", id.to_string()),
-    )
-    .await?;
-    tx.commit().await?;
-    caller.tenant.audit.nudge();
+    service::save_hours(&caller, id, &sorted).await?;
     Ok(Json(wanted).into_response())
 }

@@ -578,7 +578,19 @@ async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -
 async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::AppointmentFields, WebError> {
     let mut problems = Vec::new();
     let mut client_ids = Vec::new();
-    for record in form.clients.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()) {
+    let records: Vec<&str> = form
+        .clients
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect();
+    if records.len() > service::MAX_CLIENTS {
+        return Err(WebError::Validation(vec![crate::web::error::FieldError::new(
+            "clients",
+            format!("at most {} clients", service::MAX_CLIENTS),
+        )]));
+    }
+    for record in records {
         let record = record.to_uppercase();
         match crate::clients::store::id_by_record_number(&caller.tenant.pool, &record).await? {
             Some(id) => client_ids.push(id),
@@ -657,6 +669,8 @@ fn form_field(api: &str) -> &str {
 }
 
 async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+    // Before any record number is looked up, so the form is no way to probe the register.
+    caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let form = BookingForm::from(&Submitted(form));
     let outcome = match booking_fields(&caller, &form).await {
         Ok(fields) => service::book(&caller, &fields).await,
@@ -802,6 +816,7 @@ struct WeekPage {
 /// A clinician's or a room's week (Monday to Sunday), in the organisation's time.
 async fn week_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
     use chrono::Datelike;
+    caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let params = Submitted(params);
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let today = caller.now().with_timezone(&zone).date_naive();
@@ -1054,17 +1069,7 @@ async fn hours_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> 
         *slot = (from, to);
     }
     if problems.is_empty() {
-        let mut tx = caller.tenant.pool.begin().await?;
-        store::set_availability(&mut tx, staff, &hours).await?;
-        crate::compliance::audit::stage(
-            &mut tx,
-            &caller
-                .event("availability.set", crate::compliance::audit::Outcome::Allowed)
-                .resource("user", staff.to_string()),
-        )
-        .await?;
-        tx.commit().await?;
-        caller.tenant.audit.nudge();
+        service::save_hours(&caller, staff, &hours).await?;
         return Ok(Redirect::to(&format!("/appointments/hours?staff={staff}&saved")).into_response());
     }
     let person = crate::identity::store::find(&caller.tenant.pool, crate::identity::UserId(staff))

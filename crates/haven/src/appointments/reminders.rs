@@ -235,8 +235,14 @@ pub async fn run(state: AppState, run: JobRun) -> Result<(), JobFailure> {
     let Some(appointment) = store::find(&mut conn, payload.appointment).await? else {
         return Ok(());
     };
-    let skip_all = |why: &'static str| async move {
-        let mut conn = pool.acquire().await?;
+    let skipped = if appointment.status != AppointmentStatus::Scheduled {
+        Some("the appointment is no longer scheduled")
+    } else if appointment.starts_at != payload.for_start {
+        Some("the appointment has moved; its new time has reminders of its own")
+    } else {
+        None
+    };
+    if let Some(why) = skipped {
         log(
             &mut *conn,
             payload.appointment,
@@ -247,14 +253,7 @@ pub async fn run(state: AppState, run: JobRun) -> Result<(), JobFailure> {
             payload.for_start,
             now,
         )
-        .await
-    };
-    if appointment.status != AppointmentStatus::Scheduled {
-        skip_all("the appointment is no longer scheduled").await?;
-        return Ok(());
-    }
-    if appointment.starts_at != payload.for_start {
-        skip_all("the appointment has moved; its new time has reminders of its own").await?;
+        .await?;
         return Ok(());
     }
     let settings = settings(&mut *conn).await?;

@@ -508,6 +508,30 @@ pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<Vec<Appoin
     Ok(caller.tenant.audit.read(event, appointments).await?)
 }
 
+/// Replaces a clinician's weekly hours (checked, sorted periods); audited. The caller
+/// has been allowed `SetAvailability` for them.
+pub async fn save_hours(
+    caller: &Caller,
+    staff: Uuid,
+    hours: &[(i16, chrono::NaiveTime, chrono::NaiveTime)],
+) -> Result<(), WebError> {
+    if !store::is_bookable_clinician(&caller.tenant.pool, staff).await? {
+        return Err(WebError::NotFound);
+    }
+    let mut tx = caller.tenant.pool.begin().await?;
+    store::set_availability(&mut tx, staff, hours).await?;
+    audit::stage(
+        &mut tx,
+        &caller
+            .event("availability.set", Outcome::Allowed)
+            .resource("user", staff.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
+}
+
 /// A status change as sent by the API or a button.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1289,6 +1289,10 @@ async fn the_booking_and_change_forms_name_problems_and_clashes() {
     for id in ["f-clients-error", "f-duration_minutes-error", "f-count-error"] {
         assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
     }
+    let many = (0..13).map(|n| format!("HV{n:07}")).collect::<Vec<_>>().join(", ");
+    let response = post("/appointments/new", vec![("clients", many)]).await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("at most 12 clients"));
     let response = post("/appointments/new", vec![("clients", record.clone())]).await;
     let html = response.text().await.unwrap();
     for id in ["f-clinician_id-error", "f-service_type-error", "f-date-error"] {
@@ -1549,4 +1553,10 @@ async fn clinicians_set_their_hours_on_a_page() {
     let response = post(&p.alex, vec![("staff", blair.clone())]).await;
     assert_eq!(response.status(), 403);
     assert_eq!(post(&p.desk, vec![("staff", blair)]).await.status(), 303);
+    // Hours belong to people who take appointments.
+    let admin = Staff::sign_in(&app, "admin2@example.org", &[Role::OrgAdmin]).await;
+    assert_eq!(
+        post(&p.desk, vec![("staff", admin.id.0.to_string())]).await.status(),
+        404
+    );
 }
