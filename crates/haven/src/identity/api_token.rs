@@ -23,6 +23,16 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("clients:write", "register and change clients, care teams"),
     ("referrals:read", "the referral queues"),
     ("referrals:write", "create and move referrals"),
+    ("appointments:read", "the schedule and appointments you may see"),
+    ("appointments:write", "book and change appointments, hours and rooms"),
+    (
+        "clinical:read",
+        "notes, assessments and documents of the clients you may reach",
+    ),
+    (
+        "clinical:write",
+        "write and sign notes, record assessments, upload documents",
+    ),
 ];
 
 pub fn is_scope(name: &str) -> bool {

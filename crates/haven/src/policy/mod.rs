@@ -43,6 +43,18 @@ pub struct AppointmentFacts {
     pub reaches_a_client: bool,
 }
 
+/// How the person asking stands to one note.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoteFacts {
+    pub client: ClientFacts,
+    /// A psychotherapy note: its author and the author's supervisors only.
+    pub psychotherapy: bool,
+    pub signed: bool,
+    pub is_author: bool,
+    /// The author's supervisor (`users.supervisor_id`).
+    pub supervises_author: bool,
+}
+
 /// Which appointments a list or calendar may show: the policy's answer for many at once,
 /// applied by the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +146,33 @@ pub enum Action {
     },
     /// Rooms that can be booked.
     ManageRooms,
+    /// Write a note about a client (a draft until signed).
+    WriteNote {
+        client: ClientFacts,
+        psychotherapy: bool,
+    },
+    /// Read one note (psychotherapy notes: author and their supervisors only).
+    ViewNote(NoteFacts),
+    /// Change or discard a draft.
+    EditDraft(NoteFacts),
+    /// Sign a draft, making it final.
+    SignNote(NoteFacts),
+    /// Start an amendment of a signed note.
+    AmendNote(NoteFacts),
+    /// Co-sign a trainee's signed note.
+    CosignNote(NoteFacts),
+    /// The queue of trainees' notes awaiting co-signature.
+    ViewCosignQueue,
+    /// Notes owed: one's own completed appointments without a signed note.
+    ViewLateNotes,
+    /// Record a PHQ-9, GAD-7 or other measure.
+    RecordAssessment(ClientFacts),
+    /// Say what was done about a safety alert.
+    AcknowledgeAlert(ClientFacts),
+    /// Attach a document to a client or a note.
+    UploadDocument(ClientFacts),
+    /// List and download a client's documents.
+    ViewDocuments(ClientFacts),
 }
 
 impl Action {
@@ -158,6 +197,15 @@ impl Action {
             | Self::ChangeAppointment(_)
             | Self::SetAvailability { .. }
             | Self::ManageRooms => "appointments:write",
+            Self::ViewNote(_) | Self::ViewCosignQueue | Self::ViewLateNotes | Self::ViewDocuments(_) => "clinical:read",
+            Self::WriteNote { .. }
+            | Self::EditDraft(_)
+            | Self::SignNote(_)
+            | Self::AmendNote(_)
+            | Self::CosignNote(_)
+            | Self::RecordAssessment(_)
+            | Self::AcknowledgeAlert(_)
+            | Self::UploadDocument(_) => "clinical:write",
         }
     }
 
@@ -191,6 +239,18 @@ impl Action {
             Self::ChangeAppointment(_) => "appointment.change",
             Self::SetAvailability { .. } => "availability.set",
             Self::ManageRooms => "rooms.manage",
+            Self::WriteNote { .. } => "note.write",
+            Self::ViewNote(_) => "note.view",
+            Self::EditDraft(_) => "note.edit",
+            Self::SignNote(_) => "note.sign",
+            Self::AmendNote(_) => "note.amend",
+            Self::CosignNote(_) => "note.cosign",
+            Self::ViewCosignQueue => "notes.cosign_queue",
+            Self::ViewLateNotes => "notes.late",
+            Self::RecordAssessment(_) => "assessment.record",
+            Self::AcknowledgeAlert(_) => "safety_alert.acknowledge",
+            Self::UploadDocument(_) => "document.upload",
+            Self::ViewDocuments(_) => "documents.view",
         }
     }
 }
@@ -347,6 +407,100 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
         | Action::ChangeAppointment(_)
         | Action::SetAvailability { .. }
         | Action::ManageRooms => may_schedule(identity, action),
+        Action::WriteNote { .. }
+        | Action::ViewNote(_)
+        | Action::EditDraft(_)
+        | Action::SignNote(_)
+        | Action::AmendNote(_)
+        | Action::CosignNote(_)
+        | Action::ViewCosignQueue
+        | Action::ViewLateNotes
+        | Action::RecordAssessment(_)
+        | Action::AcknowledgeAlert(_)
+        | Action::UploadDocument(_)
+        | Action::ViewDocuments(_) => may_keep_records(identity, action),
+    }
+}
+
+/// Counsellors and supervisors: the people who write and sign clinical notes (case
+/// managers read them).
+fn writes_notes(identity: &Identity) -> bool {
+    identity.user.has_role(Role::Clinician) || identity.user.has_role(Role::Supervisor)
+}
+
+const PSYCHOTHERAPY_ONLY: &str = "psychotherapy notes are read only by their author and the author's supervisors";
+
+/// A psychotherapy note: its author, and a supervisor of its author; never through
+/// break-glass, never for admins, auditors, front desk or case managers.
+fn opens_psychotherapy(identity: &Identity, facts: NoteFacts) -> bool {
+    (facts.is_author && writes_notes(identity)) || (facts.supervises_author && identity.user.has_role(Role::Supervisor))
+}
+
+/// Clinical records: notes, assessments, safety alerts and documents. Clinical staff who
+/// reach the client read them; counsellors and supervisors write and sign notes; only a
+/// note's author changes its draft; supervisors co-sign their trainees' notes.
+fn may_keep_records(identity: &Identity, action: &Action) -> Decision {
+    let reached = |facts: ClientFacts| {
+        if reaches(identity, facts) {
+            Decision::Allow
+        } else if is_clinical(identity) {
+            Decision::Deny(NOT_ON_CARE_TEAM)
+        } else {
+            Decision::Deny(NO_CLINICAL)
+        }
+    };
+    match action {
+        Action::WriteNote { client, psychotherapy } => {
+            if !writes_notes(identity) {
+                Decision::Deny("only counsellors and supervisors write clinical notes")
+            } else if *psychotherapy && !reaches_without_break_glass(identity, *client) {
+                Decision::Deny(PSYCHOTHERAPY_ONLY)
+            } else {
+                reached(*client)
+            }
+        }
+        Action::ViewNote(facts) => {
+            if facts.psychotherapy {
+                allow_if(opens_psychotherapy(identity, *facts), PSYCHOTHERAPY_ONLY)
+            } else {
+                reached(facts.client)
+            }
+        }
+        Action::EditDraft(facts) | Action::SignNote(facts) => {
+            if facts.signed {
+                Decision::Deny("a signed note is final; amend it instead")
+            } else {
+                allow_if(
+                    facts.is_author && writes_notes(identity),
+                    "only the note's author changes or signs it",
+                )
+            }
+        }
+        Action::AmendNote(facts) => {
+            if !facts.signed {
+                Decision::Deny("a draft is changed, not amended")
+            } else if facts.psychotherapy {
+                allow_if(opens_psychotherapy(identity, *facts), PSYCHOTHERAPY_ONLY)
+            } else if !writes_notes(identity) {
+                Decision::Deny("only counsellors and supervisors amend clinical notes")
+            } else {
+                reached(facts.client)
+            }
+        }
+        Action::CosignNote(facts) => allow_if(
+            facts.signed && facts.supervises_author && identity.user.has_role(Role::Supervisor),
+            "only the author's supervisor co-signs a signed note",
+        ),
+        Action::ViewCosignQueue => allow_if(
+            identity.user.has_role(Role::Supervisor),
+            "only supervisors co-sign notes",
+        ),
+        Action::ViewLateNotes => allow_if(writes_notes(identity), "only counsellors and supervisors write notes"),
+        Action::RecordAssessment(facts)
+        | Action::AcknowledgeAlert(facts)
+        | Action::UploadDocument(facts)
+        | Action::ViewDocuments(facts) => reached(*facts),
+        _ => Decision::Deny("not a clinical records action"),
     }
 }
 
@@ -671,5 +825,120 @@ mod tests {
                 through_supervision: true
             }
         );
+    }
+
+    /// Every role against reading, amending and co-signing notes, for each way a person
+    /// can stand to a note: none, colleague on the care team, break-glass, author,
+    /// author's supervisor. `Y` allowed, `.` denied. Psychotherapy notes open to their
+    /// author and the author's supervisors only: never through break-glass, never for
+    /// case managers, front desk, admins or auditors.
+    #[test]
+    fn role_by_note_matrix() {
+        use Role::{Auditor, CaseManager, Clinician, FrontDesk, HelpEditor, OrgAdmin, Supervisor};
+        let team = ClientFacts {
+            on_care_team: true,
+            ..ClientFacts::default()
+        };
+        let supervising = ClientFacts {
+            supervises_care_team: true,
+            ..ClientFacts::default()
+        };
+        let glass = ClientFacts {
+            break_glass: true,
+            ..ClientFacts::default()
+        };
+        let standings = |psychotherapy| {
+            let note = |client, is_author, supervises_author| NoteFacts {
+                client,
+                psychotherapy,
+                signed: true,
+                is_author,
+                supervises_author,
+            };
+            [
+                note(ClientFacts::default(), false, false),
+                note(team, false, false),
+                note(glass, false, false),
+                note(team, true, false),
+                note(supervising, false, true),
+            ]
+        };
+        let row = |identity: &Identity, psychotherapy: bool, make: &dyn Fn(NoteFacts) -> Action| -> String {
+            standings(psychotherapy)
+                .into_iter()
+                .map(|facts| {
+                    if may(identity, &make(facts)).is_allowed() {
+                        'Y'
+                    } else {
+                        '.'
+                    }
+                })
+                .collect()
+        };
+        // view clinical, view psychotherapy, amend clinical, amend psychotherapy, co-sign
+        let expected = [
+            (Clinician, [".YYY.", "...Y.", ".YYY.", "...Y.", "....."]),
+            (CaseManager, [".YYY.", ".....", ".....", ".....", "....."]),
+            (Supervisor, [".YYYY", "...YY", ".YYYY", "...YY", "....Y"]),
+            (FrontDesk, [".....", ".....", ".....", ".....", "....."]),
+            (OrgAdmin, [".....", ".....", ".....", ".....", "....."]),
+            (Auditor, [".....", ".....", ".....", ".....", "....."]),
+            (HelpEditor, [".....", ".....", ".....", ".....", "....."]),
+        ];
+        assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
+        for (role, rows) in expected {
+            let identity = person(&[role]);
+            let got = [
+                row(&identity, false, &Action::ViewNote),
+                row(&identity, true, &Action::ViewNote),
+                row(&identity, false, &Action::AmendNote),
+                row(&identity, true, &Action::AmendNote),
+                row(&identity, false, &Action::CosignNote),
+            ];
+            assert_eq!(got, rows.map(str::to_owned), "{role}");
+        }
+        // Writing: counsellors and supervisors who reach the client; a psychotherapy note
+        // not through break-glass.
+        let clinician = person(&[Clinician]);
+        let write = |client, psychotherapy| Action::WriteNote { client, psychotherapy };
+        assert!(may(&clinician, &write(team, true)).is_allowed());
+        assert!(may(&clinician, &write(glass, false)).is_allowed());
+        assert!(!may(&clinician, &write(glass, true)).is_allowed());
+        assert!(!may(&person(&[CaseManager]), &write(team, false)).is_allowed());
+        // Drafts: the author alone, and never once signed.
+        let mine = NoteFacts {
+            client: team,
+            is_author: true,
+            ..NoteFacts::default()
+        };
+        assert!(may(&clinician, &Action::EditDraft(mine)).is_allowed());
+        assert!(may(&clinician, &Action::SignNote(mine)).is_allowed());
+        let signed = NoteFacts { signed: true, ..mine };
+        assert!(!may(&clinician, &Action::EditDraft(signed)).is_allowed());
+        assert!(!may(&clinician, &Action::SignNote(signed)).is_allowed());
+        let colleagues = NoteFacts {
+            is_author: false,
+            ..mine
+        };
+        assert!(!may(&person(&[Supervisor]), &Action::EditDraft(colleagues)).is_allowed());
+        assert!(
+            !may(&clinician, &Action::AmendNote(mine)).is_allowed(),
+            "a draft is not amended"
+        );
+        for role in [FrontDesk, OrgAdmin, Auditor, HelpEditor] {
+            let identity = person(&[role]);
+            for action in [
+                Action::RecordAssessment(team),
+                Action::UploadDocument(team),
+                Action::ViewDocuments(team),
+                Action::AcknowledgeAlert(team),
+                Action::ViewLateNotes,
+                Action::ViewCosignQueue,
+            ] {
+                assert!(!may(&identity, &action).is_allowed(), "{role} {action:?}");
+            }
+        }
+        assert!(may(&person(&[CaseManager]), &Action::RecordAssessment(team)).is_allowed());
+        assert!(may(&person(&[CaseManager]), &Action::ViewDocuments(glass)).is_allowed());
     }
 }
