@@ -185,10 +185,15 @@ async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<
 
 /// What each kind of background job does; every module that queues jobs adds its own.
 pub fn job_handlers() -> Handlers<AppState> {
-    Handlers::default().on(
-        crate::appointments::reminders::JOB_KIND,
-        crate::appointments::reminders::run,
-    )
+    Handlers::default()
+        .on(
+            crate::appointments::reminders::JOB_KIND,
+            crate::appointments::reminders::run,
+        )
+        .on(
+            crate::clinical::assessments::ALERT_JOB,
+            crate::clinical::assessments::notify,
+        )
 }
 
 /// The operators' listener: metrics and liveness, not meant to face the internet.

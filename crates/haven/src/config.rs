@@ -91,6 +91,30 @@ const SETTINGS: &[(&str, &str)] = &[
         "master_key",
         "use the master key as base64 (32 bytes), or unset it to use the file",
     ),
+    (
+        "approved_networks",
+        "use a comma-separated list of CIDR ranges, for example 10.0.0.0/8,192.168.0.0/16",
+    ),
+    ("document_max_size", "use a size such as \"25 MiB\" (1 KiB to 1 GiB)"),
+    ("documents_dir", "use a folder path (default <data_dir>/documents)"),
+    (
+        "s3_bucket",
+        "use the bucket name of the S3-compatible store for hipaa_exempt files, or unset it",
+    ),
+    (
+        "s3_endpoint",
+        "use the store's address, for example https://s3.eu-west-1.amazonaws.com",
+    ),
+    ("s3_region", "use the store's region, for example us-east-1"),
+    ("s3_access_key_id", "use the access key id (with s3_secret_access_key)"),
+    (
+        "s3_secret_access_key",
+        "use the secret access key (with s3_access_key_id)",
+    ),
+    (
+        "s3_allow_http",
+        "use true only for a store on a private network or loopback",
+    ),
 ];
 
 /// Where a setting's values come from, for error messages.
@@ -214,6 +238,22 @@ pub struct Config {
     /// How long a claimed job stays a worker's without renewal (renewed every third of it).
     #[serde(with = "humantime_serde")]
     pub jobs_lease: Duration,
+    /// Where `local_only` clinical records may be opened from (after trusted-proxy
+    /// handling of the client address). Default: loopback and private ranges.
+    #[serde(deserialize_with = "list")]
+    pub approved_networks: Vec<IpNet>,
+    /// The largest document an upload may carry.
+    pub document_max_size: ByteSize,
+    /// Local document storage (default `<data_dir>/documents`).
+    pub documents_dir: Option<PathBuf>,
+    /// The S3-compatible cloud target; only `hipaa_exempt` files of an organisation whose
+    /// storage policy is `cloud_allowed` ever go there.
+    pub s3_bucket: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<Secret>,
+    pub s3_secret_access_key: Option<Secret>,
+    pub s3_allow_http: bool,
 }
 
 impl Default for Config {
@@ -251,6 +291,25 @@ impl Default for Config {
             jobs_poll_interval: Duration::from_secs(1),
             jobs_concurrency: 4,
             jobs_lease: Duration::from_secs(60),
+            approved_networks: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+            ]
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect(),
+            document_max_size: ByteSize::mib(25),
+            documents_dir: None,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
         }
     }
 }
@@ -345,6 +404,8 @@ impl Config {
             &mut self.metrics_token,
             &mut self.database_app_password,
             &mut self.smtp_url,
+            &mut self.s3_access_key_id,
+            &mut self.s3_secret_access_key,
         ] {
             if url.as_ref().is_some_and(|u| u.expose().trim().is_empty()) {
                 *url = None;
@@ -360,8 +421,34 @@ impl Config {
         }
     }
 
+    fn validate_documents(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
+        if self.document_max_size < ByteSize::kib(1) || self.document_max_size > ByteSize::gib(1) {
+            return bad(
+                "document_max_size",
+                format!("{} is outside 1 KiB to 1 GiB", self.document_max_size),
+            );
+        }
+        if self.s3_bucket.is_some() && (self.s3_access_key_id.is_none() || self.s3_secret_access_key.is_none()) {
+            return bad(
+                "s3_access_key_id",
+                "the S3 store needs s3_access_key_id and s3_secret_access_key".to_owned(),
+            );
+        }
+        if let Some(endpoint) = &self.s3_endpoint
+            && !(endpoint.starts_with("https://") || (self.s3_allow_http && endpoint.starts_with("http://")))
+        {
+            return bad(
+                "s3_endpoint",
+                format!("`{endpoint}` is not an https:// address (http:// needs s3_allow_http)"),
+            );
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
+        self.validate_documents()?;
         if let Some(url) = &self.database_url
             && (!(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
                 || sqlx::postgres::PgConnectOptions::from_str(url.expose()).is_err())
@@ -487,6 +574,12 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    pub fn documents_path(&self) -> PathBuf {
+        self.documents_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("documents"))
     }
 
     pub fn master_key_path(&self) -> PathBuf {

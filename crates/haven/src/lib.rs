@@ -11,6 +11,7 @@ pub mod app;
 pub mod appointments;
 pub mod cli;
 pub mod clients;
+pub mod clinical;
 pub mod clock;
 pub mod compliance;
 pub mod config;

@@ -69,6 +69,11 @@ impl Caller {
         }
     }
 
+    /// This organisation's data keys (encryption at rest).
+    pub fn keyring(&self) -> Arc<crate::compliance::sealing::Keyring> {
+        self.state.vault.keyring(self.tenant.database.as_str())
+    }
+
     pub fn chrome(&self) -> Chrome {
         Chrome::signed_in(&self.tenant.record.display_name, &self.identity)
     }

@@ -59,6 +59,15 @@ impl From<ResolveError> for WebError {
     }
 }
 
+impl From<crate::compliance::sealing::SealError> for WebError {
+    fn from(err: crate::compliance::sealing::SealError) -> Self {
+        match err {
+            crate::compliance::sealing::SealError::Database(err) => err.into(),
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
 impl From<sqlx::Error> for WebError {
     fn from(err: sqlx::Error) -> Self {
         match err {

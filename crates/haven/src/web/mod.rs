@@ -51,6 +51,8 @@ pub fn route_table() -> RouteTable {
     let table = crate::appointments::api::routes(table);
     let table = crate::appointments::feeds::routes(table);
     let table = crate::appointments::pages::routes(table);
+    let table = crate::clinical::api::routes(table);
+    let table = crate::clinical::pages::routes(table);
     let table = crate::appointments::reminder_settings::routes(table);
     identity::links::routes(table)
 }

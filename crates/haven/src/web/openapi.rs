@@ -134,6 +134,20 @@ impl Modify for Security {
         crate::appointments::feeds::status,
         crate::appointments::feeds::create,
         crate::appointments::feeds::revoke,
+        crate::clinical::api::list_notes,
+        crate::clinical::api::create_note,
+        crate::clinical::api::get_note,
+        crate::clinical::api::update_note,
+        crate::clinical::api::discard_note,
+        crate::clinical::api::sign_note,
+        crate::clinical::api::amend_note,
+        crate::clinical::api::cosign_note,
+        crate::clinical::api::cosign_queue,
+        crate::clinical::api::notes_owed,
+        crate::clinical::api::list_assessments,
+        crate::clinical::api::record_assessment,
+        crate::clinical::api::get_assessment,
+        crate::clinical::api::acknowledge_alert,
     ),
     components(schemas(ErrorEnvelope, super::error::FieldError)),
     modifiers(&Security),
@@ -147,6 +161,7 @@ impl Modify for Security {
         (name = "clients", description = "Client records, care teams and emergency access. Every read is in the audit trail."),
         (name = "referrals", description = "Referrals in and out, and their workflow."),
         (name = "appointments", description = "Appointments, series, rooms and clinicians' hours. Times are UTC; the organisation's time zone decides wall-clock times."),
+        (name = "notes", description = "Clinical notes, measures and safety alerts. Bodies and answers are encrypted at rest; every read is in the audit trail; local_only records only from approved networks."),
     )
 )]
 pub struct ApiDoc;

@@ -23,6 +23,7 @@ mod health;
 mod identity;
 mod jobs;
 mod logging;
+mod notes;
 mod openapi;
 mod platform;
 mod private_cluster;

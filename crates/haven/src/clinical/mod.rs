@@ -1,0 +1,122 @@
+//! Clinical records (SPEC module 4): notes on templates, signed and then final, with
+//! amendments that keep the history; supervisors' co-signature of trainees' notes;
+//! psychotherapy notes for their author and the author's supervisors only; standardised
+//! measures (PHQ-9, GAD-7) with their bands, trends and safety alerts. See
+//! docs/clinical-records.md.
+//!
+//! Note bodies, assessment answers and alert responses are sealed (encryption at rest);
+//! every read is audited before it is shown, and `local_only` records are served only to
+//! approved networks.
+
+pub mod api;
+pub mod assessments;
+pub mod instruments;
+pub mod note_store;
+pub mod notes;
+pub mod pages;
+pub mod templates;
+pub mod trend;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use templates::NoteTemplate;
+
+crate::word_enum!(
+    NoteStatus {
+        Draft => "draft", "Draft",
+        Signed => "signed", "Signed",
+    }
+);
+
+crate::word_enum!(
+    /// Psychotherapy notes are a HIPAA category of their own.
+    NoteCategory {
+        Clinical => "clinical", "Clinical note",
+        Psychotherapy => "psychotherapy", "Psychotherapy note",
+    }
+);
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Person {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// One version of a note, opened.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Note {
+    pub id: Uuid,
+    /// The first version's id, shared by every amendment.
+    pub thread_id: Uuid,
+    pub client_id: Uuid,
+    pub appointment_id: Option<Uuid>,
+    pub category: NoteCategory,
+    pub template: NoteTemplate,
+    pub author: Person,
+    /// The template's fields, by name, in the template's order.
+    pub fields: Vec<NoteField>,
+    pub status: NoteStatus,
+    /// The version this one amends.
+    pub amends_id: Option<Uuid>,
+    pub amendment_reason: Option<String>,
+    /// SHA-256 of the signed content, hex.
+    pub content_hash: Option<String>,
+    pub signed_by: Option<Person>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub needs_cosign: bool,
+    pub cosigned_by: Option<Person>,
+    pub cosigned_at: Option<DateTime<Utc>>,
+    /// A later version amends this one.
+    pub superseded: bool,
+    pub hipaa_exempt: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct NoteField {
+    pub name: String,
+    pub label: String,
+    pub value: String,
+}
+
+impl Note {
+    pub fn value(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map_or("", |f| f.value.as_str())
+    }
+
+    pub fn awaiting_cosign(&self) -> bool {
+        self.needs_cosign && self.status == NoteStatus::Signed && self.cosigned_at.is_none()
+    }
+}
+
+/// A line of a note list: nothing sealed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NoteSummary {
+    pub id: Uuid,
+    pub thread_id: Uuid,
+    pub client_id: Uuid,
+    pub appointment_id: Option<Uuid>,
+    pub category: NoteCategory,
+    pub template: NoteTemplate,
+    pub author: Person,
+    pub status: NoteStatus,
+    pub amends_id: Option<Uuid>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub needs_cosign: bool,
+    pub cosigned_at: Option<DateTime<Utc>>,
+    pub superseded: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NoteSummary {
+    pub fn awaiting_cosign(&self) -> bool {
+        self.needs_cosign && self.status == NoteStatus::Signed && self.cosigned_at.is_none()
+    }
+}

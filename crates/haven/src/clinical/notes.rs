@@ -1,0 +1,539 @@
+//! What the API and the pages do with notes: ask the policy, check the approved network,
+//! seal and open bodies, sign (hash and signer), amend, co-sign; every write in one
+//! transaction with its audit event, every read audited before it is shown.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::note_store::{self, AwaitingCosign, NewNote, NoteOwed, PsychotherapyReader, StoredNote};
+use super::{Note, NoteField, NoteStatus, NoteSummary, NoteTemplate};
+use crate::compliance::audit::{self, Audited, Outcome};
+use crate::compliance::networks::{self, StoragePolicy};
+use crate::identity::Role;
+use crate::policy::{Action, ClientFacts, NoteFacts};
+use crate::web::caller::Caller;
+use crate::web::error::{FieldError, WebError};
+
+/// A new note or a draft's changes, as the API and the form send them.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    /// `progress`, `soap`, `dap`, `intake`, `discharge` or `psychotherapy` (new notes).
+    pub template: Option<String>,
+    /// The session it records: one of the client's appointments (new notes).
+    pub appointment_id: Option<Uuid>,
+    /// The template's fields by name; a draft may leave some empty.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// The version being changed (drafts), to refuse overwriting a newer save.
+    pub version: Option<i32>,
+}
+
+/// What a sealed body holds.
+#[derive(Serialize, Deserialize)]
+struct Body {
+    fields: Vec<(String, String)>,
+}
+
+fn body_context(id: Uuid) -> String {
+    format!("note.body:{id}")
+}
+
+async fn seal_body(caller: &Caller, id: Uuid, fields: &[(&str, String)]) -> Result<Vec<u8>, WebError> {
+    let body = Body {
+        fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+    };
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(&body).map_err(anyhow::Error::new)?);
+    Ok(caller
+        .keyring()
+        .seal(&caller.tenant.pool, &plain, &body_context(id), caller.now())
+        .await?)
+}
+
+async fn open_body(caller: &Caller, stored: &StoredNote) -> Result<BTreeMap<String, String>, WebError> {
+    let plain = caller
+        .keyring()
+        .open(&caller.tenant.pool, &stored.body, &body_context(stored.summary.id))
+        .await?;
+    let body: Body = serde_json::from_slice(&plain).map_err(anyhow::Error::new)?;
+    Ok(body.fields.into_iter().collect())
+}
+
+fn opened(stored: StoredNote, values: &BTreeMap<String, String>) -> Note {
+    let s = stored.summary;
+    Note {
+        id: s.id,
+        thread_id: s.thread_id,
+        client_id: s.client_id,
+        appointment_id: s.appointment_id,
+        category: s.category,
+        template: s.template,
+        author: s.author,
+        fields: s
+            .template
+            .fields()
+            .iter()
+            .map(|f| NoteField {
+                name: f.name.to_owned(),
+                label: f.label.to_owned(),
+                value: values.get(f.name).cloned().unwrap_or_default(),
+            })
+            .collect(),
+        status: s.status,
+        amends_id: s.amends_id,
+        amendment_reason: stored.amendment_reason,
+        content_hash: stored.content_hash.map(hex::encode),
+        signed_by: stored.signed_by,
+        signed_at: s.signed_at,
+        needs_cosign: s.needs_cosign,
+        cosigned_by: stored.cosigned_by,
+        cosigned_at: s.cosigned_at,
+        superseded: s.superseded,
+        hipaa_exempt: stored.hipaa_exempt,
+        version: stored.version,
+        created_at: s.created_at,
+        updated_at: stored.updated_at,
+    }
+}
+
+/// How the caller stands to a client; 404 when there is no such client.
+pub async fn client_facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, WebError> {
+    crate::clients::access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+async fn load(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), WebError> {
+    let stored = note_store::find(&caller.tenant.pool, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let me = caller.identity.user.id.0;
+    let facts = NoteFacts {
+        client: client_facts(caller, stored.summary.client_id).await?,
+        psychotherapy: stored.summary.template.is_psychotherapy(),
+        signed: stored.summary.status == NoteStatus::Signed,
+        is_author: stored.summary.author.id == me,
+        supervises_author: stored.author_supervisor == Some(me),
+    };
+    Ok((facts, stored))
+}
+
+/// A clinical record's storage policy, for the approved-network check.
+pub async fn record_policy(caller: &Caller, hipaa_exempt: bool) -> Result<StoragePolicy, WebError> {
+    let organisation = networks::organisation_policy(&caller.tenant.pool).await?;
+    Ok(StoragePolicy::of(hipaa_exempt, organisation))
+}
+
+/// Reads a note the caller may see, refusing requests from outside approved networks.
+async fn load_readable(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), WebError> {
+    let (facts, stored) = load(caller, id).await?;
+    caller.authorize(&Action::ViewNote(facts)).await?;
+    let policy = record_policy(caller, stored.hipaa_exempt).await?;
+    networks::require_approved_network(caller, policy, ("note", id.to_string()), stored.summary.client_id).await?;
+    Ok((facts, stored))
+}
+
+fn stage_event(caller: &Caller, action: &str, note: Uuid, client: Uuid) -> audit::AuditEvent {
+    caller
+        .event(action, Outcome::Allowed)
+        .resource("note", note.to_string())
+        .subjects([client.to_string()])
+}
+
+/// Starts a note (a draft) about `client`.
+pub async fn create(caller: &Caller, client: Uuid, input: &NoteInput) -> Result<Uuid, WebError> {
+    let facts = client_facts(caller, client).await?;
+    let template = match input.template.as_deref().map(str::trim) {
+        None | Some("") => {
+            return Err(WebError::Validation(vec![FieldError::new(
+                "template",
+                "choose a template",
+            )]));
+        }
+        Some(word) => NoteTemplate::parse(word)
+            .ok_or_else(|| WebError::Validation(vec![FieldError::new("template", NoteTemplate::choices())]))?,
+    };
+    caller
+        .authorize(&Action::WriteNote {
+            client: facts,
+            psychotherapy: template.is_psychotherapy(),
+        })
+        .await?;
+    let pool = &caller.tenant.pool;
+    let exempt = note_store::client_exempt(pool, client)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let policy = record_policy(caller, exempt).await?;
+    networks::require_approved_network(caller, policy, ("client", client.to_string()), client).await?;
+    if let Some(appointment) = input.appointment_id
+        && !note_store::appointment_has_client(pool, appointment, client).await?
+    {
+        return Err(WebError::Validation(vec![FieldError::new(
+            "appointment_id",
+            "not an appointment of this client",
+        )]));
+    }
+    let fields = template.check(&input.fields, false).map_err(WebError::Validation)?;
+    let id = Uuid::now_v7();
+    let body = seal_body(caller, id, &fields).await?;
+    let mut tx = pool.begin().await?;
+    note_store::insert(
+        &mut tx,
+        &NewNote {
+            id,
+            thread_id: id,
+            client_id: client,
+            appointment_id: input.appointment_id,
+            template,
+            author_id: caller.identity.user.id.0,
+            body,
+            amends: None,
+            hipaa_exempt: exempt,
+        },
+        caller.now(),
+    )
+    .await?;
+    audit::stage(
+        &mut tx,
+        &stage_event(caller, "note.create", id, client).reason(template.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(id)
+}
+
+const SIGNED_IS_FINAL: &str = "This note is signed and cannot be changed. Amend it instead: the amendment is a new version, and this one stays as it is.";
+
+/// Saves a draft's fields. A signed note answers 409.
+pub async fn save_draft(caller: &Caller, id: Uuid, input: &NoteInput) -> Result<(), WebError> {
+    let (facts, stored) = load_readable(caller, id).await?;
+    if facts.signed {
+        return Err(WebError::Conflict(SIGNED_IS_FINAL.to_owned()));
+    }
+    caller.authorize(&Action::EditDraft(facts)).await?;
+    if input.template.is_some() || input.appointment_id.is_some() {
+        return Err(WebError::Validation(vec![FieldError::new(
+            "template",
+            "a draft keeps its template and appointment; start a new note instead",
+        )]));
+    }
+    let version = input
+        .version
+        .ok_or_else(|| WebError::Validation(vec![FieldError::new("version", "send the version you changed")]))?;
+    let fields = stored
+        .summary
+        .template
+        .check(&input.fields, false)
+        .map_err(WebError::Validation)?;
+    let body = seal_body(caller, id, &fields).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    if !note_store::update_draft(&mut tx, id, &body, version, caller.now()).await? {
+        return Err(WebError::Conflict(
+            "This draft was saved elsewhere since you opened it (or signed). Reload it and make your change again."
+                .to_owned(),
+        ));
+    }
+    audit::stage(
+        &mut tx,
+        &stage_event(caller, "note.update", id, stored.summary.client_id),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
+}
+
+/// What the content hash covers: everything that makes the note what it is.
+#[derive(Serialize)]
+#[allow(clippy::struct_field_names)] // the names are the hashed JSON's keys
+struct Signed<'a> {
+    id: Uuid,
+    thread_id: Uuid,
+    client_id: Uuid,
+    appointment_id: Option<Uuid>,
+    template: &'a str,
+    author_id: Uuid,
+    amends_id: Option<Uuid>,
+    amendment_reason: Option<&'a str>,
+    fields: Vec<(&'a str, &'a str)>,
+    signed_by: Uuid,
+    signed_at: String,
+}
+
+/// SHA-256 of the signed content (see docs/clinical-records.md).
+fn content_hash(
+    stored: &StoredNote,
+    values: &BTreeMap<String, String>,
+    by: Uuid,
+    at: &str,
+) -> Result<Vec<u8>, WebError> {
+    let s = &stored.summary;
+    let signed = Signed {
+        id: s.id,
+        thread_id: s.thread_id,
+        client_id: s.client_id,
+        appointment_id: s.appointment_id,
+        template: s.template.as_str(),
+        author_id: s.author.id,
+        amends_id: s.amends_id,
+        amendment_reason: stored.amendment_reason.as_deref(),
+        fields: s
+            .template
+            .fields()
+            .iter()
+            .map(|f| (f.name, values.get(f.name).map_or("", String::as_str)))
+            .collect(),
+        signed_by: by,
+        signed_at: at.to_owned(),
+    };
+    let json = zeroize::Zeroizing::new(serde_json::to_vec(&signed).map_err(anyhow::Error::new)?);
+    Ok(Sha256::digest(json.as_slice()).to_vec())
+}
+
+/// Signs a draft: every required field filled, then final. A trainee's note waits for
+/// their supervisor's co-signature.
+pub async fn sign(caller: &Caller, id: Uuid, version: i32) -> Result<(), WebError> {
+    let (facts, stored) = load_readable(caller, id).await?;
+    if facts.signed {
+        return Err(WebError::Conflict("This note is already signed.".to_owned()));
+    }
+    caller.authorize(&Action::SignNote(facts)).await?;
+    let values = open_body(caller, &stored).await?;
+    stored
+        .summary
+        .template
+        .check(&values, true)
+        .map_err(WebError::Validation)?;
+    let now = caller.now();
+    // Stored with microseconds; the hash covers the same instant as the row.
+    let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let by = caller.identity.user.id;
+    let hash = content_hash(&stored, &values, by.0, &now.to_rfc3339())?;
+    let trainee = caller.identity.user.is_trainee;
+    let mut tx = caller.tenant.pool.begin().await?;
+    if !note_store::sign(&mut tx, id, &hash, by, trainee, version, now).await? {
+        return Err(WebError::Conflict(
+            "This draft changed since you opened it. Reload it, check it, and sign again.".to_owned(),
+        ));
+    }
+    audit::stage(
+        &mut tx,
+        &stage_event(caller, "note.sign", id, stored.summary.client_id)
+            .reason(format!("sha256:{}", hex::encode(&hash))),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
+}
+
+/// Checks a signed note's stored hash against its content.
+pub fn hash_holds(note: &Note) -> bool {
+    let (Some(hash), Some(by), Some(at)) = (&note.content_hash, &note.signed_by, note.signed_at) else {
+        return false;
+    };
+    let signed = Signed {
+        id: note.id,
+        thread_id: note.thread_id,
+        client_id: note.client_id,
+        appointment_id: note.appointment_id,
+        template: note.template.as_str(),
+        author_id: note.author.id,
+        amends_id: note.amends_id,
+        amendment_reason: note.amendment_reason.as_deref(),
+        fields: note
+            .fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_str()))
+            .collect(),
+        signed_by: by.id,
+        signed_at: at.to_rfc3339(),
+    };
+    serde_json::to_vec(&signed).is_ok_and(|json| hex::encode(Sha256::digest(&json)) == *hash)
+}
+
+/// Starts an amendment of a signed note: a new draft version, filled with the signed
+/// content, carrying the reason. The signed version is never changed.
+pub async fn amend(caller: &Caller, id: Uuid, reason: Option<&str>) -> Result<Uuid, WebError> {
+    let (facts, stored) = load_readable(caller, id).await?;
+    caller.authorize(&Action::AmendNote(facts)).await?;
+    let reason = reason
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| WebError::Validation(vec![FieldError::new("reason", "say why the note is being amended")]))?;
+    if reason.chars().count() > 500 {
+        return Err(WebError::Validation(vec![FieldError::new(
+            "reason",
+            "at most 500 characters",
+        )]));
+    }
+    if stored.summary.superseded {
+        return Err(WebError::Conflict(
+            "A later version amends this note; amend the latest version.".to_owned(),
+        ));
+    }
+    if let Some(open) = note_store::open_amendment(&caller.tenant.pool, id).await? {
+        return Err(WebError::Conflict(format!(
+            "An amendment of this note is already under way (note {open}); finish or discard it first."
+        )));
+    }
+    let values = open_body(caller, &stored).await?;
+    let fields = stored
+        .summary
+        .template
+        .check(&values, false)
+        .map_err(WebError::Validation)?;
+    let new_id = Uuid::now_v7();
+    let body = seal_body(caller, new_id, &fields).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    note_store::insert(
+        &mut tx,
+        &NewNote {
+            id: new_id,
+            thread_id: stored.summary.thread_id,
+            client_id: stored.summary.client_id,
+            appointment_id: stored.summary.appointment_id,
+            template: stored.summary.template,
+            author_id: caller.identity.user.id.0,
+            body,
+            amends: Some((id, reason.to_owned())),
+            hipaa_exempt: stored.hipaa_exempt,
+        },
+        caller.now(),
+    )
+    .await?;
+    audit::stage(
+        &mut tx,
+        &stage_event(caller, "note.amend", new_id, stored.summary.client_id).reason(format!("amends {id}: {reason}")),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(new_id)
+}
+
+/// Discards a draft (a signed note is never deleted).
+pub async fn discard(caller: &Caller, id: Uuid) -> Result<Uuid, WebError> {
+    let (facts, stored) = load_readable(caller, id).await?;
+    if facts.signed {
+        return Err(WebError::Conflict(SIGNED_IS_FINAL.to_owned()));
+    }
+    caller.authorize(&Action::EditDraft(facts)).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    if !note_store::delete_draft(&mut tx, id).await? {
+        return Err(WebError::Conflict("This draft was signed meanwhile.".to_owned()));
+    }
+    audit::stage(
+        &mut tx,
+        &stage_event(caller, "note.discard", id, stored.summary.client_id),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(stored.summary.client_id)
+}
+
+/// A supervisor co-signs a trainee's signed note.
+pub async fn cosign(caller: &Caller, id: Uuid) -> Result<(), WebError> {
+    let (facts, stored) = load_readable(caller, id).await?;
+    caller.authorize(&Action::CosignNote(facts)).await?;
+    if !stored.summary.awaiting_cosign() {
+        return Err(WebError::Conflict(
+            "This note is not waiting for a co-signature.".to_owned(),
+        ));
+    }
+    let mut tx = caller.tenant.pool.begin().await?;
+    if !note_store::cosign(&mut tx, id, caller.identity.user.id, caller.now()).await? {
+        return Err(WebError::Conflict("This note was co-signed meanwhile.".to_owned()));
+    }
+    audit::stage(
+        &mut tx,
+        &stage_event(caller, "note.cosign", id, stored.summary.client_id),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
+}
+
+/// One note with every version of it, opened and recorded in the audit trail.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NoteWithHistory {
+    #[serde(flatten)]
+    pub note: Note,
+    /// Every version of this note, oldest first (this one included).
+    pub versions: Vec<NoteSummary>,
+    /// The stored content hash matches the content (signed notes).
+    pub hash_verified: Option<bool>,
+}
+
+pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>, WebError> {
+    let (_facts, stored) = load_readable(caller, id).await?;
+    let client = stored.summary.client_id;
+    let thread = stored.summary.thread_id;
+    let values = open_body(caller, &stored).await?;
+    let note = opened(stored, &values);
+    let mut versions: Vec<NoteSummary> = note_store::list_for_client(&caller.tenant.pool, client, reader(caller))
+        .await?
+        .into_iter()
+        .filter(|n| n.thread_id == thread)
+        .collect();
+    versions.reverse();
+    let hash_verified = (note.status == NoteStatus::Signed).then(|| hash_holds(&note));
+    let event = stage_event(caller, "note.read", id, client);
+    Ok(caller
+        .tenant
+        .audit
+        .read(
+            event,
+            NoteWithHistory {
+                note,
+                versions,
+                hash_verified,
+            },
+        )
+        .await?)
+}
+
+fn reader(caller: &Caller) -> PsychotherapyReader {
+    PsychotherapyReader {
+        user: caller.identity.user.id.0,
+        supervisor: caller.identity.user.has_role(Role::Supervisor),
+    }
+}
+
+/// The client's notes the caller may see (no bodies), recorded in the audit trail.
+pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<NoteSummary>>, WebError> {
+    let facts = client_facts(caller, client).await?;
+    caller.authorize(&Action::ViewClinical(facts)).await?;
+    let notes = note_store::list_for_client(&caller.tenant.pool, client, reader(caller)).await?;
+    let event = caller
+        .event("note.list", Outcome::Allowed)
+        .resource("client", client.to_string())
+        .subjects([client.to_string()]);
+    Ok(caller.tenant.audit.read(event, notes).await?)
+}
+
+/// Trainees' notes waiting for the caller's co-signature.
+pub async fn cosign_queue(caller: &Caller) -> Result<Audited<Vec<AwaitingCosign>>, WebError> {
+    caller.authorize(&Action::ViewCosignQueue).await?;
+    let queue = note_store::cosign_queue(&caller.tenant.pool, caller.identity.user.id).await?;
+    let event = caller
+        .event("note.cosign_queue", Outcome::Allowed)
+        .subjects(queue.iter().map(|n| n.client_id.to_string()));
+    Ok(caller.tenant.audit.read(event, queue).await?)
+}
+
+/// The caller's completed appointments without a signed note.
+pub async fn notes_owed(caller: &Caller) -> Result<Audited<Vec<NoteOwed>>, WebError> {
+    caller.authorize(&Action::ViewLateNotes).await?;
+    let owed = note_store::notes_owed(&caller.tenant.pool, caller.identity.user.id).await?;
+    let event = caller
+        .event("note.late_list", Outcome::Allowed)
+        .subjects(owed.iter().map(|n| n.client_id.to_string()));
+    Ok(caller.tenant.audit.read(event, owed).await?)
+}

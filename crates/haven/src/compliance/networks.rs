@@ -1,0 +1,99 @@
+//! Storage policy and approved networks (SPEC module 6). Every record carries
+//! `hipaa_exempt`; its storage policy is `local_only` unless it is exempt and the
+//! organisation allows `cloud_allowed`. `local_only` records are served only to requests
+//! from the configured approved networks (the client address after trusted-proxy
+//! handling); a refusal is audited and explained.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use sqlx::PgExecutor;
+
+use crate::compliance::audit::Outcome;
+use crate::web::caller::Caller;
+use crate::web::error::WebError;
+
+crate::word_enum!(
+    StoragePolicy {
+        LocalOnly => "local_only", "Local storage only",
+        CloudAllowed => "cloud_allowed", "Cloud storage allowed",
+    }
+);
+
+impl StoragePolicy {
+    /// A record's policy: cloud only when the record is exempt and the organisation
+    /// allows it.
+    pub fn of(hipaa_exempt: bool, organisation: StoragePolicy) -> Self {
+        if hipaa_exempt && organisation == Self::CloudAllowed {
+            Self::CloudAllowed
+        } else {
+            Self::LocalOnly
+        }
+    }
+}
+
+/// The organisation's setting: whether exempt records may go to the cloud at all.
+pub async fn organisation_policy(db: impl PgExecutor<'_>) -> Result<StoragePolicy, sqlx::Error> {
+    let word = sqlx::query_scalar!("SELECT storage_policy FROM organisation_settings")
+        .fetch_one(db)
+        .await?;
+    StoragePolicy::parse(&word).ok_or_else(|| sqlx::Error::Decode(format!("unknown storage policy {word}").into()))
+}
+
+pub fn is_approved(networks: &[IpNet], address: IpAddr) -> bool {
+    let address = address.to_canonical();
+    networks.iter().any(|n| n.contains(&address))
+}
+
+/// Lets the request reach a record of `policy`, or refuses with a 403 that says why,
+/// recorded in the audit trail first.
+pub async fn require_approved_network(
+    caller: &Caller,
+    policy: StoragePolicy,
+    (kind, id): (&str, String),
+    subject: uuid::Uuid,
+) -> Result<(), WebError> {
+    if policy == StoragePolicy::CloudAllowed
+        || is_approved(&caller.state.config.approved_networks, caller.meta.client_ip)
+    {
+        return Ok(());
+    }
+    caller
+        .tenant
+        .audit
+        .record(
+            caller
+                .event("access.outside_approved_network", Outcome::Denied)
+                .resource(kind, id)
+                .subjects([subject.to_string()])
+                .reason("local_only record requested from outside the approved networks"),
+        )
+        .await?;
+    Err(WebError::Forbidden {
+        code: "outside_approved_network",
+        message: "This record's storage policy is local_only: it can be opened only from the organisation's approved networks, and this request comes from elsewhere. Connect through the organisation's network or VPN.".to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_exempt_records_of_a_cloud_allowing_organisation_may_leave() {
+        use StoragePolicy::{CloudAllowed, LocalOnly};
+        assert_eq!(StoragePolicy::of(false, CloudAllowed), LocalOnly);
+        assert_eq!(StoragePolicy::of(true, LocalOnly), LocalOnly);
+        assert_eq!(StoragePolicy::of(false, LocalOnly), LocalOnly);
+        assert_eq!(StoragePolicy::of(true, CloudAllowed), CloudAllowed);
+    }
+
+    #[test]
+    fn addresses_are_matched_in_their_canonical_form() {
+        let networks: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(is_approved(&networks, "10.1.2.3".parse().unwrap()));
+        assert!(is_approved(&networks, "::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!is_approved(&networks, "203.0.113.9".parse().unwrap()));
+        assert!(!is_approved(&[], "127.0.0.1".parse().unwrap()));
+    }
+}

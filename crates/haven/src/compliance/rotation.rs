@@ -1,0 +1,1 @@
+//! Key rotation: `haven keys rotate`.

@@ -1,0 +1,605 @@
+//! Clinical notes over the API: drafting, signing (final, hashed), amendments that keep
+//! the history, psychotherapy notes by role, co-signature of trainees' notes, notes owed,
+//! and the database refusing changes to a signed note whatever route is taken.
+
+use haven::identity::{Role, UserId};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::clients::Staff;
+use crate::support::{TestApp, assert_envelope, field_names};
+
+pub async fn count_rows(app: &TestApp, statement: &str) -> i64 {
+    let mut db = app.superuser("default").await;
+    sqlx::query_scalar(statement).fetch_one(&mut db).await.unwrap()
+}
+
+pub async fn sql(app: &TestApp, statement: &str, id: uuid::Uuid) -> Result<u64, sqlx::Error> {
+    let mut db = app.superuser("default").await;
+    sqlx::query(statement)
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+pub async fn supervise(app: &TestApp, supervisor: UserId, supervisee: UserId, trainee: bool) {
+    let mut db = app.superuser("default").await;
+    sqlx::query("UPDATE users SET supervisor_id = $1, is_trainee = $3 WHERE id = $2")
+        .bind(supervisor.0)
+        .bind(supervisee.0)
+        .bind(trainee)
+        .execute(&mut db)
+        .await
+        .unwrap();
+}
+
+pub async fn add_to_team(app: &TestApp, client: &Value, who: UserId, role: &str) {
+    let admin = Staff::sign_in(
+        app,
+        &format!("admin-{}@example.org", crate::support::unique_id()),
+        &[Role::OrgAdmin],
+    )
+    .await;
+    let response = admin
+        .send(
+            app,
+            Method::PUT,
+            &format!("/api/v1/clients/{}/care-team/{}", client["id"].as_str().unwrap(), who.0),
+            &json!({ "team_role": role }),
+        )
+        .await;
+    assert!(response.status().is_success(), "{:?}", response.text().await);
+}
+
+pub async fn start_note(app: &TestApp, staff: &Staff, client: &Value, body: &Value) -> String {
+    let response = staff
+        .post(
+            app,
+            &format!("/api/v1/clients/{}/notes", client["id"].as_str().unwrap()),
+            body,
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let created: Value = response.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+pub async fn read_note(app: &TestApp, staff: &Staff, id: &str) -> Value {
+    let response = staff.get(app, &format!("/api/v1/notes/{id}")).await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    response.json().await.unwrap()
+}
+
+pub fn soap(plan: &str) -> Value {
+    json!({
+        "subjective": "Reports sleeping five hours; worry about the hearing on Friday.",
+        "objective": "Calm, good eye contact. PHQ-9 today 12.",
+        "assessment": "Anxiety around court; coping strategies holding.",
+        "plan": plan,
+    })
+}
+
+#[tokio::test]
+async fn a_soap_note_is_drafted_signed_then_final_and_amendments_keep_the_history() {
+    let app = TestApp::spawn().await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let client = alex
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Robin", "legal_family_name": "Ashbrook" }),
+        )
+        .await;
+
+    // Bad starts: no template, an unknown one, an unknown field.
+    let path = format!("/api/v1/clients/{}/notes", client["id"].as_str().unwrap());
+    let body = assert_envelope(alex.post(&app, &path, &json!({})).await, 422, "validation_failed").await;
+    assert_eq!(field_names(&body), ["template"]);
+    assert_envelope(
+        alex.post(&app, &path, &json!({ "template": "essay" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let body = assert_envelope(
+        alex.post(&app, &path, &json!({ "template": "soap", "fields": { "mood": "ok" } }))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(field_names(&body), ["fields.mood"]);
+    assert_envelope(
+        alex.post(
+            &app,
+            &path,
+            &json!({ "template": "soap", "appointment_id": uuid::Uuid::nil() }),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        count_rows(&app, "SELECT count(*) FROM notes").await,
+        0,
+        "nothing half-written"
+    );
+
+    // A draft may be incomplete; signing needs every required field.
+    let id = start_note(
+        &app,
+        &alex,
+        &client,
+        &json!({ "template": "soap", "fields": { "subjective": "Reports sleeping five hours." } }),
+    )
+    .await;
+    let draft = read_note(&app, &alex, &id).await;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["version"], 1);
+    let body = assert_envelope(
+        alex.post(&app, &format!("/api/v1/notes/{id}/sign"), &json!({ "version": 1 }))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        field_names(&body),
+        ["fields.objective", "fields.assessment", "fields.plan"]
+    );
+
+    let note_path = format!("/api/v1/notes/{id}");
+    let response = alex
+        .send(
+            &app,
+            Method::PATCH,
+            &note_path,
+            &json!({ "fields": soap("Review in a week."), "version": 1 }),
+        )
+        .await;
+    assert_eq!(response.status(), 204, "{:?}", response.text().await);
+    assert_envelope(
+        alex.send(
+            &app,
+            Method::PATCH,
+            &note_path,
+            &json!({ "fields": soap("stale"), "version": 1 }),
+        )
+        .await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert_envelope(
+        alex.post(&app, &format!("/api/v1/notes/{id}/sign"), &json!({ "version": 1 }))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    let response = alex
+        .post(&app, &format!("/api/v1/notes/{id}/sign"), &json!({ "version": 2 }))
+        .await;
+    assert_eq!(response.status(), 204, "{:?}", response.text().await);
+
+    let signed = read_note(&app, &alex, &id).await;
+    assert_eq!(signed["status"], "signed");
+    assert_eq!(signed["signed_by"]["id"], alex.id.0.to_string());
+    assert_eq!(signed["content_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(signed["hash_verified"], true);
+    assert_eq!(signed["fields"][3]["value"], "Review in a week.");
+
+    // Final through every route...
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            note_path.clone(),
+            json!({ "fields": soap("changed"), "version": 3 }),
+        ),
+        (Method::DELETE, note_path.clone(), json!({})),
+        (
+            Method::POST,
+            format!("/api/v1/notes/{id}/sign"),
+            json!({ "version": 3 }),
+        ),
+    ] {
+        let response = alex.send(&app, method.clone(), &path, &body).await;
+        let envelope = assert_envelope(response, 409, "conflict").await;
+        assert!(
+            envelope["message"].as_str().unwrap().contains("signed"),
+            "{method} {path}: {envelope}"
+        );
+    }
+    // ...and in the database itself, whoever asks.
+    let note = uuid::Uuid::parse_str(&id).unwrap();
+    for statement in [
+        "UPDATE notes SET body = '\\x00'::bytea WHERE id = $1",
+        "UPDATE notes SET template = 'dap', category = 'clinical' WHERE id = $1",
+        "UPDATE notes SET status = 'draft', signed_at = NULL, signed_by = NULL, content_hash = NULL WHERE id = $1",
+        "UPDATE notes SET content_hash = sha256('x') WHERE id = $1",
+        "DELETE FROM notes WHERE id = $1",
+    ] {
+        let err = sql(&app, statement, note).await.unwrap_err().to_string();
+        assert!(err.contains("is signed"), "{statement}: {err}");
+    }
+    let tenant = app.tenant("default");
+    let mut conn = tenant.pool.acquire().await.unwrap();
+    assert!(
+        !haven::clinical::note_store::update_draft(&mut conn, note, b"x", 3, app.state.clock.now())
+            .await
+            .unwrap(),
+        "the store's own draft update finds no draft"
+    );
+    assert!(
+        !haven::clinical::note_store::delete_draft(&mut conn, note)
+            .await
+            .unwrap()
+    );
+    drop(conn);
+
+    // An amendment is a new version with a reason; the original stays as signed.
+    let amend = format!("/api/v1/notes/{id}/amendments");
+    let body = assert_envelope(
+        alex.post(&app, &amend, &json!({ "reason": " " })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(field_names(&body), ["reason"]);
+    let response = alex
+        .post(&app, &amend, &json!({ "reason": "Plan was for two weeks, not one." }))
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let amendment = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_envelope(
+        alex.post(&app, &amend, &json!({ "reason": "again" })).await,
+        409,
+        "conflict",
+    )
+    .await;
+    let draft = read_note(&app, &alex, &amendment).await;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["amends_id"], id.as_str());
+    assert_eq!(draft["thread_id"], id.as_str());
+    assert_eq!(
+        draft["fields"][3]["value"], "Review in a week.",
+        "starts from the signed content"
+    );
+    let response = alex
+        .send(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/notes/{amendment}"),
+            &json!({ "fields": soap("Review in two weeks."), "version": 1 }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let response = alex
+        .post(
+            &app,
+            &format!("/api/v1/notes/{amendment}/sign"),
+            &json!({ "version": 2 }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+
+    let original = read_note(&app, &alex, &id).await;
+    assert_eq!(original["superseded"], true);
+    assert_eq!(original["fields"][3]["value"], "Review in a week.", "never changed");
+    assert_eq!(original["hash_verified"], true);
+    assert_eq!(original["content_hash"], signed["content_hash"]);
+    let latest = read_note(&app, &alex, &amendment).await;
+    assert_eq!(latest["amendment_reason"], "Plan was for two weeks, not one.");
+    let versions: Vec<&str> = latest["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, [id.as_str(), amendment.as_str()]);
+    assert_envelope(
+        alex.post(&app, &amend, &json!({ "reason": "Amend the old one" })).await,
+        409,
+        "conflict",
+    )
+    .await;
+
+    // Every step is in the audit trail.
+    app.settle_audit().await;
+    let actions = count_rows(
+        &app,
+        &format!(
+            "SELECT count(DISTINCT action) FROM audit_events WHERE resource_id IN ('{id}', '{amendment}') \
+             AND action IN ('note.create', 'note.update', 'note.sign', 'note.amend', 'note.read')"
+        ),
+    )
+    .await;
+    assert_eq!(actions, 5);
+}
+
+#[tokio::test]
+async fn who_reads_writes_and_signs_notes_and_psychotherapy_notes() {
+    let app = TestApp::spawn().await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let sam = Staff::sign_in(&app, "sam@example.org", &[Role::Supervisor]).await;
+    let blair = Staff::sign_in(&app, "blair@example.org", &[Role::Clinician]).await;
+    let casey = Staff::sign_in(&app, "casey@example.org", &[Role::CaseManager]).await;
+    let dana = Staff::sign_in(&app, "dana@example.org", &[Role::Clinician]).await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let auditor = Staff::sign_in(&app, "auditor@example.org", &[Role::Auditor]).await;
+    supervise(&app, sam.id, alex.id, false).await;
+    let client = alex
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Quinn", "legal_family_name": "Larkspur" }),
+        )
+        .await;
+    add_to_team(&app, &client, blair.id, "clinician").await;
+    add_to_team(&app, &client, casey.id, "case_manager").await;
+
+    let clinical = start_note(
+        &app,
+        &alex,
+        &client,
+        &json!({ "template": "progress", "fields": { "summary": "s", "plan": "p" } }),
+    )
+    .await;
+    let process = start_note(
+        &app,
+        &alex,
+        &client,
+        &json!({ "template": "psychotherapy", "fields": { "process": "Transference: anger at father redirected." } }),
+    )
+    .await;
+    for id in [&clinical, &process] {
+        let version = read_note(&app, &alex, id).await["version"].clone();
+        let response = alex
+            .post(
+                &app,
+                &format!("/api/v1/notes/{id}/sign"),
+                &json!({ "version": version }),
+            )
+            .await;
+        assert_eq!(response.status(), 204);
+    }
+
+    // Dana opens emergency access: the clinical record, never the psychotherapy note.
+    let response = dana
+        .post(
+            &app,
+            "/api/v1/break-glass",
+            &json!({ "record_number": client["record_number"], "reason": "Client in crisis at the front desk" }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+
+    let cases: [(&str, &Staff, u16, u16); 8] = [
+        ("author", &alex, 200, 200),
+        ("author's supervisor", &sam, 200, 200),
+        ("colleague on the care team", &blair, 200, 403),
+        ("case manager", &casey, 200, 403),
+        ("break-glass", &dana, 200, 403),
+        ("front desk", &desk, 403, 403),
+        ("admin", &admin, 403, 403),
+        ("auditor", &auditor, 403, 403),
+    ];
+    for (who, staff, clinical_status, process_status) in cases {
+        let got = staff.get(&app, &format!("/api/v1/notes/{clinical}")).await.status();
+        assert_eq!(got, clinical_status, "{who} reading the clinical note");
+        let got = staff.get(&app, &format!("/api/v1/notes/{process}")).await.status();
+        assert_eq!(got, process_status, "{who} reading the psychotherapy note");
+        if process_status == 403 {
+            let response = staff.get(&app, &format!("/api/v1/notes/{process}")).await;
+            let body = assert_envelope(response, 403, "forbidden").await;
+            let message = body["message"].as_str().unwrap();
+            assert!(!message.contains("Transference"), "{message}");
+        }
+        // Lists show a psychotherapy note only to those who may open it.
+        let response = staff
+            .get(
+                &app,
+                &format!("/api/v1/clients/{}/notes", client["id"].as_str().unwrap()),
+            )
+            .await;
+        if clinical_status == 200 {
+            let list: Value = response.json().await.unwrap();
+            let ids: Vec<&str> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["id"].as_str().unwrap())
+                .collect();
+            assert!(ids.contains(&clinical.as_str()), "{who}");
+            assert_eq!(
+                ids.contains(&process.as_str()),
+                process_status == 200,
+                "{who} sees the psychotherapy note listed"
+            );
+        } else {
+            assert_eq!(response.status(), 403, "{who}");
+        }
+    }
+
+    // Writing: counsellors and supervisors; case managers read only.
+    let path = format!("/api/v1/clients/{}/notes", client["id"].as_str().unwrap());
+    assert_envelope(
+        casey.post(&app, &path, &json!({ "template": "progress" })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_envelope(
+        desk.post(&app, &path, &json!({ "template": "progress" })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_envelope(
+        dana.post(&app, &path, &json!({ "template": "psychotherapy" })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // Only the author changes a draft.
+    let draft = start_note(&app, &blair, &client, &json!({ "template": "dap" })).await;
+    assert_envelope(
+        sam.send(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/notes/{draft}"),
+            &json!({ "fields": {}, "version": 1 }),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_envelope(
+        sam.post(&app, &format!("/api/v1/notes/{draft}/sign"), &json!({ "version": 1 }))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_trainees_signed_note_waits_for_the_supervisors_cosignature() {
+    let app = TestApp::spawn().await;
+    let sam = Staff::sign_in(&app, "sam@example.org", &[Role::Supervisor]).await;
+    let other = Staff::sign_in(&app, "other-supervisor@example.org", &[Role::Supervisor]).await;
+    let tia = Staff::sign_in(&app, "tia@example.org", &[Role::Clinician]).await;
+    supervise(&app, sam.id, tia.id, true).await;
+    let client = tia
+        .register(&app, &json!({ "legal_given_name": "Ari", "legal_family_name": "Moss" }))
+        .await;
+    let id = start_note(
+        &app,
+        &tia,
+        &client,
+        &json!({ "template": "dap", "fields": { "data": "d", "assessment": "a", "plan": "p" } }),
+    )
+    .await;
+    assert_envelope(
+        tia.post(&app, &format!("/api/v1/notes/{id}/cosign"), &json!({})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let response = tia
+        .post(&app, &format!("/api/v1/notes/{id}/sign"), &json!({ "version": 1 }))
+        .await;
+    assert_eq!(response.status(), 204);
+    let note = read_note(&app, &tia, &id).await;
+    assert_eq!(note["needs_cosign"], true);
+    assert!(note["cosigned_at"].is_null());
+
+    let queue: Value = sam.get(&app, "/api/v1/notes/cosign-queue").await.json().await.unwrap();
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["note_id"], id.as_str());
+    assert_eq!(queue[0]["author"]["id"], tia.id.0.to_string());
+    let others: Value = other
+        .get(&app, "/api/v1/notes/cosign-queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(others.as_array().unwrap().is_empty(), "another supervisor's queue");
+    assert_envelope(tia.get(&app, "/api/v1/notes/cosign-queue").await, 403, "forbidden").await;
+    assert_envelope(
+        other
+            .post(&app, &format!("/api/v1/notes/{id}/cosign"), &json!({}))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let response = sam.post(&app, &format!("/api/v1/notes/{id}/cosign"), &json!({})).await;
+    assert_eq!(response.status(), 204, "{:?}", response.text().await);
+    let note = read_note(&app, &sam, &id).await;
+    assert_eq!(note["cosigned_by"]["id"], sam.id.0.to_string());
+    assert_eq!(
+        note["hash_verified"], true,
+        "co-signing leaves the signed content alone"
+    );
+    assert_envelope(
+        sam.post(&app, &format!("/api/v1/notes/{id}/cosign"), &json!({})).await,
+        409,
+        "conflict",
+    )
+    .await;
+    let queue: Value = sam.get(&app, "/api/v1/notes/cosign-queue").await.json().await.unwrap();
+    assert!(queue.as_array().unwrap().is_empty());
+    // Once co-signed, the co-signature itself is final too.
+    let err = sql(
+        &app,
+        "UPDATE notes SET cosigned_by = NULL, cosigned_at = NULL WHERE id = $1",
+        uuid::Uuid::parse_str(&id).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("is signed"), "{err}");
+}
+
+#[tokio::test]
+async fn completed_appointments_without_a_signed_note_are_owed() {
+    let app = TestApp::spawn().await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let client = alex
+        .register(&app, &json!({ "legal_given_name": "Jo", "legal_family_name": "Reed" }))
+        .await;
+    let starts = (app.state.clock.now() - chrono::TimeDelta::days(2)).to_rfc3339();
+    let response = alex
+        .post(
+            &app,
+            "/api/v1/appointments",
+            &json!({
+                "client_ids": [client["id"]], "clinician_id": alex.id.0, "place": "elsewhere",
+                "location_note": "School", "service_type": "Counselling", "starts_at": starts,
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let appointment = response.json::<Value>().await.unwrap()["appointments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owed: Value = alex.get(&app, "/api/v1/notes/owed").await.json().await.unwrap();
+    assert!(owed.as_array().unwrap().is_empty(), "not completed yet");
+    let response = alex
+        .post(
+            &app,
+            &format!("/api/v1/appointments/{appointment}/status"),
+            &json!({ "to": "completed" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let owed: Value = alex.get(&app, "/api/v1/notes/owed").await.json().await.unwrap();
+    assert_eq!(owed.as_array().unwrap().len(), 1);
+    assert_eq!(owed[0]["appointment_id"], appointment.as_str());
+    assert!(owed[0]["draft_id"].is_null());
+    assert_envelope(desk.get(&app, "/api/v1/notes/owed").await, 403, "forbidden").await;
+
+    let id = start_note(
+        &app,
+        &alex,
+        &client,
+        &json!({ "template": "progress", "appointment_id": appointment, "fields": { "summary": "s", "plan": "p" } }),
+    )
+    .await;
+    let owed: Value = alex.get(&app, "/api/v1/notes/owed").await.json().await.unwrap();
+    assert_eq!(owed[0]["draft_id"], id.as_str(), "a draft does not settle it");
+    let response = alex
+        .post(&app, &format!("/api/v1/notes/{id}/sign"), &json!({ "version": 1 }))
+        .await;
+    assert_eq!(response.status(), 204);
+    let owed: Value = alex.get(&app, "/api/v1/notes/owed").await.json().await.unwrap();
+    assert!(owed.as_array().unwrap().is_empty(), "signed: settled");
+}
