@@ -378,7 +378,7 @@ async fn who_reads_writes_and_signs_notes_and_psychotherapy_notes() {
         .await;
     assert_eq!(response.status(), 201, "{:?}", response.text().await);
 
-    let cases: [(&str, &Staff, u16, u16); 8] = [
+    let expectations: [(&str, &Staff, u16, u16); 8] = [
         ("author", &alex, 200, 200),
         ("author's supervisor", &sam, 200, 200),
         ("colleague on the care team", &blair, 200, 403),
@@ -388,7 +388,7 @@ async fn who_reads_writes_and_signs_notes_and_psychotherapy_notes() {
         ("admin", &admin, 403, 403),
         ("auditor", &auditor, 403, 403),
     ];
-    for (who, staff, clinical_status, process_status) in cases {
+    for (who, staff, clinical_status, process_status) in expectations {
         let got = staff.get(&app, &format!("/api/v1/notes/{clinical}")).await.status();
         assert_eq!(got, clinical_status, "{who} reading the clinical note");
         let got = staff.get(&app, &format!("/api/v1/notes/{process}")).await.status();
