@@ -64,6 +64,10 @@ impl Application {
         let passwords = PasswordHasher::new(cores).context("setting up password hashing")?;
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let vault = Arc::new(Vault::from_config(&config).context("setting `master_key_file` or `master_key`")?);
+        let storage = Arc::new(
+            crate::compliance::storage::Storage::from_config(&config)
+                .context("setting `documents_dir` or the `s3_*` settings")?,
+        );
         let tenants = Arc::new(
             TenantDirectory::load(server, control, Arc::clone(&clock), config.audit_group_window)
                 .await
@@ -103,6 +107,7 @@ impl Application {
             passwords,
             mailer,
             vault,
+            storage,
         };
         Ok(Self {
             listener,

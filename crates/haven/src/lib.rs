@@ -16,6 +16,7 @@ pub mod clock;
 pub mod compliance;
 pub mod config;
 pub mod demo;
+pub mod documents;
 pub mod health;
 pub mod home;
 pub mod identity;

@@ -26,4 +26,6 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// The master key and every tenant's data keys (encryption at rest).
     pub vault: Arc<Vault>,
+    /// Local disk and, when configured, S3-compatible storage, behind the storage policy.
+    pub storage: Arc<crate::compliance::storage::Storage>,
 }

@@ -191,11 +191,30 @@ pub async fn set_hipaa_exempt(
         exempt,
         now
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
     if changed.rows_affected() == 0 {
         return Err(ClientError::NotFound);
     }
+    // Every record of the client carries the flag (docs/clinical-records.md). A document
+    // already on the cloud target keeps its place until it is moved; see docs/documents.md.
+    sqlx::query!("UPDATE notes SET hipaa_exempt = $2 WHERE client_id = $1", id, exempt)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!(
+        "UPDATE assessments SET hipaa_exempt = $2 WHERE client_id = $1",
+        id,
+        exempt
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE documents SET hipaa_exempt = $2 WHERE client_id = $1",
+        id,
+        exempt
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -36,6 +36,9 @@ pub enum WebError {
     Validation(Vec<FieldError>),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An upload larger than the configured limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
     #[error("too many requests")]
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("service unavailable: {message}")]
@@ -123,6 +126,14 @@ pub struct ErrorReport {
 }
 
 impl ErrorReport {
+    fn plain(code: &'static str, message: &str) -> Self {
+        Self {
+            code,
+            message: message.to_owned(),
+            details: None,
+        }
+    }
+
     /// The report for an error response that carries none of its own.
     pub fn for_status(status: StatusCode) -> Self {
         let (code, message) = match status {
@@ -186,14 +197,7 @@ impl WebError {
                     details: None,
                 },
             ),
-            Self::BadRequest(message) => (
-                StatusCode::BAD_REQUEST,
-                ErrorReport {
-                    code: "bad_request",
-                    message: message.clone(),
-                    details: None,
-                },
-            ),
+            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, ErrorReport::plain("bad_request", message)),
             Self::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 ErrorReport::for_status(StatusCode::UNAUTHORIZED),
@@ -229,14 +233,11 @@ impl WebError {
                     details: Some(serde_json::json!({ "fields": fields })),
                 },
             ),
-            Self::Conflict(message) => (
-                StatusCode::CONFLICT,
-                ErrorReport {
-                    code: "conflict",
-                    message: message.clone(),
-                    details: None,
-                },
+            Self::TooLarge(message) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorReport::plain("payload_too_large", message),
             ),
+            Self::Conflict(message) => (StatusCode::CONFLICT, ErrorReport::plain("conflict", message)),
             Self::TooManyRequests { message, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorReport {

@@ -17,7 +17,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::state::AppState;
@@ -53,8 +52,40 @@ pub fn route_table() -> RouteTable {
     let table = crate::appointments::pages::routes(table);
     let table = crate::clinical::api::routes(table);
     let table = crate::clinical::pages::routes(table);
+    let table = crate::documents::api::routes(table);
     let table = crate::appointments::reminder_settings::routes(table);
     identity::links::routes(table)
+}
+
+/// Document uploads stream up to `document_max_size`; every other body is held to
+/// `request_body_limit`.
+fn is_upload(request: &axum::extract::Request) -> bool {
+    request.method() == axum::http::Method::POST && request.uri().path().ends_with("/documents")
+}
+
+async fn limit_body(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = if is_upload(&request) {
+        // Multipart framing on top of the file itself; the file's own cap is exact.
+        state.config.document_max_size.as_u64() + 64 * 1024
+    } else {
+        state.config.request_body_limit.as_u64()
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return axum::response::IntoResponse::into_response(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
 pub fn router(state: AppState) -> Router {
@@ -66,7 +97,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
         ))
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(from_fn_with_state(state.clone(), limit_body))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(state.clone(), edge::edge))
         .with_state(state)

@@ -148,6 +148,9 @@ impl Modify for Security {
         crate::clinical::api::record_assessment,
         crate::clinical::api::get_assessment,
         crate::clinical::api::acknowledge_alert,
+        crate::documents::api::list,
+        crate::documents::api::upload,
+        crate::documents::api::content,
     ),
     components(schemas(ErrorEnvelope, super::error::FieldError)),
     modifiers(&Security),
@@ -161,6 +164,7 @@ impl Modify for Security {
         (name = "clients", description = "Client records, care teams and emergency access. Every read is in the audit trail."),
         (name = "referrals", description = "Referrals in and out, and their workflow."),
         (name = "appointments", description = "Appointments, series, rooms and clinicians' hours. Times are UTC; the organisation's time zone decides wall-clock times."),
+        (name = "documents", description = "Documents on clients and notes: type decided by content, size capped, encrypted at rest, stored by storage policy, every upload and download audited."),
         (name = "notes", description = "Clinical notes, measures and safety alerts. Bodies and answers are encrypted at rest; every read is in the audit trail; local_only records only from approved networks."),
     )
 )]

@@ -17,6 +17,7 @@ mod appointments;
 mod audit;
 mod clients;
 mod crash;
+mod documents;
 mod edge;
 mod encryption;
 mod health;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod process;
+pub mod s3;
 pub mod smtp;
 
 const TEMPLATE_CONTROL: &str = "tpl_control";
