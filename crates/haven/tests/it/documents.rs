@@ -52,11 +52,7 @@ pub async fn upload(
 fn files_holding(dir: &std::path::Path, marker: &str) -> usize {
     files_under(dir)
         .iter()
-        .filter(|f| {
-            std::fs::read(f)
-                .map(|b| b.windows(marker.len()).any(|w| w == marker.as_bytes()))
-                .unwrap_or(false)
-        })
+        .filter(|f| std::fs::read(f).is_ok_and(|b| b.windows(marker.len()).any(|w| w == marker.as_bytes())))
         .count()
 }
 
