@@ -257,7 +257,7 @@ async fn export_events(
     Ok(())
 }
 
-fn progress_bar(total: Option<u64>, what: &'static str) -> ProgressBar {
+pub(super) fn progress_bar(total: Option<u64>, what: &'static str) -> ProgressBar {
     let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
     let template = if total.is_some() {
         "{msg} [{bar:30}] {pos}/{len} events ({per_sec}, {eta} left)"
@@ -281,7 +281,7 @@ fn parse_time(text: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 /// The tenants to work on, each with a pool as the migrating role.
-async fn tenant_pools(
+pub(super) async fn tenant_pools(
     config: &Config,
     server: &DatabaseServer,
     slug: Option<&str>,

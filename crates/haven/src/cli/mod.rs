@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod keys;
 mod service_account;
 mod user;
 
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage service accounts for /api/platform/*.
     #[command(subcommand)]
     ServiceAccount(service_account::ServiceAccountCommand),
+    /// Encryption at rest: rotate and inspect the data keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +147,7 @@ fn overrides_for(command: &Command) -> Overrides {
         Command::Bench(command) => command.data_dir(),
         Command::User(command) => command.data_dir(),
         Command::ServiceAccount(command) => command.data_dir(),
+        Command::Keys(command) => command.data_dir(),
     };
     let mut overrides = Overrides {
         data_dir: data_dir.data_dir.clone(),
@@ -171,6 +176,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::Bench(command) => bench::run(command, &config, &server).await,
         Command::User(command) => user::run(command, &config, &server).await,
         Command::ServiceAccount(command) => service_account::run(command, &config, &server).await,
+        Command::Keys(command) => keys::run(command, &config, &server).await,
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {

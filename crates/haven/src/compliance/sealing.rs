@@ -221,6 +221,13 @@ impl Keyring {
         open_with(&key, sealed, context)
     }
 
+    /// Opens a value and seals it again under data key `to` (key rotation).
+    pub async fn reseal(&self, db: &sqlx::PgPool, sealed: &[u8], context: &str, to: i32) -> Result<Vec<u8>, SealError> {
+        let plain = self.open(db, sealed, context).await?;
+        let key = self.key(db, to).await?;
+        seal_with(&key, to, &plain, context)
+    }
+
     /// Checks that the master key opens every data key of this tenant.
     pub async fn verify(&self, db: &sqlx::PgPool) -> Result<usize, SealError> {
         let ids = sqlx::query_scalar!("SELECT id FROM data_keys ORDER BY id")

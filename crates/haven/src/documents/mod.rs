@@ -49,7 +49,7 @@ pub fn sniff(head: &[u8]) -> Result<&'static str, String> {
 /// A file name that is safe to store and to offer back: no path, no control or reserved
 /// characters, at most 150 characters, never empty.
 pub fn clean_name(given: &str) -> String {
-    let base = given.rsplit(['/', '\\']).next().unwrap_or(given);
+    let base = given.rsplit(['/', '\\']).next().unwrap_or(given).trim();
     let cleaned = sanitize_filename::sanitize_with_options(
         base,
         sanitize_filename::Options {
@@ -59,7 +59,7 @@ pub fn clean_name(given: &str) -> String {
         },
     );
     let trimmed: String = cleaned.trim().trim_start_matches('.').chars().take(150).collect();
-    if trimmed.is_empty() {
+    if trimmed.chars().all(|c| c == '_') {
         "document".to_owned()
     } else {
         trimmed
