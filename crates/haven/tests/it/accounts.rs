@@ -185,7 +185,12 @@ async fn the_user_commands_create_disable_and_unlock_and_name_bad_input() {
         .unwrap()
         .write_all(format!("{PASSWORD}\n").as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
+    // Waited for off the runtime: the app under test shares it, and its audit writer
+    // may hold the chain's lock that the command needs.
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let client = app.browser();
     assert_eq!(app.sign_in(&client, "ops@example.org", PASSWORD).await.0, 200);
@@ -288,6 +293,7 @@ fn app_command(app: &TestApp, args: &[&str]) -> std::process::Child {
         .args(args)
         .env("DATABASE_URL", app.config.database_url.as_ref().unwrap().expose())
         .env("HAVEN_TENANT_DATABASE_PREFIX", &app.config.tenant_database_prefix)
+        .env("HAVEN_DATA_DIR", &app.config.data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
