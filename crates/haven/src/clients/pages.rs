@@ -460,6 +460,8 @@ struct ChartPage {
     staff: Vec<StaffChoice>,
     team_roles: Vec<(&'static str, &'static str)>,
     can_refer: bool,
+    /// Open safety alerts, shown on every tab to those who see the clinical record.
+    alerts: Vec<crate::clinical::assessments::SafetyAlert>,
 }
 
 impl ChartPage {
@@ -489,6 +491,11 @@ async fn chart_view(
             .await?
             .into_inner()
             .referrals
+    } else {
+        Vec::new()
+    };
+    let alerts = if chart.can_view_clinical {
+        crate::clinical::assessments::open_alerts(&caller.tenant.pool, id).await?
     } else {
         Vec::new()
     };
@@ -533,6 +540,7 @@ async fn chart_view(
         staff,
         team_roles: TeamRole::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
         can_refer,
+        alerts,
     })
 }
 

@@ -603,3 +603,156 @@ async fn completed_appointments_without_a_signed_note_are_owed() {
     let owed: Value = alex.get(&app, "/api/v1/notes/owed").await.json().await.unwrap();
     assert!(owed.as_array().unwrap().is_empty(), "signed: settled");
 }
+
+#[tokio::test]
+async fn a_positive_phq9_item_9_raises_an_alert_on_the_chart_and_emails_the_counsellor() {
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let smtp_url = smtp.url();
+    let app = TestApp::spawn_with(move |c| {
+        c.smtp_url = Some(haven::config::Secret::new(smtp_url));
+        c.jobs_poll_interval = std::time::Duration::from_millis(50);
+        c.public_url = Some("https://care.example.org".to_owned());
+    })
+    .await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let client = alex
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Marlowe", "legal_family_name": "Finch" }),
+        )
+        .await;
+    let client_id = client["id"].as_str().unwrap();
+    let path = format!("/api/v1/clients/{client_id}/assessments");
+
+    // Bad answers are refused and nothing is kept.
+    for (body, field) in [
+        (json!({ "answers": [0, 0, 0] }), "instrument"),
+        (json!({ "instrument": "phq9", "answers": [0, 0, 0] }), "answers"),
+        (
+            json!({ "instrument": "phq9", "answers": [0, 0, 0, 0, 9, 0, 0, 0, 0] }),
+            "answers[4]",
+        ),
+        (json!({ "instrument": "bdi", "answers": [] }), "instrument"),
+    ] {
+        let body = assert_envelope(alex.post(&app, &path, &body).await, 422, "validation_failed").await;
+        assert_eq!(field_names(&body), [field]);
+    }
+    assert_envelope(
+        desk.post(
+            &app,
+            &path,
+            &json!({ "instrument": "gad7", "answers": [0, 0, 0, 0, 0, 0, 0] }),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(count_rows(&app, "SELECT count(*) FROM assessments").await, 0);
+
+    // Total 11 (moderate), item 9 answered "several days".
+    let response = alex
+        .post(
+            &app,
+            &path,
+            &json!({ "instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1] }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let recorded: Value = response.json().await.unwrap();
+    assert_eq!(recorded["total"], 11);
+    assert_eq!(recorded["severity"], "Moderate");
+    assert_eq!(recorded["self_harm_risk"], true);
+    let alert = recorded["alert_id"].as_str().unwrap().to_owned();
+
+    // On the chart, for the clinical team; not for the front desk.
+    let page = alex
+        .client
+        .get(app.url(&format!("/clients/{client_id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("id=\"safety-alert-{alert}\"")),
+        "alert banner on the chart"
+    );
+    assert!(page.contains("Safety alert: risk of self-harm"));
+    let page = desk
+        .client
+        .get(app.url(&format!("/clients/{client_id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Safety alert"), "front desk sees no clinical content");
+
+    // The counsellor is emailed a link, with no name and no answers.
+    let message = smtp.wait_for(1).await;
+    assert!(message.contains("To: alex@example.org"), "{message}");
+    assert!(
+        message.contains(&format!("https://care.example.org/clients/{client_id}")),
+        "{message}"
+    );
+    for secret in ["Marlowe", "Finch", "PHQ", "11"] {
+        assert!(!message.contains(secret), "{secret} in {message}");
+    }
+
+    // A GAD-7 raises nothing; the history lists both with bands.
+    let response = alex
+        .post(
+            &app,
+            &path,
+            &json!({ "instrument": "gad7", "answers": [3, 3, 3, 2, 2, 1, 1] }),
+        )
+        .await;
+    let recorded: Value = response.json().await.unwrap();
+    assert_eq!(
+        (recorded["total"].as_i64(), recorded["severity"].as_str()),
+        (Some(15), Some("Severe"))
+    );
+    assert!(recorded["alert_id"].is_null());
+    let history: Value = alex.get(&app, &path).await.json().await.unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert!(history[0].get("answers").is_none(), "lists carry no answers");
+
+    // Acknowledged with what was done: the banner goes.
+    let ack = format!("/api/v1/safety-alerts/{alert}/acknowledge");
+    let body = assert_envelope(alex.post(&app, &ack, &json!({})).await, 422, "validation_failed").await;
+    assert_eq!(field_names(&body), ["response"]);
+    assert_envelope(
+        desk.post(&app, &ack, &json!({ "response": "x" })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let response = alex
+        .post(
+            &app,
+            &ack,
+            &json!({ "response": "Safety plan reviewed with the client; crisis line card given." }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_envelope(
+        alex.post(&app, &ack, &json!({ "response": "again" })).await,
+        404,
+        "not_found",
+    )
+    .await;
+    let page = alex
+        .client
+        .get(app.url(&format!("/clients/{client_id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Safety alert"));
+}
