@@ -75,6 +75,31 @@ fn decode<T>(value: Option<T>, what: &str, text: &str) -> Result<T, sqlx::Error>
     value.ok_or_else(|| sqlx::Error::Decode(format!("unknown {what} {text}").into()))
 }
 
+/// A list line from a row of either note query (the same columns by the same names).
+macro_rules! summary {
+    ($r:ident) => {
+        NoteSummary {
+            id: $r.id,
+            thread_id: $r.thread_id,
+            client_id: $r.client_id,
+            appointment_id: $r.appointment_id,
+            category: decode(NoteCategory::parse(&$r.category), "category", &$r.category)?,
+            template: decode(NoteTemplate::parse(&$r.template), "template", &$r.template)?,
+            author: Person {
+                id: $r.author_id,
+                name: $r.author_name,
+            },
+            status: decode(NoteStatus::parse(&$r.status), "status", &$r.status)?,
+            amends_id: $r.amends_id,
+            signed_at: $r.signed_at,
+            needs_cosign: $r.needs_cosign,
+            cosigned_at: $r.cosigned_at,
+            superseded: $r.superseded,
+            created_at: $r.created_at,
+        }
+    };
+}
+
 fn person(id: Option<Uuid>, name: Option<String>) -> Option<Person> {
     id.map(|id| Person {
         id,
@@ -107,25 +132,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoredNote
         return Ok(None);
     };
     Ok(Some(StoredNote {
-        summary: NoteSummary {
-            id: r.id,
-            thread_id: r.thread_id,
-            client_id: r.client_id,
-            appointment_id: r.appointment_id,
-            category: decode(NoteCategory::parse(&r.category), "category", &r.category)?,
-            template: decode(NoteTemplate::parse(&r.template), "template", &r.template)?,
-            author: Person {
-                id: r.author_id,
-                name: r.author_name,
-            },
-            status: decode(NoteStatus::parse(&r.status), "status", &r.status)?,
-            amends_id: r.amends_id,
-            signed_at: r.signed_at,
-            needs_cosign: r.needs_cosign,
-            cosigned_at: r.cosigned_at,
-            superseded: r.superseded,
-            created_at: r.created_at,
-        },
+        summary: summary!(r),
         body: r.body,
         amendment_reason: r.amendment_reason,
         content_hash: r.content_hash,
@@ -225,11 +232,12 @@ pub struct PsychotherapyReader {
     pub supervisor: bool,
 }
 
-/// The client's notes, newest first: every version, psychotherapy notes only for
-/// `reader`'s own or supervisees'.
+/// The client's notes (or one note's versions, with `thread`), newest first: every
+/// version, psychotherapy notes only for `reader`'s own or supervisees'.
 pub async fn list_for_client(
     db: impl PgExecutor<'_>,
     client: Uuid,
+    thread: Option<Uuid>,
     reader: PsychotherapyReader,
 ) -> Result<Vec<NoteSummary>, sqlx::Error> {
     let rows = sqlx::query!(
@@ -242,38 +250,18 @@ pub async fn list_for_client(
         FROM notes n JOIN users a ON a.id = n.author_id
         WHERE n.client_id = $1
           AND (n.category = 'clinical' OR n.author_id = $2 OR ($3 AND a.supervisor_id = $2))
+          AND ($4::uuid IS NULL OR n.thread_id = $4)
         ORDER BY n.created_at DESC
         LIMIT 500
         "#,
         client,
         reader.user,
-        reader.supervisor
+        reader.supervisor,
+        thread
     )
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(NoteSummary {
-                id: r.id,
-                thread_id: r.thread_id,
-                client_id: r.client_id,
-                appointment_id: r.appointment_id,
-                category: decode(NoteCategory::parse(&r.category), "category", &r.category)?,
-                template: decode(NoteTemplate::parse(&r.template), "template", &r.template)?,
-                author: Person {
-                    id: r.author_id,
-                    name: r.author_name,
-                },
-                status: decode(NoteStatus::parse(&r.status), "status", &r.status)?,
-                amends_id: r.amends_id,
-                signed_at: r.signed_at,
-                needs_cosign: r.needs_cosign,
-                cosigned_at: r.cosigned_at,
-                superseded: r.superseded,
-                created_at: r.created_at,
-            })
-        })
-        .collect()
+    rows.into_iter().map(|r| Ok(summary!(r))).collect()
 }
 
 /// A signed note of a trainee waiting for their supervisor.

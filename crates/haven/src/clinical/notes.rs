@@ -477,11 +477,7 @@ pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>,
     let thread = stored.summary.thread_id;
     let values = open_body(caller, &stored).await?;
     let note = opened(stored, &values);
-    let mut versions: Vec<NoteSummary> = note_store::list_for_client(&caller.tenant.pool, client, reader(caller))
-        .await?
-        .into_iter()
-        .filter(|n| n.thread_id == thread)
-        .collect();
+    let mut versions = note_store::list_for_client(&caller.tenant.pool, client, Some(thread), reader(caller)).await?;
     versions.reverse();
     let hash_verified = (note.status == NoteStatus::Signed).then(|| hash_holds(&note));
     let event = stage_event(caller, "note.read", id, client);
@@ -510,7 +506,7 @@ fn reader(caller: &Caller) -> PsychotherapyReader {
 pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<NoteSummary>>, WebError> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
-    let notes = note_store::list_for_client(&caller.tenant.pool, client, reader(caller)).await?;
+    let notes = note_store::list_for_client(&caller.tenant.pool, client, None, reader(caller)).await?;
     let event = caller
         .event("note.list", Outcome::Allowed)
         .resource("client", client.to_string())
