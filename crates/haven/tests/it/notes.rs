@@ -699,9 +699,18 @@ async fn a_positive_phq9_item_9_raises_an_alert_on_the_chart_and_emails_the_coun
         message.contains(&format!("https://care.example.org/clients/{client_id}")),
         "{message}"
     );
-    for secret in ["Marlowe", "Finch", "PHQ", "11"] {
+    // Headers (date) and the link (a UUID) may hold any digits by chance; the
+    // score must not appear in the words of the body.
+    let link = format!("https://care.example.org/clients/{client_id}");
+    let body = message
+        .split_once("\r\n\r\n")
+        .or_else(|| message.split_once("\n\n"))
+        .map_or(message.as_str(), |(_, body)| body)
+        .replace(&link, "");
+    for secret in ["Marlowe", "Finch", "PHQ"] {
         assert!(!message.contains(secret), "{secret} in {message}");
     }
+    assert!(!body.contains("11"), "the score is in {message}");
 
     // A GAD-7 raises nothing; the history lists both with bands.
     let response = alex
