@@ -44,6 +44,18 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 
+  // The note editor: a recent score is added to the field where scores belong.
+  for (const button of document.querySelectorAll("[data-insert]")) {
+    const target = document.getElementById(button.getAttribute("data-target"));
+    if (!(target instanceof HTMLTextAreaElement)) continue;
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      const text = button.getAttribute("data-insert");
+      target.value = target.value.trim() === "" ? text : `${target.value.trimEnd()}\n${text}`;
+      target.focus();
+    });
+  }
+
   // Toasts fade after a while; they are also announced (role=status).
   for (const toast of document.querySelectorAll(".toast")) {
     setTimeout(() => toast.classList.add("leaving"), 6000);

@@ -62,6 +62,7 @@ fn toast(params: &[(String, String)]) -> Option<String> {
             "exempt" => "Storage policy updated.",
             "referral" => "Referral recorded.",
             "moved" => "Referral updated.",
+            "acknowledged" => "Safety alert closed; what was done is in the record.",
             _ => return None,
         }
         .to_owned(),
@@ -447,31 +448,91 @@ struct StaffChoice {
     name: String,
 }
 
+/// The top of every tab of a client's chart: who, the safety alerts, emergency access,
+/// and the tabs this person may open. The clinical tabs (in `clinical::pages` and
+/// `documents::pages`) share it.
+#[allow(clippy::struct_excessive_bools)] // each a separate answer of the policy
+pub struct ChartHead {
+    pub client_id: Uuid,
+    pub name: String,
+    pub record_number: String,
+    pub pronouns: Option<String>,
+    pub age: Option<i64>,
+    pub status_label: &'static str,
+    pub status_badge: &'static str,
+    pub tab: &'static str,
+    pub can_edit: bool,
+    pub can_refer: bool,
+    pub can_see_schedule: bool,
+    pub can_view_clinical: bool,
+    pub can_acknowledge: bool,
+    /// Open safety alerts, shown on every tab to those who see the clinical record.
+    pub alerts: Vec<AlertLine>,
+    pub break_glass_until: Option<String>,
+    pub facts: crate::policy::ClientFacts,
+}
+
+pub struct AlertLine {
+    pub id: Uuid,
+    pub raised_at: String,
+}
+
+fn when(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+impl ChartHead {
+    pub async fn of(caller: &Caller, chart: &Chart, tab: &'static str) -> Result<Self, WebError> {
+        let id = chart.client.id;
+        let alerts = if chart.can_view_clinical {
+            crate::clinical::assessments::open_alerts(&caller.tenant.pool, id)
+                .await?
+                .into_iter()
+                .map(|a| AlertLine {
+                    id: a.id,
+                    raised_at: when(&a.raised_at),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let details = &chart.client.details;
+        let today = caller.now().date_naive();
+        Ok(Self {
+            client_id: id,
+            name: details.display_name(),
+            record_number: chart.client.record_number.clone(),
+            pronouns: details.pronouns.clone(),
+            age: details
+                .date_of_birth
+                .and_then(|dob| today.years_since(dob))
+                .map(i64::from),
+            status_label: details.status.label(),
+            status_badge: details.status.badge(),
+            tab,
+            can_edit: chart.can_edit,
+            can_refer: chart.can_view_clinical && caller.may(&Action::CreateReferral),
+            can_see_schedule: caller.may(&Action::ViewSchedule),
+            can_view_clinical: chart.can_view_clinical,
+            can_acknowledge: caller.may(&Action::AcknowledgeAlert(chart.facts)),
+            alerts,
+            break_glass_until: chart.break_glass_until.as_ref().map(when),
+            facts: chart.facts,
+        })
+    }
+}
+
 #[derive(Template)]
 #[template(path = "clients/chart.html")]
 struct ChartPage {
     chrome: Chrome,
+    head: ChartHead,
     chart: Chart,
     tab: &'static str,
-    age: Option<i64>,
     referrals: Vec<ReferralSummary>,
     appointments: Vec<crate::appointments::pages::Row>,
-    can_see_schedule: bool,
     staff: Vec<StaffChoice>,
     team_roles: Vec<(&'static str, &'static str)>,
-    can_refer: bool,
-    /// Open safety alerts, shown on every tab to those who see the clinical record.
-    alerts: Vec<crate::clinical::assessments::SafetyAlert>,
-}
-
-impl ChartPage {
-    fn name(&self) -> String {
-        self.chart.client.details.display_name()
-    }
-
-    fn when(at: &DateTime<Utc>) -> String {
-        at.format("%Y-%m-%d %H:%M UTC").to_string()
-    }
 }
 
 async fn chart_view(
@@ -491,11 +552,6 @@ async fn chart_view(
             .await?
             .into_inner()
             .referrals
-    } else {
-        Vec::new()
-    };
-    let alerts = if chart.can_view_clinical {
-        crate::clinical::assessments::open_alerts(&caller.tenant.pool, id).await?
     } else {
         Vec::new()
     };
@@ -521,26 +577,15 @@ async fn chart_view(
     } else {
         Vec::new()
     };
-    let today = caller.now().date_naive();
-    let age = chart
-        .client
-        .details
-        .date_of_birth
-        .and_then(|dob| today.years_since(dob))
-        .map(i64::from);
-    let can_refer = chart.can_view_clinical && caller.may(&Action::CreateReferral);
     render(&ChartPage {
         chrome: caller.chrome().at("clients").toast(toast_message),
+        head: ChartHead::of(caller, &chart, tab).await?,
         chart,
         tab,
-        age,
         referrals,
         appointments,
-        can_see_schedule,
         staff,
         team_roles: TeamRole::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
-        can_refer,
-        alerts,
     })
 }
 

@@ -58,6 +58,9 @@ pub struct Chart {
     pub can_view_clinical: bool,
     #[serde(skip)]
     pub can_set_hipaa_exempt: bool,
+    /// How the caller stands to the client, for the chart's other questions.
+    #[serde(skip)]
+    pub facts: crate::policy::ClientFacts,
 }
 
 /// Opens a client's chart; the read is in the audit trail before anything is shown.
@@ -90,6 +93,7 @@ pub async fn chart(caller: &Caller, id: Uuid) -> Result<Audited<Chart>, WebError
         can_manage_team: caller.may(&Action::ManageCareTeam(facts)),
         can_view_clinical: caller.may(&Action::ViewClinical(facts)),
         can_set_hipaa_exempt,
+        facts,
     };
     let mut event = caller
         .event("client.read", Outcome::Allowed)

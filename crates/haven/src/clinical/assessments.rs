@@ -400,3 +400,15 @@ pub async fn notify(state: AppState, run: JobRun) -> Result<(), JobFailure> {
     }
     Ok(())
 }
+
+/// Moves a measure's date into the past: the demo's history of scores only.
+pub async fn backdate(db: impl PgExecutor<'_>, id: Uuid, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE assessments SET administered_at = $2, created_at = $2 WHERE id = $1",
+        id,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -388,3 +388,10 @@ pub async fn client_exempt(db: impl PgExecutor<'_>, client: Uuid) -> Result<Opti
         .fetch_optional(db)
         .await
 }
+
+/// Whether the organisation has any note yet (the demo seeds records only once).
+pub async fn any(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM notes) AS "any!""#)
+        .fetch_one(db)
+        .await
+}

@@ -469,10 +469,13 @@ pub struct NoteWithHistory {
     pub versions: Vec<NoteSummary>,
     /// The stored content hash matches the content (signed notes).
     pub hash_verified: Option<bool>,
+    /// How the reader stands to the note, for the page's buttons.
+    #[serde(skip)]
+    pub facts: NoteFacts,
 }
 
 pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>, WebError> {
-    let (_facts, stored) = load_readable(caller, id).await?;
+    let (facts, stored) = load_readable(caller, id).await?;
     let client = stored.summary.client_id;
     let thread = stored.summary.thread_id;
     let values = open_body(caller, &stored).await?;
@@ -490,6 +493,7 @@ pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>,
                 note,
                 versions,
                 hash_verified,
+                facts,
             },
         )
         .await?)

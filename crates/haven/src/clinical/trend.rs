@@ -5,8 +5,8 @@
 use super::assessments::AssessmentSummary;
 use super::instruments::Instrument;
 
-pub const WIDTH: f64 = 600.0;
-pub const HEIGHT: f64 = 240.0;
+pub const WIDTH: f64 = 400.0;
+pub const HEIGHT: f64 = 200.0;
 const LEFT: f64 = 36.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
@@ -156,6 +156,16 @@ impl Trend {
     pub fn date_y(&self) -> String {
         fmt(HEIGHT - 8.0)
     }
+
+    /// The plot's right edge, where band labels end.
+    pub fn label_x(&self) -> String {
+        fmt(WIDTH - RIGHT - 4.0)
+    }
+
+    /// Where the score axis' labels end, left of the plot.
+    pub fn axis_x(&self) -> String {
+        fmt(LEFT - 6.0)
+    }
 }
 
 #[cfg(test)]
@@ -184,7 +194,7 @@ mod tests {
     fn scores_map_onto_the_plot_and_are_described_in_words() {
         let trend = Trend::of(Instrument::Phq9, &[score(27, 1), score(0, 8)]).unwrap();
         assert_eq!(
-            trend.polyline, "36.0,12.0 588.0,212.0",
+            trend.polyline, "36.0,12.0 388.0,172.0",
             "max at the top, zero on the baseline"
         );
         assert_eq!(trend.bands.len(), 5);

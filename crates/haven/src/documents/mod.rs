@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod content;
+pub mod pages;
 pub mod service;
 pub mod store;
 

@@ -41,6 +41,27 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
+    /// Someone acting outside a request (the demo's records), under the same policy,
+    /// checks and audit as a request from the organisation's own network.
+    pub fn acting_as(state: &AppState, tenant: Arc<Tenant>, user: crate::identity::User, request_id: &str) -> Self {
+        Self {
+            state: state.clone(),
+            tenant,
+            meta: RequestMeta {
+                request_id: request_id.to_owned(),
+                client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                device: None,
+                https: false,
+            },
+            identity: Identity {
+                user,
+                session: None,
+                api_token: None,
+                csrf_token: None,
+            },
+        }
+    }
+
     /// Asks the policy; a denial is audited and becomes a 403.
     pub async fn authorize<'a>(&self, action: &'a Action) -> Result<Permit<'a>, WebError> {
         policy::authorize(&self.state, &self.tenant, &self.meta, &self.identity, action).await

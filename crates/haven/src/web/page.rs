@@ -50,6 +50,9 @@ fn navigation(identity: &Identity) -> Vec<NavItem> {
     if allowed(&Action::ViewSchedule) {
         items.push(("/appointments", "Appointments", "appointments"));
     }
+    if allowed(&Action::ViewLateNotes) {
+        items.push(("/notes", "My notes", "notes"));
+    }
     if allowed(&Action::ListReferrals) {
         items.push(("/referrals", "Referrals", "referrals"));
     }

@@ -765,3 +765,148 @@ async fn a_positive_phq9_item_9_raises_an_alert_on_the_chart_and_emails_the_coun
         .unwrap();
     assert!(!page.contains("Safety alert"));
 }
+
+/// A page form posted by `staff` (with their form token); redirects are not followed.
+async fn post_form(app: &TestApp, staff: &Staff, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = vec![("_csrf", staff.csrf.as_str())];
+    form.extend_from_slice(fields);
+    staff
+        .client
+        .post(app.url(path))
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn page(app: &TestApp, staff: &Staff, path: &str) -> (u16, String) {
+    let response = staff
+        .client
+        .get(app.url(path))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_clinical_pages_open_by_role_and_refuse_bad_forms_whole() {
+    let app = TestApp::spawn().await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let client = alex
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Marlowe", "legal_family_name": "Finch" }),
+        )
+        .await;
+    let id = client["id"].as_str().unwrap();
+
+    // The counsellor sees the clinical tabs; the front desk gets none of them.
+    for tab in ["notes", "measures", "documents"] {
+        let (status, body) = page(&app, &alex, &format!("/clients/{id}/{tab}")).await;
+        assert_eq!(status, 200, "{tab}: {body}");
+        assert!(
+            body.contains(&format!("href=\"/clients/{id}/{tab}\" aria-current=\"page\"")),
+            "{tab}"
+        );
+        let (status, _) = page(&app, &desk, &format!("/clients/{id}/{tab}")).await;
+        assert_eq!(status, 403, "front desk on {tab}");
+    }
+    let (_, chart) = page(&app, &desk, &format!("/clients/{id}")).await;
+    assert!(!chart.contains("/measures\""), "no clinical tab for the front desk");
+
+    // A PHQ-9 with an item left out, or an answer out of range, is refused whole.
+    let mut answers: Vec<(String, String)> = (1..=8).map(|n| (format!("item{n}"), "1".to_owned())).collect();
+    let fields = |extra: &[(String, String)]| -> Vec<(String, String)> {
+        let mut all = vec![("instrument".to_owned(), "phq9".to_owned())];
+        all.extend_from_slice(extra);
+        all
+    };
+    let path = format!("/clients/{id}/measures/new");
+    let missing = fields(&answers);
+    let pairs: Vec<(&str, &str)> = missing.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let response = post_form(&app, &alex, &path, &pairs).await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("Answer item 9"));
+    answers.push(("item9".to_owned(), "4".to_owned()));
+    let out_of_range = fields(&answers);
+    let pairs: Vec<(&str, &str)> = out_of_range.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let response = post_form(&app, &alex, &path, &pairs).await;
+    assert_eq!(response.status(), 422, "an answer of 4 is not a PHQ-9 answer");
+    let response = post_form(&app, &alex, &path, &[("instrument", "bdi")]).await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(count_rows(&app, "SELECT count(*) FROM assessments").await, 0);
+
+    // The front desk cannot record one through the page either.
+    answers.pop();
+    answers.push(("item9".to_owned(), "0".to_owned()));
+    let whole = fields(&answers);
+    let pairs: Vec<(&str, &str)> = whole.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(post_form(&app, &desk, &path, &pairs).await.status(), 403);
+    let response = post_form(&app, &alex, &path, &pairs).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        format!("/clients/{id}/measures?done=recorded").as_str()
+    );
+    let (_, measures) = page(&app, &alex, &format!("/clients/{id}/measures")).await;
+    assert!(measures.contains("role=\"img\""), "the trend is drawn");
+    assert!(measures.contains("One PHQ-9 score: 8 (Mild)"), "and described");
+
+    // A note started on the page; a template it does not know is refused, nothing kept.
+    let notes_path = format!("/clients/{id}/notes/new");
+    let response = post_form(&app, &alex, &notes_path, &[("template", "essay")]).await;
+    assert_eq!(response.status(), 422);
+    let response = post_form(
+        &app,
+        &alex,
+        &notes_path,
+        &[("template", "soap"), ("appointment_id", "not-an-id")],
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(count_rows(&app, "SELECT count(*) FROM notes").await, 0);
+    let response = post_form(
+        &app,
+        &alex,
+        &notes_path,
+        &[
+            ("template", "soap"),
+            ("fields.subjective", "Calmer"),
+            ("intent", "sign"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303, "saved, then the signature is refused");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.ends_with("/edit?check=sign"), "{location}");
+    let (status, editor) = page(&app, &alex, &location).await;
+    assert_eq!(status, 200);
+    assert!(
+        editor.contains("Objective is needed before signing"),
+        "what signing needs"
+    );
+    assert!(editor.contains(">Calmer</textarea>"), "what was typed is kept");
+    assert_eq!(
+        count_rows(&app, "SELECT count(*) FROM notes WHERE status = 'draft'").await,
+        1
+    );
+
+    // An upload without the form token is refused before anything is stored.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(crate::documents::pdf("x")).file_name("a.pdf"),
+    );
+    let response = alex
+        .client
+        .post(app.url(&format!("/clients/{id}/documents")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(count_rows(&app, "SELECT count(*) FROM documents").await, 0);
+}

@@ -1,6 +1,8 @@
 //! `haven serve --demo`: an organisation with obviously fictional staff, one per role,
 //! so that a newcomer can sign in as each and see what that role sees.
 
+mod records;
+
 use std::fmt::Write as _;
 
 use crate::identity::admin::{self, AdminError, ChangedBy, NewAccount};
@@ -54,13 +56,15 @@ pub const DEMO_STAFF: &[(&str, &str, Role)] = &[
     ),
 ];
 
-/// Creates the demo staff in every organisation that has none of them yet, and clients
-/// and referrals where there are no clients yet.
-pub async fn seed(state: &AppState) -> Result<(), AdminError> {
+/// Creates the demo staff in every organisation that has none of them yet; clients,
+/// referrals and appointments where there are no clients yet; clinical records where
+/// there are no notes yet.
+pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     seed_staff(state).await?;
     for tenant in state.tenants.tenants() {
         seed_clients(&tenant, state).await?;
         tenant.audit.nudge();
+        records::seed(state, &tenant).await?;
     }
     Ok(())
 }

@@ -1,0 +1,180 @@
+//! The chart's documents tab: the list with downloads, and the upload form (multipart,
+//! its form token in the query because the body streams straight to storage).
+
+use askama::Template;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use uuid::Uuid;
+
+use super::api::upload_options;
+use super::{ALLOWED_TYPES, Document, service};
+use crate::clients::pages::ChartHead;
+use crate::policy::Action;
+use crate::web::caller::Caller;
+use crate::web::error::WebError;
+use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::routes::{Access, RouteTable};
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Full, Method::GET, "/clients/{id}/documents", documents_tab)
+        // The size cap is applied while the upload streams (document_max_size).
+        .add(
+            Access::Full,
+            Method::POST,
+            "/clients/{id}/documents",
+            upload_form.layer(DefaultBodyLimit::disable()),
+        )
+        .add(Access::Full, Method::GET, "/documents/{id}", download)
+}
+
+struct DocumentLine {
+    document: Document,
+    size: String,
+    when: String,
+}
+
+#[derive(Template)]
+#[template(path = "documents/documents_tab.html")]
+struct DocumentsTab {
+    chrome: Chrome,
+    head: ChartHead,
+    documents: Vec<DocumentLine>,
+    can_upload: bool,
+    accepted: String,
+    max_size: String,
+    error: Option<String>,
+}
+
+/// A size as people read it.
+pub fn human_size(bytes: i64) -> String {
+    const KIB: i64 = 1024;
+    const MIB: i64 = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{}.{} MB", bytes / MIB, (bytes % MIB) * 10 / MIB)
+    } else if bytes >= KIB {
+        format!("{} KB", (bytes + KIB - 1) / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<DocumentsTab, WebError> {
+    let chart = crate::clients::service::chart(caller, client).await?.into_inner();
+    let head = ChartHead::of(caller, &chart, "documents").await?;
+    let zone = crate::appointments::store::organisation_zone(&caller.tenant.pool).await?;
+    let documents = service::list(caller, client)
+        .await?
+        .into_inner()
+        .into_iter()
+        .map(|document| DocumentLine {
+            size: human_size(document.byte_size),
+            when: document
+                .uploaded_at
+                .with_timezone(&zone)
+                .format("%-d %b %Y, %H:%M")
+                .to_string(),
+            document,
+        })
+        .collect();
+    let max = i64::try_from(caller.state.config.document_max_size.as_u64()).unwrap_or(i64::MAX);
+    Ok(DocumentsTab {
+        chrome: caller.chrome().at("clients"),
+        can_upload: caller.may(&Action::UploadDocument(head.facts)),
+        head,
+        documents,
+        accepted: ALLOWED_TYPES
+            .iter()
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        max_size: human_size(max),
+        error,
+    })
+}
+
+async fn documents_tab(
+    caller: Caller,
+    Path(client): Path<Uuid>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let mut page = tab(&caller, client, None).await?;
+    if params.iter().any(|(k, v)| k == "done" && v == "uploaded") {
+        page.chrome = page.chrome.toast(Some("Document uploaded.".to_owned()));
+    }
+    render(&page)
+}
+
+async fn upload_form(
+    caller: Caller,
+    Path(client): Path<Uuid>,
+    Query(params): Query<Vec<(String, String)>>,
+    multipart: Multipart,
+) -> Result<Response, WebError> {
+    let options = upload_options(&params)?;
+    match service::upload(&caller, client, &options, multipart).await {
+        Ok(document) => Ok(match document.note_id {
+            Some(note) => Redirect::to(&format!("/notes/{note}/edit?done=uploaded")),
+            None => Redirect::to(&format!("/clients/{client}/documents?done=uploaded")),
+        }
+        .into_response()),
+        // Shown on the tab again, with what went wrong; the body may not have been read
+        // to its end, so the answer closes the connection.
+        Err(error @ (WebError::Validation(_) | WebError::TooLarge(_))) => {
+            let (status, message) = match &error {
+                WebError::Validation(problems) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    problems
+                        .iter()
+                        .map(|p| p.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                _ => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "The file is larger than {}, the most Haven accepts.",
+                        human_size(i64::try_from(caller.state.config.document_max_size.as_u64()).unwrap_or(i64::MAX))
+                    ),
+                ),
+            };
+            let message = sentence(&message);
+            let mut response = render_with_status(status, &tab(&caller, client, Some(message)).await?)?;
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            Ok(response)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The services' messages start in lower case, to follow a field's name; alone, they
+/// read as a sentence.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+async fn download(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+    super::api::send(&caller, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(1025), "2 KB");
+        assert_eq!(human_size(25 * 1024 * 1024), "25.0 MB");
+        assert_eq!(human_size(1024 * 1024 + 512 * 1024), "1.5 MB");
+    }
+}
