@@ -8,7 +8,8 @@ use super::instruments::Instrument;
 pub const WIDTH: f64 = 400.0;
 pub const HEIGHT: f64 = 200.0;
 const LEFT: f64 = 36.0;
-const RIGHT: f64 = 12.0;
+/// Room for the bands' names, right of the plot, clear of the line.
+const RIGHT: f64 = 120.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
 
@@ -157,9 +158,14 @@ impl Trend {
         fmt(HEIGHT - 8.0)
     }
 
-    /// The plot's right edge, where band labels end.
+    /// Where the bands' names start, right of the plot.
     pub fn label_x(&self) -> String {
-        fmt(WIDTH - RIGHT - 4.0)
+        fmt(WIDTH - RIGHT + 6.0)
+    }
+
+    /// The plot's right edge.
+    pub fn right(&self) -> String {
+        fmt(WIDTH - RIGHT)
     }
 
     /// Where the score axis' labels end, left of the plot.
@@ -194,7 +200,7 @@ mod tests {
     fn scores_map_onto_the_plot_and_are_described_in_words() {
         let trend = Trend::of(Instrument::Phq9, &[score(27, 1), score(0, 8)]).unwrap();
         assert_eq!(
-            trend.polyline, "36.0,12.0 388.0,172.0",
+            trend.polyline, "36.0,12.0 280.0,172.0",
             "max at the top, zero on the baseline"
         );
         assert_eq!(trend.bands.len(), 5);
