@@ -18,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod documents;
 pub mod health;
+pub mod help;
 pub mod home;
 pub mod identity;
 pub mod mail;
