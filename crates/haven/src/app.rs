@@ -56,6 +56,11 @@ impl Application {
         let owner_control =
             tenancy::bootstrap(&server, &config.tenant_database_prefix, &config.default_hosts()).await?;
         owner_control.close().await;
+        let help_database = crate::help::store::prepare(&server, &config.help_database).await?;
+        let help = crate::help::HelpState {
+            pool: server.lazy_app_pool(&help_database),
+            clock: Arc::clone(&clock),
+        };
         let control = server.lazy_app_pool(server.control_database());
         let audit_key = Arc::new(
             SigningKey::load_or_create(&config.audit_signing_key_path()).context("setting `audit_signing_key`")?,
@@ -108,6 +113,7 @@ impl Application {
             mailer,
             vault,
             storage,
+            help,
         };
         Ok(Self {
             listener,

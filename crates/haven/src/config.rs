@@ -58,6 +58,11 @@ const SETTINGS: &[(&str, &str)] = &[
         "use 1 to 63 lower-case letters, digits or underscores, starting with a letter",
     ),
     (
+        "help_database",
+        "use 1 to 63 lower-case letters, digits or underscores, starting with a letter",
+    ),
+    ("help_term_threshold", "use a number from 2 to 1000"),
+    (
         "pg_bin_dir",
         "use the folder holding initdb and postgres, for example /usr/lib/postgresql/15/bin",
     ),
@@ -203,6 +208,10 @@ pub struct Config {
     pub tenant_database_prefix: String,
     /// The control database's name in the private cluster.
     pub control_database: String,
+    /// The help centre's database (on the same server as the control database).
+    pub help_database: String,
+    /// Editors see a search term only once this many searches have used it.
+    pub help_term_threshold: u32,
     pub pg_bin_dir: Option<PathBuf>,
     /// The unprivileged user that runs the private cluster when Haven runs as root.
     pub pg_user: String,
@@ -275,6 +284,8 @@ impl Default for Config {
             default_tenant_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
             tenant_database_prefix: "haven_tenant_".to_owned(),
             control_database: "haven_control".to_owned(),
+            help_database: "haven_help".to_owned(),
+            help_term_threshold: 5,
             pg_bin_dir: None,
             pg_user: "postgres".to_owned(),
             public_url: None,
@@ -421,6 +432,26 @@ impl Config {
         }
     }
 
+    fn validate_help(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
+        if !is_identifier(&self.help_database, 63) || self.help_database == self.control_database {
+            return bad(
+                "help_database",
+                format!(
+                    "`{}` is not a safe database name apart from the control database",
+                    self.help_database
+                ),
+            );
+        }
+        if !(2..=1000).contains(&self.help_term_threshold) {
+            return bad(
+                "help_term_threshold",
+                format!("{} is out of range", self.help_term_threshold),
+            );
+        }
+        Ok(())
+    }
+
     fn validate_documents(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
         if self.document_max_size < ByteSize::kib(1) || self.document_max_size > ByteSize::gib(1) {
@@ -449,6 +480,7 @@ impl Config {
     fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
         self.validate_documents()?;
+        self.validate_help()?;
         if let Some(url) = &self.database_url
             && (!(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
                 || sqlx::postgres::PgConnectOptions::from_str(url.expose()).is_err())

@@ -28,4 +28,6 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Local disk and, when configured, S3-compatible storage, behind the storage policy.
     pub storage: Arc<crate::compliance::storage::Storage>,
+    /// The help centre's database.
+    pub help: crate::help::HelpState,
 }

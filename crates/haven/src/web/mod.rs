@@ -54,6 +54,7 @@ pub fn route_table() -> RouteTable {
     let table = crate::clinical::pages::routes(table);
     let table = crate::documents::api::routes(table);
     let table = crate::documents::pages::routes(table);
+    let table = crate::help::api::routes(table);
     let table = crate::appointments::reminder_settings::routes(table);
     identity::links::routes(table)
 }

@@ -151,6 +151,11 @@ impl Modify for Security {
         crate::documents::api::list,
         crate::documents::api::upload,
         crate::documents::api::content,
+        crate::help::api::categories,
+        crate::help::api::articles,
+        crate::help::api::article,
+        crate::help::api::feedback,
+        crate::help::api::search,
     ),
     components(schemas(ErrorEnvelope, super::error::FieldError)),
     modifiers(&Security),
@@ -165,6 +170,7 @@ impl Modify for Security {
         (name = "referrals", description = "Referrals in and out, and their workflow."),
         (name = "appointments", description = "Appointments, series, rooms and clinicians' hours. Times are UTC; the organisation's time zone decides wall-clock times."),
         (name = "documents", description = "Documents on clients and notes: type decided by content, size capped, encrypted at rest, stored by storage policy, every upload and download audited."),
+        (name = "help", description = "The help centre: public, anonymous help articles. No sign-in, no cookie; nothing about the reader is stored."),
         (name = "notes", description = "Clinical notes, measures and safety alerts. Bodies and answers are encrypted at rest; every read is in the audit trail; local_only records only from approved networks."),
     )
 )]

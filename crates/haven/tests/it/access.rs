@@ -5,7 +5,7 @@ use haven::web::routes::Access;
 use crate::support::{TestApp, assert_envelope};
 
 /// The only routes that answer without a signed-in person (SPEC.md: health, sign-in,
-/// static assets; the help centre and inbound webhooks join when they exist).
+/// static assets, the help centre; inbound webhooks join when they exist).
 const ALLOWLIST: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/ready"),
@@ -26,6 +26,12 @@ const ALLOWLIST: &[(&str, &str)] = &[
     ("GET", "/invitation/{token}"),
     ("POST", "/invitation/{token}"),
     ("GET", "/calendar/{file}"), // a staff member's private feed: the secret in the path is the key
+    // The help centre: public content for anonymous readers.
+    ("GET", "/api/help/v1/categories"),
+    ("GET", "/api/help/v1/articles"),
+    ("GET", "/api/help/v1/articles/{slug}"),
+    ("POST", "/api/help/v1/articles/{slug}/feedback"),
+    ("GET", "/api/help/v1/search"),
 ];
 
 #[tokio::test]

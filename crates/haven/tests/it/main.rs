@@ -21,6 +21,7 @@ mod documents;
 mod edge;
 mod encryption;
 mod health;
+mod help;
 mod identity;
 mod jobs;
 mod logging;

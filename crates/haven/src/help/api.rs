@@ -1,0 +1,295 @@
+//! `/api/help/v1`: the help centre's public API, the same inside `haven serve` and in
+//! `haven help serve`. Anonymous: no cookie is read or set, and nothing about the
+//! request is stored; what is counted is a daily total.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{HelpState, SearchHit, store};
+use crate::web::error::{FieldError, WebError};
+use crate::web::openapi::ErrorEnvelope;
+use crate::web::routes::{Access, RouteTable};
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
+        .add(Access::Instance, Method::GET, "/api/help/v1/categories", categories)
+        .add(Access::Instance, Method::GET, "/api/help/v1/articles", articles)
+        .add(Access::Instance, Method::GET, "/api/help/v1/articles/{slug}", article)
+        .add(
+            Access::Instance,
+            Method::POST,
+            "/api/help/v1/articles/{slug}/feedback",
+            feedback,
+        )
+        .add(Access::Instance, Method::GET, "/api/help/v1/search", search)
+}
+
+/// Reads may be cached briefly by browsers and shared caches: help content is public.
+fn cacheable(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60, must-revalidate"),
+    );
+    response
+}
+
+/// The help centre's categories, in order.
+#[utoipa::path(get, path = "/api/help/v1/categories", tag = "help",
+    responses((status = 200, description = "Categories", body = Vec<super::Category>)))]
+pub(crate) async fn categories(State(help): State<HelpState>) -> Result<Response, WebError> {
+    Ok(cacheable(Json(store::categories(&help.pool).await?).into_response()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    category: Option<String>,
+    /// A staff page's key, e.g. `clients.search`: the contextual help for that page.
+    page: Option<String>,
+}
+
+/// A page key is a few dotted words: never a record's id or a person's name.
+fn page_key(value: &str) -> Result<&str, WebError> {
+    let ok = !value.is_empty()
+        && value.len() <= 60
+        && value
+            .split('.')
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+    if ok {
+        Ok(value)
+    } else {
+        Err(WebError::Validation(vec![FieldError::new(
+            "page",
+            "a page key such as clients.search: lower-case words and dots",
+        )]))
+    }
+}
+
+/// Published articles by title: all, one category's, or those that explain one staff
+/// page (contextual help).
+#[utoipa::path(get, path = "/api/help/v1/articles", tag = "help",
+    params(
+        ("category" = Option<String>, Query, description = "A category's slug"),
+        ("page" = Option<String>, Query, description = "A staff page's key, e.g. clients.search"),
+    ),
+    responses(
+        (status = 200, description = "Articles", body = Vec<super::ArticleSummary>),
+        (status = 422, description = "An unknown parameter or a page key that is not one", body = ErrorEnvelope),
+    ))]
+pub(crate) async fn articles(
+    State(help): State<HelpState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, WebError> {
+    let Query(query) = query.map_err(|_| {
+        WebError::Validation(vec![FieldError::new(
+            "query",
+            "use category=<slug> and page=<page key> only",
+        )])
+    })?;
+    let page = query.page.as_deref().map(page_key).transpose()?;
+    let list = store::list_published(&help.pool, query.category.as_deref(), page).await?;
+    Ok(cacheable(Json(list).into_response()))
+}
+
+fn etag_of(article: &super::PublicArticle) -> String {
+    format!(
+        "\"{}-{}-{}\"",
+        article.id.simple(),
+        article.revision,
+        article.updated_at.timestamp_micros()
+    )
+}
+
+/// One published article with its sanitised HTML. Send `If-None-Match` with the ETag to
+/// get 304 when it has not changed.
+#[utoipa::path(get, path = "/api/help/v1/articles/{slug}", tag = "help",
+    params(("slug" = String, Path, description = "The article's slug")),
+    responses(
+        (status = 200, description = "The article", body = super::PublicArticle),
+        (status = 304, description = "Unchanged since the ETag sent"),
+        (status = 404, description = "No published article with this slug", body = ErrorEnvelope),
+    ))]
+pub(crate) async fn article(
+    State(help): State<HelpState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let article = store::published(&help.pool, &slug).await?.ok_or(WebError::NotFound)?;
+    store::count(&help.pool, help.today(), "view", Some(article.id)).await?;
+    let etag = etag_of(&article);
+    let last_modified = article.updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|given| given.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(&article).into_response()
+    };
+    let response_headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response_headers.insert(header::ETAG, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&last_modified) {
+        response_headers.insert(header::LAST_MODIFIED, value);
+    }
+    Ok(cacheable(response))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackInput {
+    pub helpful: Option<bool>,
+    /// Optional, at most 500 characters; no names or client details.
+    pub comment: Option<String>,
+}
+
+/// "Was this helpful?": counted per day; an optional comment is kept with the day only.
+#[utoipa::path(post, path = "/api/help/v1/articles/{slug}/feedback", tag = "help",
+    params(("slug" = String, Path, description = "The article's slug")),
+    request_body = FeedbackInput,
+    responses(
+        (status = 204, description = "Counted"),
+        (status = 404, description = "No published article with this slug", body = ErrorEnvelope),
+        (status = 422, description = "No answer, or a comment over 500 characters", body = ErrorEnvelope),
+    ))]
+pub(crate) async fn feedback(
+    State(help): State<HelpState>,
+    Path(slug): Path<String>,
+    crate::web::json::ApiJson(input): crate::web::json::ApiJson<FeedbackInput>,
+) -> Result<Response, WebError> {
+    let article = store::published(&help.pool, &slug).await?.ok_or(WebError::NotFound)?;
+    let helpful = input
+        .helpful
+        .ok_or_else(|| WebError::Validation(vec![FieldError::new("helpful", "say yes (true) or no (false)")]))?;
+    let comment = input.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.chars().count() > 500) {
+        return Err(WebError::Validation(vec![FieldError::new(
+            "comment",
+            "at most 500 characters",
+        )]));
+    }
+    let day = help.today();
+    let mut tx = help.pool.begin().await?;
+    store::count(
+        &mut *tx,
+        day,
+        if helpful { "helpful" } else { "not_helpful" },
+        Some(article.id),
+    )
+    .await?;
+    if let Some(comment) = comment {
+        store::insert_comment(&mut *tx, article.id, day, helpful, comment).await?;
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchQuery {
+    q: Option<String>,
+}
+
+/// What a term is kept as: lower case, single spaces, at most 100 characters.
+pub fn normalise_term(q: &str) -> String {
+    let words = q.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    words.chars().take(100).collect()
+}
+
+/// The stored snippet escaped, its match markers turned into `<mark>`.
+fn marked(snippet: &str) -> String {
+    let mut out = String::with_capacity(snippet.len() + 16);
+    for c in snippet.chars() {
+        match c {
+            '\u{2}' => out.push_str("<mark>"),
+            '\u{3}' => out.push_str("</mark>"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Full-text search (ranked, title first), then titles and tags that look alike when
+/// nothing matches the words (typos).
+pub async fn find(help: &HelpState, q: &str) -> Result<Vec<SearchHit>, WebError> {
+    let mut hits = store::search(&help.pool, q, 20).await?;
+    if hits.is_empty() {
+        hits = store::search_similar(&help.pool, q, 10).await?;
+    }
+    let day = help.today();
+    store::count(&help.pool, day, "search", None).await?;
+    if hits.is_empty() {
+        store::count(&help.pool, day, "zero_result", None).await?;
+    }
+    store::count_term(&help.pool, day, &normalise_term(q), hits.is_empty()).await?;
+    for hit in &mut hits {
+        hit.snippet = marked(&hit.snippet);
+    }
+    Ok(hits)
+}
+
+/// Full-text search of published articles, with highlighted snippets; typo-tolerant
+/// when no word matches.
+#[utoipa::path(get, path = "/api/help/v1/search", tag = "help",
+    params(("q" = String, Query, description = "What to look for, 1 to 200 characters")),
+    responses(
+        (status = 200, description = "Matches, best first", body = Vec<super::SearchHit>),
+        (status = 422, description = "An empty or over-long query", body = ErrorEnvelope),
+    ))]
+pub(crate) async fn search(
+    State(help): State<HelpState>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Response, WebError> {
+    let q = query
+        .ok()
+        .and_then(|Query(query)| query.q)
+        .map(|q| q.trim().to_owned())
+        .unwrap_or_default();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(WebError::Validation(vec![FieldError::new(
+            "q",
+            "type what you are looking for (1 to 200 characters)",
+        )]));
+    }
+    Ok(Json(find(&help, &q).await?).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{marked, normalise_term, page_key};
+
+    #[test]
+    fn snippets_are_escaped_with_only_the_matches_marked() {
+        assert_eq!(
+            marked("use <b> to \u{2}book\u{3} & \"go\""),
+            "use &lt;b&gt; to <mark>book</mark> &amp; &quot;go&quot;"
+        );
+    }
+
+    #[test]
+    fn terms_are_kept_normalised_and_short() {
+        assert_eq!(normalise_term("  Book   an APPOINTMENT "), "book an appointment");
+        assert_eq!(normalise_term(&"x".repeat(300)).len(), 100);
+    }
+
+    #[test]
+    fn page_keys_are_dotted_words_not_identifiers() {
+        assert!(page_key("clients.search").is_ok());
+        assert!(page_key("referrals.triage_board").is_ok());
+        assert!(page_key("clients.0190aa8e-1b2c").is_err());
+        assert!(page_key("Ada Ferndale").is_err());
+        assert!(page_key("").is_err());
+        assert!(page_key("a..b").is_err());
+    }
+}

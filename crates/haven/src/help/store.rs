@@ -1,0 +1,294 @@
+//! The help database's queries. Reads take published articles only; counts are daily
+//! totals with nothing about the reader.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::platform::database::{DatabaseName, DatabaseServer, MigrationLock, migrate};
+
+use super::{ArticleStatus, ArticleSummary, Category, PublicArticle, SearchHit};
+
+pub static HELP_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/help");
+
+/// Creates the help database if needed and migrates it, under the installation's
+/// migration lock. Returns its name.
+pub async fn prepare(server: &DatabaseServer, name: &str) -> anyhow::Result<DatabaseName> {
+    let database = DatabaseName::parse(name)
+        .ok_or_else(|| anyhow::anyhow!("`{name}` is not a safe database name (help_database)"))?;
+    server.ensure_database(&database).await?;
+    let lock = MigrationLock::acquire(server).await?;
+    let owner = server.connect_pool(&database).await;
+    let result = match owner {
+        Ok(pool) => {
+            let migrated = migrate(&pool, &HELP_MIGRATIONS, &database).await;
+            pool.close().await;
+            migrated
+        }
+        Err(err) => Err(err),
+    };
+    lock.release().await?;
+    result?;
+    Ok(database)
+}
+
+/// An article as its editor writes it.
+#[derive(Debug, Clone, Default)]
+pub struct ArticleFields {
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub body_markdown: String,
+    pub category_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    pub page_keys: Vec<String>,
+}
+
+pub async fn insert_category(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    slug: &str,
+    name: &str,
+    description: &str,
+    position: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO help_categories (id, slug, name, description, position) VALUES ($1, $2, $3, $4, $5)",
+        id,
+        slug,
+        name,
+        description,
+        position
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn categories(db: impl PgExecutor<'_>) -> Result<Vec<Category>, sqlx::Error> {
+    sqlx::query_as!(
+        Category,
+        "SELECT id, slug, name, description, position FROM help_categories ORDER BY position, name"
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// A new article (revision 1) and its first revision row.
+pub async fn insert_article(
+    conn: &mut PgConnection,
+    id: Uuid,
+    fields: &ArticleFields,
+    rendered: &super::markdown::Rendered,
+    status: ArticleStatus,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let published_at = (status == ArticleStatus::Published).then_some(now);
+    sqlx::query!(
+        r#"
+        INSERT INTO help_articles (id, slug, category_id, status, title, summary, body_markdown, body_html,
+                                   body_text, tags, page_keys, revision, published_at, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $13)
+        "#,
+        id,
+        fields.slug,
+        fields.category_id,
+        status.as_str(),
+        fields.title,
+        fields.summary,
+        fields.body_markdown,
+        rendered.html,
+        rendered.text,
+        &fields.tags,
+        &fields.page_keys,
+        published_at,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    save_revision(conn, id).await
+}
+
+/// Copies the article as it now is into its revisions.
+async fn save_revision(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO help_revisions (article_id, revision, status, title, summary, body_markdown, category_id,
+                                    tags, page_keys, saved_at)
+        SELECT id, revision, status, title, summary, body_markdown, category_id, tags, page_keys, updated_at
+        FROM help_articles WHERE id = $1
+        "#,
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One published article by its slug.
+pub async fn published(db: impl PgExecutor<'_>, slug: &str) -> Result<Option<PublicArticle>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        SELECT a.id, a.slug, a.title, a.summary, a.body_html, a.tags, a.page_keys, a.revision,
+               a.updated_at, a.published_at AS "published_at!", c.slug AS "category_slug?",
+               c.name AS "category_name?"
+        FROM help_articles a LEFT JOIN help_categories c ON c.id = a.category_id
+        WHERE a.slug = $1 AND a.status = 'published'
+        "#,
+        slug
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| PublicArticle {
+        id: r.id,
+        slug: r.slug,
+        title: r.title,
+        summary: r.summary,
+        html: r.body_html,
+        category: r.category_slug,
+        category_name: r.category_name,
+        tags: r.tags,
+        page_keys: r.page_keys,
+        revision: r.revision,
+        published_at: r.published_at,
+        updated_at: r.updated_at,
+    }))
+}
+
+/// Published articles, optionally of one category, by title.
+pub async fn list_published(
+    db: impl PgExecutor<'_>,
+    category: Option<&str>,
+    page_key: Option<&str>,
+) -> Result<Vec<ArticleSummary>, sqlx::Error> {
+    sqlx::query_as!(
+        ArticleSummary,
+        r#"
+        SELECT a.slug, a.title, a.summary, c.slug AS "category?", a.updated_at
+        FROM help_articles a LEFT JOIN help_categories c ON c.id = a.category_id
+        WHERE a.status = 'published'
+          AND ($1::text IS NULL OR c.slug = $1)
+          AND ($2::text IS NULL OR $2 = ANY (a.page_keys))
+        ORDER BY a.title
+        LIMIT 500
+        "#,
+        category,
+        page_key
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The newest change to anything published: the list's Last-Modified.
+pub async fn last_change(db: impl PgExecutor<'_>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT max(updated_at) FROM help_articles WHERE status = 'published'")
+        .fetch_one(db)
+        .await
+}
+
+/// Full-text search over published articles, best first, with a highlighted snippet
+/// (matches between the markers \u{2} and \u{3}, escaped and marked up by the caller).
+pub async fn search(db: impl PgExecutor<'_>, query: &str, limit: i64) -> Result<Vec<SearchHit>, sqlx::Error> {
+    sqlx::query_as!(
+        SearchHit,
+        r#"
+        WITH q AS (SELECT websearch_to_tsquery('english', $1) AS query)
+        SELECT a.slug, a.title, a.summary,
+               ts_headline('english', a.body_text, q.query,
+                           'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=30, MinWords=12, MaxFragments=1')
+                   AS "snippet!",
+               ts_rank_cd(a.search, q.query, 32)::float8 AS "rank!"
+        FROM help_articles a, q
+        WHERE a.status = 'published' AND a.search @@ q.query
+        ORDER BY "rank!" DESC, a.title
+        LIMIT $2
+        "#,
+        query,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The typo-tolerant fallback: titles and tags that look like the words asked for.
+pub async fn search_similar(db: impl PgExecutor<'_>, query: &str, limit: i64) -> Result<Vec<SearchHit>, sqlx::Error> {
+    sqlx::query_as!(
+        SearchHit,
+        r#"
+        SELECT a.slug, a.title, a.summary, left(a.body_text, 160) AS "snippet!",
+               greatest(word_similarity(lower($1), lower(a.title)),
+                        word_similarity(lower($1), lower(help_tags_text(a.tags))))::float8 AS "rank!"
+        FROM help_articles a
+        WHERE a.status = 'published'
+          AND (lower($1) <% lower(a.title) OR lower($1) <% lower(help_tags_text(a.tags)))
+        ORDER BY "rank!" DESC, a.title
+        LIMIT $2
+        "#,
+        query,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Adds one to a daily count.
+pub async fn count(
+    db: impl PgExecutor<'_>,
+    day: NaiveDate,
+    metric: &str,
+    article: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO help_daily_counts (day, metric, article_id, count)
+        VALUES ($1, $2, coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid), 1)
+        ON CONFLICT (day, metric, article_id) DO UPDATE SET count = help_daily_counts.count + 1
+        "#,
+        day,
+        metric,
+        article
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds one search of `term` (normalised) to the day's aggregate.
+pub async fn count_term(db: impl PgExecutor<'_>, day: NaiveDate, term: &str, zero: bool) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO help_search_terms (day, term, searches, zero_results)
+        VALUES ($1, $2, 1, $3::bool::int)
+        ON CONFLICT (day, term) DO UPDATE
+        SET searches = help_search_terms.searches + 1,
+            zero_results = help_search_terms.zero_results + ($3::bool::int)
+        "#,
+        day,
+        term,
+        zero
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_comment(
+    db: impl PgExecutor<'_>,
+    article: Uuid,
+    day: NaiveDate,
+    helpful: bool,
+    comment: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO help_comments (id, article_id, day, helpful, comment) VALUES ($1, $2, $3, $4, $5)",
+        Uuid::now_v7(),
+        article,
+        day,
+        helpful,
+        comment
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
