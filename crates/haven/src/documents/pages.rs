@@ -48,17 +48,9 @@ struct DocumentsTab {
     error: Option<String>,
 }
 
-/// A size as people read it.
-pub fn human_size(bytes: i64) -> String {
-    const KIB: i64 = 1024;
-    const MIB: i64 = 1024 * 1024;
-    if bytes >= MIB {
-        format!("{}.{} MB", bytes / MIB, (bytes % MIB) * 10 / MIB)
-    } else if bytes >= KIB {
-        format!("{} KB", (bytes + KIB - 1) / KIB)
-    } else {
-        format!("{bytes} bytes")
-    }
+/// A size as people read it ("1.5 MiB").
+fn human_size(bytes: i64) -> String {
+    bytesize::ByteSize::b(u64::try_from(bytes).unwrap_or_default()).to_string()
 }
 
 async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<DocumentsTab, WebError> {
@@ -79,7 +71,6 @@ async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<Doc
             document,
         })
         .collect();
-    let max = i64::try_from(caller.state.config.document_max_size.as_u64()).unwrap_or(i64::MAX);
     Ok(DocumentsTab {
         chrome: caller.chrome().at("clients"),
         can_upload: caller.may(&Action::UploadDocument(head.facts)),
@@ -90,7 +81,7 @@ async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<Doc
             .map(|(_, name)| *name)
             .collect::<Vec<_>>()
             .join(", "),
-        max_size: human_size(max),
+        max_size: caller.state.config.document_max_size.to_string(),
         error,
     })
 }
@@ -136,7 +127,7 @@ async fn upload_form(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
                         "The file is larger than {}, the most Haven accepts.",
-                        human_size(i64::try_from(caller.state.config.document_max_size.as_u64()).unwrap_or(i64::MAX))
+                        caller.state.config.document_max_size
                     ),
                 ),
             };
@@ -164,17 +155,4 @@ fn sentence(message: &str) -> String {
 
 async fn download(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
     super::api::send(&caller, id).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn sizes_read_as_people_say_them() {
-        assert_eq!(human_size(512), "512 bytes");
-        assert_eq!(human_size(1025), "2 KB");
-        assert_eq!(human_size(25 * 1024 * 1024), "25.0 MB");
-        assert_eq!(human_size(1024 * 1024 + 512 * 1024), "1.5 MB");
-    }
 }

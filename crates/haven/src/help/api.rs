@@ -227,12 +227,7 @@ pub async fn find(help: &HelpState, q: &str) -> Result<Vec<SearchHit>, WebError>
     if hits.is_empty() {
         hits = store::search_similar(&help.pool, q, 10).await?;
     }
-    let day = help.today();
-    store::count(&help.pool, day, "search", None).await?;
-    if hits.is_empty() {
-        store::count(&help.pool, day, "zero_result", None).await?;
-    }
-    store::count_term(&help.pool, day, &normalise_term(q), hits.is_empty()).await?;
+    store::count_search(&help.pool, help.today(), &normalise_term(q), hits.is_empty()).await?;
     for hit in &mut hits {
         hit.snippet = marked(&hit.snippet);
     }

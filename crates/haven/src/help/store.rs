@@ -254,10 +254,16 @@ pub async fn count(
     Ok(())
 }
 
-/// Adds one search of `term` (normalised) to the day's aggregate.
-pub async fn count_term(db: impl PgExecutor<'_>, day: NaiveDate, term: &str, zero: bool) -> Result<(), sqlx::Error> {
+/// Counts one search in one round trip: the day's searches, its zero-result searches
+/// when nothing was found, and the (normalised) term's aggregate.
+pub async fn count_search(db: impl PgExecutor<'_>, day: NaiveDate, term: &str, zero: bool) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"
+        WITH counts AS (
+            INSERT INTO help_daily_counts (day, metric, count)
+            SELECT $1, metric, 1 FROM unnest(CASE WHEN $3 THEN ARRAY['search', 'zero_result'] ELSE ARRAY['search'] END) AS metric
+            ON CONFLICT (day, metric, article_id) DO UPDATE SET count = help_daily_counts.count + 1
+        )
         INSERT INTO help_search_terms (day, term, searches, zero_results)
         VALUES ($1, $2, 1, $3::bool::int)
         ON CONFLICT (day, term) DO UPDATE
