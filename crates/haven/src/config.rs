@@ -63,6 +63,10 @@ const SETTINGS: &[(&str, &str)] = &[
     ),
     ("help_term_threshold", "use a number from 2 to 1000"),
     (
+        "help_cors_origins",
+        "use a comma-separated list of origins such as https://www.example.org, or leave it empty",
+    ),
+    (
         "pg_bin_dir",
         "use the folder holding initdb and postgres, for example /usr/lib/postgresql/15/bin",
     ),
@@ -121,6 +125,19 @@ const SETTINGS: &[(&str, &str)] = &[
         "use true only for a store on a private network or loopback",
     ),
 ];
+
+/// `https://host` or `http://host:port`: what a browser sends as `Origin`.
+fn is_web_origin(value: &str) -> bool {
+    let Some(rest) = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://")) else {
+        return false;
+    };
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "443"));
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
 
 /// Where a setting's values come from, for error messages.
 fn env_name(key: &str) -> String {
@@ -212,6 +229,10 @@ pub struct Config {
     pub help_database: String,
     /// Editors see a search term only once this many searches have used it.
     pub help_term_threshold: u32,
+    /// Web origins (scheme, host and port) whose pages may read the help API from the
+    /// browser (CORS). Empty: the help centre's own pages only.
+    #[serde(deserialize_with = "list")]
+    pub help_cors_origins: Vec<String>,
     pub pg_bin_dir: Option<PathBuf>,
     /// The unprivileged user that runs the private cluster when Haven runs as root.
     pub pg_user: String,
@@ -286,6 +307,7 @@ impl Default for Config {
             control_database: "haven_control".to_owned(),
             help_database: "haven_help".to_owned(),
             help_term_threshold: 5,
+            help_cors_origins: Vec::new(),
             pg_bin_dir: None,
             pg_user: "postgres".to_owned(),
             public_url: None,
@@ -447,6 +469,12 @@ impl Config {
             return bad(
                 "help_term_threshold",
                 format!("{} is out of range", self.help_term_threshold),
+            );
+        }
+        if let Some(origin) = self.help_cors_origins.iter().find(|o| !is_web_origin(o)) {
+            return bad(
+                "help_cors_origins",
+                format!("`{origin}` is not an origin (scheme://host[:port], nothing after)"),
             );
         }
         Ok(())
@@ -884,6 +912,34 @@ mod tests {
             assert_eq!(load_in_jail().unwrap_err().key, "tenant_database_prefix");
             Ok(())
         });
+    }
+
+    #[test]
+    fn help_cors_origins_are_origins_only() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "HAVEN_HELP_CORS_ORIGINS",
+                "https://www.example.org, http://localhost:3000",
+            );
+            assert_eq!(
+                load_in_jail().unwrap().help_cors_origins,
+                ["https://www.example.org", "http://localhost:3000"]
+            );
+            Ok(())
+        });
+        for bad in [
+            "*",
+            "https://example.org/",
+            "ftp://example.org",
+            "https://Example.org",
+            "https://x:0",
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env("HAVEN_HELP_CORS_ORIGINS", bad);
+                assert_eq!(load_in_jail().unwrap_err().key, "help_cors_origins", "{bad}");
+                Ok(())
+            });
+        }
     }
 
     #[test]

@@ -135,7 +135,7 @@ async fn day_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -
     };
     let appointments = service::list(&caller, &filter).await?.into_inner();
     render(&DayPage {
-        chrome: caller.chrome().at("appointments"),
+        chrome: caller.chrome().help("appointments.day").at("appointments"),
         day: day.format("%A %-d %B %Y").to_string(),
         previous: day.pred_opt().unwrap_or(day),
         next: day.succ_opt().unwrap_or(day),

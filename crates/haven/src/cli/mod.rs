@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod help;
 mod keys;
 mod service_account;
 mod user;
@@ -25,7 +26,9 @@ use crate::telemetry;
 #[command(
     name = "haven",
     version,
-    about = "Haven: a care-practice platform for community health organisations"
+    about = "Haven: a care-practice platform for community health organisations",
+    // `haven help …` is the help centre; `haven --help` and `haven <command> --help` explain.
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// A haven.toml to read (default: ./haven.toml when present; or HAVEN_CONFIG).
@@ -59,6 +62,9 @@ pub enum Command {
     /// Encryption at rest: rotate and inspect the data keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The help centre: serve it alone, export and import its content.
+    #[command(subcommand)]
+    Help(help::HelpCommand),
 }
 
 #[derive(Debug, Args)]
@@ -117,7 +123,10 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let serving = matches!(cli.command, Command::Serve(_));
+    let serving = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Help(help::HelpCommand::Serve(_))
+    );
     telemetry::init(config.log_format(), &config.log_level, serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -148,6 +157,7 @@ fn overrides_for(command: &Command) -> Overrides {
         Command::User(command) => command.data_dir(),
         Command::ServiceAccount(command) => command.data_dir(),
         Command::Keys(command) => command.data_dir(),
+        Command::Help(command) => command.data_dir(),
     };
     let mut overrides = Overrides {
         data_dir: data_dir.data_dir.clone(),
@@ -156,6 +166,12 @@ fn overrides_for(command: &Command) -> Overrides {
     if let Command::Serve(args) = command {
         overrides.listen.clone_from(&args.listen);
         if args.dev || args.demo {
+            overrides.mode = Some(Mode::Development);
+        }
+    }
+    if let Command::Help(help::HelpCommand::Serve(args)) = command {
+        overrides.listen.clone_from(&args.listen);
+        if args.dev {
             overrides.mode = Some(Mode::Development);
         }
     }
@@ -177,6 +193,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::User(command) => user::run(command, &config, &server).await,
         Command::ServiceAccount(command) => service_account::run(command, &config, &server).await,
         Command::Keys(command) => keys::run(command, &config, &server).await,
+        Command::Help(command) => help::run(command, &config, &server).await,
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {

@@ -125,7 +125,7 @@ async fn search_page(caller: Caller, Query(params): Query<Vec<(String, String)>>
     let mut statuses = vec![("", "Any status")];
     statuses.extend(ClientStatus::ALL.iter().map(|s| (s.as_str(), s.label())));
     render(&SearchPage {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().help("clients.search").at("clients"),
         searched: query.term != Term::Everyone,
         q: value("q"),
         status: value("status"),

@@ -355,7 +355,7 @@ async fn new_note_editor(caller: &Caller, view: &NewNoteView<'_>) -> Result<Edit
     let fields = editor_fields(view.template, view.values, view.errors);
     let errors = summary_of(&fields, view.errors);
     Ok(EditorPage {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().help("notes.editor").at("clients"),
         title: format!("New {}", view.template.label()),
         client_id: view.client,
         client_name: chart.client.details.display_name(),

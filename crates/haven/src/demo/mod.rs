@@ -1,6 +1,7 @@
 //! `haven serve --demo`: an organisation with obviously fictional staff, one per role,
 //! so that a newcomer can sign in as each and see what that role sees.
 
+mod help;
 mod records;
 
 use std::fmt::Write as _;
@@ -66,6 +67,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         tenant.audit.nudge();
         records::seed(state, &tenant).await?;
     }
+    help::seed(&state.help).await?;
     Ok(())
 }
 

@@ -5,31 +5,16 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{HelpState, SearchHit, store};
 use crate::web::error::{FieldError, WebError};
 use crate::web::openapi::ErrorEnvelope;
-use crate::web::routes::{Access, RouteTable};
-
-pub fn routes(table: RouteTable) -> RouteTable {
-    table
-        .add(Access::Instance, Method::GET, "/api/help/v1/categories", categories)
-        .add(Access::Instance, Method::GET, "/api/help/v1/articles", articles)
-        .add(Access::Instance, Method::GET, "/api/help/v1/articles/{slug}", article)
-        .add(
-            Access::Instance,
-            Method::POST,
-            "/api/help/v1/articles/{slug}/feedback",
-            feedback,
-        )
-        .add(Access::Instance, Method::GET, "/api/help/v1/search", search)
-}
 
 /// Reads may be cached briefly by browsers and shared caches: help content is public.
-fn cacheable(mut response: Response) -> Response {
+pub(crate) fn cacheable(mut response: Response) -> Response {
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60, must-revalidate"),
@@ -52,14 +37,8 @@ pub(crate) struct ListQuery {
     page: Option<String>,
 }
 
-/// A page key is a few dotted words: never a record's id or a person's name.
 fn page_key(value: &str) -> Result<&str, WebError> {
-    let ok = !value.is_empty()
-        && value.len() <= 60
-        && value
-            .split('.')
-            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-    if ok {
+    if super::is_page_key(value) {
         Ok(value)
     } else {
         Err(WebError::Validation(vec![FieldError::new(
@@ -163,11 +142,21 @@ pub(crate) async fn feedback(
     Path(slug): Path<String>,
     crate::web::json::ApiJson(input): crate::web::json::ApiJson<FeedbackInput>,
 ) -> Result<Response, WebError> {
-    let article = store::published(&help.pool, &slug).await?.ok_or(WebError::NotFound)?;
-    let helpful = input
-        .helpful
+    record_feedback(&help, &slug, input.helpful, input.comment.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Counts a "was this helpful?" answer for the day, with its comment if there is one.
+pub async fn record_feedback(
+    help: &HelpState,
+    slug: &str,
+    helpful: Option<bool>,
+    comment: Option<&str>,
+) -> Result<(), WebError> {
+    let article = store::published(&help.pool, slug).await?.ok_or(WebError::NotFound)?;
+    let helpful = helpful
         .ok_or_else(|| WebError::Validation(vec![FieldError::new("helpful", "say yes (true) or no (false)")]))?;
-    let comment = input.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
     if comment.is_some_and(|c| c.chars().count() > 500) {
         return Err(WebError::Validation(vec![FieldError::new(
             "comment",
@@ -187,7 +176,7 @@ pub(crate) async fn feedback(
         store::insert_comment(&mut *tx, article.id, day, helpful, comment).await?;
     }
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +209,18 @@ fn marked(snippet: &str) -> String {
     out
 }
 
+/// A search as typed, trimmed; empty or over 200 characters is refused.
+pub fn checked_query(q: &str) -> Result<&str, WebError> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(WebError::Validation(vec![FieldError::new(
+            "q",
+            "type what you are looking for (1 to 200 characters)",
+        )]));
+    }
+    Ok(q)
+}
+
 /// Full-text search (ranked, title first), then titles and tags that look alike when
 /// nothing matches the words (typos).
 pub async fn find(help: &HelpState, q: &str) -> Result<Vec<SearchHit>, WebError> {
@@ -246,18 +247,32 @@ pub(crate) async fn search(
     State(help): State<HelpState>,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Response, WebError> {
-    let q = query
-        .ok()
-        .and_then(|Query(query)| query.q)
-        .map(|q| q.trim().to_owned())
-        .unwrap_or_default();
-    if q.is_empty() || q.chars().count() > 200 {
-        return Err(WebError::Validation(vec![FieldError::new(
-            "q",
-            "type what you are looking for (1 to 200 characters)",
-        )]));
+    let q = query.ok().and_then(|Query(query)| query.q).unwrap_or_default();
+    Ok(Json(find(&help, checked_query(&q)?).await?).into_response())
+}
+
+/// An image of a help article, by its id (unguessable: help content is public, but a
+/// draft's images are not listed anywhere).
+#[utoipa::path(get, path = "/api/help/v1/images/{id}", tag = "help",
+    params(("id" = uuid::Uuid, Path, description = "The image's id")),
+    responses(
+        (status = 200, description = "The image (PNG, JPEG, WebP or GIF)"),
+        (status = 404, description = "No such image, or its article is archived", body = ErrorEnvelope),
+    ))]
+pub(crate) async fn image(State(help): State<HelpState>, Path(id): Path<String>) -> Result<Response, WebError> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
+    let (content_type, bytes) = store::image(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
     }
-    Ok(Json(find(&help, &q).await?).into_response())
+    // An image never changes under its id.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400, immutable"),
+    );
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -6,7 +6,13 @@
 //! alone outside the compliance boundary (`haven help serve`). See docs/help-centre.md.
 
 pub mod api;
+pub mod bundle;
+pub mod editing;
+pub mod editor_pages;
 pub mod markdown;
+pub mod pages;
+pub mod public;
+pub mod standalone;
 pub mod store;
 
 use chrono::{DateTime, Utc};
@@ -39,6 +45,16 @@ impl HelpState {
     pub fn today(&self) -> chrono::NaiveDate {
         self.clock.now().date_naive()
     }
+}
+
+/// A page key names a staff page in a few dotted words (`clients.search`): never a
+/// record's id or a person's name.
+pub fn is_page_key(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 60
+        && value
+            .split('.')
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

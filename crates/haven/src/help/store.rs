@@ -298,3 +298,380 @@ pub async fn insert_comment(
     .await?;
     Ok(())
 }
+
+/// An article as its editor sees it, whatever its status.
+#[derive(Debug, Clone)]
+pub struct ArticleRecord {
+    pub id: Uuid,
+    pub status: ArticleStatus,
+    pub fields: ArticleFields,
+    pub revision: i32,
+    pub published_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line of the editors' list.
+#[derive(Debug, Clone)]
+pub struct EditorListItem {
+    pub id: Uuid,
+    pub slug: String,
+    pub title: String,
+    pub status: ArticleStatus,
+    pub category: Option<String>,
+    pub revision: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn status_of(value: &str) -> ArticleStatus {
+    ArticleStatus::parse(value).unwrap_or(ArticleStatus::Draft)
+}
+
+/// Every article, drafts and archived included, newest change first.
+pub async fn all_articles(db: impl PgExecutor<'_>) -> Result<Vec<EditorListItem>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT a.id, a.slug, a.title, a.status, c.name AS "category?", a.revision, a.updated_at
+        FROM help_articles a LEFT JOIN help_categories c ON c.id = a.category_id
+        ORDER BY a.updated_at DESC, a.title
+        "#
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| EditorListItem {
+            id: r.id,
+            slug: r.slug,
+            title: r.title,
+            status: status_of(&r.status),
+            category: r.category,
+            revision: r.revision,
+            updated_at: r.updated_at,
+        })
+        .collect())
+}
+
+pub async fn article(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ArticleRecord>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        SELECT id, slug, status, title, summary, body_markdown, category_id, tags, page_keys, revision,
+               published_at, updated_at
+        FROM help_articles WHERE id = $1
+        "#,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| ArticleRecord {
+        id: r.id,
+        status: status_of(&r.status),
+        fields: ArticleFields {
+            slug: r.slug,
+            title: r.title,
+            summary: r.summary,
+            body_markdown: r.body_markdown,
+            category_id: r.category_id,
+            tags: r.tags,
+            page_keys: r.page_keys,
+        },
+        revision: r.revision,
+        published_at: r.published_at,
+        updated_at: r.updated_at,
+    }))
+}
+
+/// Saves new content as the next revision, if the article is still at `expected`
+/// (someone else's save in between is not overwritten). Returns the new revision.
+pub async fn update_article(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i32,
+    fields: &ArticleFields,
+    rendered: &super::markdown::Rendered,
+    now: DateTime<Utc>,
+) -> Result<Option<i32>, sqlx::Error> {
+    let revision = sqlx::query_scalar!(
+        r#"
+        UPDATE help_articles
+        SET slug = $3, category_id = $4, title = $5, summary = $6, body_markdown = $7, body_html = $8,
+            body_text = $9, tags = $10, page_keys = $11, revision = revision + 1, updated_at = $12
+        WHERE id = $1 AND revision = $2
+        RETURNING revision
+        "#,
+        id,
+        expected,
+        fields.slug,
+        fields.category_id,
+        fields.title,
+        fields.summary,
+        fields.body_markdown,
+        rendered.html,
+        rendered.text,
+        &fields.tags,
+        &fields.page_keys,
+        now
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if revision.is_some() {
+        save_revision(conn, id).await?;
+    }
+    Ok(revision)
+}
+
+/// Publishes, archives or returns an article to draft, as its next revision. The first
+/// publication date is kept when an article is published again.
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: i32,
+    status: ArticleStatus,
+    now: DateTime<Utc>,
+) -> Result<Option<i32>, sqlx::Error> {
+    let revision = sqlx::query_scalar!(
+        r#"
+        UPDATE help_articles
+        SET status = $3, revision = revision + 1, updated_at = $4,
+            published_at = CASE WHEN $3 = 'published' THEN coalesce(published_at, $4) ELSE published_at END
+        WHERE id = $1 AND revision = $2
+        RETURNING revision
+        "#,
+        id,
+        expected,
+        status.as_str(),
+        now
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if revision.is_some() {
+        save_revision(conn, id).await?;
+    }
+    Ok(revision)
+}
+
+/// One saved version of an article.
+#[derive(Debug, Clone)]
+pub struct Revision {
+    pub revision: i32,
+    pub status: ArticleStatus,
+    pub title: String,
+    pub summary: String,
+    pub body_markdown: String,
+    pub saved_at: DateTime<Utc>,
+}
+
+/// An article's revisions, newest first.
+pub async fn revisions(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Revision>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT revision, status, title, summary, body_markdown, saved_at
+        FROM help_revisions WHERE article_id = $1 ORDER BY revision DESC
+        "#,
+        id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Revision {
+            revision: r.revision,
+            status: status_of(&r.status),
+            title: r.title,
+            summary: r.summary,
+            body_markdown: r.body_markdown,
+            saved_at: r.saved_at,
+        })
+        .collect())
+}
+
+pub async fn update_category(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    slug: &str,
+    name: &str,
+    description: &str,
+    position: i32,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE help_categories SET slug = $2, name = $3, description = $4, position = $5 WHERE id = $1",
+        id,
+        slug,
+        name,
+        description,
+        position
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An image's description, without its bytes.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+pub async fn insert_image(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    article: Uuid,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO help_images (id, article_id, name, content_type, bytes, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        "#,
+        id,
+        article,
+        name,
+        content_type,
+        bytes,
+        now
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn images_of(db: impl PgExecutor<'_>, article: Uuid) -> Result<Vec<ImageInfo>, sqlx::Error> {
+    sqlx::query_as!(
+        ImageInfo,
+        r#"
+        SELECT id, name, content_type, length(bytes)::int8 AS "size!"
+        FROM help_images WHERE article_id = $1 ORDER BY created_at, name
+        "#,
+        article
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// An image's type and bytes, unless its article is archived.
+pub async fn image(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        SELECT i.content_type, i.bytes FROM help_images i JOIN help_articles a ON a.id = i.article_id
+        WHERE i.id = $1 AND a.status <> 'archived'
+        "#,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.content_type, r.bytes)))
+}
+
+/// The help centre's counts over some days, as editors see them.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    pub views: i64,
+    pub searches: i64,
+    pub zero_results: i64,
+    pub helpful: i64,
+    pub not_helpful: i64,
+    pub articles: Vec<ArticleUsage>,
+    pub terms: Vec<TermUsage>,
+    pub comments: Vec<CommentRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArticleUsage {
+    pub title: String,
+    pub slug: String,
+    pub views: i64,
+    pub helpful: i64,
+    pub not_helpful: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TermUsage {
+    pub term: String,
+    pub searches: i64,
+    pub zero_results: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommentRow {
+    pub day: NaiveDate,
+    pub title: String,
+    pub helpful: bool,
+    pub comment: String,
+}
+
+/// Counts from `since` on; search terms only once searched at least `threshold` times
+/// in those days.
+pub async fn usage(conn: &mut PgConnection, since: NaiveDate, threshold: i64) -> Result<Usage, sqlx::Error> {
+    let totals = sqlx::query!(
+        r#"
+        SELECT coalesce(sum(count) FILTER (WHERE metric = 'view'), 0)::int8 AS "views!",
+               coalesce(sum(count) FILTER (WHERE metric = 'search'), 0)::int8 AS "searches!",
+               coalesce(sum(count) FILTER (WHERE metric = 'zero_result'), 0)::int8 AS "zero_results!",
+               coalesce(sum(count) FILTER (WHERE metric = 'helpful'), 0)::int8 AS "helpful!",
+               coalesce(sum(count) FILTER (WHERE metric = 'not_helpful'), 0)::int8 AS "not_helpful!"
+        FROM help_daily_counts WHERE day >= $1
+        "#,
+        since
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let articles = sqlx::query_as!(
+        ArticleUsage,
+        r#"
+        SELECT a.title, a.slug,
+               coalesce(sum(d.count) FILTER (WHERE d.metric = 'view'), 0)::int8 AS "views!",
+               coalesce(sum(d.count) FILTER (WHERE d.metric = 'helpful'), 0)::int8 AS "helpful!",
+               coalesce(sum(d.count) FILTER (WHERE d.metric = 'not_helpful'), 0)::int8 AS "not_helpful!"
+        FROM help_daily_counts d JOIN help_articles a ON a.id = d.article_id
+        WHERE d.day >= $1
+        GROUP BY a.id, a.title, a.slug
+        ORDER BY "views!" DESC, a.title
+        LIMIT 100
+        "#,
+        since
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let terms = sqlx::query_as!(
+        TermUsage,
+        r#"
+        SELECT term, sum(searches)::int8 AS "searches!", sum(zero_results)::int8 AS "zero_results!"
+        FROM help_search_terms WHERE day >= $1
+        GROUP BY term HAVING sum(searches) >= $2::int8
+        ORDER BY "searches!" DESC, term
+        LIMIT 100
+        "#,
+        since,
+        threshold
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let comments = sqlx::query_as!(
+        CommentRow,
+        r#"
+        SELECT c.day, a.title, c.helpful, c.comment
+        FROM help_comments c JOIN help_articles a ON a.id = c.article_id
+        WHERE c.day >= $1
+        ORDER BY c.day DESC, c.id DESC
+        LIMIT 50
+        "#,
+        since
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Usage {
+        views: totals.views,
+        searches: totals.searches,
+        zero_results: totals.zero_results,
+        helpful: totals.helpful,
+        not_helpful: totals.not_helpful,
+        articles,
+        terms,
+        comments,
+    })
+}

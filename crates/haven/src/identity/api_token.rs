@@ -33,6 +33,7 @@ pub const SCOPES: &[(&str, &str)] = &[
         "clinical:write",
         "write and sign notes, record assessments, upload documents",
     ),
+    ("help:write", "write and publish help articles (help editors)"),
 ];
 
 pub fn is_scope(name: &str) -> bool {

@@ -116,6 +116,14 @@ impl DatabaseServer {
         self
     }
 
+    /// The same server with another database holding the migration lock (the help
+    /// service alone has no control database).
+    #[must_use]
+    pub fn with_control_database(mut self, control: DatabaseName) -> Self {
+        self.control = control;
+        self
+    }
+
     pub fn control_database(&self) -> &DatabaseName {
         &self.control
     }

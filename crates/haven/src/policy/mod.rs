@@ -174,6 +174,9 @@ pub enum Action {
     UploadDocument(ClientFacts),
     /// List and download a client's documents.
     ViewDocuments(ClientFacts),
+    /// Write, publish and archive help articles; manage categories and images; see the
+    /// help centre's anonymous usage counts.
+    EditHelp,
 }
 
 impl Action {
@@ -207,6 +210,7 @@ impl Action {
             | Self::RecordAssessment(_)
             | Self::AcknowledgeAlert(_)
             | Self::UploadDocument(_) => "clinical:write",
+            Self::EditHelp => "help:write",
         }
     }
 
@@ -252,6 +256,7 @@ impl Action {
             Self::AcknowledgeAlert(_) => "safety_alert.acknowledge",
             Self::UploadDocument(_) => "document.upload",
             Self::ViewDocuments(_) => "documents.view",
+            Self::EditHelp => "help.edit",
         }
     }
 }
@@ -412,6 +417,7 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
         | Action::AcknowledgeAlert(_)
         | Action::UploadDocument(_)
         | Action::ViewDocuments(_) => may_keep_records(identity, action),
+        Action::EditHelp => allow_if(has(Role::HelpEditor), "only help editors write help articles"),
     }
 }
 
@@ -944,5 +950,16 @@ mod tests {
         }
         assert!(may(&person(&[CaseManager]), &Action::RecordAssessment(team)).is_allowed());
         assert!(may(&person(&[CaseManager]), &Action::ViewDocuments(glass)).is_allowed());
+    }
+
+    #[test]
+    fn only_help_editors_edit_help() {
+        for role in Role::ALL {
+            assert_eq!(
+                may(&person(&[role]), &Action::EditHelp).is_allowed(),
+                role == Role::HelpEditor,
+                "{role}"
+            );
+        }
     }
 }

@@ -70,7 +70,7 @@ async fn queue_page(caller: Caller, Query(params): Query<Vec<(String, String)>>)
     }
     let page = service::list(&caller, &filter).await?.into_inner();
     render(&QueuePage {
-        chrome: caller.chrome().at("referrals"),
+        chrome: caller.chrome().help("referrals.triage").at("referrals"),
         tabs,
         page,
         empty_message: if chosen == "received" {

@@ -91,17 +91,7 @@ pub async fn edge(
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let response = next.run(request).instrument(span.clone()).await;
 
-    let mut response = finish_error(response, &request_id, wants_html);
-    let headers = response.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
-    }
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(X_REQUEST_ID.clone(), value);
-    }
+    let response = seal(response, &request_id, wants_html);
 
     let status = response.status();
     let elapsed = started.elapsed();
@@ -115,6 +105,24 @@ pub async fn edge(
             "request finished"
         );
     });
+    response
+}
+
+/// What every response leaves with: the error envelope (or page) when it is an error,
+/// the security headers, `Cache-Control: no-store` unless the handler allowed caching,
+/// and the request id.
+pub(crate) fn seal(response: Response, request_id: &str, wants_html: bool) -> Response {
+    let mut response = finish_error(response, request_id, wants_html);
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(X_REQUEST_ID.clone(), value);
+    }
     response
 }
 
@@ -143,7 +151,7 @@ fn finish_error(response: Response, request_id: &str, html: bool) -> Response {
 }
 
 /// Browsers get pages; API paths and everything else get JSON.
-fn wants_html(path: &str, headers: &HeaderMap) -> bool {
+pub(crate) fn wants_html(path: &str, headers: &HeaderMap) -> bool {
     if path.starts_with("/api/") {
         return false;
     }

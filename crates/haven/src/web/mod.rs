@@ -25,8 +25,10 @@ use error::WebError;
 use routes::{Access, RouteTable};
 
 /// Every route of the application, with who may call it.
-pub fn route_table() -> RouteTable {
+pub fn route_table(state: &AppState) -> RouteTable {
+    let (help, help_paths) = crate::help::public::routes::<AppState>().into_parts(&state.config.help_cors_origins);
     let table = RouteTable::new()
+        .merge_instance(help, help_paths)
         .add(Access::Instance, Method::GET, "/assets/app.css", page::app_css)
         .add(Access::Instance, Method::GET, "/assets/app.js", page::app_js)
         .add(Access::Instance, Method::GET, "/metrics", metrics::public_metrics)
@@ -54,15 +56,16 @@ pub fn route_table() -> RouteTable {
     let table = crate::clinical::pages::routes(table);
     let table = crate::documents::api::routes(table);
     let table = crate::documents::pages::routes(table);
-    let table = crate::help::api::routes(table);
+    let table = crate::help::editor_pages::routes(table);
     let table = crate::appointments::reminder_settings::routes(table);
     identity::links::routes(table)
 }
 
-/// Document uploads stream up to `document_max_size`; every other body is held to
-/// `request_body_limit`.
+/// Document uploads stream up to `document_max_size` (help images are held to their own,
+/// smaller cap as they are read); every other body is held to `request_body_limit`.
 fn is_upload(request: &axum::extract::Request) -> bool {
-    request.method() == axum::http::Method::POST && request.uri().path().ends_with("/documents")
+    let path = request.uri().path();
+    request.method() == axum::http::Method::POST && (path.ends_with("/documents") || path.ends_with("/images"))
 }
 
 async fn limit_body(
@@ -92,7 +95,7 @@ async fn limit_body(
 
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.request_body_limit.as_u64()).unwrap_or(usize::MAX);
-    route_table()
+    route_table(&state)
         .into_router(&state)
         .fallback(fallback)
         .layer(TimeoutLayer::with_status_code(

@@ -156,6 +156,7 @@ impl Modify for Security {
         crate::help::api::article,
         crate::help::api::feedback,
         crate::help::api::search,
+        crate::help::api::image,
     ),
     components(schemas(ErrorEnvelope, super::error::FieldError)),
     modifiers(&Security),

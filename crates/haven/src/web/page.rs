@@ -23,6 +23,9 @@ pub struct Chrome {
     pub nav: Vec<NavItem>,
     /// A one-off message after a change ("Client registered").
     pub toast: Option<String>,
+    /// The page key (`clients.search`) the help panel asks the help centre about: the
+    /// kind of page, never the record on it.
+    pub help_page: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,9 @@ fn navigation(identity: &Identity) -> Vec<NavItem> {
     if allowed(&Action::ReadAuditTrail) {
         items.push(("/audit", "Audit trail", "audit"));
     }
+    if allowed(&Action::EditHelp) {
+        items.push(("/help-editor", "Help articles", "help_editor"));
+    }
     items.push(("/account", "My account", "account"));
     items.push(("/api/docs", "API", "api"));
     items.push(("/style-guide", "Style guide", "style_guide"));
@@ -101,15 +107,28 @@ impl Chrome {
             csrf: identity.csrf_token.clone().unwrap_or_default(),
             nav: navigation(identity),
             toast: None,
+            help_page: None,
         }
     }
 
-    /// Marks `section` as the current place in the navigation.
+    /// Marks `section` as the current place in the navigation; the help panel asks for
+    /// the section's help unless [`Chrome::help`] names the page more closely.
     #[must_use]
     pub fn at(mut self, section: &str) -> Self {
         for item in &mut self.nav {
             item.current = item.section == section;
         }
+        if self.help_page.is_none() && crate::help::is_page_key(section) {
+            self.help_page = Some(section.to_owned());
+        }
+        self
+    }
+
+    /// The help panel's page key for this page, e.g. `clients.search`.
+    #[must_use]
+    pub fn help(mut self, page_key: &'static str) -> Self {
+        debug_assert!(crate::help::is_page_key(page_key), "{page_key}");
+        self.help_page = Some(page_key.to_owned());
         self
     }
 

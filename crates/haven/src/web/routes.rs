@@ -77,6 +77,19 @@ impl RouteTable {
         self
     }
 
+    /// Instance-wide public routes built elsewhere (the help centre's, which are also
+    /// served by `haven help serve`).
+    #[must_use]
+    pub fn merge_instance(mut self, router: Router<AppState>, paths: Vec<(Method, &'static str)>) -> Self {
+        self.instance = self.instance.merge(router);
+        self.specs.extend(paths.into_iter().map(|(method, path)| RouteSpec {
+            method,
+            path,
+            access: Access::Instance,
+        }));
+        self
+    }
+
     pub fn specs(&self) -> &[RouteSpec] {
         &self.specs
     }

@@ -8,6 +8,10 @@ use haven::help::store::{self, ArticleFields};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use haven::identity::Role;
+
+use crate::clients::Staff;
+use crate::notes::{page, post_form};
 use crate::support::{TestApp, assert_envelope, field_names};
 
 /// Articles on the help database, through the store as the editor will write them.
@@ -248,65 +252,251 @@ async fn articles_are_read_by_slug_or_page_key_with_validators_and_rated_anonymo
 }
 
 #[tokio::test]
-async fn help_routes_set_no_cookie_and_store_nothing_about_the_request() {
+async fn help_editors_write_preview_publish_and_archive_audited_and_no_one_else_may() {
     let app = TestApp::spawn().await;
-    seed(&app).await;
-    let markers = [
-        "MarkerAgent/9.9",
-        "203.0.113.77",
-        "https://referrer.example/marker-page",
-        "marker-cookie-value",
-        "marker-header-value",
-    ];
-    let requests: Vec<(reqwest::Method, &str, Option<Value>)> = vec![
-        (reqwest::Method::GET, "/api/help/v1/categories", None),
-        (reqwest::Method::GET, "/api/help/v1/articles", None),
-        (reqwest::Method::GET, "/api/help/v1/articles?page=clients.search", None),
-        (reqwest::Method::GET, "/api/help/v1/articles/safe-contact", None),
-        (reqwest::Method::GET, "/api/help/v1/search?q=calendar", None),
-        (reqwest::Method::GET, "/api/help/v1/search?q=nothingatall", None),
-        (
-            reqwest::Method::POST,
-            "/api/help/v1/articles/safe-contact/feedback",
-            Some(json!({ "helpful": true, "comment": "Clear, thanks" })),
-        ),
-    ];
-    for (method, path, body) in requests {
-        let mut request = app
-            .client
-            .request(method.clone(), app.url(path))
-            .header("user-agent", markers[0])
-            .header("x-forwarded-for", markers[1])
-            .header("referer", markers[2])
-            .header("cookie", format!("haven_session={}", markers[3]))
-            .header("x-custom", markers[4]);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        assert!(response.status().is_success(), "{method} {path}: {}", response.status());
-        assert!(
-            !response.headers().contains_key("set-cookie"),
-            "{method} {path} sets a cookie"
-        );
+    let gray = Staff::sign_in(&app, "gray@example.org", &[Role::HelpEditor]).await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let articles = || async { store::all_articles(&app.state.help.pool).await.unwrap() };
+
+    // Only help editors.
+    for path in [
+        "/help-editor",
+        "/help-editor/new",
+        "/help-editor/usage",
+        "/help-editor/categories",
+    ] {
+        assert_eq!(page(&app, &alex, path).await.0, 403, "{path}");
+        assert_eq!(page(&app, &gray, path).await.0, 200, "{path}");
     }
-    // Every row of every table of the help database, as text.
-    let mut db = haven_help(&app).await;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    let response = post_form(
+        &app,
+        &alex,
+        "/help-editor/new",
+        &[("title", "Mine"), ("body_markdown", "x")],
     )
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    assert!(tables.len() >= 8, "{tables:?}");
-    for table in tables {
-        let text: Option<String> = sqlx::query_scalar(&format!("SELECT string_agg(t::text, ' ') FROM \"{table}\" t"))
-            .fetch_one(&mut db)
-            .await
-            .unwrap();
-        let text = text.unwrap_or_default();
-        for marker in markers {
-            assert!(!text.contains(marker), "{marker} stored in {table}");
-        }
+    .await;
+    assert_eq!(response.status(), 403);
+    assert!(articles().await.is_empty());
+    let (_, home) = page(&app, &gray, "/").await;
+    assert!(home.contains("href=\"/help-editor\""), "the editor's navigation");
+
+    // A form without its token is refused; a form with mistakes names them; neither writes.
+    let response = gray
+        .client
+        .post(app.url("/help-editor/new"))
+        .form(&[("title", "No token"), ("body_markdown", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "csrf_failed").await;
+    let response = post_form(
+        &app,
+        &gray,
+        "/help-editor/new",
+        &[("title", ""), ("slug", "Not A Slug"), ("page_keys", "clients.0190aa8e")],
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    for field in ["f-title", "f-slug", "f-page_keys", "body_markdown"] {
+        assert!(body.contains(&format!("href=\"#{field}\"")), "{field} named: {body}");
     }
+    assert!(articles().await.is_empty());
+
+    // A new article is a draft, unseen by readers until published.
+    let response = post_form(
+        &app,
+        &gray,
+        "/help-editor/new",
+        &[
+            ("title", "Printing a letter"),
+            ("body_markdown", "Use **Print**."),
+            ("page_keys", "clients.search"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let id = location
+        .trim_start_matches("/help-editor/articles/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(get(&app, "/api/help/v1/articles/printing-a-letter").await.status(), 404);
+    let status_path = format!("/help-editor/articles/{id}/status");
+    let response = post_form(&app, &gray, &status_path, &[("status", "published"), ("revision", "1")]).await;
+    assert_eq!(response.status(), 303);
+    let article: Value = get(&app, "/api/help/v1/articles/printing-a-letter")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(article["html"], "<p>Use <strong>Print</strong>.</p>\n");
+    assert_eq!(article["revision"], 2);
+
+    // A save over someone else's is refused whole; a save on the current revision is live.
+    let edit_path = format!("/help-editor/articles/{id}");
+    let stale = [
+        ("title", "Printing a letter"),
+        ("body_markdown", "Overwritten"),
+        ("revision", "1"),
+    ];
+    assert_eq!(post_form(&app, &gray, &edit_path, &stale).await.status(), 409);
+    let current = [
+        ("title", "Printing a letter"),
+        ("body_markdown", "Use **Print** on the chart."),
+        ("revision", "2"),
+    ];
+    assert_eq!(post_form(&app, &gray, &edit_path, &current).await.status(), 303);
+    let article: Value = get(&app, "/api/help/v1/articles/printing-a-letter")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            article["revision"].as_i64(),
+            article["html"].as_str().unwrap().contains("on the chart")
+        ),
+        (Some(3), true)
+    );
+    // Another article may not take its address.
+    let taken = [
+        ("title", "Other"),
+        ("slug", "printing-a-letter"),
+        ("body_markdown", "x"),
+    ];
+    let response = post_form(&app, &gray, "/help-editor/new", &taken).await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("already another article"));
+    assert_eq!(articles().await.len(), 1);
+
+    // The live preview renders and sanitises as publishing does.
+    let response = gray
+        .post(
+            &app,
+            "/help-editor/preview",
+            &json!({ "markdown": "**b** <script>x</script>" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let html = response.json::<Value>().await.unwrap()["html"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        html.contains("<strong>b</strong>") && html.contains("&lt;script&gt;") && !html.contains("<script>"),
+        "{html}"
+    );
+    let too_long = "x".repeat(200_001);
+    assert_envelope(
+        gray.post(&app, "/help-editor/preview", &json!({ "markdown": too_long }))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_envelope(
+        gray.post(&app, "/help-editor/preview", &json!({ "md": "x" })).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_envelope(
+        alex.post(&app, "/help-editor/preview", &json!({ "markdown": "x" }))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    // Images: only real ones, within 2 MB.
+    let upload = |name: &'static str, bytes: Vec<u8>| {
+        let form =
+            reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        gray.client
+            .post(app.url(&format!("/help-editor/articles/{id}/images?_csrf={}", gray.csrf)))
+            .header("accept", "application/json")
+            .multipart(form)
+            .send()
+    };
+    assert_envelope(
+        upload("x.svg", b"<svg onload=alert(1)>".to_vec()).await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    let mut big = crate::help_service::PNG.to_vec();
+    big.resize(2 * 1024 * 1024 + 1, 0);
+    assert_eq!(upload("big.png", big).await.unwrap().status(), 413);
+    assert_eq!(
+        upload("panel.png", crate::help_service::PNG.to_vec())
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    let images: i64 = sqlx::query_scalar("SELECT count(*) FROM help_images")
+        .fetch_one(&app.state.help.pool)
+        .await
+        .unwrap();
+    assert_eq!(images, 1);
+    let (_, edit) = page(&app, &gray, &edit_path).await;
+    let image_path = edit
+        .split("(/api/help/v1/images/")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_owned();
+    let image = get(&app, &format!("/api/help/v1/images/{image_path}")).await;
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert_eq!(image.bytes().await.unwrap().as_ref(), crate::help_service::PNG);
+
+    // Archived: gone for readers, its image too; the revisions keep every step.
+    let response = post_form(&app, &gray, &status_path, &[("status", "archived"), ("revision", "3")]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(get(&app, "/api/help/v1/articles/printing-a-letter").await.status(), 404);
+    assert_eq!(
+        get(&app, &format!("/api/help/v1/images/{image_path}")).await.status(),
+        404
+    );
+    let (status, revisions) = page(&app, &gray, &format!("{edit_path}/revisions")).await;
+    assert_eq!(status, 200);
+    assert_eq!(revisions.matches("<strong>Revision ").count(), 4);
+
+    // Categories, with their own refusals.
+    let category = [("name", "Clients"), ("description", "People")];
+    assert_eq!(
+        post_form(&app, &gray, "/help-editor/categories", &category)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        post_form(&app, &gray, "/help-editor/categories", &category)
+            .await
+            .status(),
+        422
+    );
+    assert_eq!(store::categories(&app.state.help.pool).await.unwrap().len(), 1);
+
+    // Usage: a period that is not offered is refused.
+    assert_eq!(page(&app, &gray, "/help-editor/usage?days=3").await.0, 422);
+
+    // Every change is in the organisation's audit trail, by the editor.
+    app.settle_audit().await;
+    let audited = crate::notes::count_rows(
+        &app,
+        &format!(
+            "SELECT count(DISTINCT action) FROM audit_events WHERE resource_id = '{id}' AND actor_id = '{}' \
+             AND action IN ('help.article_created', 'help.article_published', 'help.article_saved', \
+                            'help.image_added', 'help.article_archived')",
+            gray.id.0
+        ),
+    )
+    .await;
+    assert_eq!(audited, 5);
 }

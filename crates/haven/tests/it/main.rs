@@ -22,6 +22,7 @@ mod edge;
 mod encryption;
 mod health;
 mod help;
+mod help_service;
 mod identity;
 mod jobs;
 mod logging;

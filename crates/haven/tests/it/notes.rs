@@ -767,7 +767,7 @@ async fn a_positive_phq9_item_9_raises_an_alert_on_the_chart_and_emails_the_coun
 }
 
 /// A page form posted by `staff` (with their form token); redirects are not followed.
-async fn post_form(app: &TestApp, staff: &Staff, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post_form(app: &TestApp, staff: &Staff, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let mut form: Vec<(&str, &str)> = vec![("_csrf", staff.csrf.as_str())];
     form.extend_from_slice(fields);
     staff
@@ -780,7 +780,7 @@ async fn post_form(app: &TestApp, staff: &Staff, path: &str, fields: &[(&str, &s
         .unwrap()
 }
 
-async fn page(app: &TestApp, staff: &Staff, path: &str) -> (u16, String) {
+pub async fn page(app: &TestApp, staff: &Staff, path: &str) -> (u16, String) {
     let response = staff
         .client
         .get(app.url(path))

@@ -56,7 +56,8 @@ impl HavenProcess {
         let err_buf = Arc::clone(&stderr);
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("Haven is ready at ") {
+                if let Some(rest) = line.strip_prefix("Haven is ready at ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
                     let _ = url_tx.send(url.trim_end_matches('/').to_owned());
                 }
                 let mut buf = err_buf.lock().unwrap();
