@@ -62,12 +62,34 @@ pub enum BenchCommand {
         #[command(flatten)]
         data_dir: DataDirArg,
     },
+    /// Seeds help articles into a scratch help database, serves them with the standalone
+    /// help service on a loopback port, and measures article reads per second and
+    /// search latency over HTTP.
+    Help {
+        /// How many articles to seed.
+        #[arg(long, default_value_t = 10_000)]
+        articles: usize,
+        /// Concurrent connections reading articles.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// How long the read benchmark runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// How many searches to time, one at a time.
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
 }
 
 impl BenchCommand {
     pub fn data_dir(&self) -> &DataDirArg {
         match self {
-            Self::Audit { data_dir, .. } | Self::Identity { data_dir, .. } | Self::Search { data_dir, .. } => data_dir,
+            Self::Audit { data_dir, .. }
+            | Self::Identity { data_dir, .. }
+            | Self::Search { data_dir, .. }
+            | Self::Help { data_dir, .. } => data_dir,
         }
     }
 }
@@ -120,6 +142,19 @@ pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer
             } else {
                 server.drop_database(&scratch).await?;
             }
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        BenchCommand::Help {
+            articles,
+            connections,
+            seconds,
+            queries,
+            ..
+        } => {
+            let scratch = scratch_database(config)?;
+            let server = server.clone().with_control_database(scratch.clone());
+            let result = help(config, &server, &scratch, articles, connections, seconds, queries).await;
+            server.drop_database(&scratch).await?;
             result.map(|()| ExitCode::SUCCESS)
         }
         BenchCommand::Identity { seconds, samples, .. } => {
@@ -198,6 +233,79 @@ async fn identity(server: &DatabaseServer, scratch: &DatabaseName, seconds: u64,
         "  policy decision: mean {:.3} µs",
         overhead.policy_mean.as_secs_f64() * 1e6
     );
+    pool.close().await;
+    Ok(())
+}
+
+async fn help(
+    config: &Config,
+    server: &DatabaseServer,
+    scratch: &DatabaseName,
+    articles: usize,
+    connections: usize,
+    seconds: u64,
+    queries: usize,
+) -> anyhow::Result<()> {
+    use crate::help::bench;
+    crate::help::store::prepare(server, scratch.as_str()).await?;
+    let size = u32::try_from(connections.min(16) + 2).unwrap_or(16);
+    let pool = server.app_pool_sized(scratch, size).await?;
+    let clock = clock::system();
+    let bar = ProgressBar::new(u64::try_from(articles).unwrap_or(u64::MAX));
+    let started = std::time::Instant::now();
+    let slugs = bench::seed(&pool, &clock, articles, &|n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    let owner = server.connect_pool(scratch).await?;
+    sqlx::query("VACUUM ANALYZE help_articles").execute(&owner).await?;
+    owner.close().await;
+    println!(
+        "seeded {articles} help articles in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The standalone help service, as `haven help serve` runs it, on a loopback port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = crate::help::HelpState {
+        pool: pool.clone(),
+        clock: clock.clone(),
+    };
+    let router = crate::help::standalone::router(state, config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    let reads = bench::reads(addr, &slugs, connections, Duration::from_secs(seconds)).await?;
+    println!(
+        "article reads (GET /api/help/v1/articles/{{slug}}, {connections} connections, {seconds} s, each view counted):"
+    );
+    println!(
+        "  {:>8.0} reads/s   p50 {:.2} ms   p99 {:.2} ms   errors {}",
+        reads.per_second(),
+        reads.p50.as_secs_f64() * 1000.0,
+        reads.p99.as_secs_f64() * 1000.0,
+        reads.errors
+    );
+    let searches = bench::searches(addr, &bench::queries(queries)).await?;
+    println!("search (GET /api/help/v1/search over {articles} articles, one query at a time):");
+    for search in searches {
+        println!(
+            "  {:<16} {:>5} queries   p50 {:>6.2} ms   p99 {:>6.2} ms   found something: {:>5}   errors {}",
+            search.kind,
+            search.timing.requests,
+            search.timing.p50.as_secs_f64() * 1000.0,
+            search.timing.p99.as_secs_f64() * 1000.0,
+            search.found,
+            search.timing.errors
+        );
+    }
+    let _ = stop.send(());
+    serving.await??;
     pool.close().await;
     Ok(())
 }
