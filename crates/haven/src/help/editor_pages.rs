@@ -104,6 +104,8 @@ struct ArticlePage {
     preview: String,
     errors: Vec<Problem>,
     existing: Option<Existing>,
+    /// Why the last image was refused.
+    image_error: Option<String>,
 }
 
 /// What the editor shows of a saved article beside the form.
@@ -220,6 +222,7 @@ async fn article_page(
         preview: markdown::render(&input.body_markdown).html,
         errors: problems,
         existing,
+        image_error: None,
     })
 }
 
@@ -378,9 +381,50 @@ async fn image_form(
     multipart: Multipart,
 ) -> Result<Response, WebError> {
     caller.authorize(&Action::EditHelp).await?;
-    let (name, bytes) = read_image(multipart).await?;
-    editing::add_image(&caller, &help, id, &name, &bytes).await?;
-    Ok(Redirect::to(&format!("/help-editor/articles/{id}?done=image#images")).into_response())
+    let outcome = match read_image(multipart).await {
+        Ok((name, bytes)) => editing::add_image(&caller, &help, id, &name, &bytes).await,
+        Err(err) => Err(err),
+    };
+    let (status, message) = match outcome {
+        Ok(_) => return Ok(Redirect::to(&format!("/help-editor/articles/{id}?done=image#images")).into_response()),
+        Err(WebError::Validation(problems)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            problems
+                .iter()
+                .map(|p| format!("The image {}.", p.message))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Err(WebError::TooLarge(message)) => (StatusCode::PAYLOAD_TOO_LARGE, format!("{}.", sentence(&message))),
+        Err(other) => return Err(other),
+    };
+    // Shown on the editor again; the upload may not have been read to its end, so the
+    // answer closes the connection.
+    let record = store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+    let mut page = article_page(
+        &caller,
+        &help,
+        Some(&record),
+        &ArticleInput::from_fields(&record.fields),
+        &[],
+    )
+    .await?;
+    page.image_error = Some(message);
+    let mut response = render_with_status(status, &page)?;
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    Ok(response)
+}
+
+/// "an image may be at most 2 MB" as the start of a sentence.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Template)]

@@ -411,25 +411,28 @@ async fn help_editors_write_preview_publish_and_archive_audited_and_no_one_else_
     )
     .await;
 
-    // Images: only real ones, within 2 MB.
+    // Images: only real ones, within 2 MB; a refusal is shown on the editor by the field.
     let upload = |name: &'static str, bytes: Vec<u8>| {
         let form =
             reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(bytes).file_name(name));
         gray.client
             .post(app.url(&format!("/help-editor/articles/{id}/images?_csrf={}", gray.csrf)))
-            .header("accept", "application/json")
+            .header("accept", "text/html")
             .multipart(form)
             .send()
     };
-    assert_envelope(
-        upload("x.svg", b"<svg onload=alert(1)>".to_vec()).await.unwrap(),
-        422,
-        "validation_failed",
-    )
-    .await;
+    let refused = upload("x.svg", b"<svg onload=alert(1)>".to_vec()).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.unwrap();
+    assert!(
+        body.contains("id=\"image-error\" role=\"alert\">The image must be a PNG, JPEG, WebP or GIF image."),
+        "{body}"
+    );
     let mut big = crate::help_service::PNG.to_vec();
     big.resize(2 * 1024 * 1024 + 1, 0);
-    assert_eq!(upload("big.png", big).await.unwrap().status(), 413);
+    let refused = upload("big.png", big).await.unwrap();
+    assert_eq!(refused.status(), 413);
+    assert!(refused.text().await.unwrap().contains("An image may be at most 2 MB."));
     assert_eq!(
         upload("panel.png", crate::help_service::PNG.to_vec())
             .await
