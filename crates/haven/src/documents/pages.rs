@@ -14,6 +14,7 @@ use crate::clients::pages::ChartHead;
 use crate::policy::Action;
 use crate::web::caller::Caller;
 use crate::web::error::WebError;
+use crate::web::form::sentence;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 
@@ -141,16 +142,6 @@ async fn upload_form(
         }
         Err(other) => Err(other),
     }
-}
-
-/// The services' messages start in lower case, to follow a field's name; alone, they
-/// read as a sentence.
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 async fn download(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {

@@ -228,14 +228,6 @@ fn check(bundle: &Bundle) -> Result<(), ImportError> {
         if !article.page_keys.iter().all(|k| super::is_page_key(k)) {
             return bad(format!("article `{}` has a page key that is not one", article.slug));
         }
-        for image in &article.images {
-            let bytes = BASE64
-                .decode(&image.data)
-                .map_err(|_| ImportError::Content(format!("image {} is not base64", image.id)))?;
-            if super::editing::image_type(&bytes) != Some(image.content_type.as_str()) {
-                return bad(format!("image {} is not the {} it says", image.id, image.content_type));
-            }
-        }
     }
     Ok(())
 }
@@ -345,9 +337,16 @@ async fn import_article(conn: &mut PgConnection, a: &BundleArticle, done: &mut I
         done.revisions += 1;
     }
     for image in &a.images {
+        // Checked here, once decoded; a refusal rolls the whole import back.
         let bytes = BASE64
             .decode(&image.data)
             .map_err(|_| ImportError::Content(format!("image {} is not base64", image.id)))?;
+        if super::editing::image_type(&bytes) != Some(image.content_type.as_str()) {
+            return Err(ImportError::Content(format!(
+                "image {} is not the {} it says",
+                image.id, image.content_type
+            )));
+        }
         sqlx::query!(
             r#"
             INSERT INTO help_images (id, article_id, name, content_type, bytes, created_at)

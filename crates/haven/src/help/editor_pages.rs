@@ -17,7 +17,7 @@ use super::{ArticleStatus, Category, HelpState, markdown};
 use crate::policy::Action;
 use crate::web::caller::Caller;
 use crate::web::error::{FieldError, FieldErrors, WebError};
-use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
+use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors, sentence};
 use crate::web::json::ApiJson;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -253,20 +253,7 @@ async fn new_form(
     State(help): State<HelpState>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    caller.authorize(&Action::EditHelp).await?;
-    let form = Submitted(form);
-    let input = input_from(&form);
-    if previewing(&form) {
-        return render(&article_page(&caller, &help, None, &input, &[]).await?);
-    }
-    match editing::create(&caller, &help, &input).await {
-        Ok(id) => Ok(Redirect::to(&format!("/help-editor/articles/{id}?done=created")).into_response()),
-        Err(WebError::Validation(problems)) => render_with_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &article_page(&caller, &help, None, &input, &problems).await?,
-        ),
-        Err(other) => Err(other),
-    }
+    submit(&caller, &help, None, Submitted(form)).await
 }
 
 async fn edit_page(
@@ -301,21 +288,40 @@ async fn edit_form(
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
+    submit(&caller, &help, Some(id), Submitted(form)).await
+}
+
+/// The editor's form, for a new article (`None`) or a saved one: shown again with the
+/// preview, or saved; a form with mistakes comes back with each one named.
+async fn submit(caller: &Caller, help: &HelpState, id: Option<Uuid>, form: Submitted) -> Result<Response, WebError> {
     caller.authorize(&Action::EditHelp).await?;
-    let record = store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?;
-    let form = Submitted(form);
     let input = input_from(&form);
-    if previewing(&form) {
-        return render(&article_page(&caller, &help, Some(&record), &input, &[]).await?);
-    }
-    let revision = revision_of(&form)?;
-    match editing::save(&caller, &help, id, revision, &input).await {
-        Ok(_) => Ok(Redirect::to(&format!("/help-editor/articles/{id}?done=saved")).into_response()),
-        Err(WebError::Validation(problems)) => render_with_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &article_page(&caller, &help, Some(&record), &input, &problems).await?,
-        ),
-        Err(other) => Err(other),
+    let saved = if previewing(&form) {
+        Err(WebError::Validation(Vec::new()))
+    } else if let Some(id) = id {
+        let revision = revision_of(&form)?;
+        editing::save(caller, help, id, revision, &input)
+            .await
+            .map(|_| format!("/help-editor/articles/{id}?done=saved"))
+    } else {
+        editing::create(caller, help, &input)
+            .await
+            .map(|id| format!("/help-editor/articles/{id}?done=created"))
+    };
+    let problems = match saved {
+        Ok(location) => return Ok(Redirect::to(&location).into_response()),
+        Err(WebError::Validation(problems)) => problems,
+        Err(other) => return Err(other),
+    };
+    let record = match id {
+        Some(id) => Some(store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?),
+        None => None,
+    };
+    let page = article_page(caller, help, record.as_ref(), &input, &problems).await?;
+    if problems.is_empty() {
+        render(&page)
+    } else {
+        render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
     }
 }
 
@@ -416,15 +422,6 @@ async fn image_form(
         axum::http::HeaderValue::from_static("close"),
     );
     Ok(response)
-}
-
-/// "an image may be at most 2 MB" as the start of a sentence.
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[derive(Template)]

@@ -198,6 +198,16 @@ pub fn attach_errors(sections: &mut [Section], errors: &FieldErrors) -> Vec<Prob
     summary
 }
 
+/// The services' messages start in lower case, to follow a field's name; alone, they
+/// read as a sentence.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// A submitted form's values by name.
 #[derive(Debug, Clone, Default)]
 pub struct Submitted(pub Vec<(String, String)>);
