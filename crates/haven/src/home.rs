@@ -12,12 +12,12 @@ use crate::clients::access::BreakGlassGrant;
 use crate::clients::search::{Query, Term};
 use crate::clients::service as clients;
 use crate::clients::{ClientStatus, ClientSummary};
+use crate::error::Error;
 use crate::identity::Role;
 use crate::policy::Action;
 use crate::referrals::store::Filter;
 use crate::referrals::{ReferralStatus, ReferralSummary, service as referrals};
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 
@@ -71,7 +71,7 @@ fn panels(caller: &Caller) -> Panels {
     }
 }
 
-async fn home(caller: Caller) -> Result<Response, WebError> {
+async fn home(caller: Caller) -> Result<Response, Error> {
     let show = panels(&caller);
     let caseload = if show.caseload {
         let query = Query {

@@ -15,8 +15,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use subtle::ConstantTimeEq;
 
+use crate::error::Error;
 use crate::state::AppState;
-use crate::web::error::WebError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -123,8 +123,8 @@ impl Metrics {
     }
 }
 
-fn exposition(state: &AppState) -> Result<Response, WebError> {
-    let body = state.metrics.render(state).map_err(|e| WebError::Internal(e.into()))?;
+fn exposition(state: &AppState) -> Result<Response, Error> {
+    let body = state.metrics.render(state).map_err(|e| Error::internal(e.into()))?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -136,15 +136,15 @@ fn exposition(state: &AppState) -> Result<Response, WebError> {
 }
 
 /// `/metrics` on the admin listener.
-pub async fn admin_metrics(State(state): State<AppState>) -> Result<Response, WebError> {
+pub async fn admin_metrics(State(state): State<AppState>) -> Result<Response, Error> {
     exposition(&state)
 }
 
 /// `/metrics` on the public listener: absent unless a token is configured, and then only
 /// for its bearer.
-pub async fn public_metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+pub async fn public_metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
     let Some(token) = &state.config.metrics_token else {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     };
     let presented = headers
         .get(header::AUTHORIZATION)

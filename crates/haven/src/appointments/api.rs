@@ -12,10 +12,10 @@ use super::service::{self, AppointmentFields, ChangeFields, StatusFields};
 use super::store::{self, Filter};
 use super::{AppointmentStatus, Named};
 use crate::compliance::audit::{self, Outcome};
+use crate::error::{Error, FieldError};
 use crate::identity::UserId;
 use crate::policy::Action;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
 use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
@@ -55,7 +55,7 @@ fn time_param(problems: &mut Problems, name: &'static str, value: Option<&str>) 
 
 /// The list's query string: `from`, `to`, `staff`, `room`, `client_id`, `status`,
 /// `page`, `per_page`.
-pub fn parse_filter(params: &[(String, String)]) -> Result<Filter, WebError> {
+pub fn parse_filter(params: &[(String, String)]) -> Result<Filter, Error> {
     let params = Submitted(params.to_vec());
     let mut problems = Problems::default();
     let from = time_param(&mut problems, "from", params.get("from"));
@@ -108,7 +108,7 @@ pub fn parse_filter(params: &[(String, String)]) -> Result<Filter, WebError> {
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "A bad parameter, named in `details.fields`", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let filter = parse_filter(&params)?;
     Ok(Json(service::list(&caller, &filter).await?.into_inner()).into_response())
 }
@@ -125,7 +125,7 @@ pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, Strin
         (status = 409, description = "Clashes, each named in the message", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<AppointmentFields>) -> Result<Response, WebError> {
+pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<AppointmentFields>) -> Result<Response, Error> {
     let booked = service::book(&caller, &fields).await?;
     let location = booked
         .appointments
@@ -145,7 +145,7 @@ pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<AppointmentF
         (status = 403, description = "Refused by the policy", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such appointment", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(service::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -168,7 +168,7 @@ pub(crate) async fn update(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(fields): ApiJson<ChangeFields>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     Ok(Json(service::change(&caller, id, &fields).await?).into_response())
 }
 
@@ -189,7 +189,7 @@ pub(crate) async fn status(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(fields): ApiJson<StatusFields>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     Ok(Json(service::set_status(&caller, id, &fields).await?).into_response())
 }
 
@@ -201,7 +201,7 @@ pub(crate) async fn status(
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn rooms(caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn rooms(caller: Caller) -> Result<Response, Error> {
     if !caller.may(&Action::ViewSchedule) {
         caller.authorize(&Action::ManageRooms).await?;
     }
@@ -223,7 +223,7 @@ pub struct RoomFields {
         (status = 409, description = "A room with that name exists", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid name", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create_room(caller: Caller, ApiJson(fields): ApiJson<RoomFields>) -> Result<Response, WebError> {
+pub(crate) async fn create_room(caller: Caller, ApiJson(fields): ApiJson<RoomFields>) -> Result<Response, Error> {
     caller.authorize(&Action::ManageRooms).await?;
     let mut problems = Problems::default();
     let name = problems.required("name", fields.name.as_deref(), 80);
@@ -233,7 +233,7 @@ pub(crate) async fn create_room(caller: Caller, ApiJson(fields): ApiJson<RoomFie
     let id = match store::insert_room(&mut *tx, &name, caller.now()).await {
         Ok(id) => id,
         Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            return Err(WebError::Conflict(format!("a room called {name} exists")));
+            return Err(Error::conflict(format!("a room called {name} exists")));
         }
         Err(other) => return Err(other.into()),
     };
@@ -276,7 +276,7 @@ pub struct Availability {
         (status = 200, description = "Their hours", body = Availability),
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn availability(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn availability(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let hours = store::availability(&caller.tenant.pool, id)
         .await?
@@ -303,7 +303,7 @@ pub(crate) async fn set_availability(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(wanted): ApiJson<Availability>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::SetAvailability { of: UserId(id) }).await?;
     let mut problems = Vec::new();
     let mut hours = Vec::new();
@@ -332,7 +332,7 @@ pub(crate) async fn set_availability(
         problems.push(FieldError::new("hours", "periods on the same day overlap"));
     }
     if !problems.is_empty() {
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     }
     service::save_hours(&caller, id, &sorted).await?;
     Ok(Json(wanted).into_response())

@@ -18,10 +18,10 @@ use uuid::Uuid;
 
 use super::{AppointmentStatus, Place};
 use crate::compliance::audit::{self, Outcome};
+use crate::error::Error;
 use crate::policy::Action;
 use crate::state::AppState;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
 
@@ -42,9 +42,9 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 /// 32 random bytes, URL-safe.
-fn new_secret() -> Result<String, WebError> {
+fn new_secret() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| WebError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::internal(anyhow::anyhow!("no randomness: {e}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -123,10 +123,10 @@ async fn feed(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     Path(file): Path<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let secret = file.strip_suffix(".ics").unwrap_or(&file);
     if secret.len() != 43 {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     }
     let user = sqlx::query_scalar!(
         "SELECT f.user_id FROM calendar_feeds f JOIN users u ON u.id = f.user_id
@@ -135,7 +135,7 @@ async fn feed(
     )
     .fetch_optional(&tenant.pool)
     .await?
-    .ok_or(WebError::NotFound)?;
+    .ok_or(Error::NotFound)?;
     let now = state.clock.now();
     let events = events_for(&tenant.pool, user, now).await?;
     let body = render(&tenant.record.display_name, &events);
@@ -169,7 +169,7 @@ pub struct NewFeed {
         (status = 200, description = "Your feed", body = FeedStatus),
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn status(caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn status(caller: Caller) -> Result<Response, Error> {
     caller.authorize(&Action::ManageOwnAccount).await?;
     let created_at = feed_since(&caller).await?;
     Ok(Json(FeedStatus {
@@ -187,12 +187,12 @@ pub(crate) async fn status(caller: Caller) -> Result<Response, WebError> {
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 403, description = "Your role has no schedule, or a missing CSRF token", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create(caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn create(caller: Caller) -> Result<Response, Error> {
     Ok((StatusCode::CREATED, Json(issue(&caller).await?)).into_response())
 }
 
 /// Creates the caller's feed, or replaces its secret; audited.
-pub async fn issue(caller: &Caller) -> Result<NewFeed, WebError> {
+pub async fn issue(caller: &Caller) -> Result<NewFeed, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let secret = new_secret()?;
     let now = caller.now();
@@ -238,13 +238,13 @@ pub async fn issue(caller: &Caller) -> Result<NewFeed, WebError> {
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "You have no feed", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn revoke(caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn revoke(caller: Caller) -> Result<Response, Error> {
     withdraw(&caller).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Ends the caller's feed; `NotFound` when they have none. Audited.
-pub async fn withdraw(caller: &Caller) -> Result<(), WebError> {
+pub async fn withdraw(caller: &Caller) -> Result<(), Error> {
     caller.authorize(&Action::ManageOwnAccount).await?;
     let user = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -252,7 +252,7 @@ pub async fn withdraw(caller: &Caller) -> Result<(), WebError> {
         .execute(&mut *tx)
         .await?;
     if gone.rows_affected() == 0 {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     }
     audit::stage(
         &mut tx,
@@ -267,7 +267,7 @@ pub async fn withdraw(caller: &Caller) -> Result<(), WebError> {
 }
 
 /// Since when the caller's feed exists, if it does.
-pub async fn feed_since(caller: &Caller) -> Result<Option<DateTime<Utc>>, WebError> {
+pub async fn feed_since(caller: &Caller) -> Result<Option<DateTime<Utc>>, Error> {
     Ok(sqlx::query_scalar!(
         "SELECT created_at FROM calendar_feeds WHERE user_id = $1",
         caller.identity.user.id.0

@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::service::{self, StatusFields};
 use super::store::{self, Filter};
 use super::{Appointment, AppointmentStatus, EditScope};
+use crate::error::{Error, FieldErrors};
 use crate::identity::Role;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldErrors, WebError};
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -55,7 +55,7 @@ fn rows(appointments: Vec<Appointment>, zone: chrono_tz::Tz) -> Vec<Row> {
 }
 
 /// A client's appointments the caller may see, upcoming first, then the past.
-pub async fn client_rows(caller: &Caller, client: Uuid) -> Result<Vec<Row>, WebError> {
+pub async fn client_rows(caller: &Caller, client: Uuid) -> Result<Vec<Row>, Error> {
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let now = caller.now();
     let filter = Filter {
@@ -79,7 +79,7 @@ pub async fn client_rows(caller: &Caller, client: Uuid) -> Result<Vec<Row>, WebE
 }
 
 /// Today's appointments within the caller's scope, for the home page.
-pub async fn today_rows(caller: &Caller) -> Result<Vec<Row>, WebError> {
+pub async fn today_rows(caller: &Caller) -> Result<Vec<Row>, Error> {
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let (from, to) = day_bounds(caller.now().with_timezone(&zone).date_naive(), zone);
     let filter = Filter {
@@ -117,14 +117,14 @@ fn day_bounds(day: NaiveDate, zone: chrono_tz::Tz) -> (DateTime<Utc>, DateTime<U
     (start(day), start(next))
 }
 
-async fn day_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn day_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let params = Submitted(params);
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let today = caller.now().with_timezone(&zone).date_naive();
     let day = match params.get("date").filter(|d| !d.is_empty()) {
         None => today,
         Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map_err(|_| WebError::BadRequest("date: use YYYY-MM-DD".to_owned()))?,
+            .map_err(|_| Error::Malformed("date: use YYYY-MM-DD".to_owned()))?,
     };
     let (from, to) = day_bounds(day, zone);
     let filter = Filter {
@@ -234,7 +234,7 @@ impl AppointmentPage {
 }
 
 /// A refused change: what was sent, the clash (if that was why) and the field errors.
-type Refused<'a> = (&'a Submitted, Option<String>, Vec<crate::web::error::FieldError>);
+type Refused<'a> = (&'a Submitted, Option<String>, Vec<crate::error::FieldError>);
 
 async fn appointment_view(
     caller: &Caller,
@@ -243,7 +243,7 @@ async fn appointment_view(
     errors: FieldErrors,
     changed: Option<Refused<'_>>,
     toast: Option<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let refused = changed.is_some();
     let appointment = service::view(caller, id).await?.into_inner();
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
@@ -296,7 +296,7 @@ async fn appointment_view(
     };
     let page = AppointmentPage {
         chrome: caller.chrome().at("appointments").toast(toast),
-        row: rows(vec![appointment], zone).pop().ok_or(WebError::NotFound)?,
+        row: rows(vec![appointment], zone).pop().ok_or(Error::NotFound)?,
         date,
         next,
         cancel,
@@ -312,7 +312,7 @@ async fn appointment_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let toast = Submitted(params).get("done").map(|_| "Appointment updated.".to_owned());
     appointment_view(
         &caller,
@@ -329,7 +329,7 @@ async fn status_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let fields = StatusFields {
         to: form.text("to"),
@@ -342,7 +342,7 @@ async fn status_form(
             let back = form.get("back").filter(|b| b.starts_with("/appointments"));
             Ok(Redirect::to(&back.map_or_else(|| format!("/appointments/{id}?done=1"), str::to_owned)).into_response())
         }
-        Err(WebError::Validation(problems)) => {
+        Err(Error::Invalid(problems)) => {
             appointment_view(&caller, id, &fields, FieldErrors(problems), None, None).await
         }
         Err(other) => Err(other),
@@ -401,7 +401,7 @@ struct Choices {
     rooms: Vec<(String, String)>,
 }
 
-async fn choices(caller: &Caller) -> Result<Choices, WebError> {
+async fn choices(caller: &Caller) -> Result<Choices, Error> {
     let mut staff = vec![(String::new(), "Choose".to_owned())];
     staff.extend(
         crate::identity::store::list(&caller.tenant.pool)
@@ -548,7 +548,7 @@ struct NewPage {
     clash: Option<String>,
 }
 
-async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let params = Submitted(params);
     let mut form = BookingForm::default();
@@ -575,7 +575,7 @@ async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -
 }
 
 /// The form as the API's fields; record numbers that name nobody are field errors.
-async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::AppointmentFields, WebError> {
+async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::AppointmentFields, Error> {
     let mut problems = Vec::new();
     let mut client_ids = Vec::new();
     let records: Vec<&str> = form
@@ -585,7 +585,7 @@ async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::
         .filter(|r| !r.is_empty())
         .collect();
     if records.len() > service::MAX_CLIENTS {
-        return Err(WebError::Validation(vec![crate::web::error::FieldError::new(
+        return Err(Error::Invalid(vec![crate::error::FieldError::new(
             "clients",
             format!("at most {} clients", service::MAX_CLIENTS),
         )]));
@@ -594,20 +594,17 @@ async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::
         let record = record.to_uppercase();
         match crate::clients::store::id_by_record_number(&caller.tenant.pool, &record).await? {
             Some(id) => client_ids.push(id),
-            None => problems.push(crate::web::error::FieldError::new(
-                "clients",
-                format!("no client {record}"),
-            )),
+            None => problems.push(crate::error::FieldError::new("clients", format!("no client {record}"))),
         }
     }
-    let number = |field: &'static str, value: &str, problems: &mut Vec<crate::web::error::FieldError>| {
+    let number = |field: &'static str, value: &str, problems: &mut Vec<crate::error::FieldError>| {
         if value.is_empty() {
             return None;
         }
         if let Ok(n) = value.parse::<i64>() {
             Some(n)
         } else {
-            problems.push(crate::web::error::FieldError::new(field, "must be a whole number"));
+            problems.push(crate::error::FieldError::new(field, "must be a whole number"));
             None
         }
     };
@@ -619,12 +616,12 @@ async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::
     } else {
         let parsed = NaiveDate::parse_from_str(&form.until, "%Y-%m-%d").ok();
         if parsed.is_none() {
-            problems.push(crate::web::error::FieldError::new("until", "use a date"));
+            problems.push(crate::error::FieldError::new("until", "use a date"));
         }
         parsed
     };
     if !problems.is_empty() {
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     }
     let id = |v: &str| Uuid::parse_str(v).ok();
     let recurrence = match form.repeat.as_str() {
@@ -668,7 +665,7 @@ fn form_field(api: &str) -> &str {
     }
 }
 
-async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     // Before any record number is looked up, so the form is no way to probe the register.
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let form = BookingForm::from(&Submitted(form));
@@ -678,17 +675,17 @@ async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) ->
     };
     let (errors, clash) = match outcome {
         Ok(booked) => {
-            let first = booked.appointments.first().map(|a| a.id).ok_or(WebError::NotFound)?;
+            let first = booked.appointments.first().map(|a| a.id).ok_or(Error::NotFound)?;
             return Ok(Redirect::to(&format!("/appointments/{first}?done=1")).into_response());
         }
-        Err(WebError::Validation(problems)) => (
+        Err(Error::Invalid(problems)) => (
             problems
                 .into_iter()
-                .map(|p| crate::web::error::FieldError::new(form_field(&p.field).to_owned(), p.message))
+                .map(|p| crate::error::FieldError::new(form_field(&p.field).to_owned(), p.message))
                 .collect(),
             None,
         ),
-        Err(WebError::Conflict(message)) => (Vec::new(), Some(message)),
+        Err(Error::Conflict { message, .. }) => (Vec::new(), Some(message)),
         Err(other) => return Err(other),
     };
     let choices = choices(&caller).await?;
@@ -713,7 +710,7 @@ async fn change_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let text = |name: &str| {
         form.get(name)
@@ -725,7 +722,7 @@ async fn change_form(
         None => None,
         Some(Ok(minutes)) => Some(minutes),
         Some(Err(_)) => {
-            let problems = vec![crate::web::error::FieldError::new(
+            let problems = vec![crate::error::FieldError::new(
                 "duration_minutes",
                 "must be a whole number",
             )];
@@ -753,11 +750,11 @@ async fn change_form(
     };
     match service::change(&caller, id, &fields).await {
         Ok(_) => Ok(Redirect::to(&format!("/appointments/{id}?done=1")).into_response()),
-        Err(WebError::Validation(problems)) => {
+        Err(Error::Invalid(problems)) => {
             let problems = problems
                 .into_iter()
                 .map(|p| {
-                    crate::web::error::FieldError::new(
+                    crate::error::FieldError::new(
                         if p.field == "starts_at" {
                             "date".to_owned()
                         } else {
@@ -777,7 +774,7 @@ async fn change_form(
             )
             .await
         }
-        Err(WebError::Conflict(message)) if message.starts_with("This clashes") => {
+        Err(Error::Conflict { message, .. }) if message.starts_with("This clashes") => {
             appointment_view(
                 &caller,
                 id,
@@ -814,7 +811,7 @@ struct WeekPage {
 }
 
 /// A clinician's or a room's week (Monday to Sunday), in the organisation's time.
-async fn week_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn week_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     use chrono::Datelike;
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let params = Submitted(params);
@@ -823,14 +820,14 @@ async fn week_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) 
     let day = match params.get("date").filter(|d| !d.is_empty()) {
         None => today,
         Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map_err(|_| WebError::BadRequest("date: use YYYY-MM-DD".to_owned()))?,
+            .map_err(|_| Error::Malformed("date: use YYYY-MM-DD".to_owned()))?,
     };
     let monday = day - chrono::TimeDelta::days(i64::from(day.weekday().num_days_from_monday()));
-    let id = |name: &str| -> Result<Option<Uuid>, WebError> {
+    let id = |name: &str| -> Result<Option<Uuid>, Error> {
         params
             .get(name)
             .filter(|v| !v.is_empty())
-            .map(|v| Uuid::parse_str(v).map_err(|_| WebError::BadRequest(format!("{name}: not an id"))))
+            .map(|v| Uuid::parse_str(v).map_err(|_| Error::Malformed(format!("{name}: not an id"))))
             .transpose()
     };
     let (staff, room) = (id("staff")?, id("room")?);
@@ -905,12 +902,12 @@ struct CalendarPage {
 }
 
 /// Subscribing a calendar app: the private feed's address, made, replaced or ended here.
-async fn calendar_page(caller: Caller) -> Result<Response, WebError> {
+async fn calendar_page(caller: Caller) -> Result<Response, Error> {
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     calendar_view(&caller, None).await
 }
 
-async fn calendar_view(caller: &Caller, new_url: Option<String>) -> Result<Response, WebError> {
+async fn calendar_view(caller: &Caller, new_url: Option<String>) -> Result<Response, Error> {
     let since = super::feeds::feed_since(caller)
         .await?
         .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string());
@@ -921,7 +918,7 @@ async fn calendar_view(caller: &Caller, new_url: Option<String>) -> Result<Respo
     })
 }
 
-async fn calendar_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn calendar_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     match Submitted(form).get("do") {
         Some("revoke") => {
             super::feeds::withdraw(&caller).await?;
@@ -937,7 +934,7 @@ async fn calendar_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) 
             );
             Ok(response)
         }
-        _ => Err(WebError::BadRequest("do: issue or revoke".to_owned())),
+        _ => Err(Error::Malformed("do: issue or revoke".to_owned())),
     }
 }
 
@@ -984,16 +981,16 @@ fn hours_sections(values: &[(String, String); 7]) -> Vec<Section> {
 }
 
 /// Whose hours a request is about: `?staff=`, or the person asking.
-fn hours_of(caller: &Caller, params: &Submitted) -> Result<Uuid, WebError> {
+fn hours_of(caller: &Caller, params: &Submitted) -> Result<Uuid, Error> {
     params
         .get("staff")
         .filter(|v| !v.is_empty())
         .map_or(Ok(caller.identity.user.id.0), |v| {
-            Uuid::parse_str(v).map_err(|_| WebError::BadRequest("staff: not an id".to_owned()))
+            Uuid::parse_str(v).map_err(|_| Error::Malformed("staff: not an id".to_owned()))
         })
 }
 
-async fn hours_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn hours_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let params = Submitted(params);
     let staff = hours_of(&caller, &params)?;
     caller
@@ -1003,7 +1000,7 @@ async fn hours_page(caller: Caller, Query(params): Query<Vec<(String, String)>>)
         .await?;
     let person = crate::identity::store::find(&caller.tenant.pool, crate::identity::UserId(staff))
         .await?
-        .ok_or(WebError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let mut values: [(String, String); 7] = Default::default();
     for (weekday, from, to) in store::availability(&caller.tenant.pool, staff).await? {
         if let Some(slot) = usize::try_from(weekday - 1).ok().and_then(|i| values.get_mut(i))
@@ -1025,7 +1022,7 @@ async fn hours_page(caller: Caller, Query(params): Query<Vec<(String, String)>>)
     })
 }
 
-async fn hours_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn hours_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let form = Submitted(form);
     let staff = hours_of(&caller, &form)?;
     caller
@@ -1048,20 +1045,17 @@ async fn hours_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> 
             (true, true) => {}
             (false, false) => match (parse(&from), parse(&to)) {
                 (Ok(a), Ok(b)) if b > a => hours.push((i16::try_from(i + 1).unwrap_or(1), a, b)),
-                (Ok(_), Ok(_)) => problems.push(crate::web::error::FieldError::new(
+                (Ok(_), Ok(_)) => problems.push(crate::error::FieldError::new(
                     format!("to_{}", i + 1),
                     "must be after the start",
                 )),
-                _ => problems.push(crate::web::error::FieldError::new(
-                    format!("from_{}", i + 1),
-                    "use HH:MM",
-                )),
+                _ => problems.push(crate::error::FieldError::new(format!("from_{}", i + 1), "use HH:MM")),
             },
-            (true, false) => problems.push(crate::web::error::FieldError::new(
+            (true, false) => problems.push(crate::error::FieldError::new(
                 format!("from_{}", i + 1),
                 "give both times, or neither",
             )),
-            (false, true) => problems.push(crate::web::error::FieldError::new(
+            (false, true) => problems.push(crate::error::FieldError::new(
                 format!("to_{}", i + 1),
                 "give both times, or neither",
             )),
@@ -1074,7 +1068,7 @@ async fn hours_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> 
     }
     let person = crate::identity::store::find(&caller.tenant.pool, crate::identity::UserId(staff))
         .await?
-        .ok_or(WebError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let mut sections = hours_sections(&values);
     let errors = attach_errors(&mut sections, &FieldErrors(problems));
     render_with_status(

@@ -9,10 +9,10 @@ use super::recurrence::{self, Recurrence};
 use super::store::{self, ClashAt, Filter, NewAppointment};
 use super::{Appointment, AppointmentStatus, CancelledBy, EditScope, Place};
 use crate::compliance::audit::{self, Audited, Outcome};
+use crate::error::{Error, FieldError};
 use crate::policy::{self, Action, AppointmentFacts};
+use crate::validate::Problems;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
-use crate::web::form::Problems;
 
 /// The most clients one appointment holds (a family or a group).
 pub const MAX_CLIENTS: usize = 12;
@@ -185,21 +185,21 @@ pub fn validate(
 
 /// How the caller stands to these clients, for the policy; `NotFound` for a client
 /// that does not exist.
-async fn reaches_every_client(caller: &Caller, clients: &[Uuid]) -> Result<bool, WebError> {
+async fn reaches_every_client(caller: &Caller, clients: &[Uuid]) -> Result<bool, Error> {
     let mut every = true;
     for client in clients {
         let facts = crate::clients::access::facts(&caller.tenant.pool, caller.identity.user.id, *client, caller.now())
             .await?
-            .ok_or_else(|| WebError::Validation(vec![FieldError::new("client_ids", "no such client")]))?;
+            .ok_or_else(|| Error::Invalid(vec![FieldError::new("client_ids", "no such client")]))?;
         every &= policy::may(&caller.identity, &Action::ViewClinical(facts)).is_allowed();
     }
     Ok(every)
 }
 
 /// How the caller stands to an existing appointment.
-pub async fn facts(caller: &Caller, id: Uuid) -> Result<(AppointmentFacts, Appointment), WebError> {
+pub async fn facts(caller: &Caller, id: Uuid) -> Result<(AppointmentFacts, Appointment), Error> {
     let mut conn = caller.tenant.pool.acquire().await?;
-    let appointment = store::find(&mut conn, id).await?.ok_or(WebError::NotFound)?;
+    let appointment = store::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
     drop(conn);
     let me = caller.identity.user.id.0;
     let mut reaches_a_client = false;
@@ -238,7 +238,7 @@ async fn stage_audit(
     booking: &Booking,
     summary: String,
     overridden: Option<String>,
-) -> Result<(), WebError> {
+) -> Result<(), Error> {
     let subjects: Vec<String> = booking.clients.iter().map(Uuid::to_string).collect();
     audit::stage(
         &mut *tx,
@@ -275,11 +275,11 @@ pub struct Booked {
 /// client) and times outside the clinician's hours refuse the booking with a 409 that
 /// names each, unless an override reason is given; then it is booked and the override
 /// audited.
-pub async fn book(caller: &Caller, fields: &AppointmentFields) -> Result<Booked, WebError> {
+pub async fn book(caller: &Caller, fields: &AppointmentFields) -> Result<Booked, Error> {
     let pool = &caller.tenant.pool;
     let zone = store::organisation_zone(pool).await?;
     let now = caller.now();
-    let booking = validate(fields, zone, now).map_err(WebError::Validation)?;
+    let booking = validate(fields, zone, now).map_err(Error::Invalid)?;
     let every = reaches_every_client(caller, &booking.clients).await?;
     caller
         .authorize(&Action::BookAppointment {
@@ -289,7 +289,7 @@ pub async fn book(caller: &Caller, fields: &AppointmentFields) -> Result<Booked,
     check_people_and_room(caller, &booking).await?;
 
     let starts = match &booking.rule {
-        Some(rule) => recurrence::occurrences(rule).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        Some(rule) => recurrence::occurrences(rule).map_err(|e| Error::Malformed(e.to_string()))?,
         None => vec![booking.starts_at],
     };
     let slots: Vec<(DateTime<Utc>, DateTime<Utc>)> = starts.iter().map(|s| (*s, *s + booking.duration)).collect();
@@ -306,7 +306,7 @@ pub async fn book(caller: &Caller, fields: &AppointmentFields) -> Result<Booked,
     let hours = store::availability(&mut *tx, booking.clinician_id).await?;
     let outside = outside_hours(&slots, &hours, zone);
     if (!clashes.is_empty() || !outside.is_empty()) && booking.override_reason.is_none() {
-        return Err(WebError::Conflict(describe(&clashes, &outside, zone)));
+        return Err(Error::conflict(describe(&clashes, &outside, zone)));
     }
 
     let (series_id, ids) = insert_booking(&mut tx, caller, &booking, &slots, zone).await?;
@@ -346,7 +346,7 @@ async fn insert_booking(
     booking: &Booking,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],
     zone: chrono_tz::Tz,
-) -> Result<(Option<Uuid>, Vec<Uuid>), WebError> {
+) -> Result<(Option<Uuid>, Vec<Uuid>), Error> {
     let now = caller.now();
     let by = Some(caller.identity.user.id);
     let series_id = match &booking.rule {
@@ -382,7 +382,7 @@ async fn insert_booking(
     Ok((series_id, ids))
 }
 
-async fn check_people_and_room(caller: &Caller, booking: &Booking) -> Result<(), WebError> {
+async fn check_people_and_room(caller: &Caller, booking: &Booking) -> Result<(), Error> {
     let pool = &caller.tenant.pool;
     let mut problems = Vec::new();
     if !store::is_bookable_clinician(pool, booking.clinician_id).await? {
@@ -407,7 +407,7 @@ async fn check_people_and_room(caller: &Caller, booking: &Booking) -> Result<(),
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(WebError::Validation(problems))
+        Err(Error::Invalid(problems))
     }
 }
 
@@ -480,7 +480,7 @@ fn describe(clashes: &[ClashAt], outside: &[(DateTime<Utc>, DateTime<Utc>)], zon
 }
 
 /// One appointment, recorded in the audit trail before it is shown.
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Appointment>, WebError> {
+pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Appointment>, Error> {
     let (facts, appointment) = facts(caller, id).await?;
     caller.authorize(&Action::ViewAppointment(facts)).await?;
     let event = caller
@@ -491,7 +491,7 @@ pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Appointment>, Web
 }
 
 /// A page of appointments within the caller's scope, recorded with the clients shown.
-pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<Vec<Appointment>>, WebError> {
+pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<Vec<Appointment>>, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let scope = policy::schedule_scope(&caller.identity);
     let mut conn = caller.tenant.pool.acquire().await?;
@@ -514,9 +514,9 @@ pub async fn save_hours(
     caller: &Caller,
     staff: Uuid,
     hours: &[(i16, chrono::NaiveTime, chrono::NaiveTime)],
-) -> Result<(), WebError> {
+) -> Result<(), Error> {
     if !store::is_bookable_clinician(&caller.tenant.pool, staff).await? {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     }
     let mut tx = caller.tenant.pool.begin().await?;
     store::set_availability(&mut tx, staff, hours).await?;
@@ -550,7 +550,7 @@ pub struct StatusFields {
 /// Checks in, completes, cancels (by client or staff, with a reason; a client's
 /// cancellation within the organisation's notice period is marked late) or marks a
 /// no-show; audited with the change.
-pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Result<Appointment, WebError> {
+pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Result<Appointment, Error> {
     let (facts, appointment) = facts(caller, id).await?;
     caller.authorize(&Action::ChangeAppointment(facts)).await?;
     let mut problems = Problems::default();
@@ -586,7 +586,7 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
     }
     problems.check()?;
     let Some(to) = to else {
-        return Err(WebError::BadRequest("to: missing".to_owned()));
+        return Err(Error::Malformed("to: missing".to_owned()));
     };
     let from = appointment.status;
     let scope = if cancelled {
@@ -617,7 +617,7 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
         )
         .await?
         {
-            return Err(WebError::Conflict(
+            return Err(Error::conflict(
                 "someone else changed this appointment just now; reload and try again".to_owned(),
             ));
         }
@@ -641,16 +641,16 @@ pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Res
             )),
     )
     .await?;
-    let updated = store::find(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let updated = store::find(&mut tx, id).await?.ok_or(Error::NotFound)?;
     tx.commit().await?;
     caller.tenant.audit.nudge();
     Ok(updated)
 }
 
 /// A 409 naming the moves a status allows.
-fn refuse_move(from: AppointmentStatus) -> WebError {
+fn refuse_move(from: AppointmentStatus) -> Error {
     let allowed: Vec<&str> = from.next().into_iter().map(AppointmentStatus::as_str).collect();
-    WebError::Conflict(format!(
+    Error::conflict(format!(
         "this appointment is {}; it can move to {}",
         from.as_str(),
         if allowed.is_empty() {
@@ -738,7 +738,7 @@ fn in_scope(anchor: &Appointment, scope: EditScope, series: &[store::Occurrence]
 }
 
 /// The scope asked for, which only a scheduled appointment of a series may widen.
-fn edit_scope(anchor: &Appointment, asked: Option<&str>) -> Result<EditScope, WebError> {
+fn edit_scope(anchor: &Appointment, asked: Option<&str>) -> Result<EditScope, Error> {
     let mut problems = Problems::default();
     let scope = problems
         .choice("scope", asked, EditScope::parse, EditScope::choices)
@@ -748,7 +748,7 @@ fn edit_scope(anchor: &Appointment, asked: Option<&str>) -> Result<EditScope, We
     }
     problems.check()?;
     if anchor.status != AppointmentStatus::Scheduled {
-        return Err(WebError::Conflict(format!(
+        return Err(Error::conflict(format!(
             "this appointment is {}; only scheduled ones can be changed",
             anchor.status.as_str()
         )));
@@ -787,14 +787,14 @@ fn shifted(at: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>, zone: chro
 
 /// Changes one appointment, this and the following ones, or the whole series. Clashes
 /// are checked for every occurrence in scope, as when booking.
-pub async fn change(caller: &Caller, id: Uuid, fields: &ChangeFields) -> Result<Booked, WebError> {
+pub async fn change(caller: &Caller, id: Uuid, fields: &ChangeFields) -> Result<Booked, Error> {
     let (facts, anchor) = facts(caller, id).await?;
     caller.authorize(&Action::ChangeAppointment(facts)).await?;
     let pool = &caller.tenant.pool;
     let zone = store::organisation_zone(pool).await?;
     let now = caller.now();
     let scope = edit_scope(&anchor, fields.scope.as_deref())?;
-    let target = validate(&overlay(&anchor, fields), zone, now - TimeDelta::days(1)).map_err(WebError::Validation)?;
+    let target = validate(&overlay(&anchor, fields), zone, now - TimeDelta::days(1)).map_err(Error::Invalid)?;
     check_people_and_room(caller, &target).await?;
 
     let mut tx = pool.begin().await?;
@@ -823,7 +823,7 @@ pub async fn change(caller: &Caller, id: Uuid, fields: &ChangeFields) -> Result<
     let clashes = store::clashes(&mut *tx, &slots, &staff, target.room_id, &target.clients, &ids).await?;
     let outside = outside_hours(&slots, &store::availability(&mut *tx, target.clinician_id).await?, zone);
     if (!clashes.is_empty() || !outside.is_empty()) && target.override_reason.is_none() {
-        return Err(WebError::Conflict(describe(&clashes, &outside, zone)));
+        return Err(Error::conflict(describe(&clashes, &outside, zone)));
     }
 
     let new_series = split_series(&mut tx, caller, &anchor, scope, &slots, zone).await?;
@@ -844,7 +844,7 @@ pub async fn change(caller: &Caller, id: Uuid, fields: &ChangeFields) -> Result<
             series: new_series.map(|series| (series, *start)),
         };
         if !store::update(&mut tx, *id, &change, now).await? {
-            return Err(WebError::Conflict(
+            return Err(Error::conflict(
                 "an appointment in scope changed just now; reload and try again".to_owned(),
             ));
         }
@@ -887,7 +887,7 @@ async fn split_series(
     scope: EditScope,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],
     zone: chrono_tz::Tz,
-) -> Result<Option<Uuid>, WebError> {
+) -> Result<Option<Uuid>, Error> {
     let (Some(series), Some(first)) = (anchor.series_id, slots.first().map(|s| s.0)) else {
         return Ok(None);
     };
@@ -895,7 +895,7 @@ async fn split_series(
         return Ok(None);
     };
     let count = u16::try_from(slots.len()).unwrap_or(recurrence::MAX_OCCURRENCES);
-    let stored = |e: recurrence::RecurrenceError| WebError::BadRequest(e.to_string());
+    let stored = |e: recurrence::RecurrenceError| Error::Malformed(e.to_string());
     match scope {
         EditScope::One => Ok(None),
         EditScope::All => {

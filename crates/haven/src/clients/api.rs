@@ -12,9 +12,9 @@ use super::access::TeamRole;
 use super::search::{self, Term};
 use super::service::{self, BreakGlassRequest};
 use super::validation::ClientFields;
+use crate::error::Error;
 use crate::identity::UserId;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
@@ -42,7 +42,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
 }
 
 /// The list's query string: `q`, `status`, `page` (from 1), `per_page` (1 to 100).
-pub fn parse_list_params(params: &[(String, String)]) -> Result<search::Query, WebError> {
+pub fn parse_list_params(params: &[(String, String)]) -> Result<search::Query, Error> {
     let params = Submitted(params.to_vec());
     let mut problems = Problems::default();
     let status = problems.choice("status", params.get("status"), ClientStatus::parse, || {
@@ -79,7 +79,7 @@ pub fn parse_list_params(params: &[(String, String)]) -> Result<search::Query, W
         (status = 403, description = "Your role does not include client records", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "A bad parameter, named in `details.fields`", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let query = parse_list_params(&params)?;
     let page = service::find_clients(&caller, &query).await?;
     Ok(Json(page.into_inner()).into_response())
@@ -95,7 +95,7 @@ pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, Strin
         (status = 409, description = "An identifier belongs to another client", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<ClientFields>) -> Result<Response, WebError> {
+pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<ClientFields>) -> Result<Response, Error> {
     let id = service::create(&caller, &fields).await?;
     let chart = service::chart(&caller, id).await?;
     Ok((
@@ -116,7 +116,7 @@ pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<ClientFields
         (status = 403, description = "Not on your caseload (emergency access needs a reason)", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such client", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(service::chart(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -138,7 +138,7 @@ pub(crate) async fn update(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(change): ApiJson<ClientFields>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     service::update(&caller, id, change).await?;
     Ok(Json(service::chart(&caller, id).await?.into_inner()).into_response())
 }
@@ -165,9 +165,9 @@ pub(crate) async fn put_team_member(
     caller: Caller,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<TeamMemberJson>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let role = TeamRole::parse(body.team_role.trim()).ok_or_else(|| {
-        WebError::Validation(vec![crate::web::error::FieldError::new(
+        Error::Invalid(vec![crate::error::FieldError::new(
             "team_role",
             "must be one of primary, clinician, case_manager",
         )])
@@ -189,7 +189,7 @@ pub(crate) async fn put_team_member(
 pub(crate) async fn delete_team_member(
     caller: Caller,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     service::remove_from_team(&caller, id, UserId(user_id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -208,7 +208,7 @@ pub(crate) async fn delete_team_member(
 pub(crate) async fn open_break_glass(
     caller: Caller,
     ApiJson(request): ApiJson<BreakGlassRequest>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let opened = service::open_break_glass(&caller, &request).await?;
     Ok((StatusCode::CREATED, Json(opened)).into_response())
 }
@@ -221,7 +221,7 @@ pub(crate) async fn open_break_glass(
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 403, description = "Only admins and supervisors", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn break_glass_log(caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn break_glass_log(caller: Caller) -> Result<Response, Error> {
     let grants = service::break_glass_log(&caller).await?.into_inner();
     Ok(Json(serde_json::json!({ "grants": grants })).into_response())
 }

@@ -15,11 +15,11 @@ use super::search::Term;
 use super::service::{self, BreakGlassRequest, Chart, ResultPage};
 use super::validation::{ClientFields, IdentifierFields, RelatedFields};
 use super::{ClientStatus, RelatedKind};
+use crate::error::{Error, FieldErrors};
 use crate::identity::{self, Role, UserId, UserStatus};
 use crate::policy::Action;
 use crate::referrals::ReferralSummary;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldErrors, WebError};
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -96,7 +96,7 @@ impl SearchPage {
     }
 }
 
-async fn search_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn search_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let value = |key: &str| {
         params
             .iter()
@@ -106,7 +106,7 @@ async fn search_page(caller: Caller, Query(params): Query<Vec<(String, String)>>
     };
     let (query, errors) = match parse_list_params(&params) {
         Ok(query) => (query, Vec::new()),
-        Err(WebError::Validation(fields)) => (
+        Err(Error::Invalid(fields)) => (
             super::search::Query {
                 term: Term::Everyone,
                 status: None,
@@ -369,7 +369,7 @@ fn form_page(
     }
 }
 
-async fn new_page(caller: Caller) -> Result<Response, WebError> {
+async fn new_page(caller: Caller) -> Result<Response, Error> {
     caller.authorize(&Action::CreateClient).await?;
     render(&form_page(
         &caller,
@@ -382,11 +382,11 @@ async fn new_page(caller: Caller) -> Result<Response, WebError> {
     ))
 }
 
-async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let fields = fields_from_form(&Submitted(form));
     match service::create(&caller, &fields).await {
         Ok(id) => Ok(Redirect::to(&format!("/clients/{id}?done=created")).into_response()),
-        Err(WebError::Validation(problems)) => render_with_status(
+        Err(Error::Invalid(problems)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &form_page(
                 &caller,
@@ -402,7 +402,7 @@ async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) ->
     }
 }
 
-async fn edit_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+async fn edit_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let facts = service::facts(&caller, id).await?;
     caller.authorize(&Action::EditClient(facts)).await?;
     let chart = service::chart(&caller, id).await?.into_inner();
@@ -423,11 +423,11 @@ async fn edit_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let fields = fields_from_form(&Submitted(form));
     match service::update(&caller, id, fields.clone()).await {
         Ok(()) => Ok(Redirect::to(&format!("/clients/{id}?done=saved")).into_response()),
-        Err(WebError::Validation(problems)) => render_with_status(
+        Err(Error::Invalid(problems)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &form_page(
                 &caller,
@@ -482,7 +482,7 @@ fn when(at: &DateTime<Utc>) -> String {
 }
 
 impl ChartHead {
-    pub async fn of(caller: &Caller, chart: &Chart, tab: &'static str) -> Result<Self, WebError> {
+    pub async fn of(caller: &Caller, chart: &Chart, tab: &'static str) -> Result<Self, Error> {
         let id = chart.client.id;
         let alerts = if chart.can_view_clinical {
             crate::clinical::assessments::open_alerts(&caller.tenant.pool, id)
@@ -540,7 +540,7 @@ async fn chart_view(
     id: Uuid,
     tab: &'static str,
     toast_message: Option<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let chart = service::chart(caller, id).await?.into_inner();
     let referrals = if tab == "referrals" && chart.can_view_clinical {
         let filter = crate::referrals::store::Filter {
@@ -593,7 +593,7 @@ async fn chart_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     chart_view(&caller, id, "overview", toast(&params)).await
 }
 
@@ -601,7 +601,7 @@ async fn chart_referrals_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let facts = service::facts(&caller, id).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     chart_view(&caller, id, "referrals", toast(&params)).await
@@ -611,7 +611,7 @@ async fn chart_appointments_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     chart_view(&caller, id, "appointments", toast(&params)).await
 }
@@ -620,20 +620,20 @@ async fn team_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let user = form
         .get("user_id")
         .and_then(|v| Uuid::parse_str(v).ok())
         .map(UserId)
-        .ok_or_else(|| WebError::BadRequest("Choose a staff member.".to_owned()))?;
+        .ok_or_else(|| Error::Malformed("Choose a staff member.".to_owned()))?;
     if form.get("remove").is_some() {
         service::remove_from_team(&caller, id, user).await?;
     } else {
         let role = form
             .get("team_role")
             .and_then(TeamRole::parse)
-            .ok_or_else(|| WebError::BadRequest("Choose a role on the team.".to_owned()))?;
+            .ok_or_else(|| Error::Malformed("Choose a role on the team.".to_owned()))?;
         service::add_to_team(&caller, id, user, role).await?;
     }
     Ok(Redirect::to(&format!("/clients/{id}?done=team")).into_response())
@@ -643,7 +643,7 @@ async fn hipaa_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let exempt = Submitted(form).checkbox("hipaa_exempt");
     service::update(
         &caller,
@@ -683,7 +683,7 @@ fn emergency_sections(request: &BreakGlassRequest) -> Vec<Section> {
     )]
 }
 
-async fn emergency_page(caller: Caller) -> Result<Response, WebError> {
+async fn emergency_page(caller: Caller) -> Result<Response, Error> {
     render(&EmergencyPage {
         chrome: caller.chrome().at("clients"),
         sections: emergency_sections(&BreakGlassRequest::default()),
@@ -691,7 +691,7 @@ async fn emergency_page(caller: Caller) -> Result<Response, WebError> {
     })
 }
 
-async fn emergency_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn emergency_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let form = Submitted(form);
     let request = BreakGlassRequest {
         record_number: form.text("record_number").unwrap_or_default(),
@@ -700,7 +700,7 @@ async fn emergency_form(caller: Caller, Form(form): Form<Vec<(String, String)>>)
     };
     match service::open_break_glass(&caller, &request).await {
         Ok(opened) => Ok(Redirect::to(&format!("/clients/{}", opened.client_id)).into_response()),
-        Err(WebError::Validation(problems)) => {
+        Err(Error::Invalid(problems)) => {
             let mut sections = emergency_sections(&request);
             let errors = attach_errors(&mut sections, &FieldErrors(problems));
             render_with_status(
@@ -730,7 +730,7 @@ impl BreakGlassLogPage {
     }
 }
 
-async fn break_glass_page(caller: Caller) -> Result<Response, WebError> {
+async fn break_glass_page(caller: Caller) -> Result<Response, Error> {
     let grants = service::break_glass_log(&caller).await?.into_inner();
     render(&BreakGlassLogPage {
         chrome: caller.chrome().at("break_glass"),

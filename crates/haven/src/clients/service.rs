@@ -12,22 +12,22 @@ use super::store::{self, ClientError};
 use super::validation::ClientFields;
 use super::{Client, ClientSummary};
 use crate::compliance::audit::{self, Audited, Outcome};
+use crate::error::{Error, FieldError};
 use crate::identity::{self, Role, UserId, UserStatus};
 use crate::policy::{self, Action, ClientFacts};
+use crate::validate::Problems;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
-use crate::web::form::Problems;
 
-impl From<ClientError> for WebError {
+impl From<ClientError> for Error {
     fn from(err: ClientError) -> Self {
         match err {
             ClientError::NotFound => Self::NotFound,
-            ClientError::VersionMismatch => Self::Conflict(
+            ClientError::VersionMismatch => Self::conflict(
                 "Someone else changed this client since you opened it. Reload to see their changes, then try again."
                     .to_owned(),
             ),
             ClientError::IdentifierTaken => {
-                Self::Conflict("One of these identifiers is already recorded for another client.".to_owned())
+                Self::conflict("One of these identifiers is already recorded for another client.".to_owned())
             }
             ClientError::Database(err) => err.into(),
         }
@@ -35,10 +35,10 @@ impl From<ClientError> for WebError {
 }
 
 /// How the caller stands to the client; 404 when there is no such client.
-pub async fn facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, WebError> {
+pub async fn facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, Error> {
     access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
         .await?
-        .ok_or(WebError::NotFound)
+        .ok_or(Error::NotFound)
 }
 
 /// The chart: the record with what the caller may do with it.
@@ -64,12 +64,12 @@ pub struct Chart {
 }
 
 /// Opens a client's chart; the read is in the audit trail before anything is shown.
-pub async fn chart(caller: &Caller, id: Uuid) -> Result<Audited<Chart>, WebError> {
+pub async fn chart(caller: &Caller, id: Uuid) -> Result<Audited<Chart>, Error> {
     let facts = facts(caller, id).await?;
     caller.authorize(&Action::ViewClient(facts)).await?;
     let pool = &caller.tenant.pool;
     let mut conn = pool.acquire().await?;
-    let mut client = store::find(&mut conn, id).await?.ok_or(WebError::NotFound)?;
+    let mut client = store::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
     let care_team = access::care_team(&mut *conn, id).await?;
     let via_break_glass = facts.break_glass && !facts.on_care_team && !facts.supervises_care_team;
     let break_glass_until = if via_break_glass {
@@ -117,15 +117,13 @@ fn team_role_for_creator(caller: &Caller) -> Option<TeamRole> {
 }
 
 /// Registers a client. Returns its id.
-pub async fn create(caller: &Caller, fields: &ClientFields) -> Result<Uuid, WebError> {
+pub async fn create(caller: &Caller, fields: &ClientFields) -> Result<Uuid, Error> {
     caller.authorize(&Action::CreateClient).await?;
     let exempt = fields.hipaa_exempt.unwrap_or(false);
     if exempt {
         caller.authorize(&Action::SetHipaaExempt).await?;
     }
-    let details = fields
-        .validate(caller.now().date_naive())
-        .map_err(WebError::Validation)?;
+    let details = fields.validate(caller.now().date_naive()).map_err(Error::Invalid)?;
     let id = Uuid::now_v7();
     let now = caller.now();
     let me = caller.identity.user.id;
@@ -158,7 +156,7 @@ pub async fn create(caller: &Caller, fields: &ClientFields) -> Result<Uuid, WebE
 
 /// Changes what `change` names. `hipaa_exempt` needs an admin; the rest needs the right
 /// to edit the client.
-pub async fn update(caller: &Caller, id: Uuid, change: ClientFields) -> Result<(), WebError> {
+pub async fn update(caller: &Caller, id: Uuid, change: ClientFields) -> Result<(), Error> {
     let facts = facts(caller, id).await?;
     let touches_details = change.touches_details();
     if touches_details || change.hipaa_exempt.is_none() {
@@ -169,7 +167,7 @@ pub async fn update(caller: &Caller, id: Uuid, change: ClientFields) -> Result<(
     }
     let now = caller.now();
     let mut tx = caller.tenant.pool.begin().await?;
-    let current = store::find(&mut tx, id).await?.ok_or(WebError::NotFound)?;
+    let current = store::find(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if let Some(expected) = change.version
         && expected != current.version
     {
@@ -181,7 +179,7 @@ pub async fn update(caller: &Caller, id: Uuid, change: ClientFields) -> Result<(
         let details = ClientFields::from_details(&current.details)
             .overlay(change)
             .validate(now.date_naive())
-            .map_err(WebError::Validation)?;
+            .map_err(Error::Invalid)?;
         store::update(&mut tx, id, &details, expected_version, now).await?;
         audit::stage(
             &mut tx,
@@ -221,7 +219,7 @@ pub struct ResultPage {
     pub has_more: bool,
 }
 
-pub async fn find_clients(caller: &Caller, query: &Query) -> Result<Audited<ResultPage>, WebError> {
+pub async fn find_clients(caller: &Caller, query: &Query) -> Result<Audited<ResultPage>, Error> {
     caller.authorize(&Action::ListClients).await?;
     let scope = policy::client_scope(&caller.identity);
     let mut clients = search::search(&caller.tenant.pool, scope, query, caller.now()).await?;
@@ -246,7 +244,7 @@ pub async fn find_clients(caller: &Caller, query: &Query) -> Result<Audited<Resu
 
 /// Staff who may be on a care team or take a referral: active or invited, with a
 /// clinical role. Otherwise a validation error on `field`.
-pub async fn clinical_staff(caller: &Caller, user: UserId, field: &'static str) -> Result<identity::User, WebError> {
+pub async fn clinical_staff(caller: &Caller, user: UserId, field: &'static str) -> Result<identity::User, Error> {
     let found = identity::store::find(&caller.tenant.pool, user).await?;
     match found {
         Some(u)
@@ -255,14 +253,14 @@ pub async fn clinical_staff(caller: &Caller, user: UserId, field: &'static str) 
         {
             Ok(u)
         }
-        _ => Err(WebError::Validation(vec![FieldError::new(
+        _ => Err(Error::Invalid(vec![FieldError::new(
             field,
             "must be an active counsellor, case manager or supervisor",
         )])),
     }
 }
 
-pub async fn add_to_team(caller: &Caller, client: Uuid, user: UserId, role: TeamRole) -> Result<(), WebError> {
+pub async fn add_to_team(caller: &Caller, client: Uuid, user: UserId, role: TeamRole) -> Result<(), Error> {
     let facts = facts(caller, client).await?;
     caller.authorize(&Action::ManageCareTeam(facts)).await?;
     clinical_staff(caller, user, "user_id").await?;
@@ -281,12 +279,12 @@ pub async fn add_to_team(caller: &Caller, client: Uuid, user: UserId, role: Team
     Ok(())
 }
 
-pub async fn remove_from_team(caller: &Caller, client: Uuid, user: UserId) -> Result<(), WebError> {
+pub async fn remove_from_team(caller: &Caller, client: Uuid, user: UserId) -> Result<(), Error> {
     let facts = facts(caller, client).await?;
     caller.authorize(&Action::ManageCareTeam(facts)).await?;
     let mut tx = caller.tenant.pool.begin().await?;
     if !access::remove_member(&mut tx, client, user).await? {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     }
     audit::stage(
         &mut tx,
@@ -322,7 +320,7 @@ pub struct BreakGlassOpened {
 
 /// Opens time-boxed access to a client outside the caller's care team. The event names
 /// the reason and is flagged `break_glass.open` in the audit trail.
-pub async fn open_break_glass(caller: &Caller, request: &BreakGlassRequest) -> Result<BreakGlassOpened, WebError> {
+pub async fn open_break_glass(caller: &Caller, request: &BreakGlassRequest) -> Result<BreakGlassOpened, Error> {
     let mut problems = Problems::default();
     let record_number = search::Term::parse(&request.record_number);
     let reason = problems.required("reason", Some(&request.reason), 1000);
@@ -344,12 +342,12 @@ pub async fn open_break_glass(caller: &Caller, request: &BreakGlassRequest) -> R
         None
     };
     let (Some(record_number), Some(reason), true) = (record_number, reason, problems.0.is_empty()) else {
-        return Err(WebError::Validation(problems.0));
+        return Err(Error::Invalid(problems.0));
     };
     let client = store::id_by_record_number(&caller.tenant.pool, &record_number)
         .await?
         .ok_or_else(|| {
-            WebError::Validation(vec![FieldError::new(
+            Error::Invalid(vec![FieldError::new(
                 "record_number",
                 "no client has this record number",
             )])
@@ -378,7 +376,7 @@ pub async fn open_break_glass(caller: &Caller, request: &BreakGlassRequest) -> R
 }
 
 /// Recent emergency access: everyone's for admins, their team's for supervisors.
-pub async fn break_glass_log(caller: &Caller) -> Result<Audited<Vec<BreakGlassGrant>>, WebError> {
+pub async fn break_glass_log(caller: &Caller) -> Result<Audited<Vec<BreakGlassGrant>>, Error> {
     caller.authorize(&Action::ReviewBreakGlass).await?;
     let of = if caller.identity.user.has_role(Role::OrgAdmin) {
         GrantsOf::Everyone

@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{ClientDetails, ClientStatus, ContactRules, Identifier, RelatedKind, RelatedPerson};
-use crate::web::error::FieldError;
-use crate::web::form::Problems;
+use crate::error::FieldError;
+use crate::validate::Problems;
 
 pub const MAX_IDENTIFIERS: usize = 10;
 pub const MAX_RELATED_PEOPLE: usize = 10;

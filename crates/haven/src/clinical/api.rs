@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::assessments::{self, AssessmentInput};
 use super::notes::{self, NoteInput};
+use crate::error::Error;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 use crate::web::json::ApiJson;
 use crate::web::openapi::ErrorEnvelope;
 use crate::web::routes::{Access, RouteTable};
@@ -73,7 +73,7 @@ fn created(id: Uuid, location: String) -> Response {
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list_notes(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn list_notes(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(notes::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -93,7 +93,7 @@ pub(crate) async fn create_note(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<NoteInput>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let note = notes::create(&caller, id, &input).await?;
     Ok(created(note, format!("/api/v1/notes/{note}")))
 }
@@ -109,7 +109,7 @@ pub(crate) async fn create_note(
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such note", body = ErrorEnvelope),
     ))]
-pub(crate) async fn get_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn get_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(notes::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -129,7 +129,7 @@ pub(crate) async fn update_note(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<NoteInput>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     notes::save_draft(&caller, id, &input).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -145,7 +145,7 @@ pub(crate) async fn update_note(
         (status = 404, description = "No such note", body = ErrorEnvelope),
         (status = 409, description = "The note is signed", body = ErrorEnvelope),
     ))]
-pub(crate) async fn discard_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn discard_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     notes::discard(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -174,7 +174,7 @@ pub(crate) async fn sign_note(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<SignInput>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     notes::sign(&caller, id, input.version).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -203,7 +203,7 @@ pub(crate) async fn amend_note(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<AmendInput>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let amendment = notes::amend(&caller, id, input.reason.as_deref()).await?;
     Ok(created(amendment, format!("/api/v1/notes/{amendment}")))
 }
@@ -219,7 +219,7 @@ pub(crate) async fn amend_note(
         (status = 404, description = "No such note", body = ErrorEnvelope),
         (status = 409, description = "Not waiting for a co-signature", body = ErrorEnvelope),
     ))]
-pub(crate) async fn cosign_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn cosign_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     notes::cosign(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -232,7 +232,7 @@ pub(crate) async fn cosign_note(caller: Caller, Path(id): Path<Uuid>) -> Result<
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Not a supervisor", body = ErrorEnvelope),
     ))]
-pub(crate) async fn cosign_queue(caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn cosign_queue(caller: Caller) -> Result<Response, Error> {
     Ok(Json(notes::cosign_queue(&caller).await?.into_inner()).into_response())
 }
 
@@ -244,7 +244,7 @@ pub(crate) async fn cosign_queue(caller: Caller) -> Result<Response, WebError> {
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Your role writes no notes", body = ErrorEnvelope),
     ))]
-pub(crate) async fn notes_owed(caller: Caller) -> Result<Response, WebError> {
+pub(crate) async fn notes_owed(caller: Caller) -> Result<Response, Error> {
     Ok(Json(notes::notes_owed(&caller).await?.into_inner()).into_response())
 }
 
@@ -258,7 +258,7 @@ pub(crate) async fn notes_owed(caller: Caller) -> Result<Response, WebError> {
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list_assessments(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn list_assessments(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(assessments::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -278,7 +278,7 @@ pub(crate) async fn record_assessment(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<AssessmentInput>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let recorded = assessments::record(&caller, id, &input).await?;
     let location = format!("/api/v1/assessments/{}", recorded.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(recorded)).into_response())
@@ -294,7 +294,7 @@ pub(crate) async fn record_assessment(
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such measure", body = ErrorEnvelope),
     ))]
-pub(crate) async fn get_assessment(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn get_assessment(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(assessments::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -320,7 +320,7 @@ pub(crate) async fn acknowledge_alert(
     caller: Caller,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<AcknowledgeInput>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     assessments::acknowledge(&caller, id, input.response.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,11 +13,11 @@ use super::instruments::Instrument;
 use super::notes::{client_facts, record_policy};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks;
+use crate::error::{Error, FieldError};
 use crate::platform::jobs::{self, JobFailure, JobRun, NewJob};
 use crate::policy::Action;
 use crate::state::AppState;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
 
 pub const ALERT_JOB: &str = "clinical.safety_alert";
 
@@ -80,33 +80,33 @@ fn response_context(id: Uuid) -> String {
     format!("safety_alert.response:{id}")
 }
 
-fn parse_instrument(word: Option<&str>) -> Result<Instrument, WebError> {
+fn parse_instrument(word: Option<&str>) -> Result<Instrument, Error> {
     match word.map(str::trim) {
-        None | Some("") => Err(WebError::Validation(vec![FieldError::new(
+        None | Some("") => Err(Error::Invalid(vec![FieldError::new(
             "instrument",
             "choose the measure",
         )])),
         Some(word) => Instrument::parse(word)
-            .ok_or_else(|| WebError::Validation(vec![FieldError::new("instrument", Instrument::choices())])),
+            .ok_or_else(|| Error::Invalid(vec![FieldError::new("instrument", Instrument::choices())])),
     }
 }
 
 /// Records a measure; scores it; raises a safety alert when item 9 is positive.
-pub async fn record(caller: &Caller, client: Uuid, input: &AssessmentInput) -> Result<Recorded, WebError> {
+pub async fn record(caller: &Caller, client: Uuid, input: &AssessmentInput) -> Result<Recorded, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::RecordAssessment(facts)).await?;
     let pool = &caller.tenant.pool;
     let exempt = super::note_store::client_exempt(pool, client)
         .await?
-        .ok_or(WebError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let policy = record_policy(caller, exempt).await?;
     networks::require_approved_network(caller, policy, ("client", client.to_string()), client).await?;
     let instrument = parse_instrument(input.instrument.as_deref())?;
-    let score = instrument.score(&input.answers).map_err(WebError::Validation)?;
+    let score = instrument.score(&input.answers).map_err(Error::Invalid)?;
     if let Some(appointment) = input.appointment_id
         && !super::note_store::appointment_has_client(pool, appointment, client).await?
     {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "appointment_id",
             "not an appointment of this client",
         )]));
@@ -163,7 +163,7 @@ pub async fn record(caller: &Caller, client: Uuid, input: &AssessmentInput) -> R
     })
 }
 
-async fn raise_alert(tx: &mut PgConnection, caller: &Caller, client: Uuid, assessment: Uuid) -> Result<Uuid, WebError> {
+async fn raise_alert(tx: &mut PgConnection, caller: &Caller, client: Uuid, assessment: Uuid) -> Result<Uuid, Error> {
     let alert = Uuid::now_v7();
     let now = caller.now();
     sqlx::query!(
@@ -195,7 +195,7 @@ async fn raise_alert(tx: &mut PgConnection, caller: &Caller, client: Uuid, asses
 }
 
 /// The client's measures the caller may see, oldest first, recorded in the audit trail.
-pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<AssessmentSummary>>, WebError> {
+pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<AssessmentSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let rows = sqlx::query!(
@@ -236,7 +236,7 @@ pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<Assessmen
 }
 
 /// One measure with its answers, opened and recorded.
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Assessment>, WebError> {
+pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Assessment>, Error> {
     let row = sqlx::query!(
         r#"
         SELECT a.id, a.client_id, a.instrument, a.answers, a.total, a.severity, a.self_harm_risk,
@@ -248,7 +248,7 @@ pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Assessment>, WebE
     )
     .fetch_optional(&caller.tenant.pool)
     .await?
-    .ok_or(WebError::NotFound)?;
+    .ok_or(Error::NotFound)?;
     let facts = client_facts(caller, row.client_id).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let policy = record_policy(caller, row.hipaa_exempt).await?;
@@ -299,24 +299,24 @@ pub async fn open_alerts(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<Sa
 }
 
 /// A clinician says what was done about an alert; it leaves the chart.
-pub async fn acknowledge(caller: &Caller, alert: Uuid, response: Option<&str>) -> Result<Uuid, WebError> {
+pub async fn acknowledge(caller: &Caller, alert: Uuid, response: Option<&str>) -> Result<Uuid, Error> {
     let client = sqlx::query_scalar!(
         "SELECT client_id FROM safety_alerts WHERE id = $1 AND acknowledged_at IS NULL",
         alert
     )
     .fetch_optional(&caller.tenant.pool)
     .await?
-    .ok_or(WebError::NotFound)?;
+    .ok_or(Error::NotFound)?;
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::AcknowledgeAlert(facts)).await?;
     let response = response.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| {
-        WebError::Validation(vec![FieldError::new(
+        Error::Invalid(vec![FieldError::new(
             "response",
             "say what was done (safety plan reviewed, crisis team contacted, ...)",
         )])
     })?;
     if response.chars().count() > 2000 {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "response",
             "at most 2000 characters",
         )]));
@@ -340,9 +340,7 @@ pub async fn acknowledge(caller: &Caller, alert: Uuid, response: Option<&str>) -
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
-        return Err(WebError::Conflict(
-            "Someone acknowledged this alert meanwhile.".to_owned(),
-        ));
+        return Err(Error::conflict("Someone acknowledged this alert meanwhile.".to_owned()));
     }
     audit::stage(
         &mut tx,

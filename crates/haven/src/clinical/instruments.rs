@@ -2,7 +2,7 @@
 //! Williams 2001) and the GAD-7 (Spitzer et al. 2006). Each item is answered 0 to 3 for
 //! the last two weeks; the total is the sum; the bands are the instruments' own.
 
-use crate::web::error::FieldError;
+use crate::error::FieldError;
 
 crate::word_enum!(
     Instrument {

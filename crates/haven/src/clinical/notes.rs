@@ -12,10 +12,10 @@ use super::note_store::{self, AwaitingCosign, NewNote, NoteOwed, PsychotherapyRe
 use super::{Note, NoteField, NoteStatus, NoteSummary, NoteTemplate};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks::{self, StoragePolicy};
+use crate::error::{Error, FieldError};
 use crate::identity::Role;
 use crate::policy::{Action, ClientFacts, NoteFacts};
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
 
 /// A new note or a draft's changes, as the API and the form send them.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -42,7 +42,7 @@ fn body_context(id: Uuid) -> String {
     format!("note.body:{id}")
 }
 
-async fn seal_body(caller: &Caller, id: Uuid, fields: &[(&str, String)]) -> Result<Vec<u8>, WebError> {
+async fn seal_body(caller: &Caller, id: Uuid, fields: &[(&str, String)]) -> Result<Vec<u8>, Error> {
     let body = Body {
         fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
     };
@@ -53,7 +53,7 @@ async fn seal_body(caller: &Caller, id: Uuid, fields: &[(&str, String)]) -> Resu
         .await?)
 }
 
-async fn open_body(caller: &Caller, stored: &StoredNote) -> Result<BTreeMap<String, String>, WebError> {
+async fn open_body(caller: &Caller, stored: &StoredNote) -> Result<BTreeMap<String, String>, Error> {
     let plain = caller
         .keyring()
         .open(&caller.tenant.pool, &stored.body, &body_context(stored.summary.id))
@@ -100,16 +100,16 @@ fn opened(stored: StoredNote, values: &BTreeMap<String, String>) -> Note {
 }
 
 /// How the caller stands to a client; 404 when there is no such client.
-pub async fn client_facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, WebError> {
+pub async fn client_facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, Error> {
     crate::clients::access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
         .await?
-        .ok_or(WebError::NotFound)
+        .ok_or(Error::NotFound)
 }
 
-async fn load(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), WebError> {
+async fn load(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
     let stored = note_store::find(&caller.tenant.pool, id)
         .await?
-        .ok_or(WebError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let me = caller.identity.user.id.0;
     let facts = NoteFacts {
         client: client_facts(caller, stored.summary.client_id).await?,
@@ -122,13 +122,13 @@ async fn load(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), WebE
 }
 
 /// A clinical record's storage policy, for the approved-network check.
-pub async fn record_policy(caller: &Caller, hipaa_exempt: bool) -> Result<StoragePolicy, WebError> {
+pub async fn record_policy(caller: &Caller, hipaa_exempt: bool) -> Result<StoragePolicy, Error> {
     let organisation = networks::organisation_policy(&caller.tenant.pool).await?;
     Ok(StoragePolicy::of(hipaa_exempt, organisation))
 }
 
 /// Reads a note the caller may see, refusing requests from outside approved networks.
-async fn load_readable(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), WebError> {
+async fn load_readable(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
     let (facts, stored) = load(caller, id).await?;
     caller.authorize(&Action::ViewNote(facts)).await?;
     let policy = record_policy(caller, stored.hipaa_exempt).await?;
@@ -144,17 +144,14 @@ fn stage_event(caller: &Caller, action: &str, note: Uuid, client: Uuid) -> audit
 }
 
 /// Starts a note (a draft) about `client`.
-pub async fn create(caller: &Caller, client: Uuid, input: &NoteInput) -> Result<Uuid, WebError> {
+pub async fn create(caller: &Caller, client: Uuid, input: &NoteInput) -> Result<Uuid, Error> {
     let facts = client_facts(caller, client).await?;
     let template = match input.template.as_deref().map(str::trim) {
         None | Some("") => {
-            return Err(WebError::Validation(vec![FieldError::new(
-                "template",
-                "choose a template",
-            )]));
+            return Err(Error::Invalid(vec![FieldError::new("template", "choose a template")]));
         }
         Some(word) => NoteTemplate::parse(word)
-            .ok_or_else(|| WebError::Validation(vec![FieldError::new("template", NoteTemplate::choices())]))?,
+            .ok_or_else(|| Error::Invalid(vec![FieldError::new("template", NoteTemplate::choices())]))?,
     };
     caller
         .authorize(&Action::WriteNote {
@@ -163,20 +160,18 @@ pub async fn create(caller: &Caller, client: Uuid, input: &NoteInput) -> Result<
         })
         .await?;
     let pool = &caller.tenant.pool;
-    let exempt = note_store::client_exempt(pool, client)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let exempt = note_store::client_exempt(pool, client).await?.ok_or(Error::NotFound)?;
     let policy = record_policy(caller, exempt).await?;
     networks::require_approved_network(caller, policy, ("client", client.to_string()), client).await?;
     if let Some(appointment) = input.appointment_id
         && !note_store::appointment_has_client(pool, appointment, client).await?
     {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "appointment_id",
             "not an appointment of this client",
         )]));
     }
-    let fields = template.check(&input.fields, false).map_err(WebError::Validation)?;
+    let fields = template.check(&input.fields, false).map_err(Error::Invalid)?;
     let id = Uuid::now_v7();
     let body = seal_body(caller, id, &fields).await?;
     let mut tx = pool.begin().await?;
@@ -209,30 +204,30 @@ pub async fn create(caller: &Caller, client: Uuid, input: &NoteInput) -> Result<
 const SIGNED_IS_FINAL: &str = "This note is signed and cannot be changed. Amend it instead: the amendment is a new version, and this one stays as it is.";
 
 /// Saves a draft's fields. A signed note answers 409.
-pub async fn save_draft(caller: &Caller, id: Uuid, input: &NoteInput) -> Result<(), WebError> {
+pub async fn save_draft(caller: &Caller, id: Uuid, input: &NoteInput) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
-        return Err(WebError::Conflict(SIGNED_IS_FINAL.to_owned()));
+        return Err(Error::conflict(SIGNED_IS_FINAL.to_owned()));
     }
     caller.authorize(&Action::EditDraft(facts)).await?;
     if input.template.is_some() || input.appointment_id.is_some() {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "template",
             "a draft keeps its template and appointment; start a new note instead",
         )]));
     }
     let version = input
         .version
-        .ok_or_else(|| WebError::Validation(vec![FieldError::new("version", "send the version you changed")]))?;
+        .ok_or_else(|| Error::Invalid(vec![FieldError::new("version", "send the version you changed")]))?;
     let fields = stored
         .summary
         .template
         .check(&input.fields, false)
-        .map_err(WebError::Validation)?;
+        .map_err(Error::Invalid)?;
     let body = seal_body(caller, id, &fields).await?;
     let mut tx = caller.tenant.pool.begin().await?;
     if !note_store::update_draft(&mut tx, id, &body, version, caller.now()).await? {
-        return Err(WebError::Conflict(
+        return Err(Error::conflict(
             "This draft was saved elsewhere since you opened it (or signed). Reload it and make your change again."
                 .to_owned(),
         ));
@@ -265,12 +260,7 @@ struct Signed<'a> {
 }
 
 /// SHA-256 of the signed content (see docs/clinical-records.md).
-fn content_hash(
-    stored: &StoredNote,
-    values: &BTreeMap<String, String>,
-    by: Uuid,
-    at: &str,
-) -> Result<Vec<u8>, WebError> {
+fn content_hash(stored: &StoredNote, values: &BTreeMap<String, String>, by: Uuid, at: &str) -> Result<Vec<u8>, Error> {
     let s = &stored.summary;
     let signed = Signed {
         id: s.id,
@@ -296,18 +286,14 @@ fn content_hash(
 
 /// Signs a draft: every required field filled, then final. A trainee's note waits for
 /// their supervisor's co-signature.
-pub async fn sign(caller: &Caller, id: Uuid, version: i32) -> Result<(), WebError> {
+pub async fn sign(caller: &Caller, id: Uuid, version: i32) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
-        return Err(WebError::Conflict("This note is already signed.".to_owned()));
+        return Err(Error::conflict("This note is already signed.".to_owned()));
     }
     caller.authorize(&Action::SignNote(facts)).await?;
     let values = open_body(caller, &stored).await?;
-    stored
-        .summary
-        .template
-        .check(&values, true)
-        .map_err(WebError::Validation)?;
+    stored.summary.template.check(&values, true).map_err(Error::Invalid)?;
     let now = caller.now();
     // Stored with microseconds; the hash covers the same instant as the row.
     let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
@@ -316,7 +302,7 @@ pub async fn sign(caller: &Caller, id: Uuid, version: i32) -> Result<(), WebErro
     let trainee = caller.identity.user.is_trainee;
     let mut tx = caller.tenant.pool.begin().await?;
     if !note_store::sign(&mut tx, id, &hash, by, trainee, version, now).await? {
-        return Err(WebError::Conflict(
+        return Err(Error::conflict(
             "This draft changed since you opened it. Reload it, check it, and sign again.".to_owned(),
         ));
     }
@@ -358,35 +344,31 @@ pub fn hash_holds(note: &Note) -> bool {
 
 /// Starts an amendment of a signed note: a new draft version, filled with the signed
 /// content, carrying the reason. The signed version is never changed.
-pub async fn amend(caller: &Caller, id: Uuid, reason: Option<&str>) -> Result<Uuid, WebError> {
+pub async fn amend(caller: &Caller, id: Uuid, reason: Option<&str>) -> Result<Uuid, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     caller.authorize(&Action::AmendNote(facts)).await?;
     let reason = reason
         .map(str::trim)
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| WebError::Validation(vec![FieldError::new("reason", "say why the note is being amended")]))?;
+        .ok_or_else(|| Error::Invalid(vec![FieldError::new("reason", "say why the note is being amended")]))?;
     if reason.chars().count() > 500 {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "reason",
             "at most 500 characters",
         )]));
     }
     if stored.summary.superseded {
-        return Err(WebError::Conflict(
+        return Err(Error::conflict(
             "A later version amends this note; amend the latest version.".to_owned(),
         ));
     }
     if let Some(open) = note_store::open_amendment(&caller.tenant.pool, id).await? {
-        return Err(WebError::Conflict(format!(
+        return Err(Error::conflict(format!(
             "An amendment of this note is already under way (note {open}); finish or discard it first."
         )));
     }
     let values = open_body(caller, &stored).await?;
-    let fields = stored
-        .summary
-        .template
-        .check(&values, false)
-        .map_err(WebError::Validation)?;
+    let fields = stored.summary.template.check(&values, false).map_err(Error::Invalid)?;
     let new_id = Uuid::now_v7();
     let body = seal_body(caller, new_id, &fields).await?;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -417,15 +399,15 @@ pub async fn amend(caller: &Caller, id: Uuid, reason: Option<&str>) -> Result<Uu
 }
 
 /// Discards a draft (a signed note is never deleted).
-pub async fn discard(caller: &Caller, id: Uuid) -> Result<Uuid, WebError> {
+pub async fn discard(caller: &Caller, id: Uuid) -> Result<Uuid, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
-        return Err(WebError::Conflict(SIGNED_IS_FINAL.to_owned()));
+        return Err(Error::conflict(SIGNED_IS_FINAL.to_owned()));
     }
     caller.authorize(&Action::EditDraft(facts)).await?;
     let mut tx = caller.tenant.pool.begin().await?;
     if !note_store::delete_draft(&mut tx, id).await? {
-        return Err(WebError::Conflict("This draft was signed meanwhile.".to_owned()));
+        return Err(Error::conflict("This draft was signed meanwhile.".to_owned()));
     }
     audit::stage(
         &mut tx,
@@ -438,17 +420,17 @@ pub async fn discard(caller: &Caller, id: Uuid) -> Result<Uuid, WebError> {
 }
 
 /// A supervisor co-signs a trainee's signed note.
-pub async fn cosign(caller: &Caller, id: Uuid) -> Result<(), WebError> {
+pub async fn cosign(caller: &Caller, id: Uuid) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     caller.authorize(&Action::CosignNote(facts)).await?;
     if !stored.summary.awaiting_cosign() {
-        return Err(WebError::Conflict(
+        return Err(Error::conflict(
             "This note is not waiting for a co-signature.".to_owned(),
         ));
     }
     let mut tx = caller.tenant.pool.begin().await?;
     if !note_store::cosign(&mut tx, id, caller.identity.user.id, caller.now()).await? {
-        return Err(WebError::Conflict("This note was co-signed meanwhile.".to_owned()));
+        return Err(Error::conflict("This note was co-signed meanwhile.".to_owned()));
     }
     audit::stage(
         &mut tx,
@@ -474,7 +456,7 @@ pub struct NoteWithHistory {
     pub facts: NoteFacts,
 }
 
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>, WebError> {
+pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     let client = stored.summary.client_id;
     let thread = stored.summary.thread_id;
@@ -507,7 +489,7 @@ fn reader(caller: &Caller) -> PsychotherapyReader {
 }
 
 /// The client's notes the caller may see (no bodies), recorded in the audit trail.
-pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<NoteSummary>>, WebError> {
+pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<NoteSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let notes = note_store::list_for_client(&caller.tenant.pool, client, None, reader(caller)).await?;
@@ -519,7 +501,7 @@ pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<NoteSumma
 }
 
 /// Trainees' notes waiting for the caller's co-signature.
-pub async fn cosign_queue(caller: &Caller) -> Result<Audited<Vec<AwaitingCosign>>, WebError> {
+pub async fn cosign_queue(caller: &Caller) -> Result<Audited<Vec<AwaitingCosign>>, Error> {
     caller.authorize(&Action::ViewCosignQueue).await?;
     let queue = note_store::cosign_queue(&caller.tenant.pool, caller.identity.user.id).await?;
     let event = caller
@@ -529,7 +511,7 @@ pub async fn cosign_queue(caller: &Caller) -> Result<Audited<Vec<AwaitingCosign>
 }
 
 /// The caller's completed appointments without a signed note.
-pub async fn notes_owed(caller: &Caller) -> Result<Audited<Vec<NoteOwed>>, WebError> {
+pub async fn notes_owed(caller: &Caller) -> Result<Audited<Vec<NoteOwed>>, Error> {
     caller.authorize(&Action::ViewLateNotes).await?;
     let owed = note_store::notes_owed(&caller.tenant.pool, caller.identity.user.id).await?;
     let event = caller

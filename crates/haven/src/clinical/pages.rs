@@ -22,9 +22,9 @@ use super::trend::{self, Trend};
 use super::{NoteStatus, NoteSummary, NoteTemplate};
 use crate::clients::pages::ChartHead;
 use crate::documents::Document;
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::policy::Action;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::form::{Problem, Submitted};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -93,7 +93,7 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 struct Clock(Tz);
 
 impl Clock {
-    async fn of(caller: &Caller) -> Result<Self, WebError> {
+    async fn of(caller: &Caller) -> Result<Self, Error> {
         Ok(Self(
             crate::appointments::store::organisation_zone(&caller.tenant.pool).await?,
         ))
@@ -108,7 +108,7 @@ impl Clock {
     }
 }
 
-async fn head(caller: &Caller, client: Uuid, tab: &'static str) -> Result<ChartHead, WebError> {
+async fn head(caller: &Caller, client: Uuid, tab: &'static str) -> Result<ChartHead, Error> {
     let chart = crate::clients::service::chart(caller, client).await?.into_inner();
     ChartHead::of(caller, &chart, tab).await
 }
@@ -153,7 +153,7 @@ async fn notes_tab(
     caller: Caller,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let head = head(&caller, client, "notes").await?;
     let listed = notes::list(&caller, client).await?.into_inner();
     let clock = Clock::of(&caller).await?;
@@ -299,7 +299,7 @@ fn summary_of(fields: &[EditorField], errors: &FieldErrors) -> Vec<Problem> {
         .collect()
 }
 
-async fn recent_scores(caller: &Caller, client: Uuid, clock: &Clock) -> Result<Vec<ScoreLine>, WebError> {
+async fn recent_scores(caller: &Caller, client: Uuid, clock: &Clock) -> Result<Vec<ScoreLine>, Error> {
     let mut all = assessments::list(caller, client).await?.into_inner();
     all.reverse();
     Ok(all
@@ -334,7 +334,7 @@ struct NewNoteView<'a> {
     errors: &'a FieldErrors,
 }
 
-async fn new_note_editor(caller: &Caller, view: &NewNoteView<'_>) -> Result<EditorPage, WebError> {
+async fn new_note_editor(caller: &Caller, view: &NewNoteView<'_>) -> Result<EditorPage, Error> {
     let chart = crate::clients::service::chart(caller, view.client).await?.into_inner();
     let clock = Clock::of(caller).await?;
     let appointments = if caller.may(&Action::ViewSchedule) {
@@ -379,7 +379,7 @@ async fn new_note_page(
     caller: Caller,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let template = param(&params, "template")
         .and_then(NoteTemplate::parse)
         .unwrap_or(NoteTemplate::Progress);
@@ -408,11 +408,11 @@ async fn create_note_form(
     caller: Caller,
     Path(client): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let values = submitted_fields(&form);
     let appointment_text = form.text("appointment_id").unwrap_or_default();
-    let mut problems = crate::web::form::Problems::default();
+    let mut problems = crate::validate::Problems::default();
     let appointment_id = problems.id("appointment_id", Some(appointment_text.as_str()));
     problems.check()?;
     let input = NoteInput {
@@ -425,7 +425,7 @@ async fn create_note_form(
     match notes::create(&caller, client, &input).await {
         Ok(id) if signing => sign_or_show(&caller, id, 1).await,
         Ok(id) => Ok(Redirect::to(&format!("/notes/{id}/edit?done=saved")).into_response()),
-        Err(WebError::Validation(problems)) => {
+        Err(Error::Invalid(problems)) => {
             let template = form
                 .get("template")
                 .and_then(NoteTemplate::parse)
@@ -449,10 +449,10 @@ async fn create_note_form(
 
 /// Signs a saved draft. When it is not complete, the draft (already saved) opens again
 /// with what signing needs.
-async fn sign_or_show(caller: &Caller, id: Uuid, version: i32) -> Result<Response, WebError> {
+async fn sign_or_show(caller: &Caller, id: Uuid, version: i32) -> Result<Response, Error> {
     match notes::sign(caller, id, version).await {
         Ok(()) => Ok(Redirect::to(&format!("/notes/{id}?done=signed")).into_response()),
-        Err(WebError::Validation(_)) => Ok(Redirect::to(&format!("/notes/{id}/edit?check=sign")).into_response()),
+        Err(Error::Invalid(_)) => Ok(Redirect::to(&format!("/notes/{id}/edit?check=sign")).into_response()),
         Err(other) => Err(other),
     }
 }
@@ -464,10 +464,10 @@ async fn draft_editor(
     shown: Option<&BTreeMap<String, String>>,
     errors: &FieldErrors,
     check_signing: bool,
-) -> Result<EditorPage, WebError> {
+) -> Result<EditorPage, Error> {
     let NoteWithHistory { note, facts, .. } = notes::view(caller, id).await?.into_inner();
     if note.status == NoteStatus::Signed {
-        return Err(WebError::Conflict(
+        return Err(Error::conflict(
             "This note is signed and cannot be changed. Amend it instead.".to_owned(),
         ));
     }
@@ -523,7 +523,7 @@ async fn edit_note_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let check_signing = param(&params, "check") == Some("sign");
     let mut page = draft_editor(&caller, id, None, &FieldErrors::default(), check_signing).await?;
     page.chrome = page.chrome.toast(toast(&params).or_else(|| upload_toast(&params)));
@@ -538,7 +538,7 @@ async fn save_note_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let values = submitted_fields(&form);
     let version = form.get("version").and_then(|v| v.parse::<i32>().ok());
@@ -552,7 +552,7 @@ async fn save_note_form(
         // A save moves the version on by one; the signature names the saved one.
         Ok(()) if form.get("intent") == Some("sign") => sign_or_show(&caller, id, version.unwrap_or(0) + 1).await,
         Ok(()) => Ok(Redirect::to(&format!("/notes/{id}/edit?done=saved")).into_response()),
-        Err(WebError::Validation(problems)) => {
+        Err(Error::Invalid(problems)) => {
             let page = draft_editor(&caller, id, Some(&values), &FieldErrors(problems), false).await?;
             render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
@@ -591,7 +591,7 @@ struct NotePage {
     amend_error: Option<String>,
 }
 
-async fn note_view(caller: &Caller, id: Uuid, amend_error: Option<String>) -> Result<NotePage, WebError> {
+async fn note_view(caller: &Caller, id: Uuid, amend_error: Option<String>) -> Result<NotePage, Error> {
     let NoteWithHistory {
         note,
         versions,
@@ -668,7 +668,7 @@ async fn note_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let mut page = note_view(&caller, id, None).await?;
     page.chrome = page.chrome.toast(toast(&params));
     render(&page)
@@ -678,11 +678,11 @@ async fn amend_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let reason = Submitted(form).text("reason");
     match notes::amend(&caller, id, reason.as_deref()).await {
         Ok(new_id) => Ok(Redirect::to(&format!("/notes/{new_id}/edit")).into_response()),
-        Err(WebError::Validation(problems)) => {
+        Err(Error::Invalid(problems)) => {
             let message = problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ");
             let page = note_view(&caller, id, Some(message)).await?;
             render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
@@ -695,7 +695,7 @@ async fn cosign_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     notes::cosign(&caller, id).await?;
     // Back to where the supervisor came from: the work list or the note.
     if Submitted(form).get("next") == Some("worklist") {
@@ -705,7 +705,7 @@ async fn cosign_form(
     }
 }
 
-async fn discard_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+async fn discard_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let client = notes::discard(&caller, id).await?;
     Ok(Redirect::to(&format!("/clients/{client}/notes?done=discarded")).into_response())
 }
@@ -732,7 +732,7 @@ struct WorklistPage {
     can_cosign: bool,
 }
 
-async fn worklist_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn worklist_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let clock = Clock::of(&caller).await?;
     let owed = notes::notes_owed(&caller)
         .await?
@@ -790,7 +790,7 @@ async fn measures_tab(
     caller: Caller,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let head = head(&caller, client, "measures").await?;
     let mut all = assessments::list(&caller, client).await?.into_inner();
     // Oldest first for the trend; the table shows the newest first.
@@ -854,7 +854,7 @@ async fn measure_form(
     instrument: Instrument,
     given: &[Option<u8>],
     errors: Vec<FieldError>,
-) -> Result<MeasureForm, WebError> {
+) -> Result<MeasureForm, Error> {
     let chart = crate::clients::service::chart(caller, client).await?.into_inner();
     let items: Vec<Item> = instrument
         .items()
@@ -900,7 +900,7 @@ async fn new_measure_page(
     caller: Caller,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let facts = notes::client_facts(&caller, client).await?;
     caller.authorize(&Action::RecordAssessment(facts)).await?;
     let instrument = param(&params, "instrument")
@@ -913,12 +913,12 @@ async fn record_measure_form(
     caller: Caller,
     Path(client): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let instrument = form
         .get("instrument")
         .and_then(Instrument::parse)
-        .ok_or_else(|| WebError::Validation(vec![FieldError::new("instrument", Instrument::choices())]))?;
+        .ok_or_else(|| Error::Invalid(vec![FieldError::new("instrument", Instrument::choices())]))?;
     let given: Vec<Option<u8>> = (1..=instrument.items().len())
         .map(|n| form.get(&format!("item{n}")).and_then(|v| v.parse::<u8>().ok()))
         .collect();
@@ -937,7 +937,7 @@ async fn record_measure_form(
         };
         assessments::record(&caller, client, &input).await
     } else {
-        Err(WebError::Validation(missing))
+        Err(Error::Invalid(missing))
     };
     match outcome {
         Ok(recorded) => {
@@ -948,7 +948,7 @@ async fn record_measure_form(
             };
             Ok(Redirect::to(&format!("/clients/{client}/measures?done={done}")).into_response())
         }
-        Err(WebError::Validation(problems)) => render_with_status(
+        Err(Error::Invalid(problems)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &measure_form(&caller, client, instrument, &given, problems).await?,
         ),
@@ -973,7 +973,7 @@ struct MeasurePage {
     answers: Vec<AnswerLine>,
 }
 
-async fn measure_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+async fn measure_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let assessment = assessments::view(&caller, id).await?.into_inner();
     let clock = Clock::of(&caller).await?;
     let chart = crate::clients::service::chart(&caller, assessment.summary.client_id)
@@ -1005,7 +1005,7 @@ async fn acknowledge_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let response = Submitted(form).text("response");
     let client = assessments::acknowledge(&caller, id, response.as_deref()).await?;
     Ok(Redirect::to(&format!("/clients/{client}?done=acknowledged")).into_response())

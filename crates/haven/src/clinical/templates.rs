@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::web::error::FieldError;
+use crate::error::FieldError;
 
 crate::word_enum!(
     NoteTemplate {

@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use sqlx::PgExecutor;
 
 use crate::compliance::audit::Outcome;
+use crate::error::Error;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 
 crate::word_enum!(
     StoragePolicy {
@@ -52,7 +52,7 @@ pub async fn require_approved_network(
     policy: StoragePolicy,
     (kind, id): (&str, String),
     subject: uuid::Uuid,
-) -> Result<(), WebError> {
+) -> Result<(), Error> {
     if policy == StoragePolicy::CloudAllowed
         || is_approved(&caller.state.config.approved_networks, caller.meta.client_ip)
     {
@@ -69,7 +69,7 @@ pub async fn require_approved_network(
                 .reason("local_only record requested from outside the approved networks"),
         )
         .await?;
-    Err(WebError::Forbidden {
+    Err(Error::Forbidden {
         code: "outside_approved_network",
         message: "This record's storage policy is local_only: it can be opened only from the organisation's approved networks, and this request comes from elsewhere. Connect through the organisation's network or VPN.".to_owned(),
     })

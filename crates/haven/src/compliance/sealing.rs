@@ -44,6 +44,16 @@ pub enum SealError {
     Database(#[from] sqlx::Error),
 }
 
+impl From<SealError> for crate::error::Error {
+    #[track_caller]
+    fn from(err: SealError) -> Self {
+        match err {
+            SealError::Database(err) => err.into(),
+            other => Self::internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, SealError> {
     let mut bytes = Zeroizing::new([0u8; N]);
     getrandom::fill(bytes.as_mut()).map_err(|e| SealError::Random(e.to_string()))?;

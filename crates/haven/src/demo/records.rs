@@ -15,14 +15,14 @@ use crate::clinical::assessments::{self, AssessmentInput};
 use crate::clinical::note_store;
 use crate::clinical::notes::{self, NoteInput};
 use crate::documents::service::{self as documents, UploadOptions};
+use crate::error::Error;
 use crate::identity::store;
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 
 /// What went wrong, in words (the services' errors carry no Display for every case).
-fn failed(what: &str) -> impl FnOnce(WebError) -> anyhow::Error + '_ {
+fn failed(what: &str) -> impl FnOnce(Error) -> anyhow::Error + '_ {
     move |err| anyhow::anyhow!("{what}: {err}")
 }
 

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::service::{self, UploadOptions};
 use crate::compliance::storage::Target;
+use crate::error::Error;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 use crate::web::form::{Problems, Submitted};
 use crate::web::openapi::ErrorEnvelope;
 use crate::web::routes::{Access, RouteTable};
@@ -29,7 +29,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
 }
 
 /// `note_id` and `target` from the query string.
-pub fn upload_options(params: &[(String, String)]) -> Result<UploadOptions, WebError> {
+pub fn upload_options(params: &[(String, String)]) -> Result<UploadOptions, Error> {
     let params = Submitted(params.to_vec());
     let mut problems = Problems::default();
     let note_id = problems.id("note_id", params.get("note_id"));
@@ -48,7 +48,7 @@ pub fn upload_options(params: &[(String, String)]) -> Result<UploadOptions, WebE
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn list(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(service::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -78,7 +78,7 @@ pub(crate) async fn upload(
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
     multipart: Multipart,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let options = upload_options(&params)?;
     let document = service::upload(&caller, id, &options, multipart).await?;
     let location = format!("/api/v1/documents/{}/content", document.id);
@@ -118,7 +118,7 @@ pub fn disposition(name: &str) -> HeaderValue {
 }
 
 /// The document's content, streamed as an attachment.
-pub async fn send(caller: &Caller, id: Uuid) -> Result<Response, WebError> {
+pub async fn send(caller: &Caller, id: Uuid) -> Result<Response, Error> {
     let download = service::download(caller, id).await?.into_inner();
     let d = &download.document;
     let mut response = download.body.into_response();
@@ -145,6 +145,6 @@ pub async fn send(caller: &Caller, id: Uuid) -> Result<Response, WebError> {
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such document", body = ErrorEnvelope),
     ))]
-pub(crate) async fn content(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+pub(crate) async fn content(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     send(&caller, id).await
 }

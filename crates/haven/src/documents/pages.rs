@@ -11,9 +11,9 @@ use uuid::Uuid;
 use super::api::upload_options;
 use super::{ALLOWED_TYPES, Document, service};
 use crate::clients::pages::ChartHead;
+use crate::error::Error;
 use crate::policy::Action;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 use crate::web::form::sentence;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -54,7 +54,7 @@ fn human_size(bytes: i64) -> String {
     bytesize::ByteSize::b(u64::try_from(bytes).unwrap_or_default()).to_string()
 }
 
-async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<DocumentsTab, WebError> {
+async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<DocumentsTab, Error> {
     let chart = crate::clients::service::chart(caller, client).await?.into_inner();
     let head = ChartHead::of(caller, &chart, "documents").await?;
     let zone = crate::appointments::store::organisation_zone(&caller.tenant.pool).await?;
@@ -91,7 +91,7 @@ async fn documents_tab(
     caller: Caller,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let mut page = tab(&caller, client, None).await?;
     if params.iter().any(|(k, v)| k == "done" && v == "uploaded") {
         page.chrome = page.chrome.toast(Some("Document uploaded.".to_owned()));
@@ -104,7 +104,7 @@ async fn upload_form(
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
     multipart: Multipart,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let options = upload_options(&params)?;
     match service::upload(&caller, client, &options, multipart).await {
         Ok(document) => Ok(match document.note_id {
@@ -114,9 +114,9 @@ async fn upload_form(
         .into_response()),
         // Shown on the tab again, with what went wrong; the body may not have been read
         // to its end, so the answer closes the connection.
-        Err(error @ (WebError::Validation(_) | WebError::TooLarge(_))) => {
+        Err(error @ (Error::Invalid(_) | Error::TooLarge(_))) => {
             let (status, message) = match &error {
-                WebError::Validation(problems) => (
+                Error::Invalid(problems) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     problems
                         .iter()
@@ -144,6 +144,6 @@ async fn upload_form(
     }
 }
 
-async fn download(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+async fn download(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     super::api::send(&caller, id).await
 }

@@ -16,9 +16,9 @@ use crate::clinical::notes::{client_facts, record_policy};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks::{self, StoragePolicy};
 use crate::compliance::storage::{Accountable, ObjectWriter, StorageError, Target};
+use crate::error::{Error, FieldError};
 use crate::policy::Action;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
 
 /// Where an upload goes and what it joins.
 #[derive(Debug, Clone, Default)]
@@ -40,19 +40,19 @@ fn object_key(caller: &Caller, id: Uuid) -> String {
     format!("{}/{id}", caller.tenant.database.as_str())
 }
 
-impl From<StorageError> for WebError {
+impl From<StorageError> for Error {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::PolicyRefused => Self::Forbidden {
                 code: "storage_policy",
                 message: "This record's storage policy is local_only: it stays on the organisation's own storage and cannot be put on cloud storage.".to_owned(),
             },
-            StorageError::NoCloud => Self::Validation(vec![FieldError::new(
+            StorageError::NoCloud => Self::Invalid(vec![FieldError::new(
                 "target",
                 "no cloud storage is configured",
             )]),
             StorageError::Audit(err) => err.into(),
-            other => Self::Internal(anyhow::Error::new(other)),
+            other => Self::internal(anyhow::Error::new(other)),
         }
     }
 }
@@ -66,26 +66,26 @@ fn accountable(caller: &Caller) -> Accountable<'_> {
 
 /// Checks the client, the caller, the network and the note; returns the record's policy
 /// and hipaa_exempt flag.
-async fn admit(caller: &Caller, client: Uuid, options: &UploadOptions) -> Result<(StoragePolicy, bool), WebError> {
+async fn admit(caller: &Caller, client: Uuid, options: &UploadOptions) -> Result<(StoragePolicy, bool), Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::UploadDocument(facts)).await?;
     let pool = &caller.tenant.pool;
     let exempt = crate::clinical::note_store::client_exempt(pool, client)
         .await?
-        .ok_or(WebError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let policy = record_policy(caller, exempt).await?;
     networks::require_approved_network(caller, policy, ("client", client.to_string()), client).await?;
     if let Some(note) = options.note_id {
         match store::note_for_attachment(pool, note).await? {
             Some((owner, _)) if owner != client => {
-                return Err(WebError::Validation(vec![FieldError::new(
+                return Err(Error::Invalid(vec![FieldError::new(
                     "note_id",
                     "not a note of this client",
                 )]));
             }
-            None => return Err(WebError::Validation(vec![FieldError::new("note_id", "no such note")])),
+            None => return Err(Error::Invalid(vec![FieldError::new("note_id", "no such note")])),
             Some((_, false)) => {
-                return Err(WebError::Conflict(
+                return Err(Error::conflict(
                     "That note is signed and final; attach the document to the client, or to an amendment.".to_owned(),
                 ));
             }
@@ -103,24 +103,24 @@ async fn stream_in(
     id: Uuid,
     key: &[u8; 32],
     mut writer: ObjectWriter,
-) -> Result<(String, &'static str, i64), WebError> {
+) -> Result<(String, &'static str, i64), Error> {
     let max = caller.state.config.document_max_size.as_u64();
     let name = clean_name(field.file_name().unwrap_or("document"));
     let (mut sealer, header) = Sealer::new(key, id).map_err(anyhow::Error::new)?;
     let mut head: Vec<u8> = Vec::new();
     let mut content_type = None;
     let mut size: u64 = 0;
-    let outcome: Result<(), WebError> = async {
+    let outcome: Result<(), Error> = async {
         writer.write(&header).await?;
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
-                Err(err) => return Err(WebError::BadRequest(format!("the upload was cut short: {err}"))),
+                Err(err) => return Err(Error::Malformed(format!("the upload was cut short: {err}"))),
             };
             size += chunk.len() as u64;
             if size > max {
-                return Err(WebError::TooLarge(format!(
+                return Err(Error::TooLarge(format!(
                     "Documents may be at most {}.",
                     caller.state.config.document_max_size
                 )));
@@ -130,7 +130,7 @@ async fn stream_in(
                 if head.len() < 4096 {
                     continue;
                 }
-                content_type = Some(sniff(&head).map_err(|m| WebError::Validation(vec![FieldError::new("file", m)]))?);
+                content_type = Some(sniff(&head).map_err(|m| Error::Invalid(vec![FieldError::new("file", m)]))?);
                 Bytes::from(std::mem::take(&mut head))
             } else {
                 chunk
@@ -140,9 +140,9 @@ async fn stream_in(
         }
         if content_type.is_none() {
             if head.is_empty() {
-                return Err(WebError::Validation(vec![FieldError::new("file", "the file is empty")]));
+                return Err(Error::Invalid(vec![FieldError::new("file", "the file is empty")]));
             }
-            content_type = Some(sniff(&head).map_err(|m| WebError::Validation(vec![FieldError::new("file", m)]))?);
+            content_type = Some(sniff(&head).map_err(|m| Error::Invalid(vec![FieldError::new("file", m)]))?);
             let ciphertext = sealer.push(&head).map_err(anyhow::Error::new)?;
             writer.write(&ciphertext).await?;
         }
@@ -166,7 +166,7 @@ pub async fn upload(
     client: Uuid,
     options: &UploadOptions,
     mut multipart: Multipart,
-) -> Result<Document, WebError> {
+) -> Result<Document, Error> {
     let (policy, exempt) = admit(caller, client, options).await?;
     let storage = &caller.state.storage;
     let target = options.target.unwrap_or_else(|| storage.place(policy));
@@ -179,11 +179,11 @@ pub async fn upload(
             Ok(Some(_)) => {}
             Ok(None) => {
                 writer.abort().await;
-                return Err(WebError::Validation(vec![FieldError::new("file", "attach a file")]));
+                return Err(Error::Invalid(vec![FieldError::new("file", "attach a file")]));
             }
             Err(err) => {
                 writer.abort().await;
-                return Err(WebError::BadRequest(format!("not a multipart upload: {err}")));
+                return Err(Error::Malformed(format!("not a multipart upload: {err}")));
             }
         }
     };
@@ -221,7 +221,7 @@ async fn record(
     (name, content_type, size): (&str, &'static str, i64),
     content_key: &[u8; 32],
     (target, key, exempt): (Target, &str, bool),
-) -> Result<Document, WebError> {
+) -> Result<Document, Error> {
     let pool = &caller.tenant.pool;
     let now = caller.now();
     let ring = caller.keyring();
@@ -266,7 +266,7 @@ async fn record(
     })
 }
 
-async fn opened(caller: &Caller, d: &StoredDocument) -> Result<Document, WebError> {
+async fn opened(caller: &Caller, d: &StoredDocument) -> Result<Document, Error> {
     let name = caller
         .keyring()
         .open(&caller.tenant.pool, &d.name, &name_context(d.id))
@@ -286,7 +286,7 @@ async fn opened(caller: &Caller, d: &StoredDocument) -> Result<Document, WebErro
 }
 
 /// The client's documents, newest first, recorded in the audit trail.
-pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<Document>>, WebError> {
+pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<Document>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;
     let stored = store::list_for_client(&caller.tenant.pool, client).await?;
@@ -308,8 +308,8 @@ pub struct Download {
     pub body: Body,
 }
 
-pub async fn download(caller: &Caller, id: Uuid) -> Result<Audited<Download>, WebError> {
-    let stored = store::find(&caller.tenant.pool, id).await?.ok_or(WebError::NotFound)?;
+pub async fn download(caller: &Caller, id: Uuid) -> Result<Audited<Download>, Error> {
+    let stored = store::find(&caller.tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let facts = client_facts(caller, stored.client_id).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;
     let policy = record_policy(caller, stored.hipaa_exempt).await?;
@@ -367,8 +367,8 @@ pub async fn relocate(
     who: &Accountable<'_>,
     id: Uuid,
     to: Target,
-) -> Result<(), WebError> {
-    let stored = store::find(&tenant.pool, id).await?.ok_or(WebError::NotFound)?;
+) -> Result<(), Error> {
+    let stored = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let organisation = networks::organisation_policy(&tenant.pool).await?;
     let policy = StoragePolicy::of(stored.hipaa_exempt, organisation);
     storage

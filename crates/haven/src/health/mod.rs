@@ -23,9 +23,9 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 use crate::compliance::audit;
+use crate::error::Error;
 use crate::platform::database::{CONTROL_MIGRATIONS, TENANT_MIGRATIONS, migrations_current};
 use crate::state::AppState;
-use crate::web::error::WebError;
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
 
@@ -117,7 +117,7 @@ async fn control_check(state: &AppState) -> DatabaseCheck {
 pub(crate) async fn ready(
     State(state): State<AppState>,
     operator: Option<Extension<OperatorView>>,
-) -> Result<Json<serde_json::Value>, WebError> {
+) -> Result<Json<serde_json::Value>, Error> {
     let control = control_check(&state).await;
     let mut tenants = Vec::new();
     for tenant in state.tenants.tenants() {
@@ -141,7 +141,7 @@ pub(crate) async fn ready(
     if all_ok {
         Ok(Json(json!({ "status": "ready", "checks": body })))
     } else {
-        Err(WebError::Unavailable {
+        Err(Error::Unavailable {
             code: "not_ready",
             message: "Haven is not ready: a database is unreachable or not migrated.".to_owned(),
             details: Some(body),
@@ -154,7 +154,7 @@ pub(crate) async fn ready(
 pub(crate) async fn database(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-) -> Result<Json<serde_json::Value>, WebError> {
+) -> Result<Json<serde_json::Value>, Error> {
     let control = control_check(&state).await;
     let own = check(
         &tenant.pool,
@@ -167,7 +167,7 @@ pub(crate) async fn database(
     if control.ok() && own.ok() {
         Ok(Json(json!({ "status": "ok", "checks": body })))
     } else {
-        Err(WebError::Unavailable {
+        Err(Error::Unavailable {
             code: "database_unavailable",
             message: "A database is unreachable or not migrated.".to_owned(),
             details: Some(body),
@@ -177,7 +177,7 @@ pub(crate) async fn database(
 
 /// Redis: `not_configured` without REDIS_URL, else a PING.
 #[utoipa::path(get, path = "/api/v1/health/redis", tag = "health", responses((status = 200, description = "`ok` or `not_configured`"), (status = 503, description = "`redis_unavailable`", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn redis(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
+pub(crate) async fn redis(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Error> {
     let Some(client) = &state.redis else {
         return Ok(Json(json!({ "status": "not_configured" })));
     };
@@ -202,8 +202,8 @@ pub(crate) async fn redis(State(state): State<AppState>) -> Result<Json<serde_js
     }
 }
 
-fn redis_unavailable() -> WebError {
-    WebError::Unavailable {
+fn redis_unavailable() -> Error {
+    Error::Unavailable {
         code: "redis_unavailable",
         message: "Redis is configured but does not answer.".to_owned(),
         details: None,
@@ -216,7 +216,7 @@ fn redis_unavailable() -> WebError {
 pub(crate) async fn audit_status(
     State(state): State<AppState>,
     operator: Option<Extension<OperatorView>>,
-) -> Result<Json<serde_json::Value>, WebError> {
+) -> Result<Json<serde_json::Value>, Error> {
     let mut tenants = Vec::new();
     let mut healthy = true;
     for tenant in state.tenants.tenants() {
@@ -247,7 +247,7 @@ pub(crate) async fn audit_status(
     if healthy {
         Ok(Json(json!({ "status": "ok", "tenants": tenants })))
     } else {
-        Err(WebError::Unavailable {
+        Err(Error::Unavailable {
             code: "audit_unhealthy",
             message: "An audit trail is failing, unreachable or did not verify.".to_owned(),
             details: Some(json!({ "tenants": tenants })),

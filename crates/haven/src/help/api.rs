@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{HelpState, SearchHit, store};
-use crate::web::error::{FieldError, WebError};
+use crate::error::{Error, FieldError};
 use crate::web::openapi::ErrorEnvelope;
 
 /// Reads may be cached briefly by browsers and shared caches: help content is public.
@@ -25,7 +25,7 @@ pub(crate) fn cacheable(mut response: Response) -> Response {
 /// The help centre's categories, in order.
 #[utoipa::path(get, path = "/api/help/v1/categories", tag = "help",
     responses((status = 200, description = "Categories", body = Vec<super::Category>)))]
-pub(crate) async fn categories(State(help): State<HelpState>) -> Result<Response, WebError> {
+pub(crate) async fn categories(State(help): State<HelpState>) -> Result<Response, Error> {
     Ok(cacheable(Json(store::categories(&help.pool).await?).into_response()))
 }
 
@@ -37,11 +37,11 @@ pub(crate) struct ListQuery {
     page: Option<String>,
 }
 
-fn page_key(value: &str) -> Result<&str, WebError> {
+fn page_key(value: &str) -> Result<&str, Error> {
     if super::is_page_key(value) {
         Ok(value)
     } else {
-        Err(WebError::Validation(vec![FieldError::new(
+        Err(Error::Invalid(vec![FieldError::new(
             "page",
             "a page key such as clients.search: lower-case words and dots",
         )]))
@@ -62,9 +62,9 @@ fn page_key(value: &str) -> Result<&str, WebError> {
 pub(crate) async fn articles(
     State(help): State<HelpState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let Query(query) = query.map_err(|_| {
-        WebError::Validation(vec![FieldError::new(
+        Error::Invalid(vec![FieldError::new(
             "query",
             "use category=<slug> and page=<page key> only",
         )])
@@ -96,8 +96,8 @@ pub(crate) async fn article(
     State(help): State<HelpState>,
     Path(slug): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, WebError> {
-    let article = store::published(&help.pool, &slug).await?.ok_or(WebError::NotFound)?;
+) -> Result<Response, Error> {
+    let article = store::published(&help.pool, &slug).await?.ok_or(Error::NotFound)?;
     store::count(&help.pool, help.today(), "view", Some(article.id)).await?;
     let etag = etag_of(&article);
     let last_modified = article.updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
@@ -141,7 +141,7 @@ pub(crate) async fn feedback(
     State(help): State<HelpState>,
     Path(slug): Path<String>,
     crate::web::json::ApiJson(input): crate::web::json::ApiJson<FeedbackInput>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     record_feedback(&help, &slug, input.helpful, input.comment.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -152,13 +152,13 @@ pub async fn record_feedback(
     slug: &str,
     helpful: Option<bool>,
     comment: Option<&str>,
-) -> Result<(), WebError> {
-    let article = store::published(&help.pool, slug).await?.ok_or(WebError::NotFound)?;
-    let helpful = helpful
-        .ok_or_else(|| WebError::Validation(vec![FieldError::new("helpful", "say yes (true) or no (false)")]))?;
+) -> Result<(), Error> {
+    let article = store::published(&help.pool, slug).await?.ok_or(Error::NotFound)?;
+    let helpful =
+        helpful.ok_or_else(|| Error::Invalid(vec![FieldError::new("helpful", "say yes (true) or no (false)")]))?;
     let comment = comment.map(str::trim).filter(|c| !c.is_empty());
     if comment.is_some_and(|c| c.chars().count() > 500) {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "comment",
             "at most 500 characters",
         )]));
@@ -210,10 +210,10 @@ fn marked(snippet: &str) -> String {
 }
 
 /// A search as typed, trimmed; empty or over 200 characters is refused.
-pub fn checked_query(q: &str) -> Result<&str, WebError> {
+pub fn checked_query(q: &str) -> Result<&str, Error> {
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 200 {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "q",
             "type what you are looking for (1 to 200 characters)",
         )]));
@@ -223,7 +223,7 @@ pub fn checked_query(q: &str) -> Result<&str, WebError> {
 
 /// Full-text search (ranked, title first), then titles and tags that look alike when
 /// nothing matches the words (typos).
-pub async fn find(help: &HelpState, q: &str) -> Result<Vec<SearchHit>, WebError> {
+pub async fn find(help: &HelpState, q: &str) -> Result<Vec<SearchHit>, Error> {
     let mut hits = store::search(&help.pool, q, 20).await?;
     if hits.is_empty() {
         hits = store::search_similar(&help.pool, q, 10).await?;
@@ -246,7 +246,7 @@ pub async fn find(help: &HelpState, q: &str) -> Result<Vec<SearchHit>, WebError>
 pub(crate) async fn search(
     State(help): State<HelpState>,
     query: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let q = query.ok().and_then(|Query(query)| query.q).unwrap_or_default();
     Ok(Json(find(&help, checked_query(&q)?).await?).into_response())
 }
@@ -259,9 +259,9 @@ pub(crate) async fn search(
         (status = 200, description = "The image (PNG, JPEG, WebP or GIF)"),
         (status = 404, description = "No such image, or its article is archived", body = ErrorEnvelope),
     ))]
-pub(crate) async fn image(State(help): State<HelpState>, Path(id): Path<String>) -> Result<Response, WebError> {
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| WebError::NotFound)?;
-    let (content_type, bytes) = store::image(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+pub(crate) async fn image(State(help): State<HelpState>, Path(id): Path<String>) -> Result<Response, Error> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
+    let (content_type, bytes) = store::image(&help.pool, id).await?.ok_or(Error::NotFound)?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&content_type) {

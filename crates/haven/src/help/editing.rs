@@ -8,9 +8,9 @@ use uuid::Uuid;
 use super::store::{self, ArticleFields};
 use super::{ArticleStatus, HelpState, is_page_key, markdown};
 use crate::compliance::audit::Outcome;
+use crate::error::{Error, FieldError};
 use crate::policy::Action;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
 
 /// An article as an editor's form sends it; lists are comma- or line-separated.
 #[derive(Debug, Clone, Default)]
@@ -150,9 +150,9 @@ fn slug_taken(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.constraint() == Some("help_articles_slug_key"))
 }
 
-fn storing_error(err: sqlx::Error) -> WebError {
+fn storing_error(err: sqlx::Error) -> Error {
     if slug_taken(&err) {
-        WebError::Validation(vec![FieldError::new("slug", "is already another article's address")])
+        Error::Invalid(vec![FieldError::new("slug", "is already another article's address")])
     } else {
         err.into()
     }
@@ -162,7 +162,7 @@ const CHANGED_SINCE: &str = "this article was changed since you opened it; open 
 
 /// Records `action` about the article in the organisation's audit trail and returns once
 /// it is durable.
-async fn audit(caller: &Caller, action: &str, article: Uuid, reason: String) -> Result<(), WebError> {
+async fn audit(caller: &Caller, action: &str, article: Uuid, reason: String) -> Result<(), Error> {
     caller
         .tenant
         .audit
@@ -173,15 +173,15 @@ async fn audit(caller: &Caller, action: &str, article: Uuid, reason: String) -> 
                 .reason(reason),
         )
         .await
-        .map_err(|err| WebError::Internal(err.into()))?;
+        .map_err(|err| Error::internal(err.into()))?;
     Ok(())
 }
 
 /// A new draft article.
-pub async fn create(caller: &Caller, help: &HelpState, input: &ArticleInput) -> Result<Uuid, WebError> {
+pub async fn create(caller: &Caller, help: &HelpState, input: &ArticleInput) -> Result<Uuid, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let categories = store::categories(&help.pool).await?;
-    let fields = validate(input, &categories).map_err(WebError::Validation)?;
+    let fields = validate(input, &categories).map_err(Error::Invalid)?;
     let id = Uuid::now_v7();
     let mut tx = help.pool.begin().await?;
     store::insert_article(
@@ -207,11 +207,11 @@ pub async fn save(
     id: Uuid,
     expected_revision: i32,
     input: &ArticleInput,
-) -> Result<i32, WebError> {
+) -> Result<i32, Error> {
     caller.authorize(&Action::EditHelp).await?;
-    let current = store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+    let current = store::article(&help.pool, id).await?.ok_or(Error::NotFound)?;
     let categories = store::categories(&help.pool).await?;
-    let fields = validate(input, &categories).map_err(WebError::Validation)?;
+    let fields = validate(input, &categories).map_err(Error::Invalid)?;
     let mut tx = help.pool.begin().await?;
     let revision = store::update_article(
         &mut tx,
@@ -223,7 +223,7 @@ pub async fn save(
     )
     .await
     .map_err(storing_error)?
-    .ok_or_else(|| WebError::Conflict(CHANGED_SINCE.to_owned()))?;
+    .ok_or_else(|| Error::conflict(CHANGED_SINCE.to_owned()))?;
     audit(
         caller,
         "help.article_saved",
@@ -242,19 +242,16 @@ pub async fn change_status(
     id: Uuid,
     expected_revision: i32,
     status: ArticleStatus,
-) -> Result<i32, WebError> {
+) -> Result<i32, Error> {
     caller.authorize(&Action::EditHelp).await?;
-    let current = store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+    let current = store::article(&help.pool, id).await?.ok_or(Error::NotFound)?;
     if current.status == status {
-        return Err(WebError::Conflict(format!(
-            "the article is already {}",
-            status.as_str()
-        )));
+        return Err(Error::conflict(format!("the article is already {}", status.as_str())));
     }
     let mut tx = help.pool.begin().await?;
     let revision = store::set_status(&mut tx, id, expected_revision, status, caller.now())
         .await?
-        .ok_or_else(|| WebError::Conflict(CHANGED_SINCE.to_owned()))?;
+        .ok_or_else(|| Error::conflict(CHANGED_SINCE.to_owned()))?;
     let action = match status {
         ArticleStatus::Published => "help.article_published",
         ArticleStatus::Archived => "help.article_archived",
@@ -291,14 +288,14 @@ pub async fn add_image(
     article: Uuid,
     name: &str,
     bytes: &[u8],
-) -> Result<Uuid, WebError> {
+) -> Result<Uuid, Error> {
     caller.authorize(&Action::EditHelp).await?;
-    store::article(&help.pool, article).await?.ok_or(WebError::NotFound)?;
+    store::article(&help.pool, article).await?.ok_or(Error::NotFound)?;
     if bytes.len() > MAX_IMAGE {
-        return Err(WebError::TooLarge("an image may be at most 2 MB".to_owned()));
+        return Err(Error::TooLarge("an image may be at most 2 MB".to_owned()));
     }
     let Some(content_type) = image_type(bytes) else {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "image",
             "must be a PNG, JPEG, WebP or GIF image",
         )]));
@@ -342,7 +339,7 @@ pub async fn save_category(
     help: &HelpState,
     id: Option<Uuid>,
     input: &CategoryInput,
-) -> Result<Uuid, WebError> {
+) -> Result<Uuid, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let mut problems = Vec::new();
     let name = input.name.trim();
@@ -373,11 +370,11 @@ pub async fn save_category(
         }),
     };
     if !problems.is_empty() {
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     }
     let taken = |err: sqlx::Error| match &err {
         sqlx::Error::Database(db) if db.constraint() == Some("help_categories_slug_key") => {
-            WebError::Validation(vec![FieldError::new("slug", "is already another category's address")])
+            Error::Invalid(vec![FieldError::new("slug", "is already another category's address")])
         }
         _ => err.into(),
     };
@@ -387,7 +384,7 @@ pub async fn save_category(
             .await
             .map_err(taken)?;
         if !found {
-            return Err(WebError::NotFound);
+            return Err(Error::NotFound);
         }
         id
     } else {
@@ -407,7 +404,7 @@ pub async fn save_category(
                 .reason(format!("`{slug}`")),
         )
         .await
-        .map_err(|err| WebError::Internal(err.into()))?;
+        .map_err(|err| Error::internal(err.into()))?;
     tx.commit().await?;
     Ok(id)
 }

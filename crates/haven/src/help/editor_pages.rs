@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::editing::{self, ArticleInput, CategoryInput};
 use super::store::{self, ArticleRecord, EditorListItem, ImageInfo, Revision, Usage};
 use super::{ArticleStatus, Category, HelpState, markdown};
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::policy::Action;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors, sentence};
 use crate::web::json::ApiJson;
 use crate::web::page::{Chrome, render, render_with_status};
@@ -84,7 +84,7 @@ struct ListPage {
     articles: Vec<EditorListItem>,
 }
 
-async fn list(caller: Caller, State(help): State<HelpState>) -> Result<Response, WebError> {
+async fn list(caller: Caller, State(help): State<HelpState>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     render(&ListPage {
         chrome: chrome(&caller),
@@ -172,7 +172,7 @@ fn sections(input: &ArticleInput, categories: &[Category]) -> Vec<Section> {
     )]
 }
 
-async fn existing(help: &HelpState, record: &ArticleRecord) -> Result<Existing, WebError> {
+async fn existing(help: &HelpState, record: &ArticleRecord) -> Result<Existing, Error> {
     Ok(Existing {
         id: record.id,
         status: record.status,
@@ -189,7 +189,7 @@ async fn article_page(
     record: Option<&ArticleRecord>,
     input: &ArticleInput,
     errors: &[FieldError],
-) -> Result<ArticlePage, WebError> {
+) -> Result<ArticlePage, Error> {
     let categories = store::categories(&help.pool).await?;
     let mut shown = sections(input, &categories);
     let body_error = errors
@@ -239,7 +239,7 @@ fn input_from(form: &Submitted) -> ArticleInput {
     }
 }
 
-async fn new_page(caller: Caller, State(help): State<HelpState>) -> Result<Response, WebError> {
+async fn new_page(caller: Caller, State(help): State<HelpState>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     render(&article_page(&caller, &help, None, &ArticleInput::default(), &[]).await?)
 }
@@ -252,7 +252,7 @@ async fn new_form(
     caller: Caller,
     State(help): State<HelpState>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     submit(&caller, &help, None, Submitted(form)).await
 }
 
@@ -261,9 +261,9 @@ async fn edit_page(
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
-    let record = store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+    let record = store::article(&help.pool, id).await?.ok_or(Error::NotFound)?;
     let mut page = article_page(
         &caller,
         &help,
@@ -276,10 +276,10 @@ async fn edit_page(
     render(&page)
 }
 
-fn revision_of(form: &Submitted) -> Result<i32, WebError> {
+fn revision_of(form: &Submitted) -> Result<i32, Error> {
     form.get("revision")
         .and_then(|r| r.trim().parse().ok())
-        .ok_or_else(|| WebError::Validation(vec![FieldError::new("revision", "the revision you opened")]))
+        .ok_or_else(|| Error::Invalid(vec![FieldError::new("revision", "the revision you opened")]))
 }
 
 async fn edit_form(
@@ -287,17 +287,17 @@ async fn edit_form(
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     submit(&caller, &help, Some(id), Submitted(form)).await
 }
 
 /// The editor's form, for a new article (`None`) or a saved one: shown again with the
 /// preview, or saved; a form with mistakes comes back with each one named.
-async fn submit(caller: &Caller, help: &HelpState, id: Option<Uuid>, form: Submitted) -> Result<Response, WebError> {
+async fn submit(caller: &Caller, help: &HelpState, id: Option<Uuid>, form: Submitted) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let input = input_from(&form);
     let saved = if previewing(&form) {
-        Err(WebError::Validation(Vec::new()))
+        Err(Error::Invalid(Vec::new()))
     } else if let Some(id) = id {
         let revision = revision_of(&form)?;
         editing::save(caller, help, id, revision, &input)
@@ -310,11 +310,11 @@ async fn submit(caller: &Caller, help: &HelpState, id: Option<Uuid>, form: Submi
     };
     let problems = match saved {
         Ok(location) => return Ok(Redirect::to(&location).into_response()),
-        Err(WebError::Validation(problems)) => problems,
+        Err(Error::Invalid(problems)) => problems,
         Err(other) => return Err(other),
     };
     let record = match id {
-        Some(id) => Some(store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?),
+        Some(id) => Some(store::article(&help.pool, id).await?.ok_or(Error::NotFound)?),
         None => None,
     };
     let page = article_page(caller, help, record.as_ref(), &input, &problems).await?;
@@ -330,19 +330,19 @@ async fn status_form(
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let status = form
         .get("status")
         .and_then(ArticleStatus::parse)
-        .ok_or_else(|| WebError::Validation(vec![FieldError::new("status", "draft, published or archived")]))?;
+        .ok_or_else(|| Error::Invalid(vec![FieldError::new("status", "draft, published or archived")]))?;
     let revision = revision_of(&form)?;
     editing::change_status(&caller, &help, id, revision, status).await?;
     Ok(Redirect::to(&format!("/help-editor/articles/{id}?done={}", status.as_str())).into_response())
 }
 
 /// Reads the `image` part, refusing it as soon as it passes the limit.
-async fn read_image(mut multipart: Multipart) -> Result<(String, Vec<u8>), WebError> {
+async fn read_image(mut multipart: Multipart) -> Result<(String, Vec<u8>), Error> {
     loop {
         match multipart.next_field().await {
             Ok(Some(mut field)) if field.name() == Some("image") => {
@@ -353,15 +353,15 @@ async fn read_image(mut multipart: Multipart) -> Result<(String, Vec<u8>), WebEr
                         Ok(Some(chunk)) => {
                             bytes.extend_from_slice(&chunk);
                             if bytes.len() > editing::MAX_IMAGE {
-                                return Err(WebError::TooLarge("an image may be at most 2 MB".to_owned()));
+                                return Err(Error::TooLarge("an image may be at most 2 MB".to_owned()));
                             }
                         }
                         Ok(None) => break,
-                        Err(err) => return Err(WebError::BadRequest(format!("the upload broke off: {err}"))),
+                        Err(err) => return Err(Error::Malformed(format!("the upload broke off: {err}"))),
                     }
                 }
                 if bytes.is_empty() {
-                    return Err(WebError::Validation(vec![FieldError::new(
+                    return Err(Error::Invalid(vec![FieldError::new(
                         "image",
                         "is missing: choose an image",
                     )]));
@@ -370,12 +370,12 @@ async fn read_image(mut multipart: Multipart) -> Result<(String, Vec<u8>), WebEr
             }
             Ok(Some(_)) => {}
             Ok(None) => {
-                return Err(WebError::Validation(vec![FieldError::new(
+                return Err(Error::Invalid(vec![FieldError::new(
                     "image",
                     "is missing: choose an image",
                 )]));
             }
-            Err(err) => return Err(WebError::BadRequest(format!("not a multipart upload: {err}"))),
+            Err(err) => return Err(Error::Malformed(format!("not a multipart upload: {err}"))),
         }
     }
 }
@@ -385,7 +385,7 @@ async fn image_form(
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     multipart: Multipart,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let outcome = match read_image(multipart).await {
         Ok((name, bytes)) => editing::add_image(&caller, &help, id, &name, &bytes).await,
@@ -393,7 +393,7 @@ async fn image_form(
     };
     let (status, message) = match outcome {
         Ok(_) => return Ok(Redirect::to(&format!("/help-editor/articles/{id}?done=image#images")).into_response()),
-        Err(WebError::Validation(problems)) => (
+        Err(Error::Invalid(problems)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             problems
                 .iter()
@@ -401,12 +401,12 @@ async fn image_form(
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
-        Err(WebError::TooLarge(message)) => (StatusCode::PAYLOAD_TOO_LARGE, format!("{}.", sentence(&message))),
+        Err(Error::TooLarge(message)) => (StatusCode::PAYLOAD_TOO_LARGE, format!("{}.", sentence(&message))),
         Err(other) => return Err(other),
     };
     // Shown on the editor again; the upload may not have been read to its end, so the
     // answer closes the connection.
-    let record = store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+    let record = store::article(&help.pool, id).await?.ok_or(Error::NotFound)?;
     let mut page = article_page(
         &caller,
         &help,
@@ -442,9 +442,9 @@ async fn revisions_page(
     caller: Caller,
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
-    let record = store::article(&help.pool, id).await?.ok_or(WebError::NotFound)?;
+    let record = store::article(&help.pool, id).await?.ok_or(Error::NotFound)?;
     let revisions = store::revisions(&help.pool, id)
         .await?
         .into_iter()
@@ -474,10 +474,10 @@ pub struct PreviewOutput {
 }
 
 /// The live preview: Markdown rendered and sanitised exactly as it will be published.
-async fn preview(caller: Caller, ApiJson(input): ApiJson<PreviewInput>) -> Result<Response, WebError> {
+async fn preview(caller: Caller, ApiJson(input): ApiJson<PreviewInput>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     if input.markdown.chars().count() > editing::MAX_BODY {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "markdown",
             "at most 200,000 characters",
         )]));
@@ -524,7 +524,7 @@ async fn categories_page(
     caller: Caller,
     State(help): State<HelpState>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     render(&CategoriesPage {
         chrome: chrome(&caller).toast(toast(&params)),
@@ -538,14 +538,14 @@ async fn category_form(
     caller: Caller,
     State(help): State<HelpState>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let form = Submitted(form);
     let text = |name: &str| form.get(name).unwrap_or_default().to_owned();
     let id = match form.get("id").map(str::trim).filter(|v| !v.is_empty()) {
         Some(given) => Some(
             Uuid::parse_str(given)
-                .map_err(|_| WebError::Validation(vec![FieldError::new("id", "must be a category's id")]))?,
+                .map_err(|_| Error::Invalid(vec![FieldError::new("id", "must be a category's id")]))?,
         ),
         None => None,
     };
@@ -557,7 +557,7 @@ async fn category_form(
     };
     match editing::save_category(&caller, &help, id, &input).await {
         Ok(_) => Ok(Redirect::to("/help-editor/categories?done=category").into_response()),
-        Err(WebError::Validation(problems)) if id.is_none() => {
+        Err(Error::Invalid(problems)) if id.is_none() => {
             let mut shown = category_sections(&input);
             let errors = attach_errors(&mut shown, &FieldErrors(problems));
             render_with_status(
@@ -599,7 +599,7 @@ async fn usage_page(
     caller: Caller,
     State(help): State<HelpState>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let days = match params.iter().find(|(k, _)| k == "days").map(|(_, v)| v.as_str()) {
         None | Some("30") => 30,
@@ -607,7 +607,7 @@ async fn usage_page(
         Some("90") => 90,
         Some("365") => 365,
         Some(_) => {
-            return Err(WebError::Validation(vec![FieldError::new("days", "7, 30, 90 or 365")]));
+            return Err(Error::Invalid(vec![FieldError::new("days", "7, 30, 90 or 365")]));
         }
     };
     let since = help.today() - chrono::Days::new(u64::try_from(days - 1).unwrap_or(0));

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::api::{cacheable, checked_query, find, record_feedback};
 use super::{ArticleSummary, Category, HelpState, PublicArticle, SearchHit, store};
-use crate::web::error::WebError;
+use crate::error::Error;
 use crate::web::form::Submitted;
 use crate::web::page::{render, render_with_status};
 
@@ -27,7 +27,7 @@ struct IndexPage {
 }
 
 /// The help centre's front page: search, and every published article by category.
-pub(crate) async fn index(State(help): State<HelpState>) -> Result<Response, WebError> {
+pub(crate) async fn index(State(help): State<HelpState>) -> Result<Response, Error> {
     let categories = store::categories(&help.pool).await?;
     let mut articles = store::list_published(&help.pool, None, None).await?;
     let mut shelves = Vec::new();
@@ -68,7 +68,7 @@ struct SearchPage {
 pub(crate) async fn search(
     State(help): State<HelpState>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let q = Submitted(params).get("q").unwrap_or_default().to_owned();
     if q.trim().is_empty() {
         return render(&SearchPage {
@@ -108,12 +108,12 @@ struct CategoryPage {
     q: String,
 }
 
-pub(crate) async fn category(State(help): State<HelpState>, Path(slug): Path<String>) -> Result<Response, WebError> {
+pub(crate) async fn category(State(help): State<HelpState>, Path(slug): Path<String>) -> Result<Response, Error> {
     let category = store::categories(&help.pool)
         .await?
         .into_iter()
         .find(|c| c.slug == slug)
-        .ok_or(WebError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let articles = store::list_published(&help.pool, Some(&slug), None).await?;
     Ok(cacheable(render(&CategoryPage {
         category,
@@ -136,8 +136,8 @@ pub(crate) async fn article(
     State(help): State<HelpState>,
     Path(slug): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let article = store::published(&help.pool, &slug).await?.ok_or(WebError::NotFound)?;
+) -> Result<Response, Error> {
+    let article = store::published(&help.pool, &slug).await?.ok_or(Error::NotFound)?;
     store::count(&help.pool, help.today(), "view", Some(article.id)).await?;
     let thanks = params.iter().any(|(k, _)| k == "thanks");
     let page = render(&ArticlePage {
@@ -156,7 +156,7 @@ pub(crate) async fn feedback(
     State(help): State<HelpState>,
     Path(slug): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let helpful = match form.get("helpful") {
         Some("yes") => Some(true),
@@ -166,8 +166,8 @@ pub(crate) async fn feedback(
     let comment = form.get("comment").unwrap_or_default().to_owned();
     match record_feedback(&help, &slug, helpful, Some(&comment)).await {
         Ok(()) => Ok(Redirect::to(&format!("/help/articles/{slug}?thanks#feedback")).into_response()),
-        Err(WebError::Validation(problems)) => {
-            let article = store::published(&help.pool, &slug).await?.ok_or(WebError::NotFound)?;
+        Err(Error::Invalid(problems)) => {
+            let article = store::published(&help.pool, &slug).await?.ok_or(Error::NotFound)?;
             let message = problems
                 .iter()
                 .map(|p| {

@@ -25,8 +25,8 @@ use uuid::Uuid;
 use super::HelpState;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::error::Error;
 use crate::platform::database::{DatabaseName, DatabaseServer};
-use crate::web::error::WebError;
 
 pub struct HelpService {
     listener: TcpListener,
@@ -98,13 +98,13 @@ pub fn router(state: HelpState, config: &Config) -> Router {
 }
 
 /// Up when the help database answers.
-async fn health(State(help): State<HelpState>) -> Result<Response, WebError> {
+async fn health(State(help): State<HelpState>) -> Result<Response, Error> {
     sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&help.pool).await?;
     Ok(axum::Json(serde_json::json!({ "status": "ok" })).into_response())
 }
 
-async fn fallback() -> WebError {
-    WebError::NotFound
+async fn fallback() -> Error {
+    Error::NotFound
 }
 
 /// A request id, the response sealed as in the staff app, and one log line that holds

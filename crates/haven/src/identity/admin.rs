@@ -9,7 +9,7 @@ use super::throttle::{self, ThrottleKey};
 use super::{Email, Role, User, UserId, UserStatus, store, two_factor};
 use crate::clock::SharedClock;
 use crate::compliance::audit::{self, ActorKind, AuditEvent, Outcome};
-use crate::web::error::FieldError;
+use crate::error::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {

@@ -16,11 +16,11 @@ use super::auth::Identity;
 use super::email_token::{self, Purpose};
 use super::{Role, User, UserId, UserStatus, store};
 use crate::compliance::audit::{self, EventFilter};
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::platform::tenancy::Tenant;
 use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -54,12 +54,12 @@ fn changed_by(identity: &Identity, meta: &RequestMeta) -> ChangedBy {
     }
 }
 
-fn admin_error(err: AdminError) -> WebError {
+fn admin_error(err: AdminError) -> Error {
     match err {
-        AdminError::Invalid(fields) => WebError::Validation(fields),
-        AdminError::EmailTaken => WebError::Conflict("An account with this email already exists.".to_owned()),
-        AdminError::NoSuchUser => WebError::NotFound,
-        other => WebError::Internal(other.into()),
+        AdminError::Invalid(fields) => Error::Invalid(fields),
+        AdminError::EmailTaken => Error::conflict("An account with this email already exists.".to_owned()),
+        AdminError::NoSuchUser => Error::NotFound,
+        other => Error::internal(other.into()),
     }
 }
 
@@ -76,7 +76,7 @@ async fn invite(
     email: &str,
     name: &str,
     roles: &[Role],
-) -> Result<(UserId, Invitation), WebError> {
+) -> Result<(UserId, Invitation), Error> {
     let account = NewAccount {
         email,
         display_name: name,
@@ -128,7 +128,7 @@ async fn apply(
     me: UserId,
     target: UserId,
     change: &Change,
-) -> Result<(), WebError> {
+) -> Result<(), Error> {
     let mut problems = Vec::new();
     let roles = match &change.roles {
         Some(names) => {
@@ -162,17 +162,17 @@ async fn apply(
         }
     };
     if !problems.is_empty() {
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     }
     // Separation of duties: nobody changes their own roles or disables themselves (an
     // admin could otherwise make themselves an auditor, or lock everyone out).
     if target == me && (status == Some(UserStatus::Disabled) || roles.is_some()) {
-        return Err(WebError::Conflict(
+        return Err(Error::conflict(
             "You cannot change your own roles or disable your own account; ask another admin.".to_owned(),
         ));
     }
     let (pool, clock) = (&tenant.pool, &state.clock);
-    store::find(pool, target).await?.ok_or(WebError::NotFound)?;
+    store::find(pool, target).await?.ok_or(Error::NotFound)?;
     if let Some(roles) = &roles {
         admin::set_roles(pool, clock, by, target, roles)
             .await
@@ -221,7 +221,7 @@ pub(crate) async fn list_api(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     let users: Vec<serde_json::Value> = store::list(&tenant.pool).await?.iter().map(user_json).collect();
     Ok(Json(json!({ "users": users })).into_response())
@@ -242,14 +242,11 @@ pub(crate) async fn invite_api(
     meta: RequestMeta,
     identity: Identity,
     Json(body): Json<InviteJson>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let roles: Vec<Role> = body.roles.iter().filter_map(|r| Role::parse(r)).collect();
     if roles.len() != body.roles.len() {
-        return Err(WebError::Validation(vec![FieldError::new(
-            "roles",
-            "must list known roles",
-        )]));
+        return Err(Error::Invalid(vec![FieldError::new("roles", "must list known roles")]));
     }
     let by = changed_by(&identity, &meta);
     let (id, invitation) = invite(&state, &tenant, &by, &body.email, &body.display_name, &roles).await?;
@@ -273,11 +270,11 @@ pub(crate) async fn change_api(
     identity: Identity,
     Path(id): Path<Uuid>,
     Json(change): Json<Change>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let by = changed_by(&identity, &meta);
     apply(&state, &tenant, &by, identity.user.id, UserId(id), &change).await?;
-    let user = store::find(&tenant.pool, UserId(id)).await?.ok_or(WebError::NotFound)?;
+    let user = store::find(&tenant.pool, UserId(id)).await?.ok_or(Error::NotFound)?;
     Ok(Json(user_json(&user)).into_response())
 }
 
@@ -288,7 +285,7 @@ async fn one_shot(
     identity: &Identity,
     id: Uuid,
     change: Change,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(state, tenant, meta, identity, &Action::ManageUsers).await?;
     let by = changed_by(identity, meta);
     apply(state, tenant, &by, identity.user.id, UserId(id), &change).await?;
@@ -303,7 +300,7 @@ pub(crate) async fn unlock_api(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let change = Change {
         unlock: Some(true),
         ..Change::default()
@@ -319,7 +316,7 @@ pub(crate) async fn reset_api(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let change = Change {
         reset_two_factor: Some(true),
         ..Change::default()
@@ -327,7 +324,7 @@ pub(crate) async fn reset_api(
     one_shot(&state, &tenant, &meta, &identity, id, change).await
 }
 
-async fn sign_ins(tenant: &Tenant, user: UserId) -> Result<Vec<audit::ChainedEvent>, WebError> {
+async fn sign_ins(tenant: &Tenant, user: UserId) -> Result<Vec<audit::ChainedEvent>, Error> {
     Ok(audit::list_events(
         &tenant.pool,
         &EventFilter {
@@ -348,7 +345,7 @@ pub(crate) async fn sign_ins_api(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(
         &state,
         &tenant,
@@ -412,7 +409,7 @@ async fn users_page(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     render(&UsersPage {
         chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
@@ -430,7 +427,7 @@ async fn invite_form(
     meta: RequestMeta,
     identity: Identity,
     Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let value = |key: &str| {
         fields
@@ -467,7 +464,7 @@ async fn invite_form(
                 link,
             })
         }
-        Err(WebError::Validation(errors)) => render_with_status(
+        Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &UsersPage {
                 chrome,
@@ -478,7 +475,7 @@ async fn invite_form(
                 link: None,
             },
         ),
-        Err(WebError::Conflict(message)) => render_with_status(
+        Err(Error::Conflict { message, .. }) => render_with_status(
             StatusCode::CONFLICT,
             &UsersPage {
                 chrome,
@@ -518,9 +515,9 @@ async fn user_page_for(
     identity: &Identity,
     id: UserId,
     error: Option<String>,
-) -> Result<UserPage, WebError> {
+) -> Result<UserPage, Error> {
     let _ = state;
-    let user = store::find(&tenant.pool, id).await?.ok_or(WebError::NotFound)?;
+    let user = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let sign_ins = sign_ins(tenant, id)
         .await?
         .into_iter()
@@ -553,7 +550,7 @@ async fn user_page(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     render(&user_page_for(&state, &tenant, &identity, UserId(id), None).await?)
 }
@@ -565,7 +562,7 @@ async fn change_form(
     identity: Identity,
     Path(id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let action = fields
         .iter()
@@ -609,12 +606,12 @@ async fn change_form(
             reset_two_factor: Some(true),
             ..Change::default()
         },
-        _ => return Err(WebError::BadRequest("unknown change".to_owned())),
+        _ => return Err(Error::Malformed("unknown change".to_owned())),
     };
     let by = changed_by(&identity, &meta);
     match apply(&state, &tenant, &by, identity.user.id, UserId(id), &change).await {
         Ok(()) => Ok(Redirect::to(&format!("/admin/users/{id}")).into_response()),
-        Err(WebError::Validation(fields)) => {
+        Err(Error::Invalid(fields)) => {
             let message = fields
                 .iter()
                 .map(|f| format!("{} {}", f.field, f.message))
@@ -625,7 +622,7 @@ async fn change_form(
                 &user_page_for(&state, &tenant, &identity, UserId(id), Some(message)).await?,
             )
         }
-        Err(WebError::Conflict(message)) => render_with_status(
+        Err(Error::Conflict { message, .. }) => render_with_status(
             StatusCode::CONFLICT,
             &user_page_for(&state, &tenant, &identity, UserId(id), Some(message)).await?,
         ),

@@ -24,8 +24,8 @@ use super::api_token;
 use super::session::{self, Lookup, Session};
 use super::{User, secret};
 use crate::compliance::audit::ActorKind;
+use crate::error::Error;
 use crate::state::AppState;
-use crate::web::error::WebError;
 use crate::web::tenant::CurrentTenant;
 
 pub const SESSION_COOKIE: &str = "haven_session";
@@ -74,14 +74,14 @@ impl Identity {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Identity {
-    type Rejection = WebError;
+    type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
             .get::<Arc<Identity>>()
             .map(|identity| Identity::clone(identity))
-            .ok_or(WebError::Unauthenticated)
+            .ok_or(Error::Unauthenticated)
     }
 }
 
@@ -146,7 +146,7 @@ pub async fn require_signed_in(State(state): State<AppState>, request: Request, 
 
 async fn authenticate(state: AppState, mut request: Request, next: Next, gate: Gate) -> Response {
     let Some(CurrentTenant(tenant)) = request.extensions().get::<CurrentTenant>().cloned() else {
-        return WebError::Internal(anyhow::anyhow!("authentication needs tenant resolution first")).into_response();
+        return Error::internal(anyhow::anyhow!("authentication needs tenant resolution first")).into_response();
     };
     let path = request.uri().path().to_owned();
     let is_api = path.starts_with("/api/");
@@ -165,7 +165,7 @@ async fn authenticate(state: AppState, mut request: Request, next: Next, gate: G
     let session = match session::lookup(&tenant.pool, &secret::digest(&token), now).await {
         Ok(Lookup::Live(session)) => session,
         Ok(Lookup::Gone) => return unauthenticated(is_api, &path, clear_session_cookie(https)),
-        Err(err) => return WebError::from(err).into_response(),
+        Err(err) => return Error::from(err).into_response(),
     };
     let info = session_info(&session);
     if gate == Gate::Full && (info.needs_second_factor || info.needs_enrolment) {
@@ -207,7 +207,7 @@ async fn authenticate_bearer(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
     let refused = || {
-        WebError::Rejected {
+        Error::Rejected {
             code: "invalid_token",
             message: "The API token is unknown, expired or revoked.".to_owned(),
         }
@@ -230,7 +230,7 @@ async fn authenticate_bearer(
             next.run(request).await
         }
         Ok(None) => refused(),
-        Err(err) => WebError::from(err).into_response(),
+        Err(err) => Error::from(err).into_response(),
     }
 }
 
@@ -250,7 +250,7 @@ fn is_unsafe(method: &Method) -> bool {
 
 fn unauthenticated(is_api: bool, path: &str, clear: Option<HeaderValue>) -> Response {
     let mut response = if is_api {
-        WebError::Unauthenticated.into_response()
+        Error::Unauthenticated.into_response()
     } else {
         // Only the path comes along: query strings can hold search terms (PHI).
         Redirect::to(&format!("/sign-in?next={}", urlencode_path(path))).into_response()
@@ -263,7 +263,7 @@ fn unauthenticated(is_api: bool, path: &str, clear: Option<HeaderValue>) -> Resp
 
 fn second_factor_first(is_api: bool, info: &SessionInfo) -> Response {
     if is_api {
-        return WebError::Forbidden {
+        return Error::Forbidden {
             code: "second_factor_required",
             message: if info.needs_enrolment {
                 "Your organisation requires two-step verification: set it up first.".to_owned()
@@ -298,7 +298,7 @@ fn urlencode_path(path: &str) -> String {
 async fn csrf_matches(request: Request, expected: &str, body_limit: u64) -> Result<Request, Box<Response>> {
     let refuse = || {
         Box::new(
-            WebError::Forbidden {
+            Error::Forbidden {
                 code: "csrf_failed",
                 message: "This form has expired or did not come from Haven. Reload the page and try again.".to_owned(),
             }
@@ -356,11 +356,11 @@ fn presession_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The token for a public form, and the cookie to set when the browser has none yet.
-pub fn presession(headers: &HeaderMap, https: bool) -> Result<(String, Option<HeaderValue>), WebError> {
+pub fn presession(headers: &HeaderMap, https: bool) -> Result<(String, Option<HeaderValue>), Error> {
     if let Some(existing) = presession_token(headers) {
         return Ok((existing, None));
     }
-    let issued = secret::issue("").map_err(|e| WebError::Internal(anyhow::anyhow!(e.to_string())))?;
+    let issued = secret::issue("").map_err(|e| Error::internal(anyhow::anyhow!(e.to_string())))?;
     let cookie = Cookie::build((PRESESSION_COOKIE, issued.value.clone()))
         .path("/")
         .http_only(true)
@@ -371,14 +371,14 @@ pub fn presession(headers: &HeaderMap, https: bool) -> Result<(String, Option<He
 }
 
 /// Checks a public form's token against its cookie; returns the token.
-pub fn check_presession(headers: &HeaderMap, given: Option<&str>) -> Result<String, WebError> {
+pub fn check_presession(headers: &HeaderMap, given: Option<&str>) -> Result<String, Error> {
     match (presession_token(headers), given) {
         (Some(expected), Some(given))
             if !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes())) =>
         {
             Ok(expected)
         }
-        _ => Err(WebError::Forbidden {
+        _ => Err(Error::Forbidden {
             code: "csrf_failed",
             message: "This form has expired. Reload the page and try again.".to_owned(),
         }),

@@ -14,9 +14,9 @@ use super::auth::{self, Identity};
 use super::service::{self, NextStep, SignInError, SignOut};
 use super::{Email, User, session, two_factor};
 use crate::compliance::audit::{self, EventFilter};
+use crate::error::{Error, FieldError};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -126,7 +126,7 @@ async fn sign_in_page(
     meta: RequestMeta,
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<SignInQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let (presession, set_cookie) = auth::presession(&headers, meta.https)?;
     let page = SignInPage {
         chrome: Chrome::anonymous(&tenant.record.display_name),
@@ -158,7 +158,7 @@ async fn sign_in_form(
     meta: RequestMeta,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let expected = auth::check_presession(&headers, form.csrf.as_deref())?;
     let next = safe_next(form.next.as_deref());
     let previous = auth::session_token(&headers);
@@ -201,7 +201,7 @@ async fn sign_in_form(
 }
 
 /// The status and message people see for a failed sign-in; other errors pass through.
-fn sign_in_failure(err: &SignInError) -> Result<(StatusCode, String), WebError> {
+fn sign_in_failure(err: &SignInError) -> Result<(StatusCode, String), Error> {
     match err {
         SignInError::InvalidCredentials => Ok((StatusCode::UNAUTHORIZED, "Email or password is incorrect.".to_owned())),
         SignInError::InvalidCode => Ok((
@@ -215,27 +215,27 @@ fn sign_in_failure(err: &SignInError) -> Result<(StatusCode, String), WebError> 
                 if *minutes == 1 { "" } else { "s" }
             ),
         )),
-        SignInError::Password(super::password::PasswordError::Busy) => Err(WebError::Unavailable {
+        SignInError::Password(super::password::PasswordError::Busy) => Err(Error::Unavailable {
             code: "busy",
             message: "Sign-in is busy; try again in a moment.".to_owned(),
             details: None,
         }),
-        SignInError::Audit(err) => Err(WebError::from(crate::compliance::audit::AuditError::Unavailable(
+        SignInError::Audit(err) => Err(Error::from(crate::compliance::audit::AuditError::Unavailable(
             err.to_string(),
         ))),
         SignInError::Database(_) | SignInError::Password(_) | SignInError::Random(_) => {
-            Err(WebError::Internal(anyhow::anyhow!(err.to_string())))
+            Err(Error::internal(anyhow::anyhow!(err.to_string())))
         }
     }
 }
 
-fn sign_in_error(err: &SignInError) -> WebError {
+fn sign_in_error(err: &SignInError) -> Error {
     match sign_in_failure(err) {
-        Ok((StatusCode::TOO_MANY_REQUESTS, message)) => WebError::TooManyRequests {
+        Ok((StatusCode::TOO_MANY_REQUESTS, message)) => Error::RateLimited {
             message,
             retry_after_secs: 60,
         },
-        Ok((_, message)) => WebError::Rejected {
+        Ok((_, message)) => Error::Rejected {
             code: if matches!(err, SignInError::InvalidCode) {
                 "invalid_code"
             } else {
@@ -261,7 +261,7 @@ pub(crate) async fn sign_in_api(
     meta: RequestMeta,
     headers: HeaderMap,
     Json(body): Json<SignInJson>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let mut problems = Vec::new();
     if let Err(problem) = Email::parse(&body.email) {
         problems.push(FieldError::new("email", problem));
@@ -270,7 +270,7 @@ pub(crate) async fn sign_in_api(
         problems.push(FieldError::new("password", "is required"));
     }
     if !problems.is_empty() {
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     }
     let previous = auth::session_token(&headers);
     let signed_in = service::sign_in(
@@ -305,7 +305,7 @@ struct SecondFactorPage {
     error: Option<String>,
 }
 
-async fn second_factor_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+async fn second_factor_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, Error> {
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Ok(Redirect::to("/").into_response());
     }
@@ -326,7 +326,7 @@ async fn second_factor_form(
     meta: RequestMeta,
     identity: Identity,
     Form(form): Form<CodeForm>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Ok(Redirect::to("/").into_response());
     }
@@ -358,11 +358,9 @@ pub(crate) async fn second_factor_api(
     meta: RequestMeta,
     identity: Identity,
     Json(body): Json<CodeJson>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
-        return Err(WebError::Conflict(
-            "This session needs no verification code.".to_owned(),
-        ));
+        return Err(Error::conflict("This session needs no verification code.".to_owned()));
     }
     service::verify_second_factor(&tenant, &state.clock, &meta, &identity, &body.code)
         .await
@@ -389,13 +387,13 @@ async fn enrol_page(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
     }
     let enrolment = service::enrolment(&tenant, &state.clock, &identity)
         .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+        .map_err(|e| Error::internal(e.into()))?;
     render(&EnrolPage {
         chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
         qr_svg: enrolment.qr_svg,
@@ -418,7 +416,7 @@ async fn enrol_form(
     meta: RequestMeta,
     identity: Identity,
     Form(form): Form<CodeForm>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
     }
@@ -430,7 +428,7 @@ async fn enrol_form(
         Err(SignInError::InvalidCode) => {
             let enrolment = service::enrolment(&tenant, &state.clock, &identity)
                 .await
-                .map_err(|e| WebError::Internal(e.into()))?;
+                .map_err(|e| Error::internal(e.into()))?;
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EnrolPage {
@@ -454,16 +452,16 @@ pub(crate) async fn enrol_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     if !may_enrol(&identity) {
-        return Err(WebError::Forbidden {
+        return Err(Error::Forbidden {
             code: "second_factor_required",
             message: "Enter your current verification code first.".to_owned(),
         });
     }
     let enrolment = service::enrolment(&tenant, &state.clock, &identity)
         .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+        .map_err(|e| Error::internal(e.into()))?;
     Ok(Json(json!({
         "otpauth_url": enrolment.otpauth_url,
         "manual_key": enrolment.manual_key,
@@ -480,9 +478,9 @@ pub(crate) async fn confirm_api(
     meta: RequestMeta,
     identity: Identity,
     Json(body): Json<CodeJson>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     if !may_enrol(&identity) {
-        return Err(WebError::Forbidden {
+        return Err(Error::Forbidden {
             code: "second_factor_required",
             message: "Enter your current verification code first.".to_owned(),
         });
@@ -506,7 +504,7 @@ async fn sign_out_form(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::This)
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -520,7 +518,7 @@ pub(crate) async fn sign_out_api(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::This)
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -563,7 +561,7 @@ fn describe_auth_action(action: &str) -> &'static str {
     }
 }
 
-async fn account_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+async fn account_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, Error> {
     let user = &identity.user;
     let events = audit::list_events(
         &tenant.pool,
@@ -618,7 +616,7 @@ async fn sessions_page(
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
     axum::extract::Query(query): axum::extract::Query<NoticeQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let current = identity.session_id();
     let sessions = session::live_for_user(&tenant.pool, identity.user.id)
         .await?
@@ -645,12 +643,12 @@ async fn end_session_form(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
         .await
         .map_err(|err| sign_in_error(&err))?;
     if ended == 0 {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     }
     Ok(Redirect::to("/account/sessions?notice=ended").into_response())
 }
@@ -660,7 +658,7 @@ async fn end_all_form(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -683,10 +681,7 @@ pub(crate) async fn me_api(identity: Identity) -> Json<serde_json::Value> {
 
 /// Your live sessions, with device and address; `current` marks this one.
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Live sessions"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn sessions_api(
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
-) -> Result<Response, WebError> {
+pub(crate) async fn sessions_api(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, Error> {
     let current = identity.session_id();
     let sessions: Vec<serde_json::Value> = session::live_for_user(&tenant.pool, identity.user.id)
         .await?
@@ -709,12 +704,12 @@ pub(crate) async fn end_session_api(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
         .await
         .map_err(|err| sign_in_error(&err))?;
     if ended == 0 {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -726,7 +721,7 @@ pub(crate) async fn end_all_api(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
         .await
         .map_err(|err| sign_in_error(&err))?;

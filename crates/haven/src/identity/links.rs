@@ -16,10 +16,10 @@ use super::session::{self, EndReason};
 use super::throttle::{self, ThrottleKey};
 use super::{UserId, UserStatus, auth, store};
 use crate::compliance::audit::{self, ActorKind, Outcome};
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -47,12 +47,12 @@ pub async fn request_password_reset(
     tenant: &Tenant,
     meta: &RequestMeta,
     email: &str,
-) -> Result<(), WebError> {
+) -> Result<(), Error> {
     let now = state.clock.now();
     // Bounded per address: a reset request is an email sent on someone's behalf.
     let key = ThrottleKey::account(&format!("reset-requests:{}", meta.client_ip));
     if throttle::locked_until(&tenant.pool, &key, now).await?.is_some() {
-        return Err(WebError::TooManyRequests {
+        return Err(Error::RateLimited {
             message: "Too many reset requests from this address; try again later.".to_owned(),
             retry_after_secs: 900,
         });
@@ -102,7 +102,7 @@ pub enum LinkError {
     #[error("the password is not accepted")]
     Weak(Vec<FieldError>),
     #[error(transparent)]
-    Web(#[from] WebError),
+    Web(#[from] Error),
 }
 
 impl From<sqlx::Error> for LinkError {
@@ -140,7 +140,7 @@ pub async fn redeem(
         .passwords
         .hash(password)
         .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+        .map_err(|e| Error::internal(e.into()))?;
     let mut tx = tenant.pool.begin().await?;
     if !email_token::consume(&mut *tx, token_id, now).await? {
         return Err(LinkError::Invalid);
@@ -178,7 +178,7 @@ async fn reset_request_page(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     headers: HeaderMap,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let (presession, cookie) = auth::presession(&headers, meta.https)?;
     let mut response = render(&ResetRequestPage {
         chrome: Chrome::anonymous(&tenant.record.display_name),
@@ -204,7 +204,7 @@ async fn reset_request_form(
     meta: RequestMeta,
     headers: HeaderMap,
     Form(form): Form<ResetRequestForm>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let presession = auth::check_presession(&headers, form.csrf.as_deref())?;
     request_password_reset(&state, &tenant, &meta, &form.email).await?;
     render(&ResetRequestPage {
@@ -226,9 +226,9 @@ pub(crate) async fn reset_request_api(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     Json(body): Json<ResetRequestJson>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     if let Err(problem) = super::Email::parse(&body.email) {
-        return Err(WebError::Validation(vec![FieldError::new("email", problem)]));
+        return Err(Error::Invalid(vec![FieldError::new("email", problem)]));
     }
     request_password_reset(&state, &tenant, &meta, &body.email).await?;
     Ok((
@@ -268,7 +268,7 @@ async fn link_page(
     token: &str,
     purpose: Purpose,
     base: &str,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let valid = email_token::check(&tenant.pool, token, purpose, state.clock.now())
         .await?
         .is_some();
@@ -310,7 +310,7 @@ async fn link_form(
     purpose: Purpose,
     base: &str,
     form: SetPasswordForm,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let presession = auth::check_presession(headers, form.csrf.as_deref())?;
     let page = |errors: Vec<FieldError>, link_invalid: bool| SetPasswordPage {
         chrome: Chrome::anonymous(&tenant.record.display_name),
@@ -344,7 +344,7 @@ async fn reset_page(
     meta: RequestMeta,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     link_page(
         &state,
         &tenant,
@@ -364,7 +364,7 @@ async fn reset_form(
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<SetPasswordForm>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     link_form(
         &state,
         &tenant,
@@ -384,7 +384,7 @@ async fn invitation_page(
     meta: RequestMeta,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     link_page(
         &state,
         &tenant,
@@ -404,7 +404,7 @@ async fn invitation_form(
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<SetPasswordForm>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     link_form(
         &state,
         &tenant,

@@ -15,10 +15,10 @@ use super::service::event;
 use super::session::{self, EndReason};
 use super::store;
 use crate::compliance::audit::{self, Outcome};
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -45,22 +45,22 @@ async fn change(
     meta: &RequestMeta,
     identity: &Identity,
     change: &Change,
-) -> Result<u64, WebError> {
+) -> Result<u64, Error> {
     if identity.api_token.is_some() {
-        return Err(WebError::Forbidden {
+        return Err(Error::Forbidden {
             code: "session_required",
             message: "Passwords are changed from a signed-in session, not with an API token.".to_owned(),
         });
     }
     let user = store::find(&tenant.pool, identity.user.id)
         .await?
-        .ok_or(WebError::Unauthenticated)?;
+        .ok_or(Error::Unauthenticated)?;
     let mut problems = Vec::new();
     let current = state
         .passwords
         .verify(&change.current_password, user.password_hash.as_deref())
         .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+        .map_err(|e| Error::internal(e.into()))?;
     if !current.matches {
         problems.push(FieldError::new("current_password", "is not your current password"));
     }
@@ -85,13 +85,13 @@ async fn change(
                 .record(event(meta, &state.clock, "auth.password_change_failed", Outcome::Denied).actor(kind, actor))
                 .await?;
         }
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     }
     let hash = state
         .passwords
         .hash(&change.new_password)
         .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+        .map_err(|e| Error::internal(e.into()))?;
     let now = state.clock.now();
     let mut tx = tenant.pool.begin().await?;
     store::set_password(&mut *tx, user.id, &hash, now).await?;
@@ -120,7 +120,7 @@ pub(crate) async fn api(
     meta: RequestMeta,
     identity: Identity,
     Json(body): Json<Change>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let ended = change(&state, &tenant, &meta, &identity, &body).await?;
     Ok(Json(json!({ "status": "changed", "other_sessions_ended": ended })).into_response())
 }
@@ -137,7 +137,7 @@ async fn page(
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     render(&PasswordPage {
         chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
         errors: FieldErrors::default(),
@@ -151,14 +151,14 @@ async fn form(
     meta: RequestMeta,
     identity: Identity,
     Form(body): Form<Change>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let body = Change {
         new_password_confirmation: Some(body.new_password_confirmation.unwrap_or_default()),
         ..body
     };
     match change(&state, &tenant, &meta, &identity, &body).await {
         Ok(_) => Ok(Redirect::to("/account/password?saved").into_response()),
-        Err(WebError::Validation(errors)) => render_with_status(
+        Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordPage {
                 chrome: Chrome::signed_in(&tenant.record.display_name, &identity),

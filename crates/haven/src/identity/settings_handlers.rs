@@ -12,11 +12,11 @@ use super::auth::Identity;
 use super::service::event;
 use super::store::{self, SecuritySettings};
 use crate::compliance::audit::{self, Outcome};
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::platform::tenancy::Tenant;
 use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -50,8 +50,8 @@ async fn save(
     meta: &RequestMeta,
     identity: &Identity,
     settings: &SecuritySettings,
-) -> Result<(), WebError> {
-    validate(settings).map_err(WebError::Validation)?;
+) -> Result<(), Error> {
+    validate(settings).map_err(Error::Invalid)?;
     let mut tx = tenant.pool.begin().await?;
     store::set_security_settings(&mut *tx, settings).await?;
     let (kind, actor) = identity.audit_actor();
@@ -80,7 +80,7 @@ pub(crate) async fn get_api(
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     Ok(Json(store::security_settings(&tenant.pool).await?).into_response())
 }
@@ -95,7 +95,7 @@ pub(crate) async fn put_api(
     meta: RequestMeta,
     identity: Identity,
     Json(settings): Json<SecuritySettings>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     save(&state, &tenant, &meta, &identity, &settings).await?;
     Ok(Json(json!({ "status": "saved", "settings": settings })).into_response())
@@ -171,7 +171,7 @@ async fn page(
     meta: RequestMeta,
     identity: Identity,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     let chrome = Chrome::signed_in(&tenant.record.display_name, &identity);
     let settings = store::security_settings(&tenant.pool).await?;
@@ -189,7 +189,7 @@ async fn form(
     meta: RequestMeta,
     identity: Identity,
     Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     let number = |key: &str| {
         fields
@@ -207,7 +207,7 @@ async fn form(
     };
     match save(&state, &tenant, &meta, &identity, &settings).await {
         Ok(()) => Ok(Redirect::to("/admin/security?saved").into_response()),
-        Err(WebError::Validation(errors)) => render_with_status(
+        Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &SecurityPage::new(
                 Chrome::signed_in(&tenant.record.display_name, &identity),

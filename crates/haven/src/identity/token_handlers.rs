@@ -15,10 +15,10 @@ use super::api_token::{self, MAX_DAYS, SCOPES, TokenSummary};
 use super::auth::Identity;
 use super::service::event;
 use crate::compliance::audit::{self, Outcome};
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -33,9 +33,9 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Full, Method::DELETE, "/api/v1/auth/tokens/{id}", revoke_api)
 }
 
-fn session_only(identity: &Identity) -> Result<(), WebError> {
+fn session_only(identity: &Identity) -> Result<(), Error> {
     if identity.api_token.is_some() {
-        return Err(WebError::Forbidden {
+        return Err(Error::Forbidden {
             code: "session_required",
             message: "API tokens are managed from a signed-in session, not with a token.".to_owned(),
         });
@@ -87,7 +87,7 @@ async fn create(
     meta: &RequestMeta,
     identity: &Identity,
     new: &NewToken,
-) -> Result<(Uuid, String, chrono::DateTime<chrono::Utc>), WebError> {
+) -> Result<(Uuid, String, chrono::DateTime<chrono::Utc>), Error> {
     let now = state.clock.now();
     let mut tx = tenant.pool.begin().await?;
     let (id, token, expires_at) = api_token::create(
@@ -116,10 +116,10 @@ async fn revoke(
     meta: &RequestMeta,
     identity: &Identity,
     id: Uuid,
-) -> Result<(), WebError> {
+) -> Result<(), Error> {
     let mut tx = tenant.pool.begin().await?;
     if !api_token::revoke(&mut *tx, identity.user.id, id, state.clock.now()).await? {
-        return Err(WebError::NotFound);
+        return Err(Error::NotFound);
     }
     let (kind, actor) = identity.audit_actor();
     audit::stage(
@@ -161,7 +161,7 @@ async fn page(
     identity: &Identity,
     new_token: Option<String>,
     errors: FieldErrors,
-) -> Result<TokensPage, WebError> {
+) -> Result<TokensPage, Error> {
     Ok(TokensPage {
         chrome: Chrome::signed_in(&tenant.record.display_name, identity),
         tokens: api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?,
@@ -175,7 +175,7 @@ async fn tokens_page(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     session_only(&identity)?;
     render(&page(&state, &tenant, &identity, None, FieldErrors::default()).await?)
 }
@@ -186,7 +186,7 @@ async fn create_form(
     meta: RequestMeta,
     identity: Identity,
     Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     session_only(&identity)?;
     let value = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let scopes: Vec<String> = fields
@@ -213,7 +213,7 @@ async fn revoke_form(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     session_only(&identity)?;
     revoke(&state, &tenant, &meta, &identity, id).await?;
     Ok(Redirect::to("/account/tokens").into_response())
@@ -225,7 +225,7 @@ pub(crate) async fn list_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     session_only(&identity)?;
     let tokens = api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?;
     Ok(Json(json!({ "tokens": tokens })).into_response())
@@ -246,9 +246,9 @@ pub(crate) async fn create_api(
     meta: RequestMeta,
     identity: Identity,
     Json(body): Json<CreateJson>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     session_only(&identity)?;
-    let new = validate(&body.name, &body.scopes, body.expires_in_days).map_err(WebError::Validation)?;
+    let new = validate(&body.name, &body.scopes, body.expires_in_days).map_err(Error::Invalid)?;
     let (id, token, expires_at) = create(&state, &tenant, &meta, &identity, &new).await?;
     Ok((
         StatusCode::CREATED,
@@ -272,7 +272,7 @@ pub(crate) async fn revoke_api(
     meta: RequestMeta,
     identity: Identity,
     Path(id): Path<Uuid>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     session_only(&identity)?;
     revoke(&state, &tenant, &meta, &identity, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::service_accounts::{self, ServiceAccount};
 use super::tenancy;
+use crate::error::Error;
 use crate::state::AppState;
-use crate::web::error::WebError;
 use crate::web::routes::{Access, RouteTable};
 
 pub fn routes(table: RouteTable) -> RouteTable {
@@ -28,7 +28,7 @@ pub async fn require_service_account(State(state): State<AppState>, mut request:
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let Some(bearer) = bearer else {
-        return WebError::Unauthenticated.into_response();
+        return Error::Unauthenticated.into_response();
     };
     match service_accounts::authenticate(state.tenants.control_pool(), &bearer, state.clock.now()).await {
         Ok(account) => {
@@ -37,13 +37,13 @@ pub async fn require_service_account(State(state): State<AppState>, mut request:
         }
         Err(service_accounts::ServiceAccountError::Invalid(why)) => {
             tracing::info!(reason = %why, "service-account token refused");
-            WebError::Rejected {
+            Error::Rejected {
                 code: "invalid_token",
                 message: "The service-account token is invalid, expired or lives too long.".to_owned(),
             }
             .into_response()
         }
-        Err(service_accounts::ServiceAccountError::Database(err)) => WebError::from(err).into_response(),
+        Err(service_accounts::ServiceAccountError::Database(err)) => Error::from(err).into_response(),
     }
 }
 
@@ -51,7 +51,7 @@ pub async fn require_service_account(State(state): State<AppState>, mut request:
 pub struct Platform(pub Arc<ServiceAccount>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Platform {
-    type Rejection = WebError;
+    type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
@@ -59,16 +59,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Platform {
             .get::<Arc<ServiceAccount>>()
             .cloned()
             .map(Platform)
-            .ok_or(WebError::Unauthenticated)
+            .ok_or(Error::Unauthenticated)
     }
 }
 
 impl Platform {
-    fn require(&self, scope: &str) -> Result<(), WebError> {
+    fn require(&self, scope: &str) -> Result<(), Error> {
         if self.0.scopes.iter().any(|s| s == scope) {
             Ok(())
         } else {
-            Err(WebError::Forbidden {
+            Err(Error::Forbidden {
                 code: "forbidden",
                 message: format!("The service account lacks the `{scope}` scope."),
             })
@@ -81,7 +81,7 @@ impl Platform {
     responses((status = 200, description = "Every tenant: slug, name, status, hosts, database"),
               (status = 401, description = "`invalid_token`", body = crate::web::openapi::ErrorEnvelope),
               (status = 403, description = "The account lacks `platform:read`", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn tenants(State(state): State<AppState>, platform: Platform) -> Result<Response, WebError> {
+pub(crate) async fn tenants(State(state): State<AppState>, platform: Platform) -> Result<Response, Error> {
     platform.require("platform:read")?;
     let tenants = tenancy::list_tenants(state.tenants.control_pool()).await?;
     Ok(Json(json!({ "tenants": tenants })).into_response())

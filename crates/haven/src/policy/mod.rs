@@ -7,13 +7,13 @@
 use std::marker::PhantomData;
 
 use crate::compliance::audit::Outcome;
+use crate::error::Error;
 use crate::identity::auth::Identity;
 use crate::identity::service::event;
 use crate::identity::{Role, UserId};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::WebError;
 
 /// How the person asking stands to one client: loaded by the clients module, judged here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -578,7 +578,7 @@ pub async fn authorize<'a>(
     meta: &RequestMeta,
     identity: &Identity,
     action: &'a Action,
-) -> Result<Permit<'a>, WebError> {
+) -> Result<Permit<'a>, Error> {
     match may(identity, action) {
         Decision::Allow => Ok(Permit {
             action,
@@ -592,7 +592,7 @@ pub async fn authorize<'a>(
                 denial = denial.session(session.to_string());
             }
             tenant.audit.record(denial).await?;
-            Err(WebError::Forbidden {
+            Err(Error::Forbidden {
                 code: "forbidden",
                 message: format!("You do not have access to this: {why}."),
             })

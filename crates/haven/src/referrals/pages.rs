@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::api::parse_filter;
 use super::service::{self, MoveFields, PersonFields, ReferralFields, ReferralPage, ReferralView};
 use super::{Direction, ReferralStatus, SourceKind, Urgency};
+use crate::error::{Error, FieldErrors};
 use crate::identity::{self, Role, UserStatus};
 use crate::web::caller::Caller;
-use crate::web::error::{FieldErrors, WebError};
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -47,7 +47,7 @@ struct QueuePage {
     empty_message: &'static str,
 }
 
-async fn queue_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn queue_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let mut filter = parse_filter(&params)?;
     let status = params.iter().find(|(k, _)| k == "status").map(|(_, v)| v.as_str());
     // The queue opens on what awaits triage.
@@ -87,7 +87,7 @@ fn choices<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, label: fn(T) -> &'
         .collect()
 }
 
-async fn clinical_staff(caller: &Caller) -> Result<Vec<(String, String)>, WebError> {
+async fn clinical_staff(caller: &Caller) -> Result<Vec<(String, String)>, Error> {
     let mut staff = vec![(String::new(), "Nobody yet".to_owned())];
     staff.extend(
         identity::store::list(&caller.tenant.pool)
@@ -204,7 +204,7 @@ async fn new_view(
     values: &ReferralFields,
     errors: &FieldErrors,
     status: StatusCode,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let mut sections = referral_sections(values, clinical_staff(caller).await?, values.client_id.is_some());
     let unplaced = attach_errors(&mut sections, errors);
     let page = NewPage {
@@ -220,7 +220,7 @@ async fn new_view(
     }
 }
 
-async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     caller.authorize(&crate::policy::Action::CreateReferral).await?;
     let client_id = params
         .iter()
@@ -234,11 +234,11 @@ async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -
     new_view(&caller, &values, &FieldErrors::default(), StatusCode::OK).await
 }
 
-async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let fields = fields_from_form(&Submitted(form));
     match service::create(&caller, &fields).await {
         Ok(id) => Ok(Redirect::to(&format!("/referrals/{id}?done=referral")).into_response()),
-        Err(WebError::Validation(problems)) => {
+        Err(Error::Invalid(problems)) => {
             new_view(
                 &caller,
                 &fields,
@@ -280,7 +280,7 @@ async fn referral_view(
     id: Uuid,
     errors: FieldErrors,
     toast: Option<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let view = service::view(caller, id).await?.into_inner();
     let staff = if view.next.is_empty() {
         Vec::new()
@@ -310,7 +310,7 @@ async fn referral_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let toast = match params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str()) {
         Some("referral") => Some("Referral recorded.".to_owned()),
         Some("moved") => Some("Referral updated.".to_owned()),
@@ -323,7 +323,7 @@ async fn move_form(
     caller: Caller,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     let form = Submitted(form);
     let fields = MoveFields {
         to: form.text("to"),
@@ -352,7 +352,7 @@ async fn move_form(
             Ok(Redirect::to(&target).into_response())
         }
         Ok(_) => Ok(Redirect::to(&format!("/referrals/{id}?done=moved")).into_response()),
-        Err(WebError::Validation(problems)) => referral_view(&caller, id, FieldErrors(problems), None).await,
+        Err(Error::Invalid(problems)) => referral_view(&caller, id, FieldErrors(problems), None).await,
         Err(other) => Err(other),
     }
 }

@@ -10,11 +10,11 @@ use super::{Direction, Referral, ReferralStatus, ReferralSummary, ReferredPerson
 use crate::clients::access::{self as client_access, TeamRole};
 use crate::clients::{self, ClientDetails, ClientStatus, ContactRules};
 use crate::compliance::audit::{self, Audited, Outcome};
+use crate::error::{Error, FieldError};
 use crate::identity::{Role, UserId};
 use crate::policy::{Action, ReferralFacts};
+use crate::validate::Problems;
 use crate::web::caller::Caller;
-use crate::web::error::{FieldError, WebError};
-use crate::web::form::Problems;
 
 /// A new referral as sent by the API or the form.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -129,7 +129,7 @@ fn validate(fields: &ReferralFields, today: NaiveDate) -> Result<NewReferral, Ve
     }
 }
 
-async fn referral_facts(caller: &Caller, referral: &Referral) -> Result<ReferralFacts, WebError> {
+async fn referral_facts(caller: &Caller, referral: &Referral) -> Result<ReferralFacts, Error> {
     let client = match referral.client_id {
         Some(client) => Some(clients::service::facts(caller, client).await?),
         None => None,
@@ -140,12 +140,12 @@ async fn referral_facts(caller: &Caller, referral: &Referral) -> Result<Referral
     })
 }
 
-pub async fn create(caller: &Caller, fields: &ReferralFields) -> Result<Uuid, WebError> {
+pub async fn create(caller: &Caller, fields: &ReferralFields) -> Result<Uuid, Error> {
     caller.authorize(&Action::CreateReferral).await?;
-    let new = validate(fields, caller.now().date_naive()).map_err(WebError::Validation)?;
+    let new = validate(fields, caller.now().date_naive()).map_err(Error::Invalid)?;
     if let Some(client) = new.client_id {
         let facts = clients::service::facts(caller, client).await.map_err(|err| match err {
-            WebError::NotFound => WebError::Validation(vec![FieldError::new("client_id", "no such client")]),
+            Error::NotFound => Error::Invalid(vec![FieldError::new("client_id", "no such client")]),
             other => other,
         })?;
         caller.authorize(&Action::ViewClinical(facts)).await?;
@@ -177,9 +177,9 @@ pub struct ReferralView {
     pub next: Vec<ReferralStatus>,
 }
 
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<ReferralView>, WebError> {
+pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<ReferralView>, Error> {
     let pool = &caller.tenant.pool;
-    let referral = store::find(pool, id).await?.ok_or(WebError::NotFound)?;
+    let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
     caller.authorize(&Action::ViewReferral(facts)).await?;
     let history = store::transitions(pool, id).await?;
@@ -211,7 +211,7 @@ pub struct ReferralPage {
     pub has_more: bool,
 }
 
-pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<ReferralPage>, WebError> {
+pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<ReferralPage>, Error> {
     caller.authorize(&Action::ListReferrals).await?;
     let user = &caller.identity.user;
     let mut asked = filter.clone();
@@ -255,9 +255,9 @@ pub struct MoveFields {
 
 /// Moves a referral on. Accepting an inbound referral for someone new registers them as
 /// a client, with the assignee (or whoever accepted) as primary counsellor.
-pub async fn move_on(caller: &Caller, id: Uuid, fields: &MoveFields) -> Result<ReferralStatus, WebError> {
+pub async fn move_on(caller: &Caller, id: Uuid, fields: &MoveFields) -> Result<ReferralStatus, Error> {
     let pool = &caller.tenant.pool;
-    let referral = store::find(pool, id).await?.ok_or(WebError::NotFound)?;
+    let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
     caller.authorize(&Action::MoveReferral(facts)).await?;
 
@@ -275,10 +275,10 @@ pub async fn move_on(caller: &Caller, id: Uuid, fields: &MoveFields) -> Result<R
         problems.add("reason", "is required when declining: say why");
     }
     let Some(to) = to.filter(|_| problems.0.is_empty()) else {
-        return Err(WebError::Validation(problems.0));
+        return Err(Error::Invalid(problems.0));
     };
     if !referral.status.can_move_to(to) {
-        return Err(WebError::Conflict(format!(
+        return Err(Error::conflict(format!(
             "A referral that is {} cannot become {}; next it can be: {}.",
             referral.status.as_str(),
             to.as_str(),
@@ -323,7 +323,7 @@ pub async fn move_on(caller: &Caller, id: Uuid, fields: &MoveFields) -> Result<R
     )
     .await?;
     if !moved {
-        return Err(WebError::Conflict(
+        return Err(Error::conflict(
             "Someone else moved this referral just now. Reload to see where it is.".to_owned(),
         ));
     }
@@ -348,7 +348,7 @@ async fn register(
     person: &ReferredPerson,
     assignee: Option<UserId>,
     referral: Uuid,
-) -> Result<Uuid, WebError> {
+) -> Result<Uuid, Error> {
     let now = caller.now();
     let me = caller.identity.user.id;
     let client = Uuid::now_v7();

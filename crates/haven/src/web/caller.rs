@@ -8,10 +8,10 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 
 use super::context::RequestMeta;
-use super::error::WebError;
 use super::page::Chrome;
 use super::tenant::CurrentTenant;
 use crate::compliance::audit::{AuditEvent, Outcome};
+use crate::error::Error;
 use crate::identity::auth::Identity;
 use crate::platform::tenancy::Tenant;
 use crate::policy::{self, Action, Permit};
@@ -25,7 +25,7 @@ pub struct Caller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = WebError;
+    type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
@@ -63,7 +63,7 @@ impl Caller {
     }
 
     /// Asks the policy; a denial is audited and becomes a 403.
-    pub async fn authorize<'a>(&self, action: &'a Action) -> Result<Permit<'a>, WebError> {
+    pub async fn authorize<'a>(&self, action: &'a Action) -> Result<Permit<'a>, Error> {
         policy::authorize(&self.state, &self.tenant, &self.meta, &self.identity, action).await
     }
 

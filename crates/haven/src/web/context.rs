@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::edge::{ClientIp, RequestId, Transport};
-use super::error::WebError;
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
@@ -45,19 +45,19 @@ pub fn describe_device(user_agent: &str) -> Option<String> {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
-    type Rejection = WebError;
+    type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let request_id = parts
             .extensions
             .get::<RequestId>()
             .map(|id| id.0.clone())
-            .ok_or_else(|| WebError::Internal(anyhow::anyhow!("request id missing: route not behind the edge")))?;
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("request id missing: route not behind the edge")))?;
         let client_ip = parts
             .extensions
             .get::<ClientIp>()
             .map(|ip| ip.0)
-            .ok_or_else(|| WebError::Internal(anyhow::anyhow!("client address missing")))?;
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("client address missing")))?;
         let https = parts.extensions.get::<Transport>().is_some_and(|t| t.https);
         let device = parts
             .headers

@@ -1,8 +1,9 @@
 //! The one place where errors become responses.
 //!
-//! A handler returns [`WebError`]; its `IntoResponse` picks the status and the stable
-//! `error_code`, logs the cause of server-side failures inside the request's span, and
-//! attaches an [`ErrorReport`] to an empty response. The edge middleware
+//! Handlers and services return the domain [`Error`]; its `IntoResponse`, here, picks the
+//! status and the stable `error_code`, logs the cause and location of server-side
+//! failures inside the request's span, and attaches an [`ErrorReport`] to an empty
+//! response. The edge middleware
 //! ([`super::edge`]) then renders every error response the same way: the JSON envelope
 //! for API clients, a friendly page for browsers, both with the request id. Responses
 //! made by the framework or by tower layers (unknown route, wrong method, body too large,
@@ -13,109 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::platform::tenancy::ResolveError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    #[error("not found")]
-    NotFound,
-    #[error("no organisation is served at this host name")]
-    UnknownTenant,
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    #[error("not signed in")]
-    Unauthenticated,
-    /// Credentials or a code that did not check out (401 with a specific code).
-    #[error("rejected: {code}")]
-    Rejected { code: &'static str, message: String },
-    /// Refused by policy or by a security check; `code` says which.
-    #[error("forbidden: {code}")]
-    Forbidden { code: &'static str, message: String },
-    /// Input that breaks a rule: each field with what is wrong with it.
-    #[error("invalid input")]
-    Validation(Vec<FieldError>),
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// An upload larger than the configured limit.
-    #[error("too large: {0}")]
-    TooLarge(String),
-    #[error("too many requests")]
-    TooManyRequests { message: String, retry_after_secs: u64 },
-    #[error("service unavailable: {message}")]
-    Unavailable {
-        code: &'static str,
-        message: String,
-        details: Option<serde_json::Value>,
-    },
-    #[error("database unavailable: {0}")]
-    DatabaseUnavailable(#[source] sqlx::Error),
-    #[error("internal error: {0:#}")]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<ResolveError> for WebError {
-    fn from(err: ResolveError) -> Self {
-        match err {
-            ResolveError::UnknownHost => Self::UnknownTenant,
-            ResolveError::Registry(err) => err.into(),
-        }
-    }
-}
-
-impl From<crate::compliance::sealing::SealError> for WebError {
-    fn from(err: crate::compliance::sealing::SealError) -> Self {
-        match err {
-            crate::compliance::sealing::SealError::Database(err) => err.into(),
-            other => Self::Internal(anyhow::Error::new(other)),
-        }
-    }
-}
-
-impl From<sqlx::Error> for WebError {
-    fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                Self::DatabaseUnavailable(err)
-            }
-            other => Self::Internal(anyhow::Error::new(other)),
-        }
-    }
-}
-
-/// One field's problem, e.g. `email`: "must be an email address".
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    /// The field's name; items of a list are named like `identifiers[1].value`.
-    #[schema(value_type = String)]
-    pub field: std::borrow::Cow<'static, str>,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// A form's problems, shown next to their fields by the page that shows the form again.
-#[derive(Debug, Clone, Default)]
-pub struct FieldErrors(pub Vec<FieldError>);
-
-impl FieldErrors {
-    /// The problem with `field`, if it has one.
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.iter().find(|e| e.field == field).map(|e| e.message.as_str())
-    }
-}
-
-impl From<Vec<FieldError>> for FieldErrors {
-    fn from(errors: Vec<FieldError>) -> Self {
-        Self(errors)
-    }
-}
+use crate::error::Error;
 
 /// What the client is told about a failed request. Never holds the cause.
 #[derive(Debug, Clone)]
@@ -170,11 +69,11 @@ impl ErrorReport {
     }
 }
 
-impl IntoResponse for WebError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, report) = self.report();
         let mut response = status.into_response();
-        if let Self::TooManyRequests { retry_after_secs, .. } = &self
+        if let Self::RateLimited { retry_after_secs, .. } = &self
             && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -184,8 +83,13 @@ impl IntoResponse for WebError {
     }
 }
 
-impl WebError {
-    /// The status and what the client is told; logs the cause of server-side failures.
+/// The status and what the client is told for each error; logs the cause of server-side
+/// failures with where they were raised.
+trait Report {
+    fn report(&self) -> (StatusCode, ErrorReport);
+}
+
+impl Report for Error {
     fn report(&self) -> (StatusCode, ErrorReport) {
         match self {
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorReport::for_status(StatusCode::NOT_FOUND)),
@@ -197,7 +101,7 @@ impl WebError {
                     details: None,
                 },
             ),
-            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, ErrorReport::plain("bad_request", message)),
+            Self::Malformed(message) => (StatusCode::BAD_REQUEST, ErrorReport::plain("bad_request", message)),
             Self::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 ErrorReport::for_status(StatusCode::UNAUTHORIZED),
@@ -218,7 +122,7 @@ impl WebError {
                     details: None,
                 },
             ),
-            Self::Validation(fields) => (
+            Self::Invalid(fields) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorReport {
                     code: "validation_failed",
@@ -237,8 +141,8 @@ impl WebError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorReport::plain("payload_too_large", message),
             ),
-            Self::Conflict(message) => (StatusCode::CONFLICT, ErrorReport::plain("conflict", message)),
-            Self::TooManyRequests { message, .. } => (
+            Self::Conflict { code, message } => (StatusCode::CONFLICT, ErrorReport::plain(code, message)),
+            Self::RateLimited { message, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorReport {
                     code: "rate_limited",
@@ -254,8 +158,8 @@ impl WebError {
                     details: details.clone(),
                 },
             ),
-            Self::DatabaseUnavailable(cause) => {
-                tracing::error!(error = %cause, "database unavailable");
+            Self::DatabaseUnavailable { cause, location } => {
+                tracing::error!(error = %cause, at = %location, "database unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     ErrorReport {
@@ -265,8 +169,8 @@ impl WebError {
                     },
                 )
             }
-            Self::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error");
+            Self::Internal { cause, location } => {
+                tracing::error!(error = format!("{cause:#}"), at = %location, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorReport::for_status(StatusCode::INTERNAL_SERVER_ERROR),
@@ -336,16 +240,4 @@ fn render_json(report: &ErrorReport, request_id: &str) -> Response {
         body,
     )
         .into_response()
-}
-
-impl From<crate::compliance::audit::AuditError> for WebError {
-    /// No audit record, no response: the request fails closed.
-    fn from(err: crate::compliance::audit::AuditError) -> Self {
-        tracing::error!(error = %err, "audit write failed; refusing the request");
-        Self::Unavailable {
-            code: "audit_unavailable",
-            message: "The audit trail cannot be written, so this request was refused. Try again shortly.".to_owned(),
-            details: None,
-        }
-    }
 }

@@ -2,12 +2,8 @@
 //! macro (`templates/macros.html`) draws every kind the same accessible way. Field names
 //! are the API's field paths, so a validation error lands next to its field.
 
-use std::borrow::Cow;
-
-use chrono::NaiveDate;
-
-use super::error::{FieldError, FieldErrors, WebError};
-use crate::identity::Email;
+use crate::error::FieldErrors;
+pub use crate::validate::Problems;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -228,183 +224,12 @@ impl Submitted {
     }
 }
 
-/// Collects problems while checking fields one by one.
-#[derive(Debug, Default)]
-pub struct Problems(pub Vec<FieldError>);
-
+/// Paging parameters of a list page or API query.
 impl Problems {
-    pub fn add(&mut self, field: impl Into<Cow<'static, str>>, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
-    }
-
-    /// A text that must be present: trimmed, 1 to `max` characters, no control characters.
-    pub fn required(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>, max: usize) -> Option<String> {
-        let field = field.into();
-        match value.map(str::trim) {
-            None | Some("") => {
-                self.add(field, "is required");
-                None
-            }
-            Some(text) => self.text(field, text, max),
-        }
-    }
-
-    /// A text that may be left out (empty means absent).
-    pub fn optional(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>, max: usize) -> Option<String> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => self.text(field.into(), text, max),
-        }
-    }
-
-    fn text(&mut self, field: Cow<'static, str>, text: &str, max: usize) -> Option<String> {
-        if text.chars().count() > max {
-            self.add(field, format!("must be at most {max} characters"));
-            None
-        } else if text.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
-            None
-        } else {
-            Some(text.to_owned())
-        }
-    }
-
-    pub fn email(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>) -> Option<String> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => match Email::parse(text) {
-                Ok(email) => Some(email.as_str().to_owned()),
-                Err(message) => {
-                    self.add(field, message);
-                    None
-                }
-            },
-        }
-    }
-
-    /// Digits with the usual punctuation: `+61 3 9999 0000`, `(555) 010-2030`.
-    pub fn phone(&mut self, field: impl Into<Cow<'static, str>>, value: Option<&str>) -> Option<String> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let digits = text.chars().filter(char::is_ascii_digit).count();
-                let allowed = text
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'));
-                if allowed && (3..=20).contains(&digits) && text.len() <= 40 {
-                    Some(text.to_owned())
-                } else {
-                    self.add(field, "must be a phone number: digits, spaces and + - ( ) only");
-                    None
-                }
-            }
-        }
-    }
-
-    /// `YYYY-MM-DD`, from 1900 on and not in the future.
-    pub fn date_of_birth(
-        &mut self,
-        field: impl Into<Cow<'static, str>>,
-        text: &str,
-        today: NaiveDate,
-    ) -> Option<NaiveDate> {
-        let field = field.into();
-        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Err(_) => {
-                self.add(field, "must be a date written YYYY-MM-DD");
-                None
-            }
-            Ok(date) if date > today => {
-                self.add(field, "cannot be in the future");
-                None
-            }
-            Ok(date) if date < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) => {
-                self.add(field, "must be after 1900");
-                None
-            }
-            Ok(date) => Some(date),
-        }
-    }
-
-    /// One of a fixed set of words, when given (empty means absent).
-    pub fn choice<T>(
-        &mut self,
-        field: &'static str,
-        value: Option<&str>,
-        parse: impl FnOnce(&str) -> Option<T>,
-        choices: impl FnOnce() -> String,
-    ) -> Option<T> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let parsed = parse(text);
-                if parsed.is_none() {
-                    self.add(field, choices());
-                }
-                parsed
-            }
-        }
-    }
-
-    /// One of a fixed set of words, which must be given.
-    pub fn required_choice<T>(
-        &mut self,
-        field: &'static str,
-        value: Option<&str>,
-        parse: impl FnOnce(&str) -> Option<T>,
-        choices: impl FnOnce() -> String,
-    ) -> Option<T> {
-        if value.is_none_or(|v| v.trim().is_empty()) {
-            self.add(
-                field,
-                format!("is required: {}", choices().trim_start_matches("must be ")),
-            );
-            return None;
-        }
-        self.choice(field, value, parse, choices)
-    }
-
-    /// A whole number from 1 to `max`, or `default` when not given.
-    pub fn number(&mut self, field: &'static str, value: Option<&str>, default: i64, max: i64) -> i64 {
-        match value.map(str::trim) {
-            None | Some("") => default,
-            Some(text) => match text.parse::<i64>() {
-                Ok(n) if (1..=max).contains(&n) => n,
-                _ => {
-                    self.add(field, format!("must be a whole number from 1 to {max}"));
-                    default
-                }
-            },
-        }
-    }
-
-    /// An id, when given.
-    pub fn id(&mut self, field: &'static str, value: Option<&str>) -> Option<uuid::Uuid> {
-        match value.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let parsed = uuid::Uuid::parse_str(text).ok();
-                if parsed.is_none() {
-                    self.add(field, "must be an id");
-                }
-                parsed
-            }
-        }
-    }
-
     /// `page` (from 1) and `per_page` (1 to `max_per_page`, default 25) as limit and offset.
     pub fn page(&mut self, params: &Submitted, max_per_page: i64) -> (i64, i64) {
         let page = self.number("page", params.get("page"), 1, 10_000);
         let per_page = self.number("per_page", params.get("per_page"), 25, max_per_page);
         (per_page, (page - 1) * per_page)
-    }
-
-    /// The problems as a validation error, if there are any.
-    pub fn check(self) -> Result<(), WebError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(WebError::Validation(self.0))
-        }
     }
 }

@@ -6,13 +6,13 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 
-use super::error::{FieldError, WebError};
+use crate::error::{Error, FieldError};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = WebError;
+    type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = request
@@ -25,26 +25,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
             });
         if !is_json {
-            return Err(WebError::BadRequest(
+            return Err(Error::Malformed(
                 "Send the body as JSON, with Content-Type: application/json.".to_owned(),
             ));
         }
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|_| WebError::BadRequest("The request body could not be read.".to_owned()))?;
+            .map_err(|_| Error::Malformed("The request body could not be read.".to_owned()))?;
         parse(&bytes).map(ApiJson)
     }
 }
 
 /// Parses `bytes`; a syntax error is a 400, a value that does not fit is a 422 naming
 /// the field.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            return WebError::BadRequest(format!("The body is not valid JSON: {inner}."));
+            return Error::Malformed(format!("The body is not valid JSON: {inner}."));
         }
         let message = inner.to_string();
         // serde says "missing field `x` at line 1 column 2": name `x` as the field.
@@ -56,11 +56,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
             } else {
                 format!("{path}.{name}")
             };
-            return WebError::Validation(vec![FieldError::new(field, "is required")]);
+            return Error::Invalid(vec![FieldError::new(field, "is required")]);
         }
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         let field = if path == "." { "body".to_owned() } else { path };
-        WebError::Validation(vec![FieldError::new(field, message)])
+        Error::Invalid(vec![FieldError::new(field, message)])
     })
 }
 
@@ -81,9 +81,9 @@ mod tests {
         phone: String,
     }
 
-    fn field_of(result: Result<Person, WebError>) -> String {
+    fn field_of(result: Result<Person, Error>) -> String {
         match result {
-            Err(WebError::Validation(fields)) => fields[0].field.to_string(),
+            Err(Error::Invalid(fields)) => fields[0].field.to_string(),
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn broken_json_is_a_bad_request() {
-        assert!(matches!(parse::<Person>(b"{\"name\": "), Err(WebError::BadRequest(_))));
-        assert!(matches!(parse::<Person>(b"not json"), Err(WebError::BadRequest(_))));
+        assert!(matches!(parse::<Person>(b"{\"name\": "), Err(Error::Malformed(_))));
+        assert!(matches!(parse::<Person>(b"not json"), Err(Error::Malformed(_))));
     }
 }

@@ -19,9 +19,9 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::error::Error;
 use crate::state::AppState;
 use crate::{health, identity, metrics};
-use error::WebError;
 use routes::{Access, RouteTable};
 
 /// Every route of the application, with who may call it.
@@ -108,6 +108,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn fallback() -> WebError {
-    WebError::NotFound
+async fn fallback() -> Error {
+    Error::NotFound
 }

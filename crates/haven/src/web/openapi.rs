@@ -9,9 +9,9 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::error::WebError;
 use super::page::{Chrome, render};
 use super::tenant::CurrentTenant;
+use crate::error::Error;
 use crate::identity::auth::Identity;
 
 /// Every error, as JSON.
@@ -158,7 +158,7 @@ impl Modify for Security {
         crate::help::api::search,
         crate::help::api::image,
     ),
-    components(schemas(ErrorEnvelope, super::error::FieldError)),
+    components(schemas(ErrorEnvelope, crate::error::FieldError)),
     modifiers(&Security),
     tags(
         (name = "health", description = "Liveness, readiness and component health. No sign-in needed."),
@@ -197,7 +197,7 @@ struct DocsPage {
     operations: Vec<Operation>,
 }
 
-pub async fn docs_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, WebError> {
+pub async fn docs_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, Error> {
     let doc = ApiDoc::openapi();
     let mut operations = Vec::new();
     for (path, item) in &doc.paths.paths {

@@ -4,7 +4,7 @@ use askama::Template;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::error::WebError;
+use crate::error::Error;
 use crate::identity::auth::Identity;
 
 /// Changes with every release, so browsers may cache assets for long.
@@ -144,14 +144,14 @@ impl Chrome {
 #[derive(Debug, Clone, Copy)]
 pub struct OwnErrorPage;
 
-pub fn render(page: &impl Template) -> Result<Response, WebError> {
-    let body = page.render().map_err(|e| WebError::Internal(e.into()))?;
+pub fn render(page: &impl Template) -> Result<Response, Error> {
+    let body = page.render().map_err(|e| Error::internal(e.into()))?;
     Ok(Html(body).into_response())
 }
 
 /// A page answered with an error status (e.g. 401 for a wrong password, 422 for a form
 /// with mistakes).
-pub fn render_with_status(status: axum::http::StatusCode, page: &impl Template) -> Result<Response, WebError> {
+pub fn render_with_status(status: axum::http::StatusCode, page: &impl Template) -> Result<Response, Error> {
     let mut response = render(page)?;
     *response.status_mut() = status;
     response.extensions_mut().insert(OwnErrorPage);

@@ -5,9 +5,9 @@ use askama::Template;
 use axum::response::Response;
 
 use super::caller::Caller;
-use super::error::{FieldError, FieldErrors, WebError};
 use super::form::{Field, Kind, Problem, Section, attach_errors};
 use super::page::{Chrome, render};
+use crate::error::{Error, FieldError, FieldErrors};
 
 #[derive(Template)]
 #[template(path = "style_guide.html")]
@@ -18,7 +18,7 @@ struct StyleGuide {
     errors: Vec<Problem>,
 }
 
-pub async fn style_guide(caller: Caller) -> Result<Response, WebError> {
+pub async fn style_guide(caller: Caller) -> Result<Response, Error> {
     let mut sections = vec![
         Section::new(
             "Form fields",

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::WebError;
+use crate::error::Error;
 use crate::platform::tenancy::{HostName, Tenant};
 use crate::state::AppState;
 
@@ -23,7 +23,7 @@ pub async fn resolve_tenant(State(state): State<AppState>, mut request: Request,
             request.extensions_mut().insert(CurrentTenant(tenant));
             next.run(request).await
         }
-        Err(err) => WebError::from(err).into_response(),
+        Err(err) => Error::from(err).into_response(),
     }
 }
 
@@ -32,13 +32,13 @@ pub async fn resolve_tenant(State(state): State<AppState>, mut request: Request,
 pub struct CurrentTenant(pub Arc<Tenant>);
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
-    type Rejection = WebError;
+    type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
             .get::<CurrentTenant>()
             .cloned()
-            .ok_or_else(|| WebError::Internal(anyhow::anyhow!("route is not behind tenant resolution")))
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("route is not behind tenant resolution")))
     }
 }

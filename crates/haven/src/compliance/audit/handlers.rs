@@ -12,12 +12,12 @@ use serde_json::json;
 
 use super::export::{self, ExportFormat};
 use super::{ChainedEvent, EventFilter, Outcome, list_events};
+use crate::error::{Error, FieldError, FieldErrors};
 use crate::identity::auth::Identity;
 use crate::identity::service::event;
 use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
-use crate::web::error::{FieldError, FieldErrors, WebError};
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
@@ -156,7 +156,7 @@ async fn audited_read<T>(
     action: &str,
     reason: Option<&str>,
     value: T,
-) -> Result<T, WebError> {
+) -> Result<T, Error> {
     let (kind, actor) = identity.audit_actor();
     let mut look = event(meta, &state.clock, action, Outcome::Allowed)
         .actor(kind, actor)
@@ -182,9 +182,9 @@ pub(crate) async fn events_api(
     meta: RequestMeta,
     identity: Identity,
     Query(query): Query<FilterQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
-    let (filter, limit) = query.parse().map_err(WebError::Validation)?;
+    let (filter, limit) = query.parse().map_err(Error::Invalid)?;
     let events = list_events(&tenant.pool, &filter, limit).await?;
     let next = next_before(&events, limit);
     let body = json!({ "events": events, "next_before": next });
@@ -200,7 +200,7 @@ pub(crate) async fn export_api(
     meta: RequestMeta,
     identity: Identity,
     Query(query): Query<FilterQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ExportAuditTrail).await?;
     let mut problems = Vec::new();
     let reason = blank(query.reason.as_ref()).map(str::to_owned);
@@ -221,13 +221,13 @@ pub(crate) async fn export_api(
     });
     let (Some(from), to) = (filter.from, filter.to.unwrap_or_else(|| state.clock.now())) else {
         problems.push(FieldError::new("from", "is required"));
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     };
     if !problems.is_empty() {
-        return Err(WebError::Validation(problems));
+        return Err(Error::Invalid(problems));
     }
     if export::count(&tenant.pool, from, to).await? > MAX_EXPORT {
-        return Err(WebError::Validation(vec![FieldError::new(
+        return Err(Error::Invalid(vec![FieldError::new(
             "to",
             format!("the range holds more than {MAX_EXPORT} events: narrow it, or use `haven audit export`"),
         )]));
@@ -237,7 +237,7 @@ pub(crate) async fn export_api(
     audited_read(&state, &tenant, &meta, &identity, "audit.export", reason.as_deref(), ()).await?;
     export::export(&tenant.pool, from, to, format, &mut bytes, &|_| {})
         .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+        .map_err(|e| Error::internal(e.into()))?;
     let (content_type, extension) = match format {
         ExportFormat::Jsonl => ("application/x-ndjson", "jsonl"),
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
@@ -315,7 +315,7 @@ async fn events_page(
     meta: RequestMeta,
     identity: Identity,
     Query(query): Query<FilterQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
     let chrome = Chrome::signed_in(&tenant.record.display_name, &identity);
     let (filter, limit) = match query.parse() {

@@ -217,6 +217,18 @@ pub enum AuditError {
     Invalid(&'static str),
 }
 
+impl From<AuditError> for crate::error::Error {
+    /// No audit record, no response: the request fails closed.
+    fn from(err: AuditError) -> Self {
+        tracing::error!(error = %err, "audit write failed; refusing the request");
+        Self::Unavailable {
+            code: "audit_unavailable",
+            message: "The audit trail cannot be written, so this request was refused. Try again shortly.".to_owned(),
+            details: None,
+        }
+    }
+}
+
 impl From<sqlx::Error> for AuditError {
     fn from(err: sqlx::Error) -> Self {
         Self::Unavailable(err.to_string())

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::{Job, JobState, store};
 use crate::compliance::audit::{self, Outcome};
+use crate::error::Error;
 use crate::policy::Action;
 use crate::web::caller::Caller;
-use crate::web::error::WebError;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 
@@ -35,12 +35,12 @@ struct JobsPage {
     has_more: bool,
 }
 
-async fn jobs_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, WebError> {
+async fn jobs_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     caller.authorize(&Action::ManageJobs).await?;
     let state = match params.iter().find(|(k, _)| k == "state") {
         None => JobState::Dead,
         Some((_, v)) => {
-            JobState::parse(v).ok_or_else(|| WebError::BadRequest(format!("state: {}", JobState::choices())))?
+            JobState::parse(v).ok_or_else(|| Error::Malformed(format!("state: {}", JobState::choices())))?
         }
     };
     let pool = &caller.tenant.pool;
@@ -73,9 +73,9 @@ async fn job_page(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
+) -> Result<Response, Error> {
     caller.authorize(&Action::ManageJobs).await?;
-    let job = store::find(&caller.tenant.pool, id).await?.ok_or(WebError::NotFound)?;
+    let job = store::find(&caller.tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let toast = match params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str()) {
         Some("retry") => Some("Queued to run again.".to_owned()),
         Some("discard") => Some("Discarded.".to_owned()),
@@ -89,20 +89,20 @@ async fn job_page(
     })
 }
 
-async fn retry_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+async fn retry_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     change(&caller, id, "job.retry").await
 }
 
-async fn discard_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, WebError> {
+async fn discard_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
     change(&caller, id, "job.discard").await
 }
 
 /// Retries or discards, audited in the same transaction; a job not in a state that
 /// allows it is a 409.
-async fn change(caller: &Caller, id: Uuid, action: &'static str) -> Result<Response, WebError> {
+async fn change(caller: &Caller, id: Uuid, action: &'static str) -> Result<Response, Error> {
     caller.authorize(&Action::ManageJobs).await?;
     let mut tx = caller.tenant.pool.begin().await?;
-    let job = store::find(&mut *tx, id).await?.ok_or(WebError::NotFound)?;
+    let job = store::find(&mut *tx, id).await?.ok_or(Error::NotFound)?;
     let now = caller.now();
     let changed = if action == "job.retry" {
         store::retry(&mut *tx, id, now).await?
@@ -110,7 +110,7 @@ async fn change(caller: &Caller, id: Uuid, action: &'static str) -> Result<Respo
         store::discard(&mut *tx, id, now).await?
     };
     if !changed {
-        return Err(WebError::Conflict(format!(
+        return Err(Error::conflict(format!(
             "this job is {}; only dead or discarded jobs can be retried, and only queued or dead ones discarded",
             job.state.as_str()
         )));

@@ -44,6 +44,16 @@ pub enum ResolveError {
     Registry(#[from] sqlx::Error),
 }
 
+impl From<ResolveError> for crate::error::Error {
+    #[track_caller]
+    fn from(err: ResolveError) -> Self {
+        match err {
+            ResolveError::UnknownHost => Self::UnknownTenant,
+            ResolveError::Registry(err) => err.into(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Snapshot {
     tenants: Vec<Arc<Tenant>>,
