@@ -20,7 +20,7 @@ use crate::identity::password::PasswordHasher;
 use crate::mail::Mailer;
 use crate::metrics::{self, Metrics};
 use crate::platform::database::DatabaseServer;
-use crate::platform::jobs::{Handlers, Worker, WorkerSettings};
+use crate::platform::jobs::{Worker, WorkerSettings};
 use crate::platform::tenancy::{self, TenantDirectory};
 use crate::state::AppState;
 use crate::web;
@@ -39,6 +39,16 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, server: DatabaseServer, clock: SharedClock) -> anyhow::Result<Self> {
+        Self::build_with(config, server, clock, crate::modules::all()).await
+    }
+
+    /// With the modules given (the application's are `crate::modules::all()`).
+    pub async fn build_with(
+        config: Config,
+        server: DatabaseServer,
+        clock: SharedClock,
+        modules: crate::module::Modules,
+    ) -> anyhow::Result<Self> {
         // Bind first: a taken port fails at once, before any database work.
         let listener = TcpListener::bind(config.listen)
             .await
@@ -114,6 +124,7 @@ impl Application {
             vault,
             storage,
             help,
+            modules: Arc::new(modules),
         };
         Ok(Self {
             listener,
@@ -152,7 +163,7 @@ impl Application {
         tokio::pin!(serving);
         let worker = Worker::new(
             state.clone(),
-            job_handlers(),
+            state.modules.job_handlers(),
             Arc::downgrade(&state.tenants),
             Arc::clone(&state.clock),
             WorkerSettings::from_config(&state.config),
@@ -192,19 +203,6 @@ async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<
         })
         .await
         .context("the HTTP server failed")
-}
-
-/// What each kind of background job does; every module that queues jobs adds its own.
-pub fn job_handlers() -> Handlers<AppState> {
-    Handlers::default()
-        .on(
-            crate::appointments::reminders::JOB_KIND,
-            crate::appointments::reminders::run,
-        )
-        .on(
-            crate::clinical::assessments::ALERT_JOB,
-            crate::clinical::assessments::notify,
-        )
 }
 
 /// The operators' listener: metrics and liveness, not meant to face the internet.

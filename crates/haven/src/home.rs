@@ -21,8 +21,15 @@ use crate::web::caller::Caller;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 
-pub fn routes(table: RouteTable) -> RouteTable {
+fn routes(table: RouteTable) -> RouteTable {
     table.add(Access::Full, Method::GET, "/", home)
+}
+
+/// Each role's home page.
+pub fn module() -> crate::module::Module {
+    crate::module::Module::new("home")
+        .routes(routes)
+        .nav(0, "/", "Home", "home", None)
 }
 
 #[allow(clippy::struct_excessive_bools)] // the policy's answers, one per link

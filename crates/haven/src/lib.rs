@@ -24,6 +24,8 @@ pub mod home;
 pub mod identity;
 pub mod mail;
 pub mod metrics;
+pub mod module;
+pub mod modules;
 pub mod platform;
 pub mod policy;
 pub mod referrals;

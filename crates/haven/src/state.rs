@@ -30,4 +30,7 @@ pub struct AppState {
     pub storage: Arc<crate::compliance::storage::Storage>,
     /// The help centre's database.
     pub help: crate::help::HelpState,
+    /// Every module's declarations: routes, API document, jobs, navigation, scopes,
+    /// sealed columns and client tables.
+    pub modules: Arc<crate::module::Modules>,
 }

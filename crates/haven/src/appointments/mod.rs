@@ -5,12 +5,15 @@
 
 pub mod api;
 pub mod feeds;
+mod manifest;
 pub mod pages;
 pub mod recurrence;
 pub mod reminder_settings;
 pub mod reminders;
 pub mod service;
 pub mod store;
+
+pub use manifest::module;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

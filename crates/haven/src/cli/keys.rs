@@ -54,12 +54,13 @@ fn bar() -> ProgressBar {
 pub async fn run(command: KeysCommand, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
     let vault = Vault::from_config(config).context("setting `master_key_file` or `master_key`")?;
     let clock = clock::system();
+    let sealed = crate::modules::all().sealed();
     match command {
         KeysCommand::Status { tenant, .. } => {
             for (record, pool) in super::audit::tenant_pools(config, server, tenant.as_deref()).await? {
                 vault.keyring(&record.database_name).verify(&pool).await?;
                 println!("{}:", record.slug);
-                for (id, count, retired) in rotation::usage(&pool).await? {
+                for (id, count, retired) in rotation::usage(&pool, &sealed).await? {
                     let state = if retired { "retired" } else { "in use" };
                     println!("  key {id:>4}  {state:<8}  seals {count} values");
                 }
@@ -73,7 +74,7 @@ pub async fn run(command: KeysCommand, config: &Config, server: &DatabaseServer)
                     .await
                     .with_context(|| format!("organisation {}", record.slug))?;
                 let bar = bar();
-                let done = rotation::rotate(&pool, vault.master(), &ring, clock.now(), &|total, done| {
+                let done = rotation::rotate(&pool, &sealed, vault.master(), &ring, clock.now(), &|total, done| {
                     bar.set_length(total);
                     bar.set_position(done);
                 })

@@ -8,11 +8,14 @@ pub mod access;
 pub mod api;
 pub mod bench;
 pub mod generator;
+mod manifest;
 pub mod pages;
 pub mod search;
 pub mod service;
 pub mod store;
 pub mod validation;
+
+pub use manifest::module;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

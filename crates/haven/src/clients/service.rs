@@ -192,7 +192,7 @@ pub async fn update(caller: &Caller, id: Uuid, change: ClientFields) -> Result<(
     if let Some(exempt) = exempt
         && exempt != current.hipaa_exempt
     {
-        store::set_hipaa_exempt(&mut tx, id, exempt, now).await?;
+        store::set_hipaa_exempt(&mut tx, id, exempt, now, &caller.state.modules.flagged_client_tables()).await?;
         audit::stage(
             &mut tx,
             &caller

@@ -184,6 +184,7 @@ pub async fn set_hipaa_exempt(
     id: Uuid,
     exempt: bool,
     now: DateTime<Utc>,
+    flagged_tables: &[&'static str],
 ) -> Result<(), ClientError> {
     let changed = sqlx::query!(
         "UPDATE clients SET hipaa_exempt = $2, updated_at = $3, version = version + 1 WHERE id = $1",
@@ -196,25 +197,17 @@ pub async fn set_hipaa_exempt(
     if changed.rows_affected() == 0 {
         return Err(ClientError::NotFound);
     }
-    // Every record of the client carries the flag (docs/clinical-records.md). A document
-    // already on the cloud target keeps its place until it is moved; see docs/documents.md.
-    sqlx::query!("UPDATE notes SET hipaa_exempt = $2 WHERE client_id = $1", id, exempt)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query!(
-        "UPDATE assessments SET hipaa_exempt = $2 WHERE client_id = $1",
-        id,
-        exempt
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        "UPDATE documents SET hipaa_exempt = $2 WHERE client_id = $1",
-        id,
-        exempt
-    )
-    .execute(&mut *conn)
-    .await?;
+    // Every record of the client carries the flag (docs/clinical-records.md): the tables
+    // the modules declared as flagged client records (fixed names, never input). A
+    // document already on the cloud target keeps its place until it is moved; see
+    // docs/documents.md.
+    for table in flagged_tables {
+        sqlx::query(&format!("UPDATE {table} SET hipaa_exempt = $2 WHERE client_id = $1"))
+            .bind(id)
+            .bind(exempt)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -11,11 +11,14 @@
 pub mod api;
 pub mod assessments;
 pub mod instruments;
+mod manifest;
 pub mod note_store;
 pub mod notes;
 pub mod pages;
 pub mod templates;
 pub mod trend;
+
+pub use manifest::module;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -10,22 +10,27 @@ use uuid::Uuid;
 
 use super::sealing::{self, Keyring, MasterKey, SealError};
 
-/// Every sealed column: table, column, and the associated-data prefix it was sealed with
-/// (the row's id follows). Fixed names, never input.
-pub const SEALED: &[(&str, &str, &str)] = &[
-    ("notes", "body", "note.body"),
-    ("assessments", "answers", "assessment.answers"),
-    ("safety_alerts", "response", "safety_alert.response"),
-    ("documents", "name", "document.name"),
-    ("documents", "content_key", "document.key"),
-];
+/// A sealed column: table, column, and the associated-data prefix it was sealed with
+/// (the row's id follows). Fixed names declared by the modules, never input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedColumn {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub context: &'static str,
+}
+
+impl SealedColumn {
+    pub const fn new(table: &'static str, column: &'static str, context: &'static str) -> Self {
+        Self { table, column, context }
+    }
+}
 
 const BATCH: i64 = 200;
 
 /// How many sealed values each data key seals, newest key first.
-pub async fn usage(pool: &PgPool) -> Result<Vec<(i32, i64, bool)>, sqlx::Error> {
+pub async fn usage(pool: &PgPool, sealed: &[SealedColumn]) -> Result<Vec<(i32, i64, bool)>, sqlx::Error> {
     let mut counts: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
-    for (table, column, _) in SEALED {
+    for SealedColumn { table, column, .. } in sealed {
         let sql = format!(
             "SELECT sealed_key_id({column}) AS key, count(*) AS n FROM {table} WHERE {column} IS NOT NULL GROUP BY 1"
         );
@@ -43,9 +48,9 @@ pub async fn usage(pool: &PgPool) -> Result<Vec<(i32, i64, bool)>, sqlx::Error> 
 }
 
 /// Values not yet under `active`.
-pub async fn remaining(pool: &PgPool, active: i32) -> Result<i64, sqlx::Error> {
+pub async fn remaining(pool: &PgPool, sealed: &[SealedColumn], active: i32) -> Result<i64, sqlx::Error> {
     let mut total = 0;
-    for (table, column, _) in SEALED {
+    for SealedColumn { table, column, .. } in sealed {
         let sql = format!("SELECT count(*) FROM {table} WHERE {column} IS NOT NULL AND sealed_key_id({column}) <> $1");
         total += sqlx::query_scalar::<_, i64>(&sql).bind(active).fetch_one(pool).await?;
     }
@@ -66,19 +71,20 @@ pub struct Rotation {
 /// retires the keys nothing names. `progress` hears the total first, then each batch.
 pub async fn rotate(
     pool: &PgPool,
+    sealed: &[SealedColumn],
     master: &MasterKey,
     ring: &Keyring,
     now: DateTime<Utc>,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Rotation, SealError> {
     let (key, resumed) = match sealing::active_key(pool).await? {
-        Some(active) if remaining(pool, active).await? > 0 => (active, true),
+        Some(active) if remaining(pool, sealed, active).await? > 0 => (active, true),
         _ => (sealing::new_data_key(pool, master, now).await?, false),
     };
-    let total = u64::try_from(remaining(pool, key).await?).unwrap_or(0);
+    let total = u64::try_from(remaining(pool, sealed, key).await?).unwrap_or(0);
     progress(total, 0);
     let mut resealed = 0u64;
-    for (table, column, context) in SEALED {
+    for SealedColumn { table, column, context } in sealed {
         loop {
             let select = format!(
                 "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL AND sealed_key_id({column}) <> $1 LIMIT $2"
@@ -112,7 +118,7 @@ pub async fn rotate(
     }
     // A key is retired only once nothing names it (a write that raced the pass keeps
     // its key in service until the next rotation).
-    let unused: Vec<i32> = usage(pool)
+    let unused: Vec<i32> = usage(pool, sealed)
         .await?
         .into_iter()
         .filter(|(id, count, retired)| *id != key && *count == 0 && !*retired)

@@ -8,9 +8,12 @@
 
 pub mod api;
 pub mod content;
+mod manifest;
 pub mod pages;
 pub mod service;
 pub mod store;
+
+pub use manifest::module;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

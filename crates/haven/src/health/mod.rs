@@ -10,6 +10,10 @@
 //! - `/api/v1/health/audit-status`: per tenant, the audit chain's head, last verification,
 //!   writer state and pending events.
 
+mod manifest;
+
+pub use manifest::module;
+
 use std::time::{Duration, Instant};
 
 use axum::Extension;

@@ -10,11 +10,14 @@ pub mod bench;
 pub mod bundle;
 pub mod editing;
 pub mod editor_pages;
+mod manifest;
 pub mod markdown;
 pub mod pages;
 pub mod public;
 pub mod standalone;
 pub mod store;
+
+pub use manifest::module;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -48,15 +51,7 @@ impl HelpState {
     }
 }
 
-/// A page key names a staff page in a few dotted words (`clients.search`): never a
-/// record's id or a person's name.
-pub fn is_page_key(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 60
-        && value
-            .split('.')
-            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-}
+pub use crate::web::page::is_page_key;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Category {

@@ -412,7 +412,7 @@ async fn users_page(
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     render(&UsersPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity),
         users: store::list(&tenant.pool).await?,
         roles: role_choices(&[]),
         errors: FieldErrors::default(),
@@ -442,7 +442,7 @@ async fn invite_form(
         .filter_map(|(_, v)| Role::parse(v))
         .collect();
     let by = changed_by(&identity, &meta);
-    let chrome = Chrome::signed_in(&tenant.record.display_name, &identity);
+    let chrome = Chrome::for_user(&state, &tenant, &identity);
     match invite(&state, &tenant, &by, &value("email"), &value("display_name"), &roles).await {
         Ok((_, invitation)) => {
             let (notice, link) = match invitation {
@@ -535,7 +535,7 @@ async fn user_page_for(
         .map(|s| (s.id.to_string(), s.display_name, user.supervisor_id == Some(s.id)))
         .collect();
     Ok(UserPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, identity).at("staff"),
+        chrome: Chrome::for_user(state, tenant, identity).at("staff"),
         supervisors,
         roles: role_choices(&user.roles),
         user,

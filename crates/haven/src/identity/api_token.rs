@@ -12,34 +12,6 @@ pub const PREFIX: &str = "hvn_";
 pub const MAX_DAYS: i64 = 365;
 const TOUCH_EVERY: TimeDelta = TimeDelta::seconds(60);
 
-/// What a token may be used for. Grows with the modules.
-pub const SCOPES: &[(&str, &str)] = &[
-    ("account:read", "your own profile and sessions"),
-    ("users:read", "the staff list (admins)"),
-    ("users:write", "staff accounts (admins)"),
-    ("audit:read", "search and export the audit trail (auditors)"),
-    ("organisation:write", "organisation settings (admins)"),
-    ("clients:read", "search and read the clients you may reach"),
-    ("clients:write", "register and change clients, care teams"),
-    ("referrals:read", "the referral queues"),
-    ("referrals:write", "create and move referrals"),
-    ("appointments:read", "the schedule and appointments you may see"),
-    ("appointments:write", "book and change appointments, hours and rooms"),
-    (
-        "clinical:read",
-        "notes, assessments and documents of the clients you may reach",
-    ),
-    (
-        "clinical:write",
-        "write and sign notes, record assessments, upload documents",
-    ),
-    ("help:write", "write and publish help articles (help editors)"),
-];
-
-pub fn is_scope(name: &str) -> bool {
-    SCOPES.iter().any(|(scope, _)| *scope == name)
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenSummary {
     pub id: Uuid,

@@ -305,12 +305,16 @@ struct SecondFactorPage {
     error: Option<String>,
 }
 
-async fn second_factor_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, Error> {
+async fn second_factor_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+) -> Result<Response, Error> {
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Ok(Redirect::to("/").into_response());
     }
     render(&SecondFactorPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity),
         error: None,
     })
 }
@@ -337,7 +341,7 @@ async fn second_factor_form(
             render_with_status(
                 status,
                 &SecondFactorPage {
-                    chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+                    chrome: Chrome::for_user(&state, &tenant, &identity),
                     error: Some(message),
                 },
             )
@@ -395,7 +399,7 @@ async fn enrol_page(
         .await
         .map_err(|e| Error::internal(e.into()))?;
     render(&EnrolPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity),
         qr_svg: enrolment.qr_svg,
         manual_key: enrolment.manual_key,
         required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
@@ -422,7 +426,7 @@ async fn enrol_form(
     }
     match service::confirm_enrolment(&tenant, &state.clock, &meta, &identity, &form.code).await {
         Ok(codes) => render(&RecoveryCodesPage {
-            chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+            chrome: Chrome::for_user(&state, &tenant, &identity),
             codes,
         }),
         Err(SignInError::InvalidCode) => {
@@ -432,7 +436,7 @@ async fn enrol_form(
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EnrolPage {
-                    chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+                    chrome: Chrome::for_user(&state, &tenant, &identity),
                     qr_svg: enrolment.qr_svg,
                     manual_key: enrolment.manual_key,
                     required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
@@ -561,7 +565,11 @@ fn describe_auth_action(action: &str) -> &'static str {
     }
 }
 
-async fn account_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, Error> {
+async fn account_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    identity: Identity,
+) -> Result<Response, Error> {
     let user = &identity.user;
     let events = audit::list_events(
         &tenant.pool,
@@ -583,7 +591,7 @@ async fn account_page(CurrentTenant(tenant): CurrentTenant, identity: Identity) 
         })
         .collect();
     render(&AccountPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity),
         user: user.clone(),
         recovery_left: two_factor::recovery_codes_left(&tenant.pool, user.id).await?,
         sign_ins,
@@ -613,6 +621,7 @@ struct NoticeQuery {
 }
 
 async fn sessions_page(
+    State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
     axum::extract::Query(query): axum::extract::Query<NoticeQuery>,
@@ -631,7 +640,7 @@ async fn sessions_page(
         })
         .collect();
     render(&SessionsPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity),
         sessions,
         notice: (query.notice.as_deref() == Some("ended")).then_some("That device is signed out."),
     })

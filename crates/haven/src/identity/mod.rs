@@ -10,6 +10,7 @@ pub mod bench;
 pub mod email_token;
 pub mod handlers;
 pub mod links;
+mod manifest;
 pub mod password;
 pub mod password_handlers;
 pub mod secret;
@@ -20,6 +21,8 @@ pub mod store;
 pub mod throttle;
 pub mod token_handlers;
 pub mod two_factor;
+
+pub use manifest::module;
 
 use std::fmt;
 

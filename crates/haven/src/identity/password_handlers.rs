@@ -134,12 +134,13 @@ struct PasswordPage {
 }
 
 async fn page(
+    State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, Error> {
     render(&PasswordPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity),
         errors: FieldErrors::default(),
         saved: query.contains_key("saved"),
     })
@@ -161,7 +162,7 @@ async fn form(
         Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordPage {
-                chrome: Chrome::signed_in(&tenant.record.display_name, &identity),
+                chrome: Chrome::for_user(&state, &tenant, &identity),
                 errors: errors.into(),
                 saved: false,
             },

@@ -173,7 +173,7 @@ async fn page(
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
-    let chrome = Chrome::signed_in(&tenant.record.display_name, &identity);
+    let chrome = Chrome::for_user(&state, &tenant, &identity);
     let settings = store::security_settings(&tenant.pool).await?;
     render(&SecurityPage::new(
         chrome,
@@ -209,12 +209,7 @@ async fn form(
         Ok(()) => Ok(Redirect::to("/admin/security?saved").into_response()),
         Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &SecurityPage::new(
-                Chrome::signed_in(&tenant.record.display_name, &identity),
-                settings,
-                errors,
-                false,
-            ),
+            &SecurityPage::new(Chrome::for_user(&state, &tenant, &identity), settings, errors, false),
         ),
         Err(other) => Err(other),
     }

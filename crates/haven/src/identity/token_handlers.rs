@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::api_token::{self, MAX_DAYS, SCOPES, TokenSummary};
+use super::api_token::{self, MAX_DAYS, TokenSummary};
 use super::auth::Identity;
 use super::service::event;
 use crate::compliance::audit::{self, Outcome};
@@ -57,7 +57,7 @@ fn validate(name: &str, scopes: &[String], days: Option<i64>) -> Result<NewToken
     }
     if scopes.is_empty() {
         problems.push(FieldError::new("scopes", "must name at least one scope"));
-    } else if let Some(unknown) = scopes.iter().find(|s| !api_token::is_scope(s)) {
+    } else if let Some(unknown) = scopes.iter().find(|s| crate::policy::Scope::parse(s).is_none()) {
         problems.push(FieldError::new("scopes", format!("`{unknown}` is not a scope")));
     }
     let days = days.unwrap_or(90);
@@ -163,9 +163,16 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<TokensPage, Error> {
     Ok(TokensPage {
-        chrome: Chrome::signed_in(&tenant.record.display_name, identity),
+        chrome: Chrome::for_user(state, tenant, identity),
         tokens: api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?,
-        scopes: SCOPES.iter().map(|(name, label)| ScopeChoice { name, label }).collect(),
+        scopes: state
+            .modules
+            .scopes()
+            .map(|(scope, label)| ScopeChoice {
+                name: scope.as_str(),
+                label,
+            })
+            .collect(),
         new_token,
         errors,
     })

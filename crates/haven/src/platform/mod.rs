@@ -4,5 +4,8 @@
 pub mod database;
 pub mod handlers;
 pub mod jobs;
+mod manifest;
 pub mod service_accounts;
 pub mod tenancy;
+
+pub use manifest::module;

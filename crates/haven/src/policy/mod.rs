@@ -15,6 +15,70 @@ use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::context::RequestMeta;
 
+/// What an API token may be used for. Each action needs one scope ([`Action::scope`]);
+/// a token holds some, and can never do more than its owner. The modules that own the
+/// actions offer their scopes, with a description, in their manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    AccountRead,
+    UsersRead,
+    UsersWrite,
+    AuditRead,
+    OrganisationWrite,
+    ClientsRead,
+    ClientsWrite,
+    ReferralsRead,
+    ReferralsWrite,
+    AppointmentsRead,
+    AppointmentsWrite,
+    ClinicalRead,
+    ClinicalWrite,
+    HelpWrite,
+}
+
+impl Scope {
+    pub const ALL: [Self; 14] = [
+        Self::AccountRead,
+        Self::UsersRead,
+        Self::UsersWrite,
+        Self::AuditRead,
+        Self::OrganisationWrite,
+        Self::ClientsRead,
+        Self::ClientsWrite,
+        Self::ReferralsRead,
+        Self::ReferralsWrite,
+        Self::AppointmentsRead,
+        Self::AppointmentsWrite,
+        Self::ClinicalRead,
+        Self::ClinicalWrite,
+        Self::HelpWrite,
+    ];
+
+    /// The name a token stores and an API client sends, e.g. `clients:read`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccountRead => "account:read",
+            Self::UsersRead => "users:read",
+            Self::UsersWrite => "users:write",
+            Self::AuditRead => "audit:read",
+            Self::OrganisationWrite => "organisation:write",
+            Self::ClientsRead => "clients:read",
+            Self::ClientsWrite => "clients:write",
+            Self::ReferralsRead => "referrals:read",
+            Self::ReferralsWrite => "referrals:write",
+            Self::AppointmentsRead => "appointments:read",
+            Self::AppointmentsWrite => "appointments:write",
+            Self::ClinicalRead => "clinical:read",
+            Self::ClinicalWrite => "clinical:write",
+            Self::HelpWrite => "help:write",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == name)
+    }
+}
+
 /// How the person asking stands to one client: loaded by the clients module, judged here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientFacts {
@@ -181,27 +245,31 @@ pub enum Action {
 
 impl Action {
     /// The API-token scope this action needs.
-    pub fn scope(&self) -> &'static str {
+    pub fn scope(&self) -> Scope {
         match self {
-            Self::ManageOwnAccount => "account:read",
-            Self::ViewUsers | Self::ViewSignInHistory { .. } => "users:read",
-            Self::ManageUsers => "users:write",
-            Self::ReadAuditTrail | Self::ExportAuditTrail => "audit:read",
-            Self::ManageOrganisation | Self::ManageJobs => "organisation:write",
-            Self::ListClients | Self::ViewClient(_) | Self::ViewClinical(_) | Self::ReviewBreakGlass => "clients:read",
+            Self::ManageOwnAccount => Scope::AccountRead,
+            Self::ViewUsers | Self::ViewSignInHistory { .. } => Scope::UsersRead,
+            Self::ManageUsers => Scope::UsersWrite,
+            Self::ReadAuditTrail | Self::ExportAuditTrail => Scope::AuditRead,
+            Self::ManageOrganisation | Self::ManageJobs => Scope::OrganisationWrite,
+            Self::ListClients | Self::ViewClient(_) | Self::ViewClinical(_) | Self::ReviewBreakGlass => {
+                Scope::ClientsRead
+            }
             Self::CreateClient
             | Self::EditClient(_)
             | Self::SetHipaaExempt
             | Self::ManageCareTeam(_)
-            | Self::OpenBreakGlass(_) => "clients:write",
-            Self::ListReferrals | Self::ViewReferral(_) => "referrals:read",
-            Self::CreateReferral | Self::MoveReferral(_) => "referrals:write",
-            Self::ViewSchedule | Self::ViewAppointment(_) => "appointments:read",
+            | Self::OpenBreakGlass(_) => Scope::ClientsWrite,
+            Self::ListReferrals | Self::ViewReferral(_) => Scope::ReferralsRead,
+            Self::CreateReferral | Self::MoveReferral(_) => Scope::ReferralsWrite,
+            Self::ViewSchedule | Self::ViewAppointment(_) => Scope::AppointmentsRead,
             Self::BookAppointment { .. }
             | Self::ChangeAppointment(_)
             | Self::SetAvailability { .. }
-            | Self::ManageRooms => "appointments:write",
-            Self::ViewNote(_) | Self::ViewCosignQueue | Self::ViewLateNotes | Self::ViewDocuments(_) => "clinical:read",
+            | Self::ManageRooms => Scope::AppointmentsWrite,
+            Self::ViewNote(_) | Self::ViewCosignQueue | Self::ViewLateNotes | Self::ViewDocuments(_) => {
+                Scope::ClinicalRead
+            }
             Self::WriteNote { .. }
             | Self::EditDraft(_)
             | Self::SignNote(_)
@@ -209,8 +277,8 @@ impl Action {
             | Self::CosignNote(_)
             | Self::RecordAssessment(_)
             | Self::AcknowledgeAlert(_)
-            | Self::UploadDocument(_) => "clinical:write",
-            Self::EditHelp => "help:write",
+            | Self::UploadDocument(_) => Scope::ClinicalWrite,
+            Self::EditHelp => Scope::HelpWrite,
         }
     }
 
@@ -325,7 +393,7 @@ const NO_CLINICAL: &str = "your role does not include clinical content";
 /// account.
 pub fn may(identity: &Identity, action: &Action) -> Decision {
     if let Some(token) = &identity.api_token
-        && !token.scopes.iter().any(|s| s == action.scope())
+        && !token.scopes.iter().any(|s| s == action.scope().as_str())
     {
         return Decision::Deny("the API token lacks the scope for this");
     }

@@ -3,9 +3,12 @@
 //! it and when. Accepting an inbound referral for someone new registers the client.
 
 pub mod api;
+mod manifest;
 pub mod pages;
 pub mod service;
 pub mod store;
+
+pub use manifest::module;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

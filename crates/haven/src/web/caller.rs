@@ -96,6 +96,6 @@ impl Caller {
     }
 
     pub fn chrome(&self) -> Chrome {
-        Chrome::signed_in(&self.tenant.record.display_name, &self.identity)
+        Chrome::for_user(&self.state, &self.tenant, &self.identity)
     }
 }

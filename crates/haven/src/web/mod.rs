@@ -1,5 +1,7 @@
-//! HTTP: the router, the edge middleware, errors, and tenant resolution. Each module's
-//! handlers live in that module's folder; this is where they are mounted.
+//! The web kit: the router built from the modules' route table, the edge middleware,
+//! errors as responses, tenant resolution, extractors, page chrome and form helpers. It
+//! names no business module: each module declares its routes in its manifest
+//! (`crate::module`), and `crate::modules` lists the modules.
 
 pub mod caller;
 pub mod context;
@@ -21,44 +23,23 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{health, identity, metrics};
 use routes::{Access, RouteTable};
 
-/// Every route of the application, with who may call it.
-pub fn route_table(state: &AppState) -> RouteTable {
-    let (help, help_paths) = crate::help::public::routes::<AppState>().into_parts(&state.config.help_cors_origins);
-    let table = RouteTable::new()
-        .merge_instance(help, help_paths)
+/// The kit's own routes: assets, the API document and its page, the style guide.
+pub fn module() -> crate::module::Module {
+    crate::module::Module::new("web")
+        .routes(routes)
+        .nav(110, "/api/docs", "API", "api", None)
+        .nav(111, "/style-guide", "Style guide", "style_guide", None)
+}
+
+fn routes(table: RouteTable) -> RouteTable {
+    table
         .add(Access::Instance, Method::GET, "/assets/app.css", page::app_css)
         .add(Access::Instance, Method::GET, "/assets/app.js", page::app_js)
-        .add(Access::Instance, Method::GET, "/metrics", metrics::public_metrics)
         .add(Access::Full, Method::GET, "/api/openapi.json", openapi::openapi_json)
         .add(Access::Full, Method::GET, "/api/docs", openapi::docs_page)
-        .add(Access::Full, Method::GET, "/style-guide", style_guide::style_guide);
-    let table = health::routes(table);
-    let table = identity::handlers::routes(table);
-    let table = identity::token_handlers::routes(table);
-    let table = identity::admin_handlers::routes(table);
-    let table = identity::settings_handlers::routes(table);
-    let table = identity::password_handlers::routes(table);
-    let table = crate::compliance::audit::handlers::routes(table);
-    let table = crate::platform::handlers::routes(table);
-    let table = crate::platform::jobs::pages::routes(table);
-    let table = crate::home::routes(table);
-    let table = crate::clients::api::routes(table);
-    let table = crate::clients::pages::routes(table);
-    let table = crate::referrals::api::routes(table);
-    let table = crate::referrals::pages::routes(table);
-    let table = crate::appointments::api::routes(table);
-    let table = crate::appointments::feeds::routes(table);
-    let table = crate::appointments::pages::routes(table);
-    let table = crate::clinical::api::routes(table);
-    let table = crate::clinical::pages::routes(table);
-    let table = crate::documents::api::routes(table);
-    let table = crate::documents::pages::routes(table);
-    let table = crate::help::editor_pages::routes(table);
-    let table = crate::appointments::reminder_settings::routes(table);
-    identity::links::routes(table)
+        .add(Access::Full, Method::GET, "/style-guide", style_guide::style_guide)
 }
 
 /// Document uploads stream up to `document_max_size` (help images are held to their own,
@@ -95,7 +76,9 @@ async fn limit_body(
 
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.request_body_limit.as_u64()).unwrap_or(usize::MAX);
-    route_table(&state)
+    state
+        .modules
+        .route_table(&state)
         .into_router(&state)
         .fallback(fallback)
         .layer(TimeoutLayer::with_status_code(

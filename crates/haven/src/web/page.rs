@@ -6,6 +6,8 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::Error;
 use crate::identity::auth::Identity;
+use crate::platform::tenancy::Tenant;
+use crate::state::AppState;
 
 /// Changes with every release, so browsers may cache assets for long.
 pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -42,54 +44,6 @@ pub struct NavItem {
     pub current: bool,
 }
 
-/// The navigation for this person: only what the policy lets them open.
-fn navigation(identity: &Identity) -> Vec<NavItem> {
-    use crate::policy::{Action, may};
-    let allowed = |action: &Action| may(identity, action).is_allowed();
-    let mut items = vec![("/", "Home", "home")];
-    if allowed(&Action::ListClients) {
-        items.push(("/clients", "Clients", "clients"));
-    }
-    if allowed(&Action::ViewSchedule) {
-        items.push(("/appointments", "Appointments", "appointments"));
-    }
-    if allowed(&Action::ViewLateNotes) {
-        items.push(("/notes", "My notes", "notes"));
-    }
-    if allowed(&Action::ListReferrals) {
-        items.push(("/referrals", "Referrals", "referrals"));
-    }
-    if allowed(&Action::ViewUsers) {
-        items.push(("/admin/users", "Staff", "staff"));
-        items.push(("/admin/security", "Security rules", "security"));
-        items.push(("/admin/reminders", "Reminders", "reminders"));
-    }
-    if allowed(&Action::ManageJobs) {
-        items.push(("/admin/jobs", "Background jobs", "jobs"));
-    }
-    if allowed(&Action::ReviewBreakGlass) {
-        items.push(("/break-glass", "Emergency access log", "break_glass"));
-    }
-    if allowed(&Action::ReadAuditTrail) {
-        items.push(("/audit", "Audit trail", "audit"));
-    }
-    if allowed(&Action::EditHelp) {
-        items.push(("/help-editor", "Help articles", "help_editor"));
-    }
-    items.push(("/account", "My account", "account"));
-    items.push(("/api/docs", "API", "api"));
-    items.push(("/style-guide", "Style guide", "style_guide"));
-    items
-        .into_iter()
-        .map(|(href, label, section)| NavItem {
-            href,
-            label,
-            section,
-            current: false,
-        })
-        .collect()
-}
-
 impl Chrome {
     pub fn anonymous(organisation: &str) -> Self {
         Self {
@@ -98,14 +52,22 @@ impl Chrome {
         }
     }
 
-    pub fn signed_in(organisation: &str, identity: &Identity) -> Self {
+    /// The chrome for someone signed in, with the navigation the policy allows them.
+    pub fn for_user(state: &AppState, tenant: &Tenant, identity: &Identity) -> Self {
+        let nav = state
+            .modules
+            .nav_for(|action| crate::policy::may(identity, action).is_allowed());
+        Self::signed_in(&tenant.record.display_name, identity, nav)
+    }
+
+    pub fn signed_in(organisation: &str, identity: &Identity, nav: Vec<NavItem>) -> Self {
         Self {
             organisation: organisation.to_owned(),
             user: Some(ChromeUser {
                 name: identity.user.display_name.clone(),
             }),
             csrf: identity.csrf_token.clone().unwrap_or_default(),
-            nav: navigation(identity),
+            nav,
             toast: None,
             help_page: None,
         }
@@ -118,7 +80,7 @@ impl Chrome {
         for item in &mut self.nav {
             item.current = item.section == section;
         }
-        if self.help_page.is_none() && crate::help::is_page_key(section) {
+        if self.help_page.is_none() && is_page_key(section) {
             self.help_page = Some(section.to_owned());
         }
         self
@@ -127,7 +89,7 @@ impl Chrome {
     /// The help panel's page key for this page, e.g. `clients.search`.
     #[must_use]
     pub fn help(mut self, page_key: &'static str) -> Self {
-        debug_assert!(crate::help::is_page_key(page_key), "{page_key}");
+        debug_assert!(is_page_key(page_key), "{page_key}");
         self.help_page = Some(page_key.to_owned());
         self
     }
@@ -137,6 +99,15 @@ impl Chrome {
         self.toast = message;
         self
     }
+}
+
+/// A help page key: dotted lowercase words (`clients.search`), never a record's id.
+pub fn is_page_key(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 60
+        && value
+            .split('.')
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
 }
 
 /// Marks an error response that carries its own page (a form shown again with what

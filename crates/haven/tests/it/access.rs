@@ -44,7 +44,7 @@ const ALLOWLIST: &[(&str, &str)] = &[
 #[tokio::test]
 async fn every_route_but_the_allowlist_refuses_anonymous_requests() {
     let app = TestApp::spawn().await;
-    let table = haven::web::route_table(&app.state);
+    let table = app.state.modules.route_table(&app.state);
     let mut checked = 0;
     for spec in table.specs() {
         let method = spec.method.as_str();

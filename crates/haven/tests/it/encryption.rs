@@ -158,7 +158,7 @@ async fn keys_rotate_reseals_everything_and_new_writes_use_the_new_key() {
     let vault = Vault::from_config(&app.config).unwrap();
     let ring = vault.keyring(tenant.database.as_str());
     let mut db = app.superuser("default").await;
-    for (table, column, context) in haven::compliance::rotation::SEALED {
+    for haven::compliance::rotation::SealedColumn { table, column, context } in haven::modules::all().sealed() {
         let rows: Vec<(uuid::Uuid, Vec<u8>)> =
             sqlx::query_as(&format!("SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL"))
                 .fetch_all(&mut db)

@@ -26,6 +26,7 @@ mod help_service;
 mod identity;
 mod jobs;
 mod logging;
+mod modules;
 mod notes;
 mod openapi;
 mod platform;

@@ -35,7 +35,7 @@ async fn the_openapi_document_covers_every_api_route() {
     assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
 
     let mut missing = Vec::new();
-    for spec in haven::web::route_table(&app.state).specs() {
+    for spec in app.state.modules.route_table(&app.state).specs() {
         let documented_elsewhere = ["/api/openapi.json", "/api/docs"].contains(&spec.path);
         if !(spec.path.starts_with("/api/") || ["/health", "/ready"].contains(&spec.path)) || documented_elsewhere {
             continue;

@@ -317,7 +317,7 @@ async fn events_page(
     Query(query): Query<FilterQuery>,
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
-    let chrome = Chrome::signed_in(&tenant.record.display_name, &identity);
+    let chrome = Chrome::for_user(&state, &tenant, &identity);
     let (filter, limit) = match query.parse() {
         Ok(parsed) => parsed,
         Err(errors) => {

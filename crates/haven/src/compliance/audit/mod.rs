@@ -13,9 +13,12 @@ mod checkpoint;
 pub mod export;
 pub mod handlers;
 pub mod maintenance;
+mod manifest;
 mod store;
 mod verify;
 mod writer;
+
+pub use manifest::module;
 
 use std::net::IpAddr;
 

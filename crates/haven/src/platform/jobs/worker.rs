@@ -90,7 +90,8 @@ impl<C: Send + 'static> Handlers<C> {
         self
     }
 
-    fn kinds(&self) -> Vec<String> {
+    /// The kinds of job these handlers run.
+    pub fn kinds(&self) -> Vec<String> {
         self.by_kind.keys().map(|k| (*k).to_owned()).collect()
     }
 }

@@ -147,6 +147,19 @@ impl TestApp {
     }
 
     pub async fn spawn_full(customise: impl FnOnce(&mut Config), clock: haven::clock::SharedClock) -> Self {
+        Self::spawn_inner(customise, clock, haven::modules::all()).await
+    }
+
+    /// With other modules than the application's (a module written by a test).
+    pub async fn spawn_with_modules(modules: haven::module::Modules) -> Self {
+        Self::spawn_inner(|_| {}, haven::clock::system(), modules).await
+    }
+
+    async fn spawn_inner(
+        customise: impl FnOnce(&mut Config),
+        clock: haven::clock::SharedClock,
+        modules: haven::module::Modules,
+    ) -> Self {
         let cluster = cluster();
         let id = unique_id();
         let control = format!("t{id}_ctl");
@@ -174,7 +187,7 @@ impl TestApp {
         };
         customise(&mut config);
         let server = DatabaseServer::from_url(config.database_url.as_ref().expect("url").expose()).expect("server");
-        let app = Application::build_with_clock(config.clone(), server, clock)
+        let app = Application::build_with(config.clone(), server, clock, modules)
             .await
             .expect("build the application");
         let addr = app.local_addr().expect("addr");

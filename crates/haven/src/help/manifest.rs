@@ -1,0 +1,37 @@
+//! The help centre declares itself: the public help routes (also served alone by
+//! `haven help serve`) and the help editors' pages.
+
+use utoipa::OpenApi;
+
+use super::{api, editor_pages, public};
+use crate::module::Module;
+use crate::policy::{Action, Scope};
+use crate::state::AppState;
+use crate::web::routes::RouteTable;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(api::categories, api::articles, api::article, api::feedback, api::search, api::image),
+    tags((name = "help", description = "The help centre: public, anonymous help articles. No sign-in, no cookie; nothing about the reader is stored."))
+)]
+struct ApiDoc;
+
+fn public_routes(table: RouteTable, state: &AppState) -> RouteTable {
+    let (router, paths) = public::routes::<AppState>().into_parts(&state.config.help_cors_origins);
+    table.merge_instance(router, paths)
+}
+
+pub fn module() -> Module {
+    Module::new("help")
+        .routes_with(public_routes)
+        .routes(editor_pages::routes)
+        .openapi(ApiDoc::openapi)
+        .nav(
+            90,
+            "/help-editor",
+            "Help articles",
+            "help_editor",
+            Some(Action::EditHelp),
+        )
+        .scope(Scope::HelpWrite, "write and publish help articles (help editors)")
+}

@@ -1,0 +1,25 @@
+//! Referrals declare themselves: the queues, the workflow pages and the API.
+
+use utoipa::OpenApi;
+
+use super::{api, pages};
+use crate::module::{ClientTable, Module};
+use crate::policy::{Action, Scope};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(api::list, api::create, api::get, api::transition),
+    tags((name = "referrals", description = "Referrals in and out, and their workflow."))
+)]
+struct ApiDoc;
+
+pub fn module() -> Module {
+    Module::new("referrals")
+        .routes(api::routes)
+        .routes(pages::routes)
+        .openapi(ApiDoc::openapi)
+        .nav(40, "/referrals", "Referrals", "referrals", Some(Action::ListReferrals))
+        .scope(Scope::ReferralsRead, "the referral queues")
+        .scope(Scope::ReferralsWrite, "create and move referrals")
+        .client_table(ClientTable::Records("referrals"))
+}
