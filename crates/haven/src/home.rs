@@ -8,6 +8,7 @@ use axum::http::Method;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
+use crate::actor::Actor;
 use crate::clients::access::BreakGlassGrant;
 use crate::clients::search::{Query, Term};
 use crate::clients::service as clients;
@@ -17,7 +18,6 @@ use crate::identity::Role;
 use crate::policy::Action;
 use crate::referrals::store::Filter;
 use crate::referrals::{ReferralStatus, ReferralSummary, service as referrals};
-use crate::web::caller::Caller;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 
@@ -67,7 +67,7 @@ struct Panels {
     break_glass: bool,
 }
 
-fn panels(caller: &Caller) -> Panels {
+fn panels(caller: &Actor) -> Panels {
     let has = |role| caller.identity.user.has_role(role);
     let clinical = has(Role::Clinician) || has(Role::CaseManager) || has(Role::Supervisor);
     Panels {
@@ -78,7 +78,7 @@ fn panels(caller: &Caller) -> Panels {
     }
 }
 
-async fn home(caller: Caller) -> Result<Response, Error> {
+async fn home(caller: Actor) -> Result<Response, Error> {
     let show = panels(&caller);
     let caseload = if show.caseload {
         let query = Query {

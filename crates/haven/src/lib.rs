@@ -7,6 +7,7 @@
 
 mod words;
 
+pub mod actor;
 pub mod app;
 pub mod appointments;
 pub mod cli;

@@ -11,11 +11,11 @@ use uuid::Uuid;
 use super::service::{self, AppointmentFields, ChangeFields, StatusFields};
 use super::store::{self, Filter};
 use super::{AppointmentStatus, Named};
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::{Error, FieldError};
 use crate::identity::UserId;
 use crate::policy::Action;
-use crate::web::caller::Caller;
 use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
@@ -108,7 +108,7 @@ pub fn parse_filter(params: &[(String, String)]) -> Result<Filter, Error> {
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "A bad parameter, named in `details.fields`", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+pub(crate) async fn list(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let filter = parse_filter(&params)?;
     Ok(Json(service::list(&caller, &filter).await?.into_inner()).into_response())
 }
@@ -125,7 +125,7 @@ pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, Strin
         (status = 409, description = "Clashes, each named in the message", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<AppointmentFields>) -> Result<Response, Error> {
+pub(crate) async fn create(caller: Actor, ApiJson(fields): ApiJson<AppointmentFields>) -> Result<Response, Error> {
     let booked = service::book(&caller, &fields).await?;
     let location = booked
         .appointments
@@ -145,7 +145,7 @@ pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<AppointmentF
         (status = 403, description = "Refused by the policy", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such appointment", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(service::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -165,7 +165,7 @@ pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn update(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(fields): ApiJson<ChangeFields>,
 ) -> Result<Response, Error> {
@@ -186,7 +186,7 @@ pub(crate) async fn update(
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn status(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(fields): ApiJson<StatusFields>,
 ) -> Result<Response, Error> {
@@ -201,7 +201,7 @@ pub(crate) async fn status(
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn rooms(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn rooms(caller: Actor) -> Result<Response, Error> {
     if !caller.may(&Action::ViewSchedule) {
         caller.authorize(&Action::ManageRooms).await?;
     }
@@ -223,7 +223,7 @@ pub struct RoomFields {
         (status = 409, description = "A room with that name exists", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid name", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create_room(caller: Caller, ApiJson(fields): ApiJson<RoomFields>) -> Result<Response, Error> {
+pub(crate) async fn create_room(caller: Actor, ApiJson(fields): ApiJson<RoomFields>) -> Result<Response, Error> {
     caller.authorize(&Action::ManageRooms).await?;
     let mut problems = Problems::default();
     let name = problems.required("name", fields.name.as_deref(), 80);
@@ -276,7 +276,7 @@ pub struct Availability {
         (status = 200, description = "Their hours", body = Availability),
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn availability(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn availability(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let hours = store::availability(&caller.tenant.pool, id)
         .await?
@@ -300,7 +300,7 @@ pub(crate) async fn availability(caller: Caller, Path(id): Path<Uuid>) -> Result
         (status = 422, description = "Invalid hours; `details.fields` names each", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn set_availability(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(wanted): ApiJson<Availability>,
 ) -> Result<Response, Error> {

@@ -17,11 +17,11 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::{AppointmentStatus, Place};
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::Error;
 use crate::policy::Action;
 use crate::state::AppState;
-use crate::web::caller::Caller;
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
 
@@ -169,7 +169,7 @@ pub struct NewFeed {
         (status = 200, description = "Your feed", body = FeedStatus),
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn status(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn status(caller: Actor) -> Result<Response, Error> {
     caller.authorize(&Action::ManageOwnAccount).await?;
     let created_at = feed_since(&caller).await?;
     Ok(Json(FeedStatus {
@@ -187,12 +187,12 @@ pub(crate) async fn status(caller: Caller) -> Result<Response, Error> {
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 403, description = "Your role has no schedule, or a missing CSRF token", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn create(caller: Actor) -> Result<Response, Error> {
     Ok((StatusCode::CREATED, Json(issue(&caller).await?)).into_response())
 }
 
 /// Creates the caller's feed, or replaces its secret; audited.
-pub async fn issue(caller: &Caller) -> Result<NewFeed, Error> {
+pub async fn issue(caller: &Actor) -> Result<NewFeed, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let secret = new_secret()?;
     let now = caller.now();
@@ -238,13 +238,13 @@ pub async fn issue(caller: &Caller) -> Result<NewFeed, Error> {
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "You have no feed", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn revoke(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn revoke(caller: Actor) -> Result<Response, Error> {
     withdraw(&caller).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Ends the caller's feed; `NotFound` when they have none. Audited.
-pub async fn withdraw(caller: &Caller) -> Result<(), Error> {
+pub async fn withdraw(caller: &Actor) -> Result<(), Error> {
     caller.authorize(&Action::ManageOwnAccount).await?;
     let user = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -267,7 +267,7 @@ pub async fn withdraw(caller: &Caller) -> Result<(), Error> {
 }
 
 /// Since when the caller's feed exists, if it does.
-pub async fn feed_since(caller: &Caller) -> Result<Option<DateTime<Utc>>, Error> {
+pub async fn feed_since(caller: &Actor) -> Result<Option<DateTime<Utc>>, Error> {
     Ok(sqlx::query_scalar!(
         "SELECT created_at FROM calendar_feeds WHERE user_id = $1",
         caller.identity.user.id.0

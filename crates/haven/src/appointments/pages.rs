@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::service::{self, StatusFields};
 use super::store::{self, Filter};
 use super::{Appointment, AppointmentStatus, EditScope};
+use crate::actor::Actor;
 use crate::error::{Error, FieldErrors};
 use crate::identity::Role;
-use crate::web::caller::Caller;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -55,7 +55,7 @@ fn rows(appointments: Vec<Appointment>, zone: chrono_tz::Tz) -> Vec<Row> {
 }
 
 /// A client's appointments the caller may see, upcoming first, then the past.
-pub async fn client_rows(caller: &Caller, client: Uuid) -> Result<Vec<Row>, Error> {
+pub async fn client_rows(caller: &Actor, client: Uuid) -> Result<Vec<Row>, Error> {
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let now = caller.now();
     let filter = Filter {
@@ -79,7 +79,7 @@ pub async fn client_rows(caller: &Caller, client: Uuid) -> Result<Vec<Row>, Erro
 }
 
 /// Today's appointments within the caller's scope, for the home page.
-pub async fn today_rows(caller: &Caller) -> Result<Vec<Row>, Error> {
+pub async fn today_rows(caller: &Actor) -> Result<Vec<Row>, Error> {
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let (from, to) = day_bounds(caller.now().with_timezone(&zone).date_naive(), zone);
     let filter = Filter {
@@ -117,7 +117,7 @@ fn day_bounds(day: NaiveDate, zone: chrono_tz::Tz) -> (DateTime<Utc>, DateTime<U
     (start(day), start(next))
 }
 
-async fn day_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn day_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let params = Submitted(params);
     let zone = store::organisation_zone(&caller.tenant.pool).await?;
     let today = caller.now().with_timezone(&zone).date_naive();
@@ -237,7 +237,7 @@ impl AppointmentPage {
 type Refused<'a> = (&'a Submitted, Option<String>, Vec<crate::error::FieldError>);
 
 async fn appointment_view(
-    caller: &Caller,
+    caller: &Actor,
     id: Uuid,
     sent: &StatusFields,
     errors: FieldErrors,
@@ -309,7 +309,7 @@ async fn appointment_view(
 }
 
 async fn appointment_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -326,7 +326,7 @@ async fn appointment_page(
 }
 
 async fn status_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -401,7 +401,7 @@ struct Choices {
     rooms: Vec<(String, String)>,
 }
 
-async fn choices(caller: &Caller) -> Result<Choices, Error> {
+async fn choices(caller: &Actor) -> Result<Choices, Error> {
     let mut staff = vec![(String::new(), "Choose".to_owned())];
     staff.extend(
         crate::identity::store::list(&caller.tenant.pool)
@@ -548,7 +548,7 @@ struct NewPage {
     clash: Option<String>,
 }
 
-async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn new_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let params = Submitted(params);
     let mut form = BookingForm::default();
@@ -575,7 +575,7 @@ async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -
 }
 
 /// The form as the API's fields; record numbers that name nobody are field errors.
-async fn booking_fields(caller: &Caller, form: &BookingForm) -> Result<service::AppointmentFields, Error> {
+async fn booking_fields(caller: &Actor, form: &BookingForm) -> Result<service::AppointmentFields, Error> {
     let mut problems = Vec::new();
     let mut client_ids = Vec::new();
     let records: Vec<&str> = form
@@ -665,7 +665,7 @@ fn form_field(api: &str) -> &str {
     }
 }
 
-async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     // Before any record number is looked up, so the form is no way to probe the register.
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let form = BookingForm::from(&Submitted(form));
@@ -707,7 +707,7 @@ async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) ->
 }
 
 async fn change_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -811,7 +811,7 @@ struct WeekPage {
 }
 
 /// A clinician's or a room's week (Monday to Sunday), in the organisation's time.
-async fn week_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn week_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     use chrono::Datelike;
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let params = Submitted(params);
@@ -902,12 +902,12 @@ struct CalendarPage {
 }
 
 /// Subscribing a calendar app: the private feed's address, made, replaced or ended here.
-async fn calendar_page(caller: Caller) -> Result<Response, Error> {
+async fn calendar_page(caller: Actor) -> Result<Response, Error> {
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     calendar_view(&caller, None).await
 }
 
-async fn calendar_view(caller: &Caller, new_url: Option<String>) -> Result<Response, Error> {
+async fn calendar_view(caller: &Actor, new_url: Option<String>) -> Result<Response, Error> {
     let since = super::feeds::feed_since(caller)
         .await?
         .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string());
@@ -918,7 +918,7 @@ async fn calendar_view(caller: &Caller, new_url: Option<String>) -> Result<Respo
     })
 }
 
-async fn calendar_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn calendar_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     match Submitted(form).get("do") {
         Some("revoke") => {
             super::feeds::withdraw(&caller).await?;
@@ -981,7 +981,7 @@ fn hours_sections(values: &[(String, String); 7]) -> Vec<Section> {
 }
 
 /// Whose hours a request is about: `?staff=`, or the person asking.
-fn hours_of(caller: &Caller, params: &Submitted) -> Result<Uuid, Error> {
+fn hours_of(caller: &Actor, params: &Submitted) -> Result<Uuid, Error> {
     params
         .get("staff")
         .filter(|v| !v.is_empty())
@@ -990,7 +990,7 @@ fn hours_of(caller: &Caller, params: &Submitted) -> Result<Uuid, Error> {
         })
 }
 
-async fn hours_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn hours_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let params = Submitted(params);
     let staff = hours_of(&caller, &params)?;
     caller
@@ -1022,7 +1022,7 @@ async fn hours_page(caller: Caller, Query(params): Query<Vec<(String, String)>>)
     })
 }
 
-async fn hours_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn hours_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let form = Submitted(form);
     let staff = hours_of(&caller, &form)?;
     caller

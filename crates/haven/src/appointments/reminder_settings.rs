@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::{Error, FieldError, FieldErrors};
 use crate::policy::Action;
-use crate::web::caller::Caller;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::json::ApiJson;
 use crate::web::page::{Chrome, render, render_with_status};
@@ -63,7 +63,7 @@ fn validate(settings: &ReminderSettings) -> Result<Vec<i32>, Vec<FieldError>> {
     }
 }
 
-async fn load(caller: &Caller) -> Result<ReminderSettings, Error> {
+async fn load(caller: &Actor) -> Result<ReminderSettings, Error> {
     let row = sqlx::query!(
         r#"
         SELECT reminder_offsets_minutes, reminder_show_clinician, reminder_show_service,
@@ -82,7 +82,7 @@ async fn load(caller: &Caller) -> Result<ReminderSettings, Error> {
     })
 }
 
-async fn save(caller: &Caller, settings: &ReminderSettings) -> Result<ReminderSettings, Error> {
+async fn save(caller: &Actor, settings: &ReminderSettings) -> Result<ReminderSettings, Error> {
     caller.authorize(&Action::ManageOrganisation).await?;
     let offsets = validate(settings).map_err(Error::Invalid)?;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -126,7 +126,7 @@ async fn save(caller: &Caller, settings: &ReminderSettings) -> Result<ReminderSe
         (status = 200, description = "The settings", body = ReminderSettings),
         (status = 403, description = "Only organisation admins", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get_api(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn get_api(caller: Actor) -> Result<Response, Error> {
     caller.authorize(&Action::ManageOrganisation).await?;
     Ok(Json(load(&caller).await?).into_response())
 }
@@ -139,7 +139,7 @@ pub(crate) async fn get_api(caller: Caller) -> Result<Response, Error> {
         (status = 403, description = "Only organisation admins, or a missing CSRF token", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid settings; `details.fields` names each", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn put_api(caller: Caller, ApiJson(wanted): ApiJson<ReminderSettings>) -> Result<Response, Error> {
+pub(crate) async fn put_api(caller: Actor, ApiJson(wanted): ApiJson<ReminderSettings>) -> Result<Response, Error> {
     Ok((StatusCode::OK, Json(save(&caller, &wanted).await?)).into_response())
 }
 
@@ -192,7 +192,7 @@ fn hours(offsets: &[i32]) -> String {
         .join(", ")
 }
 
-async fn page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     caller.authorize(&Action::ManageOrganisation).await?;
     let settings = load(&caller).await?;
     let saved = params.iter().any(|(k, _)| k == "saved");
@@ -206,7 +206,7 @@ async fn page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Re
     })
 }
 
-async fn form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let form = Submitted(form);
     let offsets_text = form.get("offsets_hours").unwrap_or_default().to_owned();
     let mut problems = Vec::new();

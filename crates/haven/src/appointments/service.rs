@@ -8,11 +8,11 @@ use uuid::Uuid;
 use super::recurrence::{self, Recurrence};
 use super::store::{self, ClashAt, Filter, NewAppointment};
 use super::{Appointment, AppointmentStatus, CancelledBy, EditScope, Place};
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::error::{Error, FieldError};
 use crate::policy::{self, Action, AppointmentFacts};
 use crate::validate::Problems;
-use crate::web::caller::Caller;
 
 /// The most clients one appointment holds (a family or a group).
 pub const MAX_CLIENTS: usize = 12;
@@ -185,7 +185,7 @@ pub fn validate(
 
 /// How the caller stands to these clients, for the policy; `NotFound` for a client
 /// that does not exist.
-async fn reaches_every_client(caller: &Caller, clients: &[Uuid]) -> Result<bool, Error> {
+async fn reaches_every_client(caller: &Actor, clients: &[Uuid]) -> Result<bool, Error> {
     let mut every = true;
     for client in clients {
         let facts = crate::clients::access::facts(&caller.tenant.pool, caller.identity.user.id, *client, caller.now())
@@ -197,7 +197,7 @@ async fn reaches_every_client(caller: &Caller, clients: &[Uuid]) -> Result<bool,
 }
 
 /// How the caller stands to an existing appointment.
-pub async fn facts(caller: &Caller, id: Uuid) -> Result<(AppointmentFacts, Appointment), Error> {
+pub async fn facts(caller: &Actor, id: Uuid) -> Result<(AppointmentFacts, Appointment), Error> {
     let mut conn = caller.tenant.pool.acquire().await?;
     let appointment = store::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
     drop(conn);
@@ -232,7 +232,7 @@ struct Move {
 /// describes them).
 async fn stage_audit(
     tx: &mut sqlx::PgConnection,
-    caller: &Caller,
+    caller: &Actor,
     action: &str,
     (kind, resource): (&str, Uuid),
     booking: &Booking,
@@ -275,7 +275,7 @@ pub struct Booked {
 /// client) and times outside the clinician's hours refuse the booking with a 409 that
 /// names each, unless an override reason is given; then it is booked and the override
 /// audited.
-pub async fn book(caller: &Caller, fields: &AppointmentFields) -> Result<Booked, Error> {
+pub async fn book(caller: &Actor, fields: &AppointmentFields) -> Result<Booked, Error> {
     let pool = &caller.tenant.pool;
     let zone = store::organisation_zone(pool).await?;
     let now = caller.now();
@@ -342,7 +342,7 @@ pub async fn book(caller: &Caller, fields: &AppointmentFields) -> Result<Booked,
 /// Writes the series (if any) and one appointment per slot; returns their ids.
 async fn insert_booking(
     tx: &mut sqlx::PgConnection,
-    caller: &Caller,
+    caller: &Actor,
     booking: &Booking,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],
     zone: chrono_tz::Tz,
@@ -382,7 +382,7 @@ async fn insert_booking(
     Ok((series_id, ids))
 }
 
-async fn check_people_and_room(caller: &Caller, booking: &Booking) -> Result<(), Error> {
+async fn check_people_and_room(caller: &Actor, booking: &Booking) -> Result<(), Error> {
     let pool = &caller.tenant.pool;
     let mut problems = Vec::new();
     if !store::is_bookable_clinician(pool, booking.clinician_id).await? {
@@ -480,7 +480,7 @@ fn describe(clashes: &[ClashAt], outside: &[(DateTime<Utc>, DateTime<Utc>)], zon
 }
 
 /// One appointment, recorded in the audit trail before it is shown.
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Appointment>, Error> {
+pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Appointment>, Error> {
     let (facts, appointment) = facts(caller, id).await?;
     caller.authorize(&Action::ViewAppointment(facts)).await?;
     let event = caller
@@ -491,7 +491,7 @@ pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Appointment>, Err
 }
 
 /// A page of appointments within the caller's scope, recorded with the clients shown.
-pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<Vec<Appointment>>, Error> {
+pub async fn list(caller: &Actor, filter: &Filter) -> Result<Audited<Vec<Appointment>>, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let scope = policy::schedule_scope(&caller.identity);
     let mut conn = caller.tenant.pool.acquire().await?;
@@ -511,7 +511,7 @@ pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<Vec<Appoin
 /// Replaces a clinician's weekly hours (checked, sorted periods); audited. The caller
 /// has been allowed `SetAvailability` for them.
 pub async fn save_hours(
-    caller: &Caller,
+    caller: &Actor,
     staff: Uuid,
     hours: &[(i16, chrono::NaiveTime, chrono::NaiveTime)],
 ) -> Result<(), Error> {
@@ -550,7 +550,7 @@ pub struct StatusFields {
 /// Checks in, completes, cancels (by client or staff, with a reason; a client's
 /// cancellation within the organisation's notice period is marked late) or marks a
 /// no-show; audited with the change.
-pub async fn set_status(caller: &Caller, id: Uuid, fields: &StatusFields) -> Result<Appointment, Error> {
+pub async fn set_status(caller: &Actor, id: Uuid, fields: &StatusFields) -> Result<Appointment, Error> {
     let (facts, appointment) = facts(caller, id).await?;
     caller.authorize(&Action::ChangeAppointment(facts)).await?;
     let mut problems = Problems::default();
@@ -787,7 +787,7 @@ fn shifted(at: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>, zone: chro
 
 /// Changes one appointment, this and the following ones, or the whole series. Clashes
 /// are checked for every occurrence in scope, as when booking.
-pub async fn change(caller: &Caller, id: Uuid, fields: &ChangeFields) -> Result<Booked, Error> {
+pub async fn change(caller: &Actor, id: Uuid, fields: &ChangeFields) -> Result<Booked, Error> {
     let (facts, anchor) = facts(caller, id).await?;
     caller.authorize(&Action::ChangeAppointment(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -882,7 +882,7 @@ pub async fn change(caller: &Caller, id: Uuid, fields: &ChangeFields) -> Result<
 /// time. Returns the new series, if one was made.
 async fn split_series(
     tx: &mut sqlx::PgConnection,
-    caller: &Caller,
+    caller: &Actor,
     anchor: &Appointment,
     scope: EditScope,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],

@@ -12,9 +12,9 @@ use super::access::TeamRole;
 use super::search::{self, Term};
 use super::service::{self, BreakGlassRequest};
 use super::validation::ClientFields;
+use crate::actor::Actor;
 use crate::error::Error;
 use crate::identity::UserId;
-use crate::web::caller::Caller;
 use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
@@ -79,7 +79,7 @@ pub fn parse_list_params(params: &[(String, String)]) -> Result<search::Query, E
         (status = 403, description = "Your role does not include client records", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "A bad parameter, named in `details.fields`", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+pub(crate) async fn list(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let query = parse_list_params(&params)?;
     let page = service::find_clients(&caller, &query).await?;
     Ok(Json(page.into_inner()).into_response())
@@ -95,7 +95,7 @@ pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, Strin
         (status = 409, description = "An identifier belongs to another client", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<ClientFields>) -> Result<Response, Error> {
+pub(crate) async fn create(caller: Actor, ApiJson(fields): ApiJson<ClientFields>) -> Result<Response, Error> {
     let id = service::create(&caller, &fields).await?;
     let chart = service::chart(&caller, id).await?;
     Ok((
@@ -116,7 +116,7 @@ pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<ClientFields
         (status = 403, description = "Not on your caseload (emergency access needs a reason)", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such client", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(service::chart(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -135,7 +135,7 @@ pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn update(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(change): ApiJson<ClientFields>,
 ) -> Result<Response, Error> {
@@ -162,7 +162,7 @@ pub(crate) struct TeamMemberJson {
         (status = 422, description = "Not a clinical staff member, or an unknown team role", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn put_team_member(
-    caller: Caller,
+    caller: Actor,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<TeamMemberJson>,
 ) -> Result<Response, Error> {
@@ -187,7 +187,7 @@ pub(crate) async fn put_team_member(
         (status = 404, description = "No such client, or not on its care team", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn delete_team_member(
-    caller: Caller,
+    caller: Actor,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Error> {
     service::remove_from_team(&caller, id, UserId(user_id)).await?;
@@ -206,7 +206,7 @@ pub(crate) async fn delete_team_member(
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn open_break_glass(
-    caller: Caller,
+    caller: Actor,
     ApiJson(request): ApiJson<BreakGlassRequest>,
 ) -> Result<Response, Error> {
     let opened = service::open_break_glass(&caller, &request).await?;
@@ -221,7 +221,7 @@ pub(crate) async fn open_break_glass(
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 403, description = "Only admins and supervisors", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn break_glass_log(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn break_glass_log(caller: Actor) -> Result<Response, Error> {
     let grants = service::break_glass_log(&caller).await?.into_inner();
     Ok(Json(serde_json::json!({ "grants": grants })).into_response())
 }

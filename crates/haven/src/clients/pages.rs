@@ -15,11 +15,11 @@ use super::search::Term;
 use super::service::{self, BreakGlassRequest, Chart, ResultPage};
 use super::validation::{ClientFields, IdentifierFields, RelatedFields};
 use super::{ClientStatus, RelatedKind};
+use crate::actor::Actor;
 use crate::error::{Error, FieldErrors};
 use crate::identity::{self, Role, UserId, UserStatus};
 use crate::policy::Action;
 use crate::referrals::ReferralSummary;
-use crate::web::caller::Caller;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -96,7 +96,7 @@ impl SearchPage {
     }
 }
 
-async fn search_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn search_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let value = |key: &str| {
         params
             .iter()
@@ -347,7 +347,7 @@ struct FormPage {
 }
 
 fn form_page(
-    caller: &Caller,
+    caller: &Actor,
     title: String,
     action: String,
     cancel: String,
@@ -369,7 +369,7 @@ fn form_page(
     }
 }
 
-async fn new_page(caller: Caller) -> Result<Response, Error> {
+async fn new_page(caller: Actor) -> Result<Response, Error> {
     caller.authorize(&Action::CreateClient).await?;
     render(&form_page(
         &caller,
@@ -382,7 +382,7 @@ async fn new_page(caller: Caller) -> Result<Response, Error> {
     ))
 }
 
-async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let fields = fields_from_form(&Submitted(form));
     match service::create(&caller, &fields).await {
         Ok(id) => Ok(Redirect::to(&format!("/clients/{id}?done=created")).into_response()),
@@ -402,7 +402,7 @@ async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) ->
     }
 }
 
-async fn edit_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn edit_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let facts = service::facts(&caller, id).await?;
     caller.authorize(&Action::EditClient(facts)).await?;
     let chart = service::chart(&caller, id).await?.into_inner();
@@ -420,7 +420,7 @@ async fn edit_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Err
 }
 
 async fn edit_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -482,7 +482,7 @@ fn when(at: &DateTime<Utc>) -> String {
 }
 
 impl ChartHead {
-    pub async fn of(caller: &Caller, chart: &Chart, tab: &'static str) -> Result<Self, Error> {
+    pub async fn of(caller: &Actor, chart: &Chart, tab: &'static str) -> Result<Self, Error> {
         let id = chart.client.id;
         let alerts = if chart.can_view_clinical {
             crate::clinical::assessments::open_alerts(&caller.tenant.pool, id)
@@ -536,7 +536,7 @@ struct ChartPage {
 }
 
 async fn chart_view(
-    caller: &Caller,
+    caller: &Actor,
     id: Uuid,
     tab: &'static str,
     toast_message: Option<String>,
@@ -590,7 +590,7 @@ async fn chart_view(
 }
 
 async fn chart_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -598,7 +598,7 @@ async fn chart_page(
 }
 
 async fn chart_referrals_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -608,7 +608,7 @@ async fn chart_referrals_page(
 }
 
 async fn chart_appointments_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -617,7 +617,7 @@ async fn chart_appointments_page(
 }
 
 async fn team_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -640,7 +640,7 @@ async fn team_form(
 }
 
 async fn hipaa_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -683,7 +683,7 @@ fn emergency_sections(request: &BreakGlassRequest) -> Vec<Section> {
     )]
 }
 
-async fn emergency_page(caller: Caller) -> Result<Response, Error> {
+async fn emergency_page(caller: Actor) -> Result<Response, Error> {
     render(&EmergencyPage {
         chrome: caller.chrome().at("clients"),
         sections: emergency_sections(&BreakGlassRequest::default()),
@@ -691,7 +691,7 @@ async fn emergency_page(caller: Caller) -> Result<Response, Error> {
     })
 }
 
-async fn emergency_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn emergency_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let form = Submitted(form);
     let request = BreakGlassRequest {
         record_number: form.text("record_number").unwrap_or_default(),
@@ -730,7 +730,7 @@ impl BreakGlassLogPage {
     }
 }
 
-async fn break_glass_page(caller: Caller) -> Result<Response, Error> {
+async fn break_glass_page(caller: Actor) -> Result<Response, Error> {
     let grants = service::break_glass_log(&caller).await?.into_inner();
     render(&BreakGlassLogPage {
         chrome: caller.chrome().at("break_glass"),

@@ -11,12 +11,12 @@ use super::search::{self, Query};
 use super::store::{self, ClientError};
 use super::validation::ClientFields;
 use super::{Client, ClientSummary};
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::error::{Error, FieldError};
 use crate::identity::{self, Role, UserId, UserStatus};
 use crate::policy::{self, Action, ClientFacts};
 use crate::validate::Problems;
-use crate::web::caller::Caller;
 
 impl From<ClientError> for Error {
     fn from(err: ClientError) -> Self {
@@ -35,7 +35,7 @@ impl From<ClientError> for Error {
 }
 
 /// How the caller stands to the client; 404 when there is no such client.
-pub async fn facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, Error> {
+pub async fn facts(caller: &Actor, client: Uuid) -> Result<ClientFacts, Error> {
     access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
         .await?
         .ok_or(Error::NotFound)
@@ -64,7 +64,7 @@ pub struct Chart {
 }
 
 /// Opens a client's chart; the read is in the audit trail before anything is shown.
-pub async fn chart(caller: &Caller, id: Uuid) -> Result<Audited<Chart>, Error> {
+pub async fn chart(caller: &Actor, id: Uuid) -> Result<Audited<Chart>, Error> {
     let facts = facts(caller, id).await?;
     caller.authorize(&Action::ViewClient(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -105,7 +105,7 @@ pub async fn chart(caller: &Caller, id: Uuid) -> Result<Audited<Chart>, Error> {
 }
 
 /// Clinical staff who register a client join its care team; front desk does not.
-fn team_role_for_creator(caller: &Caller) -> Option<TeamRole> {
+fn team_role_for_creator(caller: &Actor) -> Option<TeamRole> {
     let user = &caller.identity.user;
     if user.has_role(Role::Clinician) || user.has_role(Role::Supervisor) {
         Some(TeamRole::Primary)
@@ -117,7 +117,7 @@ fn team_role_for_creator(caller: &Caller) -> Option<TeamRole> {
 }
 
 /// Registers a client. Returns its id.
-pub async fn create(caller: &Caller, fields: &ClientFields) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<Uuid, Error> {
     caller.authorize(&Action::CreateClient).await?;
     let exempt = fields.hipaa_exempt.unwrap_or(false);
     if exempt {
@@ -156,7 +156,7 @@ pub async fn create(caller: &Caller, fields: &ClientFields) -> Result<Uuid, Erro
 
 /// Changes what `change` names. `hipaa_exempt` needs an admin; the rest needs the right
 /// to edit the client.
-pub async fn update(caller: &Caller, id: Uuid, change: ClientFields) -> Result<(), Error> {
+pub async fn update(caller: &Actor, id: Uuid, change: ClientFields) -> Result<(), Error> {
     let facts = facts(caller, id).await?;
     let touches_details = change.touches_details();
     if touches_details || change.hipaa_exempt.is_none() {
@@ -219,7 +219,7 @@ pub struct ResultPage {
     pub has_more: bool,
 }
 
-pub async fn find_clients(caller: &Caller, query: &Query) -> Result<Audited<ResultPage>, Error> {
+pub async fn find_clients(caller: &Actor, query: &Query) -> Result<Audited<ResultPage>, Error> {
     caller.authorize(&Action::ListClients).await?;
     let scope = policy::client_scope(&caller.identity);
     let mut clients = search::search(&caller.tenant.pool, scope, query, caller.now()).await?;
@@ -244,7 +244,7 @@ pub async fn find_clients(caller: &Caller, query: &Query) -> Result<Audited<Resu
 
 /// Staff who may be on a care team or take a referral: active or invited, with a
 /// clinical role. Otherwise a validation error on `field`.
-pub async fn clinical_staff(caller: &Caller, user: UserId, field: &'static str) -> Result<identity::User, Error> {
+pub async fn clinical_staff(caller: &Actor, user: UserId, field: &'static str) -> Result<identity::User, Error> {
     let found = identity::store::find(&caller.tenant.pool, user).await?;
     match found {
         Some(u)
@@ -260,7 +260,7 @@ pub async fn clinical_staff(caller: &Caller, user: UserId, field: &'static str) 
     }
 }
 
-pub async fn add_to_team(caller: &Caller, client: Uuid, user: UserId, role: TeamRole) -> Result<(), Error> {
+pub async fn add_to_team(caller: &Actor, client: Uuid, user: UserId, role: TeamRole) -> Result<(), Error> {
     let facts = facts(caller, client).await?;
     caller.authorize(&Action::ManageCareTeam(facts)).await?;
     clinical_staff(caller, user, "user_id").await?;
@@ -279,7 +279,7 @@ pub async fn add_to_team(caller: &Caller, client: Uuid, user: UserId, role: Team
     Ok(())
 }
 
-pub async fn remove_from_team(caller: &Caller, client: Uuid, user: UserId) -> Result<(), Error> {
+pub async fn remove_from_team(caller: &Actor, client: Uuid, user: UserId) -> Result<(), Error> {
     let facts = facts(caller, client).await?;
     caller.authorize(&Action::ManageCareTeam(facts)).await?;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -320,7 +320,7 @@ pub struct BreakGlassOpened {
 
 /// Opens time-boxed access to a client outside the caller's care team. The event names
 /// the reason and is flagged `break_glass.open` in the audit trail.
-pub async fn open_break_glass(caller: &Caller, request: &BreakGlassRequest) -> Result<BreakGlassOpened, Error> {
+pub async fn open_break_glass(caller: &Actor, request: &BreakGlassRequest) -> Result<BreakGlassOpened, Error> {
     let mut problems = Problems::default();
     let record_number = search::Term::parse(&request.record_number);
     let reason = problems.required("reason", Some(&request.reason), 1000);
@@ -376,7 +376,7 @@ pub async fn open_break_glass(caller: &Caller, request: &BreakGlassRequest) -> R
 }
 
 /// Recent emergency access: everyone's for admins, their team's for supervisors.
-pub async fn break_glass_log(caller: &Caller) -> Result<Audited<Vec<BreakGlassGrant>>, Error> {
+pub async fn break_glass_log(caller: &Actor) -> Result<Audited<Vec<BreakGlassGrant>>, Error> {
     caller.authorize(&Action::ReviewBreakGlass).await?;
     let of = if caller.identity.user.has_role(Role::OrgAdmin) {
         GrantsOf::Everyone

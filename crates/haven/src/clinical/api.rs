@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::assessments::{self, AssessmentInput};
 use super::notes::{self, NoteInput};
+use crate::actor::Actor;
 use crate::error::Error;
-use crate::web::caller::Caller;
 use crate::web::json::ApiJson;
 use crate::web::openapi::ErrorEnvelope;
 use crate::web::routes::{Access, RouteTable};
@@ -73,7 +73,7 @@ fn created(id: Uuid, location: String) -> Response {
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list_notes(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn list_notes(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(notes::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -90,7 +90,7 @@ pub(crate) async fn list_notes(caller: Caller, Path(id): Path<Uuid>) -> Result<R
         (status = 422, description = "Invalid input; `details.fields` names each field", body = ErrorEnvelope),
     ))]
 pub(crate) async fn create_note(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<NoteInput>,
 ) -> Result<Response, Error> {
@@ -109,7 +109,7 @@ pub(crate) async fn create_note(
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such note", body = ErrorEnvelope),
     ))]
-pub(crate) async fn get_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get_note(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(notes::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -126,7 +126,7 @@ pub(crate) async fn get_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Res
         (status = 422, description = "Invalid input", body = ErrorEnvelope),
     ))]
 pub(crate) async fn update_note(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<NoteInput>,
 ) -> Result<Response, Error> {
@@ -145,7 +145,7 @@ pub(crate) async fn update_note(
         (status = 404, description = "No such note", body = ErrorEnvelope),
         (status = 409, description = "The note is signed", body = ErrorEnvelope),
     ))]
-pub(crate) async fn discard_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn discard_note(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     notes::discard(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -171,7 +171,7 @@ pub struct SignInput {
         (status = 422, description = "Required fields are empty", body = ErrorEnvelope),
     ))]
 pub(crate) async fn sign_note(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<SignInput>,
 ) -> Result<Response, Error> {
@@ -200,7 +200,7 @@ pub struct AmendInput {
         (status = 422, description = "No reason", body = ErrorEnvelope),
     ))]
 pub(crate) async fn amend_note(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<AmendInput>,
 ) -> Result<Response, Error> {
@@ -219,7 +219,7 @@ pub(crate) async fn amend_note(
         (status = 404, description = "No such note", body = ErrorEnvelope),
         (status = 409, description = "Not waiting for a co-signature", body = ErrorEnvelope),
     ))]
-pub(crate) async fn cosign_note(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn cosign_note(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     notes::cosign(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -232,7 +232,7 @@ pub(crate) async fn cosign_note(caller: Caller, Path(id): Path<Uuid>) -> Result<
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Not a supervisor", body = ErrorEnvelope),
     ))]
-pub(crate) async fn cosign_queue(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn cosign_queue(caller: Actor) -> Result<Response, Error> {
     Ok(Json(notes::cosign_queue(&caller).await?.into_inner()).into_response())
 }
 
@@ -244,7 +244,7 @@ pub(crate) async fn cosign_queue(caller: Caller) -> Result<Response, Error> {
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Your role writes no notes", body = ErrorEnvelope),
     ))]
-pub(crate) async fn notes_owed(caller: Caller) -> Result<Response, Error> {
+pub(crate) async fn notes_owed(caller: Actor) -> Result<Response, Error> {
     Ok(Json(notes::notes_owed(&caller).await?.into_inner()).into_response())
 }
 
@@ -258,7 +258,7 @@ pub(crate) async fn notes_owed(caller: Caller) -> Result<Response, Error> {
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list_assessments(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn list_assessments(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(assessments::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -275,7 +275,7 @@ pub(crate) async fn list_assessments(caller: Caller, Path(id): Path<Uuid>) -> Re
         (status = 422, description = "Incomplete or out-of-range answers", body = ErrorEnvelope),
     ))]
 pub(crate) async fn record_assessment(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<AssessmentInput>,
 ) -> Result<Response, Error> {
@@ -294,7 +294,7 @@ pub(crate) async fn record_assessment(
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such measure", body = ErrorEnvelope),
     ))]
-pub(crate) async fn get_assessment(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get_assessment(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(assessments::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -317,7 +317,7 @@ pub struct AcknowledgeInput {
         (status = 422, description = "No response", body = ErrorEnvelope),
     ))]
 pub(crate) async fn acknowledge_alert(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(input): ApiJson<AcknowledgeInput>,
 ) -> Result<Response, Error> {

@@ -11,13 +11,13 @@ use uuid::Uuid;
 use super::Person;
 use super::instruments::Instrument;
 use super::notes::{client_facts, record_policy};
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks;
 use crate::error::{Error, FieldError};
 use crate::platform::jobs::{self, JobFailure, JobRun, NewJob};
 use crate::policy::Action;
 use crate::state::AppState;
-use crate::web::caller::Caller;
 
 pub const ALERT_JOB: &str = "clinical.safety_alert";
 
@@ -92,7 +92,7 @@ fn parse_instrument(word: Option<&str>) -> Result<Instrument, Error> {
 }
 
 /// Records a measure; scores it; raises a safety alert when item 9 is positive.
-pub async fn record(caller: &Caller, client: Uuid, input: &AssessmentInput) -> Result<Recorded, Error> {
+pub async fn record(caller: &Actor, client: Uuid, input: &AssessmentInput) -> Result<Recorded, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::RecordAssessment(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -163,7 +163,7 @@ pub async fn record(caller: &Caller, client: Uuid, input: &AssessmentInput) -> R
     })
 }
 
-async fn raise_alert(tx: &mut PgConnection, caller: &Caller, client: Uuid, assessment: Uuid) -> Result<Uuid, Error> {
+async fn raise_alert(tx: &mut PgConnection, caller: &Actor, client: Uuid, assessment: Uuid) -> Result<Uuid, Error> {
     let alert = Uuid::now_v7();
     let now = caller.now();
     sqlx::query!(
@@ -195,7 +195,7 @@ async fn raise_alert(tx: &mut PgConnection, caller: &Caller, client: Uuid, asses
 }
 
 /// The client's measures the caller may see, oldest first, recorded in the audit trail.
-pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<AssessmentSummary>>, Error> {
+pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<AssessmentSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let rows = sqlx::query!(
@@ -236,7 +236,7 @@ pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<Assessmen
 }
 
 /// One measure with its answers, opened and recorded.
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<Assessment>, Error> {
+pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Assessment>, Error> {
     let row = sqlx::query!(
         r#"
         SELECT a.id, a.client_id, a.instrument, a.answers, a.total, a.severity, a.self_harm_risk,
@@ -299,7 +299,7 @@ pub async fn open_alerts(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<Sa
 }
 
 /// A clinician says what was done about an alert; it leaves the chart.
-pub async fn acknowledge(caller: &Caller, alert: Uuid, response: Option<&str>) -> Result<Uuid, Error> {
+pub async fn acknowledge(caller: &Actor, alert: Uuid, response: Option<&str>) -> Result<Uuid, Error> {
     let client = sqlx::query_scalar!(
         "SELECT client_id FROM safety_alerts WHERE id = $1 AND acknowledged_at IS NULL",
         alert

@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::note_store::{self, AwaitingCosign, NewNote, NoteOwed, PsychotherapyReader, StoredNote};
 use super::{Note, NoteField, NoteStatus, NoteSummary, NoteTemplate};
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks::{self, StoragePolicy};
 use crate::error::{Error, FieldError};
 use crate::identity::Role;
 use crate::policy::{Action, ClientFacts, NoteFacts};
-use crate::web::caller::Caller;
 
 /// A new note or a draft's changes, as the API and the form send them.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -42,7 +42,7 @@ fn body_context(id: Uuid) -> String {
     format!("note.body:{id}")
 }
 
-async fn seal_body(caller: &Caller, id: Uuid, fields: &[(&str, String)]) -> Result<Vec<u8>, Error> {
+async fn seal_body(caller: &Actor, id: Uuid, fields: &[(&str, String)]) -> Result<Vec<u8>, Error> {
     let body = Body {
         fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
     };
@@ -53,7 +53,7 @@ async fn seal_body(caller: &Caller, id: Uuid, fields: &[(&str, String)]) -> Resu
         .await?)
 }
 
-async fn open_body(caller: &Caller, stored: &StoredNote) -> Result<BTreeMap<String, String>, Error> {
+async fn open_body(caller: &Actor, stored: &StoredNote) -> Result<BTreeMap<String, String>, Error> {
     let plain = caller
         .keyring()
         .open(&caller.tenant.pool, &stored.body, &body_context(stored.summary.id))
@@ -100,13 +100,13 @@ fn opened(stored: StoredNote, values: &BTreeMap<String, String>) -> Note {
 }
 
 /// How the caller stands to a client; 404 when there is no such client.
-pub async fn client_facts(caller: &Caller, client: Uuid) -> Result<ClientFacts, Error> {
+pub async fn client_facts(caller: &Actor, client: Uuid) -> Result<ClientFacts, Error> {
     crate::clients::access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
         .await?
         .ok_or(Error::NotFound)
 }
 
-async fn load(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
+async fn load(caller: &Actor, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
     let stored = note_store::find(&caller.tenant.pool, id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -122,13 +122,13 @@ async fn load(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), Erro
 }
 
 /// A clinical record's storage policy, for the approved-network check.
-pub async fn record_policy(caller: &Caller, hipaa_exempt: bool) -> Result<StoragePolicy, Error> {
+pub async fn record_policy(caller: &Actor, hipaa_exempt: bool) -> Result<StoragePolicy, Error> {
     let organisation = networks::organisation_policy(&caller.tenant.pool).await?;
     Ok(StoragePolicy::of(hipaa_exempt, organisation))
 }
 
 /// Reads a note the caller may see, refusing requests from outside approved networks.
-async fn load_readable(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
+async fn load_readable(caller: &Actor, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
     let (facts, stored) = load(caller, id).await?;
     caller.authorize(&Action::ViewNote(facts)).await?;
     let policy = record_policy(caller, stored.hipaa_exempt).await?;
@@ -136,7 +136,7 @@ async fn load_readable(caller: &Caller, id: Uuid) -> Result<(NoteFacts, StoredNo
     Ok((facts, stored))
 }
 
-fn stage_event(caller: &Caller, action: &str, note: Uuid, client: Uuid) -> audit::AuditEvent {
+fn stage_event(caller: &Actor, action: &str, note: Uuid, client: Uuid) -> audit::AuditEvent {
     caller
         .event(action, Outcome::Allowed)
         .resource("note", note.to_string())
@@ -144,7 +144,7 @@ fn stage_event(caller: &Caller, action: &str, note: Uuid, client: Uuid) -> audit
 }
 
 /// Starts a note (a draft) about `client`.
-pub async fn create(caller: &Caller, client: Uuid, input: &NoteInput) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, client: Uuid, input: &NoteInput) -> Result<Uuid, Error> {
     let facts = client_facts(caller, client).await?;
     let template = match input.template.as_deref().map(str::trim) {
         None | Some("") => {
@@ -204,7 +204,7 @@ pub async fn create(caller: &Caller, client: Uuid, input: &NoteInput) -> Result<
 const SIGNED_IS_FINAL: &str = "This note is signed and cannot be changed. Amend it instead: the amendment is a new version, and this one stays as it is.";
 
 /// Saves a draft's fields. A signed note answers 409.
-pub async fn save_draft(caller: &Caller, id: Uuid, input: &NoteInput) -> Result<(), Error> {
+pub async fn save_draft(caller: &Actor, id: Uuid, input: &NoteInput) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
         return Err(Error::conflict(SIGNED_IS_FINAL.to_owned()));
@@ -286,7 +286,7 @@ fn content_hash(stored: &StoredNote, values: &BTreeMap<String, String>, by: Uuid
 
 /// Signs a draft: every required field filled, then final. A trainee's note waits for
 /// their supervisor's co-signature.
-pub async fn sign(caller: &Caller, id: Uuid, version: i32) -> Result<(), Error> {
+pub async fn sign(caller: &Actor, id: Uuid, version: i32) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
         return Err(Error::conflict("This note is already signed.".to_owned()));
@@ -344,7 +344,7 @@ pub fn hash_holds(note: &Note) -> bool {
 
 /// Starts an amendment of a signed note: a new draft version, filled with the signed
 /// content, carrying the reason. The signed version is never changed.
-pub async fn amend(caller: &Caller, id: Uuid, reason: Option<&str>) -> Result<Uuid, Error> {
+pub async fn amend(caller: &Actor, id: Uuid, reason: Option<&str>) -> Result<Uuid, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     caller.authorize(&Action::AmendNote(facts)).await?;
     let reason = reason
@@ -399,7 +399,7 @@ pub async fn amend(caller: &Caller, id: Uuid, reason: Option<&str>) -> Result<Uu
 }
 
 /// Discards a draft (a signed note is never deleted).
-pub async fn discard(caller: &Caller, id: Uuid) -> Result<Uuid, Error> {
+pub async fn discard(caller: &Actor, id: Uuid) -> Result<Uuid, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
         return Err(Error::conflict(SIGNED_IS_FINAL.to_owned()));
@@ -420,7 +420,7 @@ pub async fn discard(caller: &Caller, id: Uuid) -> Result<Uuid, Error> {
 }
 
 /// A supervisor co-signs a trainee's signed note.
-pub async fn cosign(caller: &Caller, id: Uuid) -> Result<(), Error> {
+pub async fn cosign(caller: &Actor, id: Uuid) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     caller.authorize(&Action::CosignNote(facts)).await?;
     if !stored.summary.awaiting_cosign() {
@@ -456,7 +456,7 @@ pub struct NoteWithHistory {
     pub facts: NoteFacts,
 }
 
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>, Error> {
+pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<NoteWithHistory>, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     let client = stored.summary.client_id;
     let thread = stored.summary.thread_id;
@@ -481,7 +481,7 @@ pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<NoteWithHistory>,
         .await?)
 }
 
-fn reader(caller: &Caller) -> PsychotherapyReader {
+fn reader(caller: &Actor) -> PsychotherapyReader {
     PsychotherapyReader {
         user: caller.identity.user.id.0,
         supervisor: caller.identity.user.has_role(Role::Supervisor),
@@ -489,7 +489,7 @@ fn reader(caller: &Caller) -> PsychotherapyReader {
 }
 
 /// The client's notes the caller may see (no bodies), recorded in the audit trail.
-pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<NoteSummary>>, Error> {
+pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<NoteSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let notes = note_store::list_for_client(&caller.tenant.pool, client, None, reader(caller)).await?;
@@ -501,7 +501,7 @@ pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<NoteSumma
 }
 
 /// Trainees' notes waiting for the caller's co-signature.
-pub async fn cosign_queue(caller: &Caller) -> Result<Audited<Vec<AwaitingCosign>>, Error> {
+pub async fn cosign_queue(caller: &Actor) -> Result<Audited<Vec<AwaitingCosign>>, Error> {
     caller.authorize(&Action::ViewCosignQueue).await?;
     let queue = note_store::cosign_queue(&caller.tenant.pool, caller.identity.user.id).await?;
     let event = caller
@@ -511,7 +511,7 @@ pub async fn cosign_queue(caller: &Caller) -> Result<Audited<Vec<AwaitingCosign>
 }
 
 /// The caller's completed appointments without a signed note.
-pub async fn notes_owed(caller: &Caller) -> Result<Audited<Vec<NoteOwed>>, Error> {
+pub async fn notes_owed(caller: &Actor) -> Result<Audited<Vec<NoteOwed>>, Error> {
     caller.authorize(&Action::ViewLateNotes).await?;
     let owed = note_store::notes_owed(&caller.tenant.pool, caller.identity.user.id).await?;
     let event = caller

@@ -20,11 +20,11 @@ use super::note_store::{AwaitingCosign, NoteOwed};
 use super::notes::{self, NoteInput, NoteWithHistory};
 use super::trend::{self, Trend};
 use super::{NoteStatus, NoteSummary, NoteTemplate};
+use crate::actor::Actor;
 use crate::clients::pages::ChartHead;
 use crate::documents::Document;
 use crate::error::{Error, FieldError, FieldErrors};
 use crate::policy::Action;
-use crate::web::caller::Caller;
 use crate::web::form::{Problem, Submitted};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -93,7 +93,7 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 struct Clock(Tz);
 
 impl Clock {
-    async fn of(caller: &Caller) -> Result<Self, Error> {
+    async fn of(caller: &Actor) -> Result<Self, Error> {
         Ok(Self(
             crate::appointments::store::organisation_zone(&caller.tenant.pool).await?,
         ))
@@ -108,7 +108,7 @@ impl Clock {
     }
 }
 
-async fn head(caller: &Caller, client: Uuid, tab: &'static str) -> Result<ChartHead, Error> {
+async fn head(caller: &Actor, client: Uuid, tab: &'static str) -> Result<ChartHead, Error> {
     let chart = crate::clients::service::chart(caller, client).await?.into_inner();
     ChartHead::of(caller, &chart, tab).await
 }
@@ -150,7 +150,7 @@ struct NotesTab {
 }
 
 async fn notes_tab(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -184,7 +184,7 @@ async fn notes_tab(
 }
 
 /// The templates this person may start for this client.
-fn writable_templates(caller: &Caller, head: &ChartHead) -> Vec<(&'static str, &'static str)> {
+fn writable_templates(caller: &Actor, head: &ChartHead) -> Vec<(&'static str, &'static str)> {
     NoteTemplate::ALL
         .iter()
         .filter(|t| {
@@ -299,7 +299,7 @@ fn summary_of(fields: &[EditorField], errors: &FieldErrors) -> Vec<Problem> {
         .collect()
 }
 
-async fn recent_scores(caller: &Caller, client: Uuid, clock: &Clock) -> Result<Vec<ScoreLine>, Error> {
+async fn recent_scores(caller: &Actor, client: Uuid, clock: &Clock) -> Result<Vec<ScoreLine>, Error> {
     let mut all = assessments::list(caller, client).await?.into_inner();
     all.reverse();
     Ok(all
@@ -334,7 +334,7 @@ struct NewNoteView<'a> {
     errors: &'a FieldErrors,
 }
 
-async fn new_note_editor(caller: &Caller, view: &NewNoteView<'_>) -> Result<EditorPage, Error> {
+async fn new_note_editor(caller: &Actor, view: &NewNoteView<'_>) -> Result<EditorPage, Error> {
     let chart = crate::clients::service::chart(caller, view.client).await?.into_inner();
     let clock = Clock::of(caller).await?;
     let appointments = if caller.may(&Action::ViewSchedule) {
@@ -376,7 +376,7 @@ async fn new_note_editor(caller: &Caller, view: &NewNoteView<'_>) -> Result<Edit
 }
 
 async fn new_note_page(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -405,7 +405,7 @@ async fn new_note_page(
 }
 
 async fn create_note_form(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -449,7 +449,7 @@ async fn create_note_form(
 
 /// Signs a saved draft. When it is not complete, the draft (already saved) opens again
 /// with what signing needs.
-async fn sign_or_show(caller: &Caller, id: Uuid, version: i32) -> Result<Response, Error> {
+async fn sign_or_show(caller: &Actor, id: Uuid, version: i32) -> Result<Response, Error> {
     match notes::sign(caller, id, version).await {
         Ok(()) => Ok(Redirect::to(&format!("/notes/{id}?done=signed")).into_response()),
         Err(Error::Invalid(_)) => Ok(Redirect::to(&format!("/notes/{id}/edit?check=sign")).into_response()),
@@ -459,7 +459,7 @@ async fn sign_or_show(caller: &Caller, id: Uuid, version: i32) -> Result<Respons
 
 /// The editor for a saved draft: its stored values, or `shown` (a submitted form).
 async fn draft_editor(
-    caller: &Caller,
+    caller: &Actor,
     id: Uuid,
     shown: Option<&BTreeMap<String, String>>,
     errors: &FieldErrors,
@@ -520,7 +520,7 @@ async fn draft_editor(
 }
 
 async fn edit_note_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -535,7 +535,7 @@ fn upload_toast(params: &[(String, String)]) -> Option<String> {
 }
 
 async fn save_note_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -591,7 +591,7 @@ struct NotePage {
     amend_error: Option<String>,
 }
 
-async fn note_view(caller: &Caller, id: Uuid, amend_error: Option<String>) -> Result<NotePage, Error> {
+async fn note_view(caller: &Actor, id: Uuid, amend_error: Option<String>) -> Result<NotePage, Error> {
     let NoteWithHistory {
         note,
         versions,
@@ -665,7 +665,7 @@ async fn note_view(caller: &Caller, id: Uuid, amend_error: Option<String>) -> Re
 }
 
 async fn note_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -675,7 +675,7 @@ async fn note_page(
 }
 
 async fn amend_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -692,7 +692,7 @@ async fn amend_form(
 }
 
 async fn cosign_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -705,7 +705,7 @@ async fn cosign_form(
     }
 }
 
-async fn discard_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn discard_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let client = notes::discard(&caller, id).await?;
     Ok(Redirect::to(&format!("/clients/{client}/notes?done=discarded")).into_response())
 }
@@ -732,7 +732,7 @@ struct WorklistPage {
     can_cosign: bool,
 }
 
-async fn worklist_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn worklist_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let clock = Clock::of(&caller).await?;
     let owed = notes::notes_owed(&caller)
         .await?
@@ -787,7 +787,7 @@ struct MeasuresTab {
 }
 
 async fn measures_tab(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -849,7 +849,7 @@ struct Answer {
 }
 
 async fn measure_form(
-    caller: &Caller,
+    caller: &Actor,
     client: Uuid,
     instrument: Instrument,
     given: &[Option<u8>],
@@ -897,7 +897,7 @@ async fn measure_form(
 }
 
 async fn new_measure_page(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -910,7 +910,7 @@ async fn new_measure_page(
 }
 
 async fn record_measure_form(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -973,7 +973,7 @@ struct MeasurePage {
     answers: Vec<AnswerLine>,
 }
 
-async fn measure_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn measure_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let assessment = assessments::view(&caller, id).await?.into_inner();
     let clock = Clock::of(&caller).await?;
     let chart = crate::clients::service::chart(&caller, assessment.summary.client_id)
@@ -1002,7 +1002,7 @@ async fn measure_page(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, 
 }
 
 async fn acknowledge_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {

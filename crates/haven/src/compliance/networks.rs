@@ -9,9 +9,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use sqlx::PgExecutor;
 
+use crate::actor::Actor;
 use crate::compliance::audit::Outcome;
 use crate::error::Error;
-use crate::web::caller::Caller;
 
 crate::word_enum!(
     StoragePolicy {
@@ -48,7 +48,7 @@ pub fn is_approved(networks: &[IpNet], address: IpAddr) -> bool {
 /// Lets the request reach a record of `policy`, or refuses with a 403 that says why,
 /// recorded in the audit trail first.
 pub async fn require_approved_network(
-    caller: &Caller,
+    caller: &Actor,
     policy: StoragePolicy,
     (kind, id): (&str, String),
     subject: uuid::Uuid,

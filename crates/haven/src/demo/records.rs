@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, Multipart};
 use chrono::TimeDelta;
 use uuid::Uuid;
 
+use crate::actor::Actor;
 use crate::clinical::assessments::{self, AssessmentInput};
 use crate::clinical::note_store;
 use crate::clinical::notes::{self, NoteInput};
@@ -19,18 +20,17 @@ use crate::error::Error;
 use crate::identity::store;
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
-use crate::web::caller::Caller;
 
 /// What went wrong, in words (the services' errors carry no Display for every case).
 fn failed(what: &str) -> impl FnOnce(Error) -> anyhow::Error + '_ {
     move |err| anyhow::anyhow!("{what}: {err}")
 }
 
-async fn acting_as(state: &AppState, tenant: &Arc<Tenant>, email: &str) -> anyhow::Result<Caller> {
+async fn acting_as(state: &AppState, tenant: &Arc<Tenant>, email: &str) -> anyhow::Result<Actor> {
     let user = store::find_by_email(&tenant.pool, email)
         .await?
         .with_context(|| format!("the demo account {email} is missing"))?;
-    Ok(Caller::acting_as(state, tenant.clone(), user, "demo-seed"))
+    Ok(Actor::acting_as(state, tenant.clone(), user, "demo-seed"))
 }
 
 fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -82,7 +82,7 @@ pub async fn seed(state: &AppState, tenant: &Arc<Tenant>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn signed_and_amended(counsellor: &Caller, client: Uuid, session: Uuid) -> anyhow::Result<()> {
+async fn signed_and_amended(counsellor: &Actor, client: Uuid, session: Uuid) -> anyhow::Result<()> {
     let soap = NoteInput {
         template: Some("soap".to_owned()),
         appointment_id: Some(session),
@@ -136,7 +136,7 @@ async fn signed_and_amended(counsellor: &Caller, client: Uuid, session: Uuid) ->
 /// PHQ-9 totals (with item 9's answer) and GAD-7 totals, a fortnight apart, the last
 /// today. Answers are spread over the items to reach each total. Returns the safety
 /// alerts raised.
-async fn measures(counsellor: &Caller, client: Uuid, phq9: &[(u8, u8)], gad7: &[u8]) -> anyhow::Result<Vec<Uuid>> {
+async fn measures(counsellor: &Actor, client: Uuid, phq9: &[(u8, u8)], gad7: &[u8]) -> anyhow::Result<Vec<Uuid>> {
     let mut alerts = Vec::new();
     let now = counsellor.now();
     let series = phq9
@@ -191,7 +191,7 @@ fn answers_for(total: u8, items: usize, last: Option<u8>) -> Vec<u8> {
 }
 
 /// A one-page PDF saying what it is, uploaded as a real multipart form would be.
-async fn consent_form(counsellor: &Caller, client: Uuid) -> anyhow::Result<()> {
+async fn consent_form(counsellor: &Actor, client: Uuid) -> anyhow::Result<()> {
     let boundary = "haven-demo-consent";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"Consent to counselling (demo).pdf\"\r\nContent-Type: application/pdf\r\n\r\n"

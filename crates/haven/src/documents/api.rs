@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::service::{self, UploadOptions};
+use crate::actor::Actor;
 use crate::compliance::storage::Target;
 use crate::error::Error;
-use crate::web::caller::Caller;
 use crate::web::form::{Problems, Submitted};
 use crate::web::openapi::ErrorEnvelope;
 use crate::web::routes::{Access, RouteTable};
@@ -48,7 +48,7 @@ pub fn upload_options(params: &[(String, String)]) -> Result<UploadOptions, Erro
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn list(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(service::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -74,7 +74,7 @@ pub(crate) async fn list(caller: Caller, Path(id): Path<Uuid>) -> Result<Respons
         (status = 422, description = "No file, an empty one, or a type not accepted", body = ErrorEnvelope),
     ))]
 pub(crate) async fn upload(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
     multipart: Multipart,
@@ -118,7 +118,7 @@ pub fn disposition(name: &str) -> HeaderValue {
 }
 
 /// The document's content, streamed as an attachment.
-pub async fn send(caller: &Caller, id: Uuid) -> Result<Response, Error> {
+pub async fn send(caller: &Actor, id: Uuid) -> Result<Response, Error> {
     let download = service::download(caller, id).await?.into_inner();
     let d = &download.document;
     let mut response = download.body.into_response();
@@ -145,6 +145,6 @@ pub async fn send(caller: &Caller, id: Uuid) -> Result<Response, Error> {
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such document", body = ErrorEnvelope),
     ))]
-pub(crate) async fn content(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn content(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     send(&caller, id).await
 }

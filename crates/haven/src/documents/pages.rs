@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::api::upload_options;
 use super::{ALLOWED_TYPES, Document, service};
+use crate::actor::Actor;
 use crate::clients::pages::ChartHead;
 use crate::error::Error;
 use crate::policy::Action;
-use crate::web::caller::Caller;
 use crate::web::form::sentence;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -54,7 +54,7 @@ fn human_size(bytes: i64) -> String {
     bytesize::ByteSize::b(u64::try_from(bytes).unwrap_or_default()).to_string()
 }
 
-async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<DocumentsTab, Error> {
+async fn tab(caller: &Actor, client: Uuid, error: Option<String>) -> Result<DocumentsTab, Error> {
     let chart = crate::clients::service::chart(caller, client).await?.into_inner();
     let head = ChartHead::of(caller, &chart, "documents").await?;
     let zone = crate::appointments::store::organisation_zone(&caller.tenant.pool).await?;
@@ -88,7 +88,7 @@ async fn tab(caller: &Caller, client: Uuid, error: Option<String>) -> Result<Doc
 }
 
 async fn documents_tab(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -100,7 +100,7 @@ async fn documents_tab(
 }
 
 async fn upload_form(
-    caller: Caller,
+    caller: Actor,
     Path(client): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
     multipart: Multipart,
@@ -144,6 +144,6 @@ async fn upload_form(
     }
 }
 
-async fn download(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn download(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     super::api::send(&caller, id).await
 }

@@ -12,13 +12,13 @@ use zeroize::Zeroizing;
 use super::content::{Opener, Sealer};
 use super::store::{self, StoredDocument};
 use super::{Document, clean_name, sniff};
+use crate::actor::Actor;
 use crate::clinical::notes::{client_facts, record_policy};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks::{self, StoragePolicy};
 use crate::compliance::storage::{Accountable, ObjectWriter, StorageError, Target};
 use crate::error::{Error, FieldError};
 use crate::policy::Action;
-use crate::web::caller::Caller;
 
 /// Where an upload goes and what it joins.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +36,7 @@ fn key_context(id: Uuid) -> String {
     format!("document.key:{id}")
 }
 
-fn object_key(caller: &Caller, id: Uuid) -> String {
+fn object_key(caller: &Actor, id: Uuid) -> String {
     format!("{}/{id}", caller.tenant.database.as_str())
 }
 
@@ -57,7 +57,7 @@ impl From<StorageError> for Error {
     }
 }
 
-fn accountable(caller: &Caller) -> Accountable<'_> {
+fn accountable(caller: &Actor) -> Accountable<'_> {
     Accountable {
         audit: &caller.tenant.audit,
         event: caller.event("storage.write", Outcome::Allowed),
@@ -66,7 +66,7 @@ fn accountable(caller: &Caller) -> Accountable<'_> {
 
 /// Checks the client, the caller, the network and the note; returns the record's policy
 /// and hipaa_exempt flag.
-async fn admit(caller: &Caller, client: Uuid, options: &UploadOptions) -> Result<(StoragePolicy, bool), Error> {
+async fn admit(caller: &Actor, client: Uuid, options: &UploadOptions) -> Result<(StoragePolicy, bool), Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::UploadDocument(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -98,7 +98,7 @@ async fn admit(caller: &Caller, client: Uuid, options: &UploadOptions) -> Result
 /// Streams one multipart field `file` through the type check, the size cap and the
 /// sealer into storage. Returns (name, type, size) once the object is complete.
 async fn stream_in(
-    caller: &Caller,
+    caller: &Actor,
     mut field: Field<'_>,
     id: Uuid,
     key: &[u8; 32],
@@ -162,7 +162,7 @@ async fn stream_in(
 
 /// Uploads the multipart field `file` for `client`.
 pub async fn upload(
-    caller: &Caller,
+    caller: &Actor,
     client: Uuid,
     options: &UploadOptions,
     mut multipart: Multipart,
@@ -214,7 +214,7 @@ pub async fn upload(
 
 /// Seals the name and key and writes the row with its audit event.
 async fn record(
-    caller: &Caller,
+    caller: &Actor,
     id: Uuid,
     client: Uuid,
     options: &UploadOptions,
@@ -266,7 +266,7 @@ async fn record(
     })
 }
 
-async fn opened(caller: &Caller, d: &StoredDocument) -> Result<Document, Error> {
+async fn opened(caller: &Actor, d: &StoredDocument) -> Result<Document, Error> {
     let name = caller
         .keyring()
         .open(&caller.tenant.pool, &d.name, &name_context(d.id))
@@ -286,7 +286,7 @@ async fn opened(caller: &Caller, d: &StoredDocument) -> Result<Document, Error> 
 }
 
 /// The client's documents, newest first, recorded in the audit trail.
-pub async fn list(caller: &Caller, client: Uuid) -> Result<Audited<Vec<Document>>, Error> {
+pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<Document>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;
     let stored = store::list_for_client(&caller.tenant.pool, client).await?;
@@ -308,7 +308,7 @@ pub struct Download {
     pub body: Body,
 }
 
-pub async fn download(caller: &Caller, id: Uuid) -> Result<Audited<Download>, Error> {
+pub async fn download(caller: &Actor, id: Uuid) -> Result<Audited<Download>, Error> {
     let stored = store::find(&caller.tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let facts = client_facts(caller, stored.client_id).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;

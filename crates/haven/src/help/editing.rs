@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::store::{self, ArticleFields};
 use super::{ArticleStatus, HelpState, is_page_key, markdown};
+use crate::actor::Actor;
 use crate::compliance::audit::Outcome;
 use crate::error::{Error, FieldError};
 use crate::policy::Action;
-use crate::web::caller::Caller;
 
 /// An article as an editor's form sends it; lists are comma- or line-separated.
 #[derive(Debug, Clone, Default)]
@@ -162,7 +162,7 @@ const CHANGED_SINCE: &str = "this article was changed since you opened it; open 
 
 /// Records `action` about the article in the organisation's audit trail and returns once
 /// it is durable.
-async fn audit(caller: &Caller, action: &str, article: Uuid, reason: String) -> Result<(), Error> {
+async fn audit(caller: &Actor, action: &str, article: Uuid, reason: String) -> Result<(), Error> {
     caller
         .tenant
         .audit
@@ -178,7 +178,7 @@ async fn audit(caller: &Caller, action: &str, article: Uuid, reason: String) -> 
 }
 
 /// A new draft article.
-pub async fn create(caller: &Caller, help: &HelpState, input: &ArticleInput) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, help: &HelpState, input: &ArticleInput) -> Result<Uuid, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let categories = store::categories(&help.pool).await?;
     let fields = validate(input, &categories).map_err(Error::Invalid)?;
@@ -202,7 +202,7 @@ pub async fn create(caller: &Caller, help: &HelpState, input: &ArticleInput) -> 
 /// Saves new content as the next revision; the status stays as it is (a published
 /// article's change is live at once).
 pub async fn save(
-    caller: &Caller,
+    caller: &Actor,
     help: &HelpState,
     id: Uuid,
     expected_revision: i32,
@@ -237,7 +237,7 @@ pub async fn save(
 
 /// Publishes, archives or returns an article to draft.
 pub async fn change_status(
-    caller: &Caller,
+    caller: &Actor,
     help: &HelpState,
     id: Uuid,
     expected_revision: i32,
@@ -283,7 +283,7 @@ pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
 /// Adds an image to an article; returns its id (its address is
 /// `/api/help/v1/images/{id}`).
 pub async fn add_image(
-    caller: &Caller,
+    caller: &Actor,
     help: &HelpState,
     article: Uuid,
     name: &str,
@@ -335,7 +335,7 @@ pub struct CategoryInput {
 
 /// Adds a category, or changes the one `id` names.
 pub async fn save_category(
-    caller: &Caller,
+    caller: &Actor,
     help: &HelpState,
     id: Option<Uuid>,
     input: &CategoryInput,

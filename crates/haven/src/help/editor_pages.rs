@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::editing::{self, ArticleInput, CategoryInput};
 use super::store::{self, ArticleRecord, EditorListItem, ImageInfo, Revision, Usage};
 use super::{ArticleStatus, Category, HelpState, markdown};
+use crate::actor::Actor;
 use crate::error::{Error, FieldError, FieldErrors};
 use crate::policy::Action;
-use crate::web::caller::Caller;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors, sentence};
 use crate::web::json::ApiJson;
 use crate::web::page::{Chrome, render, render_with_status};
@@ -56,7 +56,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 const SECTION: &str = "help_editor";
 
-fn chrome(caller: &Caller) -> Chrome {
+fn chrome(caller: &Actor) -> Chrome {
     caller.chrome().at(SECTION)
 }
 
@@ -84,7 +84,7 @@ struct ListPage {
     articles: Vec<EditorListItem>,
 }
 
-async fn list(caller: Caller, State(help): State<HelpState>) -> Result<Response, Error> {
+async fn list(caller: Actor, State(help): State<HelpState>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     render(&ListPage {
         chrome: chrome(&caller),
@@ -184,7 +184,7 @@ async fn existing(help: &HelpState, record: &ArticleRecord) -> Result<Existing, 
 
 /// The editor's page for `input`, with the problems of `errors` shown by their fields.
 async fn article_page(
-    caller: &Caller,
+    caller: &Actor,
     help: &HelpState,
     record: Option<&ArticleRecord>,
     input: &ArticleInput,
@@ -239,7 +239,7 @@ fn input_from(form: &Submitted) -> ArticleInput {
     }
 }
 
-async fn new_page(caller: Caller, State(help): State<HelpState>) -> Result<Response, Error> {
+async fn new_page(caller: Actor, State(help): State<HelpState>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     render(&article_page(&caller, &help, None, &ArticleInput::default(), &[]).await?)
 }
@@ -249,7 +249,7 @@ fn previewing(form: &Submitted) -> bool {
 }
 
 async fn new_form(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -257,7 +257,7 @@ async fn new_form(
 }
 
 async fn edit_page(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
@@ -283,7 +283,7 @@ fn revision_of(form: &Submitted) -> Result<i32, Error> {
 }
 
 async fn edit_form(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
@@ -293,7 +293,7 @@ async fn edit_form(
 
 /// The editor's form, for a new article (`None`) or a saved one: shown again with the
 /// preview, or saved; a form with mistakes comes back with each one named.
-async fn submit(caller: &Caller, help: &HelpState, id: Option<Uuid>, form: Submitted) -> Result<Response, Error> {
+async fn submit(caller: &Actor, help: &HelpState, id: Option<Uuid>, form: Submitted) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let input = input_from(&form);
     let saved = if previewing(&form) {
@@ -326,7 +326,7 @@ async fn submit(caller: &Caller, help: &HelpState, id: Option<Uuid>, form: Submi
 }
 
 async fn status_form(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
@@ -381,7 +381,7 @@ async fn read_image(mut multipart: Multipart) -> Result<(String, Vec<u8>), Error
 }
 
 async fn image_form(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Path(id): Path<Uuid>,
     multipart: Multipart,
@@ -438,11 +438,7 @@ struct ShownRevision {
     html: String,
 }
 
-async fn revisions_page(
-    caller: Caller,
-    State(help): State<HelpState>,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+async fn revisions_page(caller: Actor, State(help): State<HelpState>, Path(id): Path<Uuid>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let record = store::article(&help.pool, id).await?.ok_or(Error::NotFound)?;
     let revisions = store::revisions(&help.pool, id)
@@ -474,7 +470,7 @@ pub struct PreviewOutput {
 }
 
 /// The live preview: Markdown rendered and sanitised exactly as it will be published.
-async fn preview(caller: Caller, ApiJson(input): ApiJson<PreviewInput>) -> Result<Response, Error> {
+async fn preview(caller: Actor, ApiJson(input): ApiJson<PreviewInput>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     if input.markdown.chars().count() > editing::MAX_BODY {
         return Err(Error::Invalid(vec![FieldError::new(
@@ -521,7 +517,7 @@ fn category_sections(input: &CategoryInput) -> Vec<Section> {
 }
 
 async fn categories_page(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -535,7 +531,7 @@ async fn categories_page(
 }
 
 async fn category_form(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -596,7 +592,7 @@ impl UsagePage {
 }
 
 async fn usage_page(
-    caller: Caller,
+    caller: Actor,
     State(help): State<HelpState>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {

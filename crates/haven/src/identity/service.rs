@@ -10,10 +10,10 @@ use super::session::{self, EndReason, NewSession, SecondFactorKind};
 use super::throttle::{self, ADDRESS_FACTOR, ThrottleKey};
 use super::two_factor::{self, Enrolment};
 use super::{UserStatus, secret, store};
+use crate::actor::RequestMeta;
 use crate::clock::SharedClock;
 use crate::compliance::audit::{self, ActorKind, AuditError, AuditEvent, Outcome};
 use crate::platform::tenancy::Tenant;
-use crate::web::context::RequestMeta;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {

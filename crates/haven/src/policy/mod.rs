@@ -6,6 +6,7 @@
 
 use std::marker::PhantomData;
 
+use crate::actor::RequestMeta;
 use crate::compliance::audit::Outcome;
 use crate::error::Error;
 use crate::identity::auth::Identity;
@@ -13,7 +14,6 @@ use crate::identity::service::event;
 use crate::identity::{Role, UserId};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
-use crate::web::context::RequestMeta;
 
 /// What an API token may be used for. Each action needs one scope ([`Action::scope`]);
 /// a token holds some, and can never do more than its owner. The modules that own the

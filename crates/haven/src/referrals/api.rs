@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::service::{self, MoveFields, ReferralFields};
 use super::store::Filter;
 use super::{Direction, ReferralStatus};
+use crate::actor::Actor;
 use crate::error::Error;
 use crate::identity::UserId;
-use crate::web::caller::Caller;
 use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
@@ -78,7 +78,7 @@ pub fn parse_filter(params: &[(String, String)]) -> Result<Filter, Error> {
         (status = 403, description = "Your role has no clinical access", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "A bad parameter, named in `details.fields`", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+pub(crate) async fn list(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let filter = parse_filter(&params)?;
     Ok(Json(service::list(&caller, &filter).await?.into_inner()).into_response())
 }
@@ -93,7 +93,7 @@ pub(crate) async fn list(caller: Caller, Query(params): Query<Vec<(String, Strin
         (status = 403, description = "Refused by the policy or a missing CSRF token", body = crate::web::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<ReferralFields>) -> Result<Response, Error> {
+pub(crate) async fn create(caller: Actor, ApiJson(fields): ApiJson<ReferralFields>) -> Result<Response, Error> {
     let id = service::create(&caller, &fields).await?;
     let view = service::view(&caller, id).await?;
     Ok((
@@ -114,7 +114,7 @@ pub(crate) async fn create(caller: Caller, ApiJson(fields): ApiJson<ReferralFiel
         (status = 403, description = "Refused by the policy", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such referral", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     Ok(Json(service::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -132,7 +132,7 @@ pub(crate) async fn get(caller: Caller, Path(id): Path<Uuid>) -> Result<Response
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn transition(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     ApiJson(fields): ApiJson<MoveFields>,
 ) -> Result<Response, Error> {

@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::api::parse_filter;
 use super::service::{self, MoveFields, PersonFields, ReferralFields, ReferralPage, ReferralView};
 use super::{Direction, ReferralStatus, SourceKind, Urgency};
+use crate::actor::Actor;
 use crate::error::{Error, FieldErrors};
 use crate::identity::{self, Role, UserStatus};
-use crate::web::caller::Caller;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -47,7 +47,7 @@ struct QueuePage {
     empty_message: &'static str,
 }
 
-async fn queue_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn queue_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let mut filter = parse_filter(&params)?;
     let status = params.iter().find(|(k, _)| k == "status").map(|(_, v)| v.as_str());
     // The queue opens on what awaits triage.
@@ -87,7 +87,7 @@ fn choices<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, label: fn(T) -> &'
         .collect()
 }
 
-async fn clinical_staff(caller: &Caller) -> Result<Vec<(String, String)>, Error> {
+async fn clinical_staff(caller: &Actor) -> Result<Vec<(String, String)>, Error> {
     let mut staff = vec![(String::new(), "Nobody yet".to_owned())];
     staff.extend(
         identity::store::list(&caller.tenant.pool)
@@ -200,7 +200,7 @@ struct NewPage {
 }
 
 async fn new_view(
-    caller: &Caller,
+    caller: &Actor,
     values: &ReferralFields,
     errors: &FieldErrors,
     status: StatusCode,
@@ -220,7 +220,7 @@ async fn new_view(
     }
 }
 
-async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn new_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     caller.authorize(&crate::policy::Action::CreateReferral).await?;
     let client_id = params
         .iter()
@@ -234,7 +234,7 @@ async fn new_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -
     new_view(&caller, &values, &FieldErrors::default(), StatusCode::OK).await
 }
 
-async fn create_form(caller: Caller, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let fields = fields_from_form(&Submitted(form));
     match service::create(&caller, &fields).await {
         Ok(id) => Ok(Redirect::to(&format!("/referrals/{id}?done=referral")).into_response()),
@@ -276,7 +276,7 @@ impl ReferralPageView {
 }
 
 async fn referral_view(
-    caller: &Caller,
+    caller: &Actor,
     id: Uuid,
     errors: FieldErrors,
     toast: Option<String>,
@@ -307,7 +307,7 @@ async fn referral_view(
 }
 
 async fn referral_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -320,7 +320,7 @@ async fn referral_page(
 }
 
 async fn move_form(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {

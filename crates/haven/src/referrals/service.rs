@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::store::{self, Filter, Move, NewReferral};
 use super::{Direction, Referral, ReferralStatus, ReferralSummary, ReferredPerson, SourceKind, Transition, Urgency};
+use crate::actor::Actor;
 use crate::clients::access::{self as client_access, TeamRole};
 use crate::clients::{self, ClientDetails, ClientStatus, ContactRules};
 use crate::compliance::audit::{self, Audited, Outcome};
@@ -14,7 +15,6 @@ use crate::error::{Error, FieldError};
 use crate::identity::{Role, UserId};
 use crate::policy::{Action, ReferralFacts};
 use crate::validate::Problems;
-use crate::web::caller::Caller;
 
 /// A new referral as sent by the API or the form.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -129,7 +129,7 @@ fn validate(fields: &ReferralFields, today: NaiveDate) -> Result<NewReferral, Ve
     }
 }
 
-async fn referral_facts(caller: &Caller, referral: &Referral) -> Result<ReferralFacts, Error> {
+async fn referral_facts(caller: &Actor, referral: &Referral) -> Result<ReferralFacts, Error> {
     let client = match referral.client_id {
         Some(client) => Some(clients::service::facts(caller, client).await?),
         None => None,
@@ -140,7 +140,7 @@ async fn referral_facts(caller: &Caller, referral: &Referral) -> Result<Referral
     })
 }
 
-pub async fn create(caller: &Caller, fields: &ReferralFields) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, fields: &ReferralFields) -> Result<Uuid, Error> {
     caller.authorize(&Action::CreateReferral).await?;
     let new = validate(fields, caller.now().date_naive()).map_err(Error::Invalid)?;
     if let Some(client) = new.client_id {
@@ -177,7 +177,7 @@ pub struct ReferralView {
     pub next: Vec<ReferralStatus>,
 }
 
-pub async fn view(caller: &Caller, id: Uuid) -> Result<Audited<ReferralView>, Error> {
+pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<ReferralView>, Error> {
     let pool = &caller.tenant.pool;
     let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
@@ -211,7 +211,7 @@ pub struct ReferralPage {
     pub has_more: bool,
 }
 
-pub async fn list(caller: &Caller, filter: &Filter) -> Result<Audited<ReferralPage>, Error> {
+pub async fn list(caller: &Actor, filter: &Filter) -> Result<Audited<ReferralPage>, Error> {
     caller.authorize(&Action::ListReferrals).await?;
     let user = &caller.identity.user;
     let mut asked = filter.clone();
@@ -255,7 +255,7 @@ pub struct MoveFields {
 
 /// Moves a referral on. Accepting an inbound referral for someone new registers them as
 /// a client, with the assignee (or whoever accepted) as primary counsellor.
-pub async fn move_on(caller: &Caller, id: Uuid, fields: &MoveFields) -> Result<ReferralStatus, Error> {
+pub async fn move_on(caller: &Actor, id: Uuid, fields: &MoveFields) -> Result<ReferralStatus, Error> {
     let pool = &caller.tenant.pool;
     let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
@@ -344,7 +344,7 @@ pub async fn move_on(caller: &Caller, id: Uuid, fields: &MoveFields) -> Result<R
 /// accepted) as primary counsellor; active when someone is assigned, else waitlisted.
 async fn register(
     tx: &mut sqlx::PgConnection,
-    caller: &Caller,
+    caller: &Actor,
     person: &ReferredPerson,
     assignee: Option<UserId>,
     referral: Uuid,

@@ -1,24 +1,14 @@
 //! What handlers know about the request beyond its input: where it came from, for the
 //! audit trail and the sessions page.
 
-use std::net::IpAddr;
-
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+pub use crate::actor::RequestMeta;
+
 use super::edge::{ClientIp, RequestId, Transport};
 use crate::error::Error;
-
-#[derive(Debug, Clone)]
-pub struct RequestMeta {
-    pub request_id: String,
-    pub client_ip: IpAddr,
-    /// "Firefox 120 on Linux (desktop)": browser, OS and device type, never the raw header.
-    pub device: Option<String>,
-    /// Reached over TLS (directly, or through a trusted proxy that said so).
-    pub https: bool,
-}
 
 /// Browser, OS and device type from a User-Agent header.
 pub fn describe_device(user_agent: &str) -> Option<String> {

@@ -10,8 +10,8 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::caller::Caller;
 use super::page::{Chrome, render};
+use crate::actor::Actor;
 use crate::error::Error;
 use crate::identity::auth::Identity;
 use crate::state::AppState;
@@ -117,7 +117,7 @@ struct DocsPage {
     operations: Vec<Operation>,
 }
 
-pub async fn docs_page(caller: Caller) -> Result<Response, Error> {
+pub async fn docs_page(caller: Actor) -> Result<Response, Error> {
     let doc = caller.state.modules.openapi();
     let mut operations = Vec::new();
     for (path, item) in &doc.paths.paths {

@@ -4,9 +4,9 @@
 use askama::Template;
 use axum::response::Response;
 
-use super::caller::Caller;
 use super::form::{Field, Kind, Problem, Section, attach_errors};
 use super::page::{Chrome, render};
+use crate::actor::Actor;
 use crate::error::{Error, FieldError, FieldErrors};
 
 #[derive(Template)]
@@ -18,7 +18,7 @@ struct StyleGuide {
     errors: Vec<Problem>,
 }
 
-pub async fn style_guide(caller: Caller) -> Result<Response, Error> {
+pub async fn style_guide(caller: Actor) -> Result<Response, Error> {
     let mut sections = vec![
         Section::new(
             "Form fields",

@@ -15,12 +15,12 @@ use crate::support::TestApp;
 mod example {
     use axum::http::Method;
     use axum::response::{IntoResponse, Response};
+    use haven::actor::Actor;
     use haven::error::Error;
     use haven::module::Module;
     use haven::platform::jobs::{JobFailure, JobRun};
     use haven::policy::Action;
     use haven::state::AppState;
-    use haven::web::caller::Caller;
     use haven::web::routes::{Access, RouteTable};
     use utoipa::OpenApi;
 
@@ -28,12 +28,12 @@ mod example {
 
     /// The example's count.
     #[utoipa::path(get, path = "/api/v1/example", tag = "example", responses((status = 200, description = "The count")))]
-    pub async fn count(caller: Caller) -> Result<Response, Error> {
+    pub async fn count(caller: Actor) -> Result<Response, Error> {
         caller.authorize(&Action::ManageJobs).await?;
         Ok(axum::Json(serde_json::json!({ "count": 3 })).into_response())
     }
 
-    async fn page(caller: Caller) -> Result<Response, Error> {
+    async fn page(caller: Actor) -> Result<Response, Error> {
         caller.authorize(&Action::ManageJobs).await?;
         Ok("the example page".into_response())
     }

@@ -12,12 +12,12 @@ use serde_json::json;
 
 use super::export::{self, ExportFormat};
 use super::{ChainedEvent, EventFilter, Outcome, list_events};
+use crate::actor::RequestMeta;
 use crate::error::{Error, FieldError, FieldErrors};
 use crate::identity::auth::Identity;
 use crate::identity::service::event;
 use crate::policy::{self, Action};
 use crate::state::AppState;
-use crate::web::context::RequestMeta;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;

@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
 use super::{Job, JobState, store};
+use crate::actor::Actor;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::Error;
 use crate::policy::Action;
-use crate::web::caller::Caller;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
 
@@ -35,7 +35,7 @@ struct JobsPage {
     has_more: bool,
 }
 
-async fn jobs_page(caller: Caller, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
+async fn jobs_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     caller.authorize(&Action::ManageJobs).await?;
     let state = match params.iter().find(|(k, _)| k == "state") {
         None => JobState::Dead,
@@ -70,7 +70,7 @@ struct JobPage {
 }
 
 async fn job_page(
-    caller: Caller,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
@@ -89,17 +89,17 @@ async fn job_page(
     })
 }
 
-async fn retry_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn retry_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     change(&caller, id, "job.retry").await
 }
 
-async fn discard_form(caller: Caller, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn discard_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     change(&caller, id, "job.discard").await
 }
 
 /// Retries or discards, audited in the same transaction; a job not in a state that
 /// allows it is a 409.
-async fn change(caller: &Caller, id: Uuid, action: &'static str) -> Result<Response, Error> {
+async fn change(caller: &Actor, id: Uuid, action: &'static str) -> Result<Response, Error> {
     caller.authorize(&Action::ManageJobs).await?;
     let mut tx = caller.tenant.pool.begin().await?;
     let job = store::find(&mut *tx, id).await?.ok_or(Error::NotFound)?;
