@@ -69,7 +69,7 @@ struct Panels {
 
 fn panels(caller: &Actor) -> Panels {
     let has = |role| caller.identity.user.has_role(role);
-    let clinical = has(Role::Clinician) || has(Role::CaseManager) || has(Role::Supervisor);
+    let clinical = caller.identity.user.is_clinical_staff();
     Panels {
         caseload: clinical,
         waitlist: has(Role::FrontDesk),

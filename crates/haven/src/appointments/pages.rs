@@ -404,13 +404,9 @@ struct Choices {
 async fn choices(caller: &Actor) -> Result<Choices, Error> {
     let mut staff = vec![(String::new(), "Choose".to_owned())];
     staff.extend(
-        crate::identity::store::list(&caller.tenant.pool)
+        crate::identity::store::clinical_staff(&caller.tenant.pool)
             .await?
             .into_iter()
-            .filter(|u| {
-                u.status == crate::identity::UserStatus::Active
-                    && (u.has_role(Role::Clinician) || u.has_role(Role::CaseManager) || u.has_role(Role::Supervisor))
-            })
             .map(|u| (u.id.0.to_string(), u.display_name)),
     );
     let mut rooms = vec![(String::new(), "Choose".to_owned())];

@@ -382,17 +382,26 @@ async fn insert_booking(
     Ok((series_id, ids))
 }
 
+/// Whether `user` may be given clinical work (identity's one rule).
+async fn takes_caseload(pool: &sqlx::PgPool, user: Uuid) -> Result<bool, Error> {
+    Ok(
+        crate::identity::store::find_clinical_staff(pool, crate::identity::UserId(user))
+            .await?
+            .is_some(),
+    )
+}
+
 async fn check_people_and_room(caller: &Actor, booking: &Booking) -> Result<(), Error> {
     let pool = &caller.tenant.pool;
     let mut problems = Vec::new();
-    if !store::is_bookable_clinician(pool, booking.clinician_id).await? {
+    if !takes_caseload(pool, booking.clinician_id).await? {
         problems.push(FieldError::new(
             "clinician_id",
             "no active clinician, case manager or supervisor",
         ));
     }
     if let Some(co) = booking.co_facilitator_id
-        && !store::is_bookable_clinician(pool, co).await?
+        && !takes_caseload(pool, co).await?
     {
         problems.push(FieldError::new(
             "co_facilitator_id",
@@ -515,7 +524,7 @@ pub async fn save_hours(
     staff: Uuid,
     hours: &[(i16, chrono::NaiveTime, chrono::NaiveTime)],
 ) -> Result<(), Error> {
-    if !store::is_bookable_clinician(&caller.tenant.pool, staff).await? {
+    if !takes_caseload(&caller.tenant.pool, staff).await? {
         return Err(Error::NotFound);
     }
     let mut tx = caller.tenant.pool.begin().await?;

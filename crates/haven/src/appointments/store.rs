@@ -238,22 +238,6 @@ pub async fn set_availability(
     Ok(())
 }
 
-/// Whether the user exists, is active and holds one of the clinical roles.
-pub async fn is_bookable_clinician(db: impl PgExecutor<'_>, user: Uuid) -> Result<bool, sqlx::Error> {
-    let found = sqlx::query_scalar!(
-        r#"
-        SELECT EXISTS (
-            SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
-            WHERE u.id = $1 AND u.status = 'active' AND r.role IN ('clinician', 'case_manager', 'supervisor')
-        ) AS "found!"
-        "#,
-        user
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(found)
-}
-
 /// The room's name, when it exists and is in use.
 pub async fn active_room(db: impl PgExecutor<'_>, room: Uuid) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!("SELECT name FROM rooms WHERE id = $1 AND active", room)

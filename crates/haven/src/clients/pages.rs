@@ -17,7 +17,7 @@ use super::validation::{ClientFields, IdentifierFields, RelatedFields};
 use super::{ClientStatus, RelatedKind};
 use crate::actor::Actor;
 use crate::error::{Error, FieldErrors};
-use crate::identity::{self, Role, UserId, UserStatus};
+use crate::identity::{self, UserId};
 use crate::policy::Action;
 use crate::referrals::ReferralSummary;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
@@ -562,13 +562,9 @@ async fn chart_view(
         Vec::new()
     };
     let staff = if chart.can_manage_team {
-        identity::store::list(&caller.tenant.pool)
+        identity::store::clinical_staff(&caller.tenant.pool)
             .await?
             .into_iter()
-            .filter(|u| {
-                u.status != UserStatus::Disabled
-                    && (u.has_role(Role::Clinician) || u.has_role(Role::CaseManager) || u.has_role(Role::Supervisor))
-            })
             .map(|u| StaffChoice {
                 id: u.id.0,
                 name: u.display_name,

@@ -14,7 +14,7 @@ use super::{Client, ClientSummary};
 use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::error::{Error, FieldError};
-use crate::identity::{self, Role, UserId, UserStatus};
+use crate::identity::{self, Role, UserId};
 use crate::policy::{self, Action, ClientFacts};
 use crate::validate::Problems;
 
@@ -245,19 +245,9 @@ pub async fn find_clients(caller: &Actor, query: &Query) -> Result<Audited<Resul
 /// Staff who may be on a care team or take a referral: active or invited, with a
 /// clinical role. Otherwise a validation error on `field`.
 pub async fn clinical_staff(caller: &Actor, user: UserId, field: &'static str) -> Result<identity::User, Error> {
-    let found = identity::store::find(&caller.tenant.pool, user).await?;
-    match found {
-        Some(u)
-            if u.status != UserStatus::Disabled
-                && (u.has_role(Role::Clinician) || u.has_role(Role::CaseManager) || u.has_role(Role::Supervisor)) =>
-        {
-            Ok(u)
-        }
-        _ => Err(Error::Invalid(vec![FieldError::new(
-            field,
-            "must be an active counsellor, case manager or supervisor",
-        )])),
-    }
+    identity::store::find_clinical_staff(&caller.tenant.pool, user)
+        .await?
+        .ok_or_else(|| Error::invalid(field, "must be an active counsellor, case manager or supervisor"))
 }
 
 pub async fn add_to_team(caller: &Actor, client: Uuid, user: UserId, role: TeamRole) -> Result<(), Error> {

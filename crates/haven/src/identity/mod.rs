@@ -69,6 +69,12 @@ impl Role {
         Self::ALL.into_iter().find(|r| r.as_str() == value)
     }
 
+    /// The clinical roles: the people who hold a caseload (counsellors, case managers,
+    /// supervisors). The one definition every module asks, through [`User::is_clinical_staff`].
+    pub fn is_clinical(self) -> bool {
+        matches!(self, Self::Clinician | Self::CaseManager | Self::Supervisor)
+    }
+
     /// How the role is named to people.
     pub fn label(self) -> &'static str {
         match self {
@@ -156,6 +162,18 @@ impl User {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// Holds a clinical role ([`Role::is_clinical`]).
+    pub fn is_clinical_staff(&self) -> bool {
+        self.roles.iter().any(|role| role.is_clinical())
+    }
+
+    /// May be given clinical work (a care team, a referral, appointments, hours): clinical
+    /// staff who are not disabled. Invited staff count, so work can be assigned before
+    /// their first sign-in.
+    pub fn takes_caseload(&self) -> bool {
+        self.is_clinical_staff() && self.status != UserStatus::Disabled
+    }
 }
 
 /// An email address as accounts are keyed: trimmed, at most 254 characters, one `@`
@@ -191,6 +209,33 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("superuser"), None);
+    }
+
+    #[test]
+    fn clinical_work_goes_to_clinical_staff_who_are_not_disabled() {
+        let person = |roles: &[Role], status| User {
+            id: UserId(Uuid::nil()),
+            email: "sam@example.org".to_owned(),
+            display_name: "Sam".to_owned(),
+            status,
+            roles: roles.to_vec(),
+            supervisor_id: None,
+            is_trainee: false,
+            has_second_factor: false,
+            password_hash: None,
+        };
+        for role in [Role::Clinician, Role::CaseManager, Role::Supervisor] {
+            assert!(person(&[role], UserStatus::Active).takes_caseload(), "{role}");
+            assert!(person(&[role], UserStatus::Invited).takes_caseload(), "{role} invited");
+            assert!(
+                !person(&[role], UserStatus::Disabled).takes_caseload(),
+                "{role} disabled"
+            );
+        }
+        for role in [Role::FrontDesk, Role::OrgAdmin, Role::Auditor, Role::HelpEditor] {
+            assert!(!person(&[role], UserStatus::Active).is_clinical_staff(), "{role}");
+        }
+        assert!(person(&[Role::FrontDesk, Role::CaseManager], UserStatus::Active).takes_caseload());
     }
 
     #[test]

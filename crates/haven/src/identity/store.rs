@@ -84,6 +84,16 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<User>, sqlx::Error> {
         .collect()
 }
 
+/// The staff who may be given clinical work ([`User::takes_caseload`]), by name.
+pub async fn clinical_staff(db: impl PgExecutor<'_>) -> Result<Vec<User>, sqlx::Error> {
+    Ok(list(db).await?.into_iter().filter(User::takes_caseload).collect())
+}
+
+/// One person, when they may be given clinical work ([`User::takes_caseload`]).
+pub async fn find_clinical_staff(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<User>, sqlx::Error> {
+    Ok(find(db, id).await?.filter(User::takes_caseload))
+}
+
 pub struct NewUser<'a> {
     pub id: UserId,
     pub email: &'a str,

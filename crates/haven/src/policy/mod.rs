@@ -351,8 +351,7 @@ fn allow_if(condition: bool, otherwise: &'static str) -> Decision {
 
 /// Counsellors, case managers and supervisors: the people who work with clients.
 fn is_clinical(identity: &Identity) -> bool {
-    let user = &identity.user;
-    user.has_role(Role::Clinician) || user.has_role(Role::CaseManager) || user.has_role(Role::Supervisor)
+    identity.user.is_clinical_staff()
 }
 
 /// Reaches the client through the care team, supervision or break-glass.

@@ -14,7 +14,7 @@ use super::service::{self, MoveFields, PersonFields, ReferralFields, ReferralPag
 use super::{Direction, ReferralStatus, SourceKind, Urgency};
 use crate::actor::Actor;
 use crate::error::{Error, FieldErrors};
-use crate::identity::{self, Role, UserStatus};
+use crate::identity;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -90,13 +90,9 @@ fn choices<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, label: fn(T) -> &'
 async fn clinical_staff(caller: &Actor) -> Result<Vec<(String, String)>, Error> {
     let mut staff = vec![(String::new(), "Nobody yet".to_owned())];
     staff.extend(
-        identity::store::list(&caller.tenant.pool)
+        identity::store::clinical_staff(&caller.tenant.pool)
             .await?
             .into_iter()
-            .filter(|u| {
-                u.status != UserStatus::Disabled
-                    && (u.has_role(Role::Clinician) || u.has_role(Role::CaseManager) || u.has_role(Role::Supervisor))
-            })
             .map(|u| (u.id.to_string(), u.display_name)),
     );
     Ok(staff)
