@@ -86,6 +86,11 @@ impl Actor {
         }
     }
 
+    /// The organisation's time zone: every time shown to people is in it.
+    pub async fn zone(&self) -> Result<chrono_tz::Tz, Error> {
+        Ok(self.tenant.settings().await?.time_zone)
+    }
+
     /// This organisation's data keys (encryption at rest).
     pub fn keyring(&self) -> Arc<crate::compliance::sealing::Keyring> {
         self.state.vault.keyring(self.tenant.database.as_str())

@@ -27,6 +27,7 @@ pub mod mail;
 pub mod metrics;
 pub mod module;
 pub mod modules;
+pub mod organisation;
 pub mod platform;
 pub mod policy;
 pub mod referrals;

@@ -56,7 +56,7 @@ fn rows(appointments: Vec<Appointment>, zone: chrono_tz::Tz) -> Vec<Row> {
 
 /// A client's appointments the caller may see, upcoming first, then the past.
 pub async fn client_rows(caller: &Actor, client: Uuid) -> Result<Vec<Row>, Error> {
-    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let zone = caller.zone().await?;
     let now = caller.now();
     let filter = Filter {
         client: Some(client),
@@ -80,7 +80,7 @@ pub async fn client_rows(caller: &Actor, client: Uuid) -> Result<Vec<Row>, Error
 
 /// Today's appointments within the caller's scope, for the home page.
 pub async fn today_rows(caller: &Actor) -> Result<Vec<Row>, Error> {
-    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let zone = caller.zone().await?;
     let (from, to) = day_bounds(caller.now().with_timezone(&zone).date_naive(), zone);
     let filter = Filter {
         from: Some(from),
@@ -119,7 +119,7 @@ fn day_bounds(day: NaiveDate, zone: chrono_tz::Tz) -> (DateTime<Utc>, DateTime<U
 
 async fn day_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let params = Submitted(params);
-    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let zone = caller.zone().await?;
     let today = caller.now().with_timezone(&zone).date_naive();
     let day = match params.get("date").filter(|d| !d.is_empty()) {
         None => today,
@@ -246,7 +246,7 @@ async fn appointment_view(
 ) -> Result<Response, Error> {
     let refused = changed.is_some();
     let appointment = service::view(caller, id).await?.into_inner();
-    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let zone = caller.zone().await?;
     let date = appointment
         .starts_at
         .with_timezone(&zone)
@@ -811,7 +811,7 @@ async fn week_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -
     use chrono::Datelike;
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let params = Submitted(params);
-    let zone = store::organisation_zone(&caller.tenant.pool).await?;
+    let zone = caller.zone().await?;
     let today = caller.now().with_timezone(&zone).date_naive();
     let day = match params.get("date").filter(|d| !d.is_empty()) {
         None => today,

@@ -7,7 +7,6 @@ use axum::extract::Query;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
 use crate::compliance::audit::{self, Outcome};
@@ -26,21 +25,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Full, Method::PUT, "/api/v1/organisation/reminders", put_api)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(clippy::struct_excessive_bools)]
-pub struct ReminderSettings {
-    /// How long before the start each reminder goes, in minutes (up to 5, each 1 to 20160).
-    pub offsets_minutes: Vec<i32>,
-    /// Name the clinician in reminders.
-    pub show_clinician: bool,
-    /// Name the service type in reminders.
-    pub show_service: bool,
-    /// Greet the client by name in reminders.
-    pub show_client_name: bool,
-    /// A client's cancellation closer to the start than this (0 to 168) is late.
-    pub late_cancel_hours: i32,
-}
+pub use crate::organisation::ReminderSettings;
 
 fn validate(settings: &ReminderSettings) -> Result<Vec<i32>, Vec<FieldError>> {
     let mut problems = Vec::new();
@@ -64,59 +49,36 @@ fn validate(settings: &ReminderSettings) -> Result<Vec<i32>, Vec<FieldError>> {
 }
 
 async fn load(caller: &Actor) -> Result<ReminderSettings, Error> {
-    let row = sqlx::query!(
-        r#"
-        SELECT reminder_offsets_minutes, reminder_show_clinician, reminder_show_service,
-               reminder_show_client_name, late_cancel_hours
-        FROM organisation_settings
-        "#
-    )
-    .fetch_one(&caller.tenant.pool)
-    .await?;
-    Ok(ReminderSettings {
-        offsets_minutes: row.reminder_offsets_minutes,
-        show_clinician: row.reminder_show_clinician,
-        show_service: row.reminder_show_service,
-        show_client_name: row.reminder_show_client_name,
-        late_cancel_hours: row.late_cancel_hours,
-    })
+    Ok(caller.tenant.settings().await?.reminders.clone())
 }
 
 async fn save(caller: &Actor, settings: &ReminderSettings) -> Result<ReminderSettings, Error> {
     caller.authorize(&Action::ManageOrganisation).await?;
     let offsets = validate(settings).map_err(Error::Invalid)?;
+    let saved = ReminderSettings {
+        offsets_minutes: offsets,
+        ..settings.clone()
+    };
     let mut tx = caller.tenant.pool.begin().await?;
-    sqlx::query!(
-        r#"
-        UPDATE organisation_settings
-        SET reminder_offsets_minutes = $1, reminder_show_clinician = $2, reminder_show_service = $3,
-            reminder_show_client_name = $4, late_cancel_hours = $5, updated_at = $6
-        "#,
-        &offsets,
-        settings.show_clinician,
-        settings.show_service,
-        settings.show_client_name,
-        settings.late_cancel_hours,
-        caller.now()
-    )
-    .execute(&mut *tx)
-    .await?;
+    crate::organisation::store::set_reminders(&mut *tx, &saved, caller.now()).await?;
     audit::stage(
         &mut tx,
         &caller
             .event("organisation.reminders_set", Outcome::Allowed)
             .reason(format!(
-                "offsets {offsets:?} min; clinician {}, service {}, client name {}; late within {} h",
-                settings.show_clinician, settings.show_service, settings.show_client_name, settings.late_cancel_hours
+                "offsets {:?} min; clinician {}, service {}, client name {}; late within {} h",
+                saved.offsets_minutes,
+                settings.show_clinician,
+                settings.show_service,
+                settings.show_client_name,
+                settings.late_cancel_hours
             )),
     )
     .await?;
     tx.commit().await?;
+    caller.tenant.settings.forget();
     caller.tenant.audit.nudge();
-    Ok(ReminderSettings {
-        offsets_minutes: offsets,
-        ..settings.clone()
-    })
+    Ok(saved)
 }
 
 /// The reminder settings.

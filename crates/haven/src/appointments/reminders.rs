@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{Appointment, AppointmentStatus, Place, store};
 use crate::mail::Mailer;
+use crate::organisation::OrganisationSettings;
 use crate::platform::jobs::{self, JobFailure, JobRun, NewJob};
 use crate::state::AppState;
 
@@ -26,36 +27,6 @@ struct Payload {
     for_start: DateTime<Utc>,
 }
 
-/// The organisation's reminder settings.
-#[derive(Debug, Clone)]
-#[allow(clippy::struct_excessive_bools)]
-pub struct Settings {
-    pub offsets_minutes: Vec<i32>,
-    pub show_clinician: bool,
-    pub show_service: bool,
-    pub show_client_name: bool,
-    pub time_zone: chrono_tz::Tz,
-}
-
-pub async fn settings(db: impl PgExecutor<'_>) -> Result<Settings, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"
-        SELECT reminder_offsets_minutes, reminder_show_clinician, reminder_show_service,
-               reminder_show_client_name, time_zone
-        FROM organisation_settings
-        "#
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(Settings {
-        offsets_minutes: row.reminder_offsets_minutes,
-        show_clinician: row.reminder_show_clinician,
-        show_service: row.reminder_show_service,
-        show_client_name: row.reminder_show_client_name,
-        time_zone: row.time_zone.parse().unwrap_or(chrono_tz::UTC),
-    })
-}
-
 /// Queues the reminders of an appointment starting at `starts_at`, in the transaction
 /// that booked or moved it; offsets already past are left out.
 pub async fn schedule(
@@ -63,9 +34,9 @@ pub async fn schedule(
     appointment: Uuid,
     starts_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    offsets_minutes: &[i32],
 ) -> Result<(), sqlx::Error> {
-    let offsets = settings(&mut *conn).await?.offsets_minutes;
-    for offset in offsets {
+    for &offset in offsets_minutes {
         let due = starts_at - TimeDelta::minutes(i64::from(offset));
         if due <= now {
             continue;
@@ -146,7 +117,7 @@ pub fn compose(
     organisation: &str,
     appointment: &Appointment,
     client_name: Option<&str>,
-    settings: &Settings,
+    settings: &OrganisationSettings,
 ) -> Reminder {
     let zone = settings.time_zone;
     let starts = appointment.starts_at.with_timezone(&zone);
@@ -163,7 +134,7 @@ pub fn compose(
         Place::Elsewhere => appointment.place_label(),
     };
     let mut lines = Vec::new();
-    if let Some(name) = client_name.filter(|_| settings.show_client_name) {
+    if let Some(name) = client_name.filter(|_| settings.reminders.show_client_name) {
         lines.push(format!("Hello {name},"));
         lines.push(String::new());
     }
@@ -176,10 +147,10 @@ pub fn compose(
         zone.name()
     ));
     lines.push(format!("Where: {place}"));
-    if settings.show_clinician {
+    if settings.reminders.show_clinician {
         lines.push(format!("With:  {}", appointment.clinician.name));
     }
-    if settings.show_service {
+    if settings.reminders.show_service {
         lines.push(format!("For:   {}", appointment.service_type));
     }
     lines.push(String::new());
@@ -256,7 +227,7 @@ pub async fn run(state: AppState, run: JobRun) -> Result<(), JobFailure> {
         .await?;
         return Ok(());
     }
-    let settings = settings(&mut *conn).await?;
+    let settings = run.tenant.settings().await?;
     let recipients = sqlx::query_as!(
         Recipient,
         r#"

@@ -11,6 +11,7 @@ use super::{Appointment, AppointmentStatus, CancelledBy, EditScope, Place};
 use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::error::{Error, FieldError};
+use crate::organisation::OrganisationSettings;
 use crate::policy::{self, Action, AppointmentFacts};
 use crate::validate::Problems;
 
@@ -277,7 +278,8 @@ pub struct Booked {
 /// audited.
 pub async fn book(caller: &Actor, fields: &AppointmentFields) -> Result<Booked, Error> {
     let pool = &caller.tenant.pool;
-    let zone = store::organisation_zone(pool).await?;
+    let settings = caller.tenant.settings().await?;
+    let zone = settings.time_zone;
     let now = caller.now();
     let booking = validate(fields, zone, now).map_err(Error::Invalid)?;
     let every = reaches_every_client(caller, &booking.clients).await?;
@@ -309,7 +311,7 @@ pub async fn book(caller: &Actor, fields: &AppointmentFields) -> Result<Booked, 
         return Err(Error::conflict(describe(&clashes, &outside, zone)));
     }
 
-    let (series_id, ids) = insert_booking(&mut tx, caller, &booking, &slots, zone).await?;
+    let (series_id, ids) = insert_booking(&mut tx, caller, &booking, &slots, &settings).await?;
     let resource = match series_id {
         Some(series) => ("appointment_series", series),
         None => ("appointment", ids[0]),
@@ -345,8 +347,9 @@ async fn insert_booking(
     caller: &Actor,
     booking: &Booking,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],
-    zone: chrono_tz::Tz,
+    settings: &OrganisationSettings,
 ) -> Result<(Option<Uuid>, Vec<Uuid>), Error> {
+    let zone = settings.time_zone;
     let now = caller.now();
     let by = Some(caller.identity.user.id);
     let series_id = match &booking.rule {
@@ -376,7 +379,7 @@ async fn insert_booking(
             override_reason: booking.override_reason.clone(),
         };
         store::insert(tx, &new, now, by).await?;
-        super::reminders::schedule(tx, new.id, new.starts_at, now).await?;
+        super::reminders::schedule(tx, new.id, new.starts_at, now, &settings.reminders.offsets_minutes).await?;
         ids.push(new.id);
     }
     Ok((series_id, ids))
@@ -604,8 +607,8 @@ pub async fn set_status(caller: &Actor, id: Uuid, fields: &StatusFields) -> Resu
         EditScope::One
     };
     let now = caller.now();
+    let notice = TimeDelta::hours(i64::from(caller.tenant.settings().await?.reminders.late_cancel_hours));
     let mut tx = caller.tenant.pool.begin().await?;
-    let notice = late_cancel_notice(&mut tx).await?;
     let late = cancelled_by == Some(CancelledBy::Client) && appointment.starts_at - now < notice;
     for occurrence in chosen(&mut tx, &appointment, scope).await? {
         let late = occurrence.id == id && late;
@@ -668,14 +671,6 @@ fn refuse_move(from: AppointmentStatus) -> Error {
             allowed.join(", ")
         }
     ))
-}
-
-async fn late_cancel_notice(conn: &mut sqlx::PgConnection) -> Result<TimeDelta, sqlx::Error> {
-    let hours = sqlx::query_scalar!("SELECT late_cancel_hours FROM organisation_settings")
-        .fetch_optional(conn)
-        .await?
-        .unwrap_or(24);
-    Ok(TimeDelta::hours(i64::from(hours)))
 }
 
 /// A change to an appointment, or to several occurrences of its series.
@@ -800,7 +795,8 @@ pub async fn change(caller: &Actor, id: Uuid, fields: &ChangeFields) -> Result<B
     let (facts, anchor) = facts(caller, id).await?;
     caller.authorize(&Action::ChangeAppointment(facts)).await?;
     let pool = &caller.tenant.pool;
-    let zone = store::organisation_zone(pool).await?;
+    let settings = caller.tenant.settings().await?;
+    let zone = settings.time_zone;
     let now = caller.now();
     let scope = edit_scope(&anchor, fields.scope.as_deref())?;
     let target = validate(&overlay(&anchor, fields), zone, now - TimeDelta::days(1)).map_err(Error::Invalid)?;
@@ -858,7 +854,7 @@ pub async fn change(caller: &Actor, id: Uuid, fields: &ChangeFields) -> Result<B
             ));
         }
         if start != was {
-            super::reminders::schedule(&mut tx, *id, *start, now).await?;
+            super::reminders::schedule(&mut tx, *id, *start, now, &settings.reminders.offsets_minutes).await?;
         }
     }
     let overridden = (!clashes.is_empty() || !outside.is_empty()).then(|| describe(&clashes, &outside, zone));

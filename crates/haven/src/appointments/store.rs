@@ -9,14 +9,6 @@ use super::{Appointment, AppointmentStatus, CancelledBy, ClientRef, Named, Place
 use crate::identity::UserId;
 use crate::policy::ScheduleScope;
 
-/// The organisation's time zone (UTC when the setting names none chrono knows).
-pub async fn organisation_zone(db: impl PgExecutor<'_>) -> Result<chrono_tz::Tz, sqlx::Error> {
-    let name = sqlx::query_scalar!("SELECT time_zone FROM organisation_settings")
-        .fetch_optional(db)
-        .await?;
-    Ok(name.and_then(|n| n.parse().ok()).unwrap_or(chrono_tz::UTC))
-}
-
 /// One appointment to write.
 #[derive(Debug, Clone)]
 pub struct NewAppointment {

@@ -123,7 +123,7 @@ async fn load(caller: &Actor, id: Uuid) -> Result<(NoteFacts, StoredNote), Error
 
 /// A clinical record's storage policy, for the approved-network check.
 pub async fn record_policy(caller: &Actor, hipaa_exempt: bool) -> Result<StoragePolicy, Error> {
-    let organisation = networks::organisation_policy(&caller.tenant.pool).await?;
+    let organisation = caller.tenant.settings().await?.storage_policy;
     Ok(StoragePolicy::of(hipaa_exempt, organisation))
 }
 

@@ -94,9 +94,7 @@ struct Clock(Tz);
 
 impl Clock {
     async fn of(caller: &Actor) -> Result<Self, Error> {
-        Ok(Self(
-            crate::appointments::store::organisation_zone(&caller.tenant.pool).await?,
-        ))
+        Ok(Self(caller.zone().await?))
     }
 
     fn when(&self, at: &DateTime<Utc>) -> String {

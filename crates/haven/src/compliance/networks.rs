@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use sqlx::PgExecutor;
 
 use crate::actor::Actor;
 use crate::compliance::audit::Outcome;
@@ -30,14 +29,6 @@ impl StoragePolicy {
             Self::LocalOnly
         }
     }
-}
-
-/// The organisation's setting: whether exempt records may go to the cloud at all.
-pub async fn organisation_policy(db: impl PgExecutor<'_>) -> Result<StoragePolicy, sqlx::Error> {
-    let word = sqlx::query_scalar!("SELECT storage_policy FROM organisation_settings")
-        .fetch_one(db)
-        .await?;
-    StoragePolicy::parse(&word).ok_or_else(|| sqlx::Error::Decode(format!("unknown storage policy {word}").into()))
 }
 
 pub fn is_approved(networks: &[IpNet], address: IpAddr) -> bool {

@@ -177,7 +177,7 @@ async fn seed_appointments(
     use crate::appointments::store::{self as appointments, NewAppointment};
     use crate::appointments::{AppointmentStatus, CancelledBy, Place};
     use chrono::{Datelike, TimeZone};
-    let zone = appointments::organisation_zone(&mut *tx).await?;
+    let zone = crate::organisation::store::load(&mut *tx).await?.time_zone;
     let harbour = appointments::insert_room(&mut *tx, "Harbour Room", now).await?;
     let garden = appointments::insert_room(&mut *tx, "Garden Room", now).await?;
     let today = now.with_timezone(&zone).date_naive();
@@ -267,7 +267,7 @@ async fn seed_group(
     use crate::appointments::store::{self as appointments, NewAppointment};
     use crate::appointments::{Place, recurrence};
     use chrono::{Datelike, TimeZone};
-    let zone = appointments::organisation_zone(&mut *tx).await?;
+    let zone = crate::organisation::store::load(&mut *tx).await?.time_zone;
     let today = now.with_timezone(&zone).date_naive();
     let mut booked = 0;
     let wednesday = (0..7)

@@ -57,7 +57,7 @@ fn human_size(bytes: i64) -> String {
 async fn tab(caller: &Actor, client: Uuid, error: Option<String>) -> Result<DocumentsTab, Error> {
     let chart = crate::clients::service::chart(caller, client).await?.into_inner();
     let head = ChartHead::of(caller, &chart, "documents").await?;
-    let zone = crate::appointments::store::organisation_zone(&caller.tenant.pool).await?;
+    let zone = caller.zone().await?;
     let documents = service::list(caller, client)
         .await?
         .into_inner()

@@ -369,7 +369,7 @@ pub async fn relocate(
     to: Target,
 ) -> Result<(), Error> {
     let stored = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;
-    let organisation = networks::organisation_policy(&tenant.pool).await?;
+    let organisation = tenant.settings().await?.storage_policy;
     let policy = StoragePolicy::of(stored.hipaa_exempt, organisation);
     storage
         .relocate(who, policy, stored.target, to, &stored.object_key)

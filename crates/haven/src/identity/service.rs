@@ -74,7 +74,7 @@ pub async fn sign_in(
 ) -> Result<SignedIn, SignInError> {
     let now = clock.now();
     let pool = &tenant.pool;
-    let settings = store::security_settings(pool).await?;
+    let settings = tenant.settings().await?.security;
     let window = TimeDelta::minutes(i64::from(settings.lockout_minutes));
     let account_key = ThrottleKey::account(email);
     let address_key = ThrottleKey::Address(meta.client_ip);
@@ -223,7 +223,7 @@ pub async fn verify_second_factor(
     let now = clock.now();
     let pool = &tenant.pool;
     let user = &identity.user;
-    let settings = store::security_settings(pool).await?;
+    let settings = tenant.settings().await?.security;
     let key = ThrottleKey::account(&format!("second-factor:{}", user.id));
     let actor = || Some(user.id.to_string());
     let session_id = identity.session_id().map(|id| id.to_string()).unwrap_or_default();

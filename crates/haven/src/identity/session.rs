@@ -119,7 +119,9 @@ pub async fn create(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<Uui
 /// Finds the live session of `token_hash`, ending it first if it has gone idle or
 /// reached its lifetime, and noting that it was used.
 pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) -> Result<Lookup, sqlx::Error> {
-    // One round trip: the session, its account (roles, second factor) and the rules.
+    // One round trip: the session, its account (roles, second factor) and the rules. The
+    // rules are the organisation module's row, read here rather than through its cache so
+    // a changed idle timeout or lifetime applies to the very next request everywhere.
     let Some(row) = sqlx::query!(
         r#"
         SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.second_factor_at,

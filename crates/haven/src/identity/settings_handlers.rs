@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::auth::Identity;
 use super::service::event;
-use super::store::{self, SecuritySettings};
+use super::store::SecuritySettings;
 use crate::actor::RequestMeta;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::{Error, FieldError, FieldErrors};
@@ -53,7 +53,7 @@ async fn save(
 ) -> Result<(), Error> {
     validate(settings).map_err(Error::Invalid)?;
     let mut tx = tenant.pool.begin().await?;
-    store::set_security_settings(&mut *tx, settings).await?;
+    crate::organisation::store::set_security(&mut *tx, settings).await?;
     let (kind, actor) = identity.audit_actor();
     let mut change = event(meta, &state.clock, "organisation.security_update", Outcome::Allowed)
         .actor(kind, actor)
@@ -68,6 +68,7 @@ async fn save(
     ));
     audit::stage(&mut tx, &change).await?;
     tx.commit().await?;
+    tenant.settings.forget();
     tenant.audit.nudge();
     Ok(())
 }
@@ -82,7 +83,7 @@ pub(crate) async fn get_api(
     identity: Identity,
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
-    Ok(Json(store::security_settings(&tenant.pool).await?).into_response())
+    Ok(Json(tenant.settings().await?.security).into_response())
 }
 
 /// Replace the rules: `require_two_factor`, `idle_timeout_minutes` (1-720),
@@ -174,7 +175,7 @@ async fn page(
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     let chrome = Chrome::for_user(&state, &tenant, &identity);
-    let settings = store::security_settings(&tenant.pool).await?;
+    let settings = tenant.settings().await?.security;
     render(&SecurityPage::new(
         chrome,
         settings,

@@ -211,44 +211,7 @@ pub async fn set_status(
     Ok(result.rows_affected() == 1)
 }
 
-/// The organisation's sign-in and session rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct SecuritySettings {
-    pub idle_timeout_minutes: i32,
-    pub session_lifetime_hours: i32,
-    pub require_two_factor: bool,
-    pub lockout_threshold: i32,
-    pub lockout_minutes: i32,
-}
-
-pub async fn security_settings(db: impl PgExecutor<'_>) -> Result<SecuritySettings, sqlx::Error> {
-    sqlx::query_as!(
-        SecuritySettings,
-        r#"SELECT idle_timeout_minutes, session_lifetime_hours, require_two_factor, lockout_threshold, lockout_minutes
-           FROM organisation_settings"#
-    )
-    .fetch_one(db)
-    .await
-}
-
-/// Replaces the organisation's sign-in and session rules (checked by the table too).
-pub async fn set_security_settings(db: impl PgExecutor<'_>, settings: &SecuritySettings) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        UPDATE organisation_settings
-        SET idle_timeout_minutes = $1, session_lifetime_hours = $2, require_two_factor = $3,
-            lockout_threshold = $4, lockout_minutes = $5, updated_at = now()
-        "#,
-        settings.idle_timeout_minutes,
-        settings.session_lifetime_hours,
-        settings.require_two_factor,
-        settings.lockout_threshold,
-        settings.lockout_minutes,
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
+pub use crate::organisation::SecuritySettings;
 
 pub async fn set_supervisor(
     db: impl PgExecutor<'_>,

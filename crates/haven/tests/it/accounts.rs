@@ -568,9 +568,10 @@ async fn an_admin_sets_the_sign_in_rules_and_they_take_effect() {
         "/account/two-factor",
         "the rule binds the admin too"
     );
-    let stored = haven::identity::store::security_settings(&app.tenant("default").pool)
+    let stored = haven::organisation::store::load(&app.tenant("default").pool)
         .await
-        .unwrap();
+        .unwrap()
+        .security;
     assert_eq!(
         (
             stored.idle_timeout_minutes,

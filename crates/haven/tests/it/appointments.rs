@@ -20,6 +20,8 @@ async fn set_zone(app: &TestApp, zone: &str) {
         .execute(&mut db)
         .await
         .unwrap();
+    // Set behind the app's back: the cached copy is forgotten as a settings page would.
+    app.tenant("default").settings.forget();
 }
 
 struct Practice {

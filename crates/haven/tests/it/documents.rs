@@ -273,6 +273,8 @@ async fn set_organisation_policy(app: &TestApp, policy: &str) {
         .execute(&mut db)
         .await
         .unwrap();
+    // Set behind the app's back: the cached copy is forgotten as a settings page would.
+    app.tenant("default").settings.forget();
 }
 
 #[tokio::test]

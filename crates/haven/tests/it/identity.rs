@@ -469,10 +469,10 @@ async fn an_organisation_that_requires_two_factor_sends_staff_to_enrol() {
     let app = TestApp::spawn().await;
     app.create_user("sam@example.org", &[Role::FrontDesk], Some(PASSWORD))
         .await;
-    let pool = &app.tenant("default").pool;
-    let rules = store::security_settings(pool).await.unwrap();
-    store::set_security_settings(
-        pool,
+    let tenant = app.tenant("default");
+    let rules = haven::organisation::store::load(&tenant.pool).await.unwrap().security;
+    haven::organisation::store::set_security(
+        &tenant.pool,
         &store::SecuritySettings {
             require_two_factor: true,
             ..rules
@@ -480,6 +480,7 @@ async fn an_organisation_that_requires_two_factor_sends_staff_to_enrol() {
     )
     .await
     .unwrap();
+    tenant.settings.forget();
     let client = app.browser();
     let response = sign_in_page(&app, &client, "sam@example.org", PASSWORD).await;
     assert_eq!(response.headers()["location"], "/account/two-factor");

@@ -26,6 +26,15 @@ pub struct Tenant {
     pub pool: PgPool,
     /// The tenant's audit chain writer.
     pub audit: AuditWriter,
+    /// The organisation's settings, read once and kept for a few seconds.
+    pub settings: Arc<crate::organisation::SettingsCache>,
+}
+
+impl Tenant {
+    /// The organisation's settings (zone, storage policy, security and reminder rules).
+    pub async fn settings(&self) -> Result<Arc<crate::organisation::OrganisationSettings>, sqlx::Error> {
+        self.settings.get(&self.pool).await
+    }
 }
 
 impl std::fmt::Debug for Tenant {
@@ -116,7 +125,7 @@ impl TenantDirectory {
                 tracing::error!(tenant = %record.slug, "skipping a tenant whose database name is invalid");
                 continue;
             };
-            let (pool, audit) = old
+            let (pool, audit, settings) = old
                 .tenants
                 .iter()
                 .find(|t| t.record.id == record.id && t.database == database)
@@ -124,15 +133,16 @@ impl TenantDirectory {
                     || {
                         let pool = self.server.lazy_app_pool(&database);
                         let audit = AuditWriter::spawn(pool.clone(), Arc::clone(&self.clock), self.audit_window);
-                        (pool, audit)
+                        (pool, audit, Arc::default())
                     },
-                    |t| (t.pool.clone(), t.audit.clone()),
+                    |t| (t.pool.clone(), t.audit.clone(), Arc::clone(&t.settings)),
                 );
             let tenant = Arc::new(Tenant {
                 record,
                 database,
                 pool,
                 audit,
+                settings,
             });
             for host in &tenant.record.hosts {
                 next.by_host.insert(host.clone(), Arc::clone(&tenant));

@@ -1,0 +1,84 @@
+//! The `organisation_settings` row: the only queries on it.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use super::{OrganisationSettings, ReminderSettings, SecuritySettings, StoragePolicy};
+
+/// Every setting, in one read.
+pub async fn load(db: impl PgExecutor<'_>) -> Result<OrganisationSettings, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        SELECT time_zone, storage_policy,
+               idle_timeout_minutes, session_lifetime_hours, require_two_factor, lockout_threshold, lockout_minutes,
+               reminder_offsets_minutes, reminder_show_clinician, reminder_show_service, reminder_show_client_name,
+               late_cancel_hours
+        FROM organisation_settings
+        "#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(OrganisationSettings {
+        // UTC when the setting names no zone chrono knows.
+        time_zone: row.time_zone.parse().unwrap_or(chrono_tz::UTC),
+        storage_policy: StoragePolicy::parse(&row.storage_policy)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown storage policy {}", row.storage_policy).into()))?,
+        security: SecuritySettings {
+            idle_timeout_minutes: row.idle_timeout_minutes,
+            session_lifetime_hours: row.session_lifetime_hours,
+            require_two_factor: row.require_two_factor,
+            lockout_threshold: row.lockout_threshold,
+            lockout_minutes: row.lockout_minutes,
+        },
+        reminders: ReminderSettings {
+            offsets_minutes: row.reminder_offsets_minutes,
+            show_clinician: row.reminder_show_clinician,
+            show_service: row.reminder_show_service,
+            show_client_name: row.reminder_show_client_name,
+            late_cancel_hours: row.late_cancel_hours,
+        },
+    })
+}
+
+/// Replaces the sign-in and session rules (checked by the table too).
+pub async fn set_security(db: impl PgExecutor<'_>, settings: &SecuritySettings) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE organisation_settings
+        SET idle_timeout_minutes = $1, session_lifetime_hours = $2, require_two_factor = $3,
+            lockout_threshold = $4, lockout_minutes = $5, updated_at = now()
+        "#,
+        settings.idle_timeout_minutes,
+        settings.session_lifetime_hours,
+        settings.require_two_factor,
+        settings.lockout_threshold,
+        settings.lockout_minutes,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the reminder rules (checked by the table too).
+pub async fn set_reminders(
+    db: impl PgExecutor<'_>,
+    settings: &ReminderSettings,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE organisation_settings
+        SET reminder_offsets_minutes = $1, reminder_show_clinician = $2, reminder_show_service = $3,
+            reminder_show_client_name = $4, late_cancel_hours = $5, updated_at = $6
+        "#,
+        &settings.offsets_minutes,
+        settings.show_clinician,
+        settings.show_service,
+        settings.show_client_name,
+        settings.late_cancel_hours,
+        now
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
