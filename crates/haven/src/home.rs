@@ -20,6 +20,7 @@ use crate::referrals::store::Filter;
 use crate::referrals::{ReferralStatus, ReferralSummary, service as referrals};
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::filters;
 
 fn routes(table: RouteTable) -> RouteTable {
     table.add(Access::Full, Method::GET, "/", home)
@@ -51,12 +52,6 @@ struct HomePage {
     can_manage_users: bool,
     can_read_audit: bool,
     now: DateTime<Utc>,
-}
-
-impl HomePage {
-    fn when(at: &DateTime<Utc>) -> String {
-        at.format("%Y-%m-%d %H:%M UTC").to_string()
-    }
 }
 
 #[allow(clippy::struct_excessive_bools)]
@@ -134,7 +129,7 @@ async fn home(caller: Actor) -> Result<Response, Error> {
         None
     };
     render(&HomePage {
-        chrome: caller.chrome().at("home"),
+        chrome: caller.chrome().await?.at("home"),
         name: caller.identity.user.display_name.clone(),
         roles: caller.identity.user.roles.iter().map(|r| r.label()).collect(),
         caseload,

@@ -18,6 +18,7 @@ use crate::identity::Role;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::{Style, filters, show};
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -46,9 +47,9 @@ fn rows(appointments: Vec<Appointment>, zone: chrono_tz::Tz) -> Vec<Row> {
     appointments
         .into_iter()
         .map(|a| Row {
-            date: a.starts_at.with_timezone(&zone).format("%a %-d %b %Y").to_string(),
-            from: a.starts_at.with_timezone(&zone).format("%H:%M").to_string(),
-            to: a.ends_at.with_timezone(&zone).format("%H:%M").to_string(),
+            date: show(a.starts_at, zone, Style::Day),
+            from: show(a.starts_at, zone, Style::Time),
+            to: show(a.ends_at, zone, Style::Time),
             appointment: a,
         })
         .collect()
@@ -135,7 +136,7 @@ async fn day_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) ->
     };
     let appointments = service::list(&caller, &filter).await?.into_inner();
     render(&DayPage {
-        chrome: caller.chrome().help("appointments.day").at("appointments"),
+        chrome: caller.chrome().await?.help("appointments.day").at("appointments"),
         day: day.format("%A %-d %B %Y").to_string(),
         previous: day.pred_opt().unwrap_or(day),
         next: day.succ_opt().unwrap_or(day),
@@ -247,11 +248,7 @@ async fn appointment_view(
     let refused = changed.is_some();
     let appointment = service::view(caller, id).await?.into_inner();
     let zone = caller.zone().await?;
-    let date = appointment
-        .starts_at
-        .with_timezone(&zone)
-        .format("%A %-d %B %Y")
-        .to_string();
+    let date = show(appointment.starts_at, zone, Style::LongDate);
     let next = appointment.status.next();
     let mut cancel = cancel_sections(&appointment, sent);
     let mut problems = attach_errors(&mut cancel, &errors);
@@ -281,12 +278,7 @@ async fn appointment_view(
             } else {
                 format!("{} min before", entry.offset_minutes)
             };
-            (
-                entry.at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
-                who,
-                before,
-                entry,
-            )
+            (show(entry.at, zone, Style::DateTime), who, before, entry)
         })
         .collect();
     let status = if errors.0.is_empty() && !refused {
@@ -295,7 +287,7 @@ async fn appointment_view(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = AppointmentPage {
-        chrome: caller.chrome().at("appointments").toast(toast),
+        chrome: caller.chrome().await?.at("appointments").toast(toast),
         row: rows(vec![appointment], zone).pop().ok_or(Error::NotFound)?,
         date,
         next,
@@ -563,7 +555,7 @@ async fn new_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) ->
     }
     let choices = choices(&caller).await?;
     render(&NewPage {
-        chrome: caller.chrome().at("appointments"),
+        chrome: caller.chrome().await?.at("appointments"),
         sections: booking_sections(&form, &choices, false),
         errors: Vec::new(),
         clash: None,
@@ -694,7 +686,7 @@ async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> 
             axum::http::StatusCode::UNPROCESSABLE_ENTITY
         },
         &NewPage {
-            chrome: caller.chrome().at("appointments"),
+            chrome: caller.chrome().await?.at("appointments"),
             sections,
             errors: problems,
             clash,
@@ -876,7 +868,7 @@ async fn week_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -
         (None, None) => String::new(),
     };
     render(&WeekPage {
-        chrome: caller.chrome().at("appointments"),
+        chrome: caller.chrome().await?.at("appointments"),
         title: format!("{title}: week of {}", monday.format("%-d %B %Y")),
         days,
         monday,
@@ -904,11 +896,12 @@ async fn calendar_page(caller: Actor) -> Result<Response, Error> {
 }
 
 async fn calendar_view(caller: &Actor, new_url: Option<String>) -> Result<Response, Error> {
+    let zone = caller.zone().await?;
     let since = super::feeds::feed_since(caller)
         .await?
-        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+        .map(|at| show(at, zone, Style::DateTime));
     render(&CalendarPage {
-        chrome: caller.chrome().at("appointments"),
+        chrome: caller.chrome().await?.at("appointments"),
         since,
         new_url,
     })
@@ -1009,6 +1002,7 @@ async fn hours_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) 
     render(&HoursPage {
         chrome: caller
             .chrome()
+            .await?
             .at("appointments")
             .toast(saved.then(|| "Hours saved.".to_owned())),
         name: person.display_name,
@@ -1070,7 +1064,7 @@ async fn hours_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> R
     render_with_status(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
         &HoursPage {
-            chrome: caller.chrome().at("appointments"),
+            chrome: caller.chrome().await?.at("appointments"),
             name: person.display_name,
             staff,
             sections,

@@ -161,6 +161,7 @@ async fn page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Res
     render(&SettingsPage {
         chrome: caller
             .chrome()
+            .await?
             .at("reminders")
             .toast(saved.then(|| "Reminder settings saved.".to_owned())),
         sections: sections(&hours(&settings.offsets_minutes), &settings),
@@ -220,7 +221,7 @@ async fn form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &SettingsPage {
-                    chrome: caller.chrome().at("reminders"),
+                    chrome: caller.chrome().await?.at("reminders"),
                     sections: shown,
                     errors,
                 },

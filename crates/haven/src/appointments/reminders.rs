@@ -15,6 +15,7 @@ use crate::mail::Mailer;
 use crate::organisation::OrganisationSettings;
 use crate::platform::jobs::{self, JobFailure, JobRun, NewJob};
 use crate::state::AppState;
+use crate::web::time::{Style, show};
 
 pub const JOB_KIND: &str = "appointment.reminder";
 
@@ -120,8 +121,6 @@ pub fn compose(
     settings: &OrganisationSettings,
 ) -> Reminder {
     let zone = settings.time_zone;
-    let starts = appointment.starts_at.with_timezone(&zone);
-    let ends = appointment.ends_at.with_timezone(&zone);
     let place = match appointment.place {
         Place::Room => format!("{organisation}, {}", appointment.place_label()),
         Place::Telehealth => format!(
@@ -142,8 +141,8 @@ pub fn compose(
     lines.push(String::new());
     lines.push(format!(
         "When:  {} to {} ({})",
-        starts.format("%A %-d %B %Y, %H:%M"),
-        ends.format("%H:%M"),
+        show(appointment.starts_at, zone, Style::Long),
+        show(appointment.ends_at, zone, Style::Time),
         zone.name()
     ));
     lines.push(format!("Where: {place}"));

@@ -453,8 +453,8 @@ fn describe(clashes: &[ClashAt], outside: &[(DateTime<Utc>, DateTime<Utc>)], zon
     let when = |start: &DateTime<Utc>, end: &DateTime<Utc>| {
         format!(
             "{}–{}",
-            start.with_timezone(&zone).format("%a %-d %b %Y %H:%M"),
-            end.with_timezone(&zone).format("%H:%M")
+            crate::web::time::show(*start, zone, crate::web::time::Style::DayTime),
+            crate::web::time::show(*end, zone, crate::web::time::Style::Time)
         )
     };
     let mut parts: Vec<String> = clashes

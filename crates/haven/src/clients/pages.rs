@@ -23,6 +23,7 @@ use crate::referrals::ReferralSummary;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::filters;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -125,7 +126,7 @@ async fn search_page(caller: Actor, Query(params): Query<Vec<(String, String)>>)
     let mut statuses = vec![("", "Any status")];
     statuses.extend(ClientStatus::ALL.iter().map(|s| (s.as_str(), s.label())));
     render(&SearchPage {
-        chrome: caller.chrome().help("clients.search").at("clients"),
+        chrome: caller.chrome().await?.help("clients.search").at("clients"),
         searched: query.term != Term::Everyone,
         q: value("q"),
         status: value("status"),
@@ -346,7 +347,7 @@ struct FormPage {
     errors: Vec<Problem>,
 }
 
-fn form_page(
+async fn form_page(
     caller: &Actor,
     title: String,
     action: String,
@@ -354,11 +355,11 @@ fn form_page(
     submit: &'static str,
     values: &ClientFields,
     errors: &FieldErrors,
-) -> FormPage {
+) -> Result<FormPage, Error> {
     let mut sections = client_sections(values);
     let unplaced = attach_errors(&mut sections, errors);
-    FormPage {
-        chrome: caller.chrome().at("clients"),
+    Ok(FormPage {
+        chrome: caller.chrome().await?.at("clients"),
         title,
         action,
         cancel,
@@ -366,20 +367,23 @@ fn form_page(
         version: values.version,
         sections,
         errors: unplaced,
-    }
+    })
 }
 
 async fn new_page(caller: Actor) -> Result<Response, Error> {
     caller.authorize(&Action::CreateClient).await?;
-    render(&form_page(
-        &caller,
-        "Register a client".to_owned(),
-        "/clients/new".to_owned(),
-        "/clients".to_owned(),
-        "Register",
-        &ClientFields::default(),
-        &FieldErrors::default(),
-    ))
+    render(
+        &form_page(
+            &caller,
+            "Register a client".to_owned(),
+            "/clients/new".to_owned(),
+            "/clients".to_owned(),
+            "Register",
+            &ClientFields::default(),
+            &FieldErrors::default(),
+        )
+        .await?,
+    )
 }
 
 async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> Result<Response, Error> {
@@ -396,7 +400,8 @@ async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> 
                 "Register",
                 &fields,
                 &FieldErrors(problems),
-            ),
+            )
+            .await?,
         ),
         Err(other) => Err(other),
     }
@@ -408,15 +413,18 @@ async fn edit_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Erro
     let chart = service::chart(&caller, id).await?.into_inner();
     let mut values = ClientFields::from_details(&chart.client.details);
     values.version = Some(chart.client.version);
-    render(&form_page(
-        &caller,
-        format!("Edit {}", chart.client.details.display_name()),
-        format!("/clients/{id}/edit"),
-        format!("/clients/{id}"),
-        "Save changes",
-        &values,
-        &FieldErrors::default(),
-    ))
+    render(
+        &form_page(
+            &caller,
+            format!("Edit {}", chart.client.details.display_name()),
+            format!("/clients/{id}/edit"),
+            format!("/clients/{id}"),
+            "Save changes",
+            &values,
+            &FieldErrors::default(),
+        )
+        .await?,
+    )
 }
 
 async fn edit_form(
@@ -437,7 +445,8 @@ async fn edit_form(
                 "Save changes",
                 &fields,
                 &FieldErrors(problems),
-            ),
+            )
+            .await?,
         ),
         Err(other) => Err(other),
     }
@@ -477,12 +486,9 @@ pub struct AlertLine {
     pub raised_at: String,
 }
 
-fn when(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 impl ChartHead {
     pub async fn of(caller: &Actor, chart: &Chart, tab: &'static str) -> Result<Self, Error> {
+        let zone = caller.zone().await?;
         let id = chart.client.id;
         let alerts = if chart.can_view_clinical {
             crate::clinical::assessments::open_alerts(&caller.tenant.pool, id)
@@ -490,7 +496,7 @@ impl ChartHead {
                 .into_iter()
                 .map(|a| AlertLine {
                     id: a.id,
-                    raised_at: when(&a.raised_at),
+                    raised_at: crate::web::time::show(a.raised_at, zone, crate::web::time::Style::DateTime),
                 })
                 .collect()
         } else {
@@ -516,7 +522,9 @@ impl ChartHead {
             can_view_clinical: chart.can_view_clinical,
             can_acknowledge: caller.may(&Action::AcknowledgeAlert(chart.facts)),
             alerts,
-            break_glass_until: chart.break_glass_until.as_ref().map(when),
+            break_glass_until: chart
+                .break_glass_until
+                .map(|at| crate::web::time::show(at, zone, crate::web::time::Style::DateTime)),
             facts: chart.facts,
         })
     }
@@ -574,7 +582,7 @@ async fn chart_view(
         Vec::new()
     };
     render(&ChartPage {
-        chrome: caller.chrome().at("clients").toast(toast_message),
+        chrome: caller.chrome().await?.at("clients").toast(toast_message),
         head: ChartHead::of(caller, &chart, tab).await?,
         chart,
         tab,
@@ -681,7 +689,7 @@ fn emergency_sections(request: &BreakGlassRequest) -> Vec<Section> {
 
 async fn emergency_page(caller: Actor) -> Result<Response, Error> {
     render(&EmergencyPage {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().await?.at("clients"),
         sections: emergency_sections(&BreakGlassRequest::default()),
         errors: Vec::new(),
     })
@@ -702,7 +710,7 @@ async fn emergency_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) 
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EmergencyPage {
-                    chrome: caller.chrome().at("clients"),
+                    chrome: caller.chrome().await?.at("clients"),
                     sections,
                     errors,
                 },
@@ -720,16 +728,12 @@ struct BreakGlassLogPage {
     now: DateTime<Utc>,
 }
 
-impl BreakGlassLogPage {
-    fn when(at: &DateTime<Utc>) -> String {
-        at.format("%Y-%m-%d %H:%M UTC").to_string()
-    }
-}
+impl BreakGlassLogPage {}
 
 async fn break_glass_page(caller: Actor) -> Result<Response, Error> {
     let grants = service::break_glass_log(&caller).await?.into_inner();
     render(&BreakGlassLogPage {
-        chrome: caller.chrome().at("break_glass"),
+        chrome: caller.chrome().await?.at("break_glass"),
         grants,
         now: caller.now(),
     })

@@ -28,6 +28,7 @@ use crate::policy::Action;
 use crate::web::form::{Problem, Submitted};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::{Style, show};
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -98,11 +99,11 @@ impl Clock {
     }
 
     fn when(&self, at: &DateTime<Utc>) -> String {
-        at.with_timezone(&self.0).format("%a %-d %b %Y, %H:%M").to_string()
+        show(*at, self.0, Style::DateTime)
     }
 
     fn day(&self, at: &DateTime<Utc>) -> String {
-        at.with_timezone(&self.0).format("%-d %b %Y").to_string()
+        show(*at, self.0, Style::Date)
     }
 }
 
@@ -173,7 +174,7 @@ async fn notes_tab(
         .collect();
     let templates = writable_templates(&caller, &head);
     render(&NotesTab {
-        chrome: caller.chrome().at("clients").toast(toast(&params)),
+        chrome: caller.chrome().await?.at("clients").toast(toast(&params)),
         can_write: !templates.is_empty(),
         head,
         notes,
@@ -353,7 +354,7 @@ async fn new_note_editor(caller: &Actor, view: &NewNoteView<'_>) -> Result<Edito
     let fields = editor_fields(view.template, view.values, view.errors);
     let errors = summary_of(&fields, view.errors);
     Ok(EditorPage {
-        chrome: caller.chrome().help("notes.editor").at("clients"),
+        chrome: caller.chrome().await?.help("notes.editor").at("clients"),
         title: format!("New {}", view.template.label()),
         client_id: view.client,
         client_name: chart.client.details.display_name(),
@@ -493,7 +494,7 @@ async fn draft_editor(
     let fields = editor_fields(note.template, values, errors);
     let problems = summary_of(&fields, errors);
     Ok(EditorPage {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().await?.at("clients"),
         title: if note.amends_id.is_some() {
             format!("Amendment: {}", note.template.label())
         } else {
@@ -643,7 +644,7 @@ async fn note_view(caller: &Actor, id: Uuid, amend_error: Option<String>) -> Res
     });
     let is_draft = note.status == NoteStatus::Draft;
     Ok(NotePage {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().await?.at("clients"),
         client_id: note.client_id,
         client_name: chart.client.details.display_name(),
         status,
@@ -756,7 +757,7 @@ async fn worklist_page(caller: Actor, Query(params): Query<Vec<(String, String)>
         Vec::new()
     };
     render(&WorklistPage {
-        chrome: caller.chrome().at("notes").toast(toast(&params)),
+        chrome: caller.chrome().await?.at("notes").toast(toast(&params)),
         owed,
         cosign,
         can_cosign,
@@ -804,7 +805,7 @@ async fn measures_tab(
         })
         .collect();
     render(&MeasuresTab {
-        chrome: caller.chrome().at("clients").toast(toast(&params)),
+        chrome: caller.chrome().await?.at("clients").toast(toast(&params)),
         can_record: caller.may(&Action::RecordAssessment(head.facts)),
         head,
         trends,
@@ -881,7 +882,7 @@ async fn measure_form(
         })
         .collect();
     Ok(MeasureForm {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().await?.at("clients"),
         client_id: client,
         client_name: chart.client.details.display_name(),
         instrument,
@@ -991,7 +992,7 @@ async fn measure_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, E
         })
         .collect();
     render(&MeasurePage {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().await?.at("clients"),
         client_name: chart.client.details.display_name(),
         when: clock.when(&assessment.summary.administered_at),
         summary: assessment.summary,

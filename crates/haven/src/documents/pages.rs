@@ -64,16 +64,12 @@ async fn tab(caller: &Actor, client: Uuid, error: Option<String>) -> Result<Docu
         .into_iter()
         .map(|document| DocumentLine {
             size: human_size(document.byte_size),
-            when: document
-                .uploaded_at
-                .with_timezone(&zone)
-                .format("%-d %b %Y, %H:%M")
-                .to_string(),
+            when: crate::web::time::show(document.uploaded_at, zone, crate::web::time::Style::DateTime),
             document,
         })
         .collect();
     Ok(DocumentsTab {
-        chrome: caller.chrome().at("clients"),
+        chrome: caller.chrome().await?.at("clients"),
         can_upload: caller.may(&Action::UploadDocument(head.facts)),
         head,
         documents,

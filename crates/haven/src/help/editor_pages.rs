@@ -21,6 +21,7 @@ use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors, 
 use crate::web::json::ApiJson;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::filters;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -56,8 +57,8 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 const SECTION: &str = "help_editor";
 
-fn chrome(caller: &Actor) -> Chrome {
-    caller.chrome().at(SECTION)
+async fn chrome(caller: &Actor) -> Result<Chrome, Error> {
+    Ok(caller.chrome().await?.at(SECTION))
 }
 
 fn toast(params: &[(String, String)]) -> Option<String> {
@@ -87,7 +88,7 @@ struct ListPage {
 async fn list(caller: Actor, State(help): State<HelpState>) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     render(&ListPage {
-        chrome: chrome(&caller),
+        chrome: chrome(&caller).await?,
         articles: store::all_articles(&help.pool).await?,
     })
 }
@@ -213,7 +214,7 @@ async fn article_page(
         None => ("New help article".to_owned(), "/help-editor/new".to_owned(), None),
     };
     Ok(ArticlePage {
-        chrome: chrome(caller),
+        chrome: chrome(caller).await?,
         heading,
         action,
         sections: shown,
@@ -450,7 +451,7 @@ async fn revisions_page(caller: Actor, State(help): State<HelpState>, Path(id): 
         })
         .collect();
     render(&RevisionsPage {
-        chrome: chrome(&caller),
+        chrome: chrome(&caller).await?,
         id,
         title: record.fields.title,
         revisions,
@@ -523,7 +524,7 @@ async fn categories_page(
 ) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     render(&CategoriesPage {
-        chrome: chrome(&caller).toast(toast(&params)),
+        chrome: chrome(&caller).await?.toast(toast(&params)),
         categories: store::categories(&help.pool).await?,
         sections: category_sections(&CategoryInput::default()),
         errors: Vec::new(),
@@ -559,7 +560,7 @@ async fn category_form(
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &CategoriesPage {
-                    chrome: chrome(&caller),
+                    chrome: chrome(&caller).await?,
                     categories: store::categories(&help.pool).await?,
                     sections: shown,
                     errors,
@@ -611,7 +612,7 @@ async fn usage_page(
     let mut conn = help.pool.acquire().await?;
     let usage = store::usage(&mut conn, since, threshold).await?;
     render(&UsagePage {
-        chrome: chrome(&caller),
+        chrome: chrome(&caller).await?,
         days,
         threshold,
         usage,

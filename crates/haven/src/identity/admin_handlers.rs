@@ -412,7 +412,7 @@ async fn users_page(
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     render(&UsersPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
         users: store::list(&tenant.pool).await?,
         roles: role_choices(&[]),
         errors: FieldErrors::default(),
@@ -442,7 +442,7 @@ async fn invite_form(
         .filter_map(|(_, v)| Role::parse(v))
         .collect();
     let by = changed_by(&identity, &meta);
-    let chrome = Chrome::for_user(&state, &tenant, &identity);
+    let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
     match invite(&state, &tenant, &by, &value("email"), &value("display_name"), &roles).await {
         Ok((_, invitation)) => {
             let (notice, link) = match invitation {
@@ -517,13 +517,14 @@ async fn user_page_for(
     error: Option<String>,
 ) -> Result<UserPage, Error> {
     let _ = state;
+    let zone = tenant.settings().await?.time_zone;
     let user = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let sign_ins = sign_ins(tenant, id)
         .await?
         .into_iter()
         .map(|e| SignInRow {
             what: e.event.action,
-            when: e.event.occurred_at.format("%-d %b %Y, %H:%M UTC").to_string(),
+            when: crate::web::time::show(e.event.occurred_at, zone, crate::web::time::Style::DateTime),
             address: e.event.client_ip.unwrap_or_default(),
             device: e.event.user_agent.unwrap_or_default(),
         })
@@ -535,7 +536,7 @@ async fn user_page_for(
         .map(|s| (s.id.to_string(), s.display_name, user.supervisor_id == Some(s.id)))
         .collect();
     Ok(UserPage {
-        chrome: Chrome::for_user(state, tenant, identity).at("staff"),
+        chrome: Chrome::for_user(state, tenant, identity).await?.at("staff"),
         supervisors,
         roles: role_choices(&user.roles),
         user,

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use chrono::{DateTime, Utc};
+
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -20,6 +20,7 @@ use crate::state::AppState;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
+use crate::web::time::{Style, show};
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -88,10 +89,6 @@ fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/".to_owned(),
     }
-}
-
-fn when(at: DateTime<Utc>) -> String {
-    at.format("%-d %b %Y, %H:%M UTC").to_string()
 }
 
 #[derive(Template)]
@@ -314,7 +311,7 @@ async fn second_factor_page(
         return Ok(Redirect::to("/").into_response());
     }
     render(&SecondFactorPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
         error: None,
     })
 }
@@ -341,7 +338,7 @@ async fn second_factor_form(
             render_with_status(
                 status,
                 &SecondFactorPage {
-                    chrome: Chrome::for_user(&state, &tenant, &identity),
+                    chrome: Chrome::for_user(&state, &tenant, &identity).await?,
                     error: Some(message),
                 },
             )
@@ -399,7 +396,7 @@ async fn enrol_page(
         .await
         .map_err(|e| Error::internal(e.into()))?;
     render(&EnrolPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
         qr_svg: enrolment.qr_svg,
         manual_key: enrolment.manual_key,
         required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
@@ -426,7 +423,7 @@ async fn enrol_form(
     }
     match service::confirm_enrolment(&tenant, &state.clock, &meta, &identity, &form.code).await {
         Ok(codes) => render(&RecoveryCodesPage {
-            chrome: Chrome::for_user(&state, &tenant, &identity),
+            chrome: Chrome::for_user(&state, &tenant, &identity).await?,
             codes,
         }),
         Err(SignInError::InvalidCode) => {
@@ -436,7 +433,7 @@ async fn enrol_form(
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EnrolPage {
-                    chrome: Chrome::for_user(&state, &tenant, &identity),
+                    chrome: Chrome::for_user(&state, &tenant, &identity).await?,
                     qr_svg: enrolment.qr_svg,
                     manual_key: enrolment.manual_key,
                     required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
@@ -581,17 +578,18 @@ async fn account_page(
         10,
     )
     .await?;
+    let zone = tenant.settings().await?.time_zone;
     let sign_ins = events
         .into_iter()
         .map(|e| SignInEntry {
             what: describe_auth_action(&e.event.action),
-            when: when(e.event.occurred_at),
+            when: show(e.event.occurred_at, zone, Style::DateTime),
             device: e.event.user_agent.unwrap_or_else(|| "Unknown device".to_owned()),
             address: e.event.client_ip.unwrap_or_default(),
         })
         .collect();
     render(&AccountPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
         user: user.clone(),
         recovery_left: two_factor::recovery_codes_left(&tenant.pool, user.id).await?,
         sign_ins,
@@ -627,6 +625,7 @@ async fn sessions_page(
     axum::extract::Query(query): axum::extract::Query<NoticeQuery>,
 ) -> Result<Response, Error> {
     let current = identity.session_id();
+    let zone = tenant.settings().await?.time_zone;
     let sessions = session::live_for_user(&tenant.pool, identity.user.id)
         .await?
         .into_iter()
@@ -634,13 +633,13 @@ async fn sessions_page(
             id: s.id,
             device: s.device.unwrap_or_else(|| "Unknown device".to_owned()),
             address: s.client_ip.unwrap_or_default(),
-            created: when(s.created_at),
-            last_seen: when(s.last_seen_at),
+            created: show(s.created_at, zone, Style::DateTime),
+            last_seen: show(s.last_seen_at, zone, Style::DateTime),
             current: Some(s.id) == current,
         })
         .collect();
     render(&SessionsPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
         sessions,
         notice: (query.notice.as_deref() == Some("ended")).then_some("That device is signed out."),
     })

@@ -140,7 +140,7 @@ async fn page(
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, Error> {
     render(&PasswordPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity),
+        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
         errors: FieldErrors::default(),
         saved: query.contains_key("saved"),
     })
@@ -162,7 +162,7 @@ async fn form(
         Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordPage {
-                chrome: Chrome::for_user(&state, &tenant, &identity),
+                chrome: Chrome::for_user(&state, &tenant, &identity).await?,
                 errors: errors.into(),
                 saved: false,
             },

@@ -174,7 +174,7 @@ async fn page(
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
-    let chrome = Chrome::for_user(&state, &tenant, &identity);
+    let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
     let settings = tenant.settings().await?.security;
     render(&SecurityPage::new(
         chrome,
@@ -210,7 +210,12 @@ async fn form(
         Ok(()) => Ok(Redirect::to("/admin/security?saved").into_response()),
         Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &SecurityPage::new(Chrome::for_user(&state, &tenant, &identity), settings, errors, false),
+            &SecurityPage::new(
+                Chrome::for_user(&state, &tenant, &identity).await?,
+                settings,
+                errors,
+                false,
+            ),
         ),
         Err(other) => Err(other),
     }

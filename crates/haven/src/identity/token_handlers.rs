@@ -22,6 +22,7 @@ use crate::state::AppState;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::tenant::CurrentTenant;
+use crate::web::time::filters;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -149,12 +150,6 @@ struct TokensPage {
     errors: FieldErrors,
 }
 
-impl TokensPage {
-    fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
-        at.format("%-d %b %Y").to_string()
-    }
-}
-
 async fn page(
     state: &AppState,
     tenant: &Tenant,
@@ -163,7 +158,7 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<TokensPage, Error> {
     Ok(TokensPage {
-        chrome: Chrome::for_user(state, tenant, identity),
+        chrome: Chrome::for_user(state, tenant, identity).await?,
         tokens: api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?,
         scopes: state
             .modules

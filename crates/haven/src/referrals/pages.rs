@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
+
 use uuid::Uuid;
 
 use super::api::parse_filter;
@@ -18,6 +18,7 @@ use crate::identity;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::filters;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -70,7 +71,7 @@ async fn queue_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) 
     }
     let page = service::list(&caller, &filter).await?.into_inner();
     render(&QueuePage {
-        chrome: caller.chrome().help("referrals.triage").at("referrals"),
+        chrome: caller.chrome().await?.help("referrals.triage").at("referrals"),
         tabs,
         page,
         empty_message: if chosen == "received" {
@@ -204,7 +205,7 @@ async fn new_view(
     let mut sections = referral_sections(values, clinical_staff(caller).await?, values.client_id.is_some());
     let unplaced = attach_errors(&mut sections, errors);
     let page = NewPage {
-        chrome: caller.chrome().at("referrals"),
+        chrome: caller.chrome().await?.at("referrals"),
         client_id: values.client_id,
         sections,
         errors: unplaced,
@@ -258,10 +259,6 @@ struct ReferralPageView {
 }
 
 impl ReferralPageView {
-    fn when(at: &DateTime<Utc>) -> String {
-        at.format("%Y-%m-%d %H:%M UTC").to_string()
-    }
-
     fn assigned(&self, value: &str) -> bool {
         self.view.referral.assigned_to.is_some_and(|a| a.to_string() == value)
     }
@@ -289,7 +286,7 @@ async fn referral_view(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = ReferralPageView {
-        chrome: caller.chrome().at("referrals").toast(toast),
+        chrome: caller.chrome().await?.at("referrals").toast(toast),
         view,
         staff,
         urgencies: choices(Urgency::ALL, Urgency::as_str, Urgency::label),

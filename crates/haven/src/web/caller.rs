@@ -29,7 +29,8 @@ impl FromRequestParts<AppState> for Actor {
 }
 
 impl Actor {
-    pub fn chrome(&self) -> Chrome {
-        Chrome::for_user(&self.state, &self.tenant, &self.identity)
+    /// The page chrome for this person, with the organisation's zone.
+    pub async fn chrome(&self) -> Result<Chrome, Error> {
+        Chrome::for_user(&self.state, &self.tenant, &self.identity).await
     }
 }

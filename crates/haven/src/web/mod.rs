@@ -14,6 +14,7 @@ pub mod page;
 pub mod routes;
 pub mod style_guide;
 pub mod tenant;
+pub mod time;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

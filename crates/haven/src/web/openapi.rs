@@ -151,7 +151,7 @@ pub async fn docs_page(caller: Actor) -> Result<Response, Error> {
         }
     }
     render(&DocsPage {
-        chrome: caller.chrome(),
+        chrome: caller.chrome().await?,
         operations,
     })
 }

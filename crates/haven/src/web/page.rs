@@ -17,7 +17,7 @@ const APP_JS: &str = include_str!("../../assets/app.js");
 
 /// What the layout needs: the organisation, the signed-in person, the form token, and
 /// the navigation that person's roles allow.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Chrome {
     pub organisation: String,
     pub user: Option<ChromeUser>,
@@ -28,6 +28,22 @@ pub struct Chrome {
     /// The page key (`clients.search`) the help panel asks the help centre about: the
     /// kind of page, never the record on it.
     pub help_page: Option<String>,
+    /// The organisation's time zone, for the `when` filter.
+    pub zone: chrono_tz::Tz,
+}
+
+impl Default for Chrome {
+    fn default() -> Self {
+        Self {
+            organisation: String::new(),
+            user: None,
+            csrf: String::new(),
+            nav: Vec::new(),
+            toast: None,
+            help_page: None,
+            zone: chrono_tz::UTC,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,11 +69,14 @@ impl Chrome {
     }
 
     /// The chrome for someone signed in, with the navigation the policy allows them.
-    pub fn for_user(state: &AppState, tenant: &Tenant, identity: &Identity) -> Self {
+    pub async fn for_user(state: &AppState, tenant: &Tenant, identity: &Identity) -> Result<Self, Error> {
         let nav = state
             .modules
             .nav_for(|action| crate::policy::may(identity, action).is_allowed());
-        Self::signed_in(&tenant.record.display_name, identity, nav)
+        Ok(Self {
+            zone: tenant.settings().await?.time_zone,
+            ..Self::signed_in(&tenant.record.display_name, identity, nav)
+        })
     }
 
     pub fn signed_in(organisation: &str, identity: &Identity, nav: Vec<NavItem>) -> Self {
@@ -70,6 +89,7 @@ impl Chrome {
             nav,
             toast: None,
             help_page: None,
+            zone: chrono_tz::UTC,
         }
     }
 

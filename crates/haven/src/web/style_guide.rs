@@ -48,6 +48,7 @@ pub async fn style_guide(caller: Actor) -> Result<Response, Error> {
     render(&StyleGuide {
         chrome: caller
             .chrome()
+            .await?
             .at("style_guide")
             .toast(Some("A toast: a change was saved.".to_owned())),
         colours: vec![

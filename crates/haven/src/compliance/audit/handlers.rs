@@ -317,7 +317,7 @@ async fn events_page(
     Query(query): Query<FilterQuery>,
 ) -> Result<Response, Error> {
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
-    let chrome = Chrome::for_user(&state, &tenant, &identity);
+    let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
     let (filter, limit) = match query.parse() {
         Ok(parsed) => parsed,
         Err(errors) => {
@@ -334,11 +334,12 @@ async fn events_page(
     let events = list_events(&tenant.pool, &filter, limit).await?;
     let next = next_before(&events, limit);
     let events = audited_read(&state, &tenant, &meta, &identity, "audit.read", None, events).await?;
+    let zone = tenant.settings().await?.time_zone;
     let rows = events
         .into_iter()
         .map(|e| Row {
             seq: e.seq,
-            when: e.event.occurred_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            when: crate::web::time::show(e.event.occurred_at, zone, crate::web::time::Style::DateTime),
             action: e.event.action,
             outcome: e.event.outcome.as_str(),
             actor: format!(

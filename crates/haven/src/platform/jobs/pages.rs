@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::policy::Action;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::filters;
 
 const PAGE: i64 = 50;
 
@@ -53,7 +54,7 @@ async fn jobs_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -
     let has_more = jobs.len() > usize::try_from(PAGE).unwrap_or(usize::MAX);
     jobs.truncate(usize::try_from(PAGE).unwrap_or(0));
     render(&JobsPage {
-        chrome: caller.chrome().at("jobs"),
+        chrome: caller.chrome().await?.at("jobs"),
         tabs,
         state,
         jobs,
@@ -83,7 +84,7 @@ async fn job_page(
     };
     let payload = serde_json::to_string_pretty(&job.payload).unwrap_or_default();
     render(&JobPage {
-        chrome: caller.chrome().at("jobs").toast(toast),
+        chrome: caller.chrome().await?.at("jobs").toast(toast),
         job,
         payload,
     })
