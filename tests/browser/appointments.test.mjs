@@ -3,7 +3,7 @@
 // page, and a counsellor's day.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHaven, launchBrowser, checkAccessibility, screenshot, VIEWPORTS, DEMO_PASSWORD } from './support.mjs';
+import { startHaven, launchBrowser, checkAccessibility, screenshot, VIEWPORTS, signInAs } from './support.mjs';
 
 let haven;
 let browser;
@@ -30,13 +30,8 @@ function weekday(n) {
   return day.toISOString().slice(0, 10);
 }
 
-async function signIn(page, email) {
-  await page.goto(`${haven.url}/sign-in`);
-  await page.fill('#email', email);
-  await page.fill('#password', DEMO_PASSWORD);
-  await page.click('main button[type=submit]');
-  await page.waitForURL(`${haven.url}/`);
-}
+/** Signs in as `email` and asserts it worked (support.mjs). */
+const signIn = (page, email) => signInAs(page, haven.url, email);
 
 for (const [i, viewport] of VIEWPORTS.entries()) {
   test(`front desk checks a client in and marks a no-show (${viewport.name})`, async () => {

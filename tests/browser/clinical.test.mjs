@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startHaven, launchBrowser, checkAccessibility, screenshot, VIEWPORTS, DEMO_PASSWORD } from './support.mjs';
+import { startHaven, launchBrowser, checkAccessibility, screenshot, VIEWPORTS, signInAs } from './support.mjs';
 
 let haven;
 let browser;
@@ -20,13 +20,8 @@ after(async () => {
   await haven?.stop();
 });
 
-async function signIn(page, email) {
-  await page.goto(`${haven.url}/sign-in`);
-  await page.fill('#email', email);
-  await page.fill('#password', DEMO_PASSWORD);
-  await page.click('main button[type=submit]');
-  await page.waitForURL(`${haven.url}/`);
-}
+/** Signs in as `email` and asserts it worked (support.mjs). */
+const signIn = (page, email) => signInAs(page, haven.url, email);
 
 /** A small PDF of our own making, with a marker to find after the round trip. */
 function pdf(marker) {

@@ -86,3 +86,15 @@ export function totp(secret, at = Date.now() / 1000) {
     .toString()
     .trim();
 }
+
+/** Signs in on the sign-in page (the demo password unless given) and asserts that it
+ * worked: the home page, with the person's "Sign out" button. */
+export async function signInAs(page, baseUrl, email, password = DEMO_PASSWORD) {
+  await page.goto(`${baseUrl}/sign-in`);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('main button[type=submit]');
+  await page.waitForURL(`${baseUrl}/`);
+  const signOut = await page.getByRole('button', { name: 'Sign out' }).count();
+  if (signOut === 0) throw new Error(`${email} is not signed in`);
+}

@@ -12,7 +12,6 @@ use super::service::{self, AppointmentFields, ChangeFields, StatusFields};
 use super::store::{self, Filter};
 use super::{AppointmentStatus, Named};
 use crate::actor::Actor;
-use crate::compliance::audit::{self, Outcome};
 use crate::error::{Error, FieldError};
 use crate::identity::UserId;
 use crate::policy::Action;
@@ -224,29 +223,8 @@ pub struct RoomFields {
         (status = 422, description = "Invalid name", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn create_room(caller: Actor, ApiJson(fields): ApiJson<RoomFields>) -> Result<Response, Error> {
-    caller.authorize(&Action::ManageRooms).await?;
-    let mut problems = Problems::default();
-    let name = problems.required("name", fields.name.as_deref(), 80);
-    problems.check()?;
-    let name = name.unwrap_or_default();
-    let mut tx = caller.tenant.pool.begin().await?;
-    let id = match store::insert_room(&mut *tx, &name, caller.now()).await {
-        Ok(id) => id,
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            return Err(Error::conflict(format!("a room called {name} exists")));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    audit::stage(
-        &mut tx,
-        &caller
-            .event("room.create", Outcome::Allowed)
-            .resource("room", id.to_string()),
-    )
-    .await?;
-    tx.commit().await?;
-    caller.tenant.audit.nudge();
-    Ok((StatusCode::CREATED, Json(Named { id, name })).into_response())
+    let room = service::create_room(&caller, fields.name.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(room)).into_response())
 }
 
 /// A clinician's weekly hours in the organisation's time zone. With none set, any time

@@ -3,6 +3,7 @@
 //! so it is long and random, stored only as a hash, and can be rotated or revoked.
 //! Events carry no PHI: "Client appointment", the time, and the room or "Telehealth".
 
+use super::feed_store;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -13,7 +14,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::{AppointmentStatus, Place};
@@ -49,35 +49,16 @@ fn new_secret() -> Result<String, Error> {
 }
 
 /// One event of a feed: times, place and status, nothing about who.
-struct FeedEvent {
-    id: Uuid,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    status: String,
-    place: String,
-    room_name: Option<String>,
-    sequence: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-async fn events_for(db: impl PgExecutor<'_>, user: Uuid, now: DateTime<Utc>) -> Result<Vec<FeedEvent>, sqlx::Error> {
-    sqlx::query_as!(
-        FeedEvent,
-        r#"
-        SELECT a.id, a.starts_at, a.ends_at, a.status, a.place, r.name AS "room_name?", a.sequence,
-               a.created_at, a.updated_at
-        FROM appointments a LEFT JOIN rooms r ON r.id = a.room_id
-        WHERE (a.clinician_id = $1 OR a.co_facilitator_id = $1)
-          AND a.starts_at >= $2 AND a.starts_at < $3
-        ORDER BY a.starts_at, a.id
-        "#,
-        user,
-        now - TimeDelta::days(PAST_DAYS),
-        now + TimeDelta::days(FUTURE_DAYS)
-    )
-    .fetch_all(db)
-    .await
+pub struct FeedEvent {
+    pub id: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: String,
+    pub place: String,
+    pub room_name: Option<String>,
+    pub sequence: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// The feed as RFC 5545 text. Each appointment is its own event with a stable UID; a
@@ -128,16 +109,17 @@ async fn feed(
     if secret.len() != 43 {
         return Err(Error::NotFound);
     }
-    let user = sqlx::query_scalar!(
-        "SELECT f.user_id FROM calendar_feeds f JOIN users u ON u.id = f.user_id
-         WHERE f.secret_hash = $1 AND u.status = 'active'",
-        hash(secret)
-    )
-    .fetch_optional(&tenant.pool)
-    .await?
-    .ok_or(Error::NotFound)?;
+    let user = feed_store::owner(&tenant.pool, &hash(secret))
+        .await?
+        .ok_or(Error::NotFound)?;
     let now = state.clock.now();
-    let events = events_for(&tenant.pool, user, now).await?;
+    let events = feed_store::events_for(
+        &tenant.pool,
+        user,
+        now - TimeDelta::days(PAST_DAYS),
+        now + TimeDelta::days(FUTURE_DAYS),
+    )
+    .await?;
     let body = render(&tenant.record.display_name, &events);
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
@@ -198,18 +180,7 @@ pub async fn issue(caller: &Actor) -> Result<NewFeed, Error> {
     let now = caller.now();
     let user = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
-    let replaced = sqlx::query_scalar!(
-        r#"
-        INSERT INTO calendar_feeds (user_id, secret_hash, created_at) VALUES ($1, $2, $3)
-        ON CONFLICT (user_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at
-        RETURNING (xmax <> 0) AS "replaced!"
-        "#,
-        user.0,
-        hash(&secret),
-        now
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let replaced = feed_store::issue(&mut tx, user.0, &hash(&secret), now).await?;
     audit::stage(
         &mut tx,
         &caller
@@ -248,10 +219,7 @@ pub async fn withdraw(caller: &Actor) -> Result<(), Error> {
     caller.authorize(&Action::ManageOwnAccount).await?;
     let user = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
-    let gone = sqlx::query!("DELETE FROM calendar_feeds WHERE user_id = $1", user.0)
-        .execute(&mut *tx)
-        .await?;
-    if gone.rows_affected() == 0 {
+    if !feed_store::withdraw(&mut tx, user.0).await? {
         return Err(Error::NotFound);
     }
     audit::stage(
@@ -268,10 +236,5 @@ pub async fn withdraw(caller: &Actor) -> Result<(), Error> {
 
 /// Since when the caller's feed exists, if it does.
 pub async fn feed_since(caller: &Actor) -> Result<Option<DateTime<Utc>>, Error> {
-    Ok(sqlx::query_scalar!(
-        "SELECT created_at FROM calendar_feeds WHERE user_id = $1",
-        caller.identity.user.id.0
-    )
-    .fetch_optional(&caller.tenant.pool)
-    .await?)
+    Ok(feed_store::since(&caller.tenant.pool, caller.identity.user.id.0).await?)
 }

@@ -4,6 +4,7 @@
 //! private calendar feeds. See docs/appointments.md.
 
 pub mod api;
+pub mod feed_store;
 pub mod feeds;
 mod manifest;
 pub mod pages;
@@ -92,14 +93,16 @@ pub struct Named {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientRef {
     pub id: Uuid,
     pub name: String,
     pub record_number: String,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+crate::redacted_debug!(ClientRef { id });
+
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Appointment {
     pub id: Uuid,
     /// The series it belongs to, when it recurs.
@@ -128,6 +131,13 @@ pub struct Appointment {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+crate::redacted_debug!(Appointment {
+    id,
+    series_id,
+    place,
+    status
+});
 
 impl Appointment {
     pub fn place_label(&self) -> String {

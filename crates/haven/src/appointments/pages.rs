@@ -544,10 +544,7 @@ async fn new_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) ->
         // Only a client the caller may open is filled in.
         let facts = crate::clients::service::facts(&caller, client).await?;
         if caller.may(&crate::policy::Action::ViewClient(facts)) {
-            let mut conn = caller.tenant.pool.acquire().await?;
-            if let Some(found) = crate::clients::store::find(&mut conn, client).await? {
-                form.clients = found.record_number;
-            }
+            form.clients = crate::clients::service::record_number(&caller, client).await?;
         }
     }
     if caller.identity.user.has_role(Role::Clinician) || caller.identity.user.has_role(Role::CaseManager) {

@@ -940,6 +940,34 @@ async fn split_series(
     }
 }
 
+/// Adds a room that can be booked (organisation admins); audited. A taken name is a
+/// conflict.
+pub async fn create_room(caller: &Actor, name: Option<&str>) -> Result<super::Named, Error> {
+    caller.authorize(&Action::ManageRooms).await?;
+    let mut problems = Problems::default();
+    let name = problems.required("name", name, 80);
+    problems.check()?;
+    let name = name.unwrap_or_default();
+    let mut tx = caller.tenant.pool.begin().await?;
+    let id = match store::insert_room(&mut *tx, &name, caller.now()).await {
+        Ok(id) => id,
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            return Err(Error::conflict(format!("a room called {name} exists")));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    audit::stage(
+        &mut tx,
+        &caller
+            .event("room.create", Outcome::Allowed)
+            .resource("room", id.to_string()),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(super::Named { id, name })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

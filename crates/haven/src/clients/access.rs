@@ -76,13 +76,15 @@ impl TeamRole {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct TeamMember {
     pub user_id: Uuid,
     pub display_name: String,
     pub team_role: TeamRole,
     pub added_at: DateTime<Utc>,
 }
+
+crate::redacted_debug!(TeamMember { user_id, team_role });
 
 pub async fn care_team(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<TeamMember>, sqlx::Error> {
     sqlx::query!(
@@ -184,7 +186,7 @@ pub async fn remove_member(conn: &mut PgConnection, client: Uuid, user: UserId) 
 }
 
 /// Emergency access to a client outside one's care team.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakGlassGrant {
     pub id: Uuid,
     pub client_id: Uuid,
@@ -195,6 +197,8 @@ pub struct BreakGlassGrant {
     pub opened_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
+
+crate::redacted_debug!(BreakGlassGrant { id, client_id, user_id });
 
 impl BreakGlassGrant {
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {

@@ -63,12 +63,14 @@ impl ClientStatus {
 }
 
 /// An identifier from elsewhere: a health card, a school id, another agency's number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Identifier {
     /// A short lower-case name for the scheme, e.g. `medicare`, `school_id`.
     pub kind: String,
     pub value: String,
 }
+
+crate::redacted_debug!(Identifier { kind });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -100,7 +102,7 @@ impl RelatedKind {
 }
 
 /// A guardian or an emergency contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelatedPerson {
     pub kind: RelatedKind,
     pub name: String,
@@ -109,10 +111,12 @@ pub struct RelatedPerson {
     pub email: Option<String>,
 }
 
+crate::redacted_debug!(RelatedPerson { kind });
+
 /// Which channels are safe, when, and whether the address may be disclosed. Nothing is
 /// safe until someone has said so.
 #[allow(clippy::struct_excessive_bools)] // each is a separate yes/no staff must answer
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContactRules {
     pub ok_to_email: bool,
     pub ok_to_phone: bool,
@@ -122,8 +126,10 @@ pub struct ContactRules {
     pub confidential_address: bool,
 }
 
+crate::redacted_debug!(ContactRules {});
+
 /// The client's details as staff enter them (validated).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientDetails {
     pub legal_given_name: String,
     pub legal_family_name: String,
@@ -141,6 +147,8 @@ pub struct ClientDetails {
     pub identifiers: Vec<Identifier>,
     pub related_people: Vec<RelatedPerson>,
 }
+
+crate::redacted_debug!(ClientDetails { status });
 
 impl ClientDetails {
     /// The name to greet them by: the preferred one when there is one.
@@ -161,7 +169,7 @@ pub fn display_name(given: &str, family: &str, preferred: Option<&str>) -> Strin
 }
 
 /// A client record as stored.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Client {
     pub id: Uuid,
     pub record_number: String,
@@ -174,8 +182,14 @@ pub struct Client {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::redacted_debug!(Client {
+    id,
+    hipaa_exempt,
+    version
+});
+
 /// One line of a list or search result.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientSummary {
     pub id: Uuid,
     pub record_number: String,
@@ -187,3 +201,5 @@ pub struct ClientSummary {
     pub date_of_birth: Option<NaiveDate>,
     pub status: ClientStatus,
 }
+
+crate::redacted_debug!(ClientSummary { id, status });

@@ -46,12 +46,14 @@ pub struct AssessmentSummary {
     pub recorded_by: Person,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Assessment {
     #[serde(flatten)]
     pub summary: AssessmentSummary,
     pub answers: Vec<u8>,
 }
+
+crate::redacted_debug!(Assessment {});
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Recorded {

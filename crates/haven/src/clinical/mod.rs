@@ -41,14 +41,16 @@ crate::word_enum!(
     }
 );
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Person {
     pub id: Uuid,
     pub name: String,
 }
 
+crate::redacted_debug!(Person { id });
+
 /// One version of a note, opened.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Note {
     pub id: Uuid,
     /// The first version's id, shared by every amendment.
@@ -79,12 +81,26 @@ pub struct Note {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+crate::redacted_debug!(Note {
+    id,
+    thread_id,
+    client_id,
+    appointment_id,
+    template,
+    status,
+    amends_id,
+    hipaa_exempt,
+    version
+});
+
+#[derive(Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NoteField {
     pub name: String,
     pub label: String,
     pub value: String,
 }
+
+crate::redacted_debug!(NoteField {});
 
 impl Note {
     pub fn value(&self, name: &str) -> &str {

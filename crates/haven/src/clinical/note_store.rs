@@ -265,7 +265,7 @@ pub async fn list_for_client(
 }
 
 /// A signed note of a trainee waiting for their supervisor.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AwaitingCosign {
     pub note_id: Uuid,
     pub client_id: Uuid,
@@ -275,6 +275,12 @@ pub struct AwaitingCosign {
     pub author: Person,
     pub signed_at: DateTime<Utc>,
 }
+
+crate::redacted_debug!(AwaitingCosign {
+    note_id,
+    client_id,
+    template
+});
 
 pub async fn cosign_queue(db: impl PgExecutor<'_>, supervisor: UserId) -> Result<Vec<AwaitingCosign>, sqlx::Error> {
     let rows = sqlx::query!(
@@ -315,7 +321,7 @@ pub async fn cosign_queue(db: impl PgExecutor<'_>, supervisor: UserId) -> Result
 }
 
 /// A completed appointment still without a signed note from its clinician.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct NoteOwed {
     pub appointment_id: Uuid,
     pub client_id: Uuid,
@@ -327,6 +333,12 @@ pub struct NoteOwed {
     /// A draft for it exists.
     pub draft_id: Option<Uuid>,
 }
+
+crate::redacted_debug!(NoteOwed {
+    appointment_id,
+    client_id,
+    draft_id
+});
 
 pub async fn notes_owed(db: impl PgExecutor<'_>, clinician: UserId) -> Result<Vec<NoteOwed>, sqlx::Error> {
     let rows = sqlx::query!(

@@ -13,6 +13,25 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Phi<T>(T);
 
+/// `Debug` for a type that holds PHI (names, dates of birth, contact details, addresses,
+/// note text, free-text reasons): the type's name and only the fields listed, which must
+/// carry none (ids, statuses, kinds); every other field is left out, so a field added
+/// later stays out of logs until someone lists it.
+///
+/// `redacted_debug!(Client { id, status });` prints `Client { id: …, status: …, .. }`.
+#[macro_export]
+macro_rules! redacted_debug {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 impl<T> Phi<T> {
     pub const fn new(value: T) -> Self {
         Self(value)

@@ -70,7 +70,7 @@ pub fn clean_name(given: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Document {
     pub id: Uuid,
     pub client_id: Uuid,
@@ -84,6 +84,16 @@ pub struct Document {
     pub uploaded_by: Uuid,
     pub uploaded_at: DateTime<Utc>,
 }
+
+crate::redacted_debug!(Document {
+    id,
+    client_id,
+    note_id,
+    content_type,
+    byte_size,
+    target,
+    hipaa_exempt
+});
 
 #[cfg(test)]
 mod tests {

@@ -57,7 +57,7 @@ impl ReferralStatus {
 }
 
 /// The person an inbound referral is about, before they are a client.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReferredPerson {
     pub given_name: String,
     pub family_name: String,
@@ -66,7 +66,9 @@ pub struct ReferredPerson {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+crate::redacted_debug!(ReferredPerson {});
+
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Referral {
     pub id: Uuid,
     pub direction: Direction,
@@ -92,8 +94,17 @@ pub struct Referral {
     pub updated_at: DateTime<Utc>,
 }
 
+crate::redacted_debug!(Referral {
+    id,
+    direction,
+    client_id,
+    urgency,
+    status,
+    version
+});
+
 /// One move of a referral.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Transition {
     pub from_status: Option<ReferralStatus>,
     pub to_status: ReferralStatus,
@@ -103,8 +114,10 @@ pub struct Transition {
     pub note: Option<String>,
 }
 
+crate::redacted_debug!(Transition { from_status, to_status });
+
 /// One line of the referral queue.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferralSummary {
     pub id: Uuid,
     pub direction: Direction,
@@ -118,6 +131,14 @@ pub struct ReferralSummary {
     pub assigned_to_name: Option<String>,
     pub received_on: NaiveDate,
 }
+
+crate::redacted_debug!(ReferralSummary {
+    id,
+    direction,
+    client_id,
+    urgency,
+    status
+});
 
 #[cfg(test)]
 mod tests {

@@ -115,9 +115,12 @@ async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
             "reset ends every session"
         );
     }
-    assert_eq!(app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0, 401);
     assert_eq!(
-        app.sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
+        app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        401
+    );
+    assert_eq!(
+        app.try_sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
         200
     );
     let reused = app.browser().get(app.url(&path)).send().await.unwrap();
@@ -144,14 +147,14 @@ async fn an_invitation_from_the_command_line_lets_the_person_choose_a_password()
     assert!(printed.contains("invited new@example.org"), "{printed}");
     let path = link_path(&printed, "/invitation/inv_");
     assert_eq!(
-        app.sign_in(&app.browser(), "new@example.org", NEW_PASSWORD).await.0,
+        app.try_sign_in(&app.browser(), "new@example.org", NEW_PASSWORD).await.0,
         401,
         "invited: no password yet"
     );
 
     let done = set_password(&app, &app.browser(), &path, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(done.status(), 303);
-    let (status, body) = app.sign_in(&app.browser(), "new@example.org", NEW_PASSWORD).await;
+    let (status, body) = app.try_sign_in(&app.browser(), "new@example.org", NEW_PASSWORD).await;
     assert_eq!(status, 200, "{body}");
 
     let listed = app.haven(&["user", "list"]).await;
@@ -193,7 +196,7 @@ async fn the_user_commands_create_disable_and_unlock_and_name_bad_input() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let client = app.browser();
-    assert_eq!(app.sign_in(&client, "ops@example.org", PASSWORD).await.0, 200);
+    assert_eq!(app.try_sign_in(&client, "ops@example.org", PASSWORD).await.0, 200);
 
     for (args, expected) in [
         (
@@ -259,14 +262,20 @@ async fn the_user_commands_create_disable_and_unlock_and_name_bad_input() {
     for _ in 0..5 {
         app.sign_in(&app.browser(), "ops@example.org", "wrong").await;
     }
-    assert_eq!(app.sign_in(&app.browser(), "ops@example.org", PASSWORD).await.0, 429);
+    assert_eq!(
+        app.try_sign_in(&app.browser(), "ops@example.org", PASSWORD).await.0,
+        429
+    );
     assert!(
         app.haven(&["user", "unlock", "--email", "ops@example.org"])
             .await
             .status
             .success()
     );
-    assert_eq!(app.sign_in(&app.browser(), "ops@example.org", PASSWORD).await.0, 200);
+    assert_eq!(
+        app.try_sign_in(&app.browser(), "ops@example.org", PASSWORD).await.0,
+        200
+    );
 
     // Every change made on the command line is in the audit trail, chained.
     let events = haven::compliance::audit::list_events(
@@ -306,7 +315,7 @@ async fn admin_session(app: &TestApp) -> (reqwest::Client, String) {
     app.create_user("admin@example.org", &[Role::OrgAdmin], Some(PASSWORD))
         .await;
     let client = app.browser();
-    let (_, body) = app.sign_in(&client, "admin@example.org", PASSWORD).await;
+    let body = app.sign_in(&client, "admin@example.org", PASSWORD).await;
     (client, body["csrf_token"].as_str().unwrap().to_owned())
 }
 
@@ -333,7 +342,7 @@ async fn an_admin_invites_changes_roles_and_disables_staff_and_every_change_is_a
         303
     );
     let kit = app.browser();
-    assert_eq!(app.sign_in(&kit, "kit@example.org", NEW_PASSWORD).await.0, 200);
+    assert_eq!(app.try_sign_in(&kit, "kit@example.org", NEW_PASSWORD).await.0, 200);
 
     let id = invited["id"].as_str().unwrap();
     let changed: serde_json::Value = admin
@@ -394,7 +403,7 @@ async fn staff_administration_refuses_non_admins_bad_input_and_self_lockout() {
     app.create_user("cal@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let cal = app.browser();
-    let (_, body) = app.sign_in(&cal, "cal@example.org", PASSWORD).await;
+    let body = app.sign_in(&cal, "cal@example.org", PASSWORD).await;
     let cal_csrf = body["csrf_token"].as_str().unwrap();
     assert_envelope(
         cal.get(app.url("/api/v1/users")).send().await.unwrap(),
@@ -588,7 +597,7 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let (laptop, phone) = (app.browser(), app.browser());
-    let (_, body) = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     app.sign_in(&phone, "sam@example.org", PASSWORD).await;
     let change = |current: &str, new: &str| {
@@ -605,7 +614,7 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
     let body = assert_envelope(weak, 422, "validation_failed").await;
     assert_eq!(crate::support::field_names(&body), ["new_password"]);
     assert_eq!(
-        app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
         200,
         "nothing changed yet"
     );
@@ -623,9 +632,12 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
         401,
         "the others end"
     );
-    assert_eq!(app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0, 401);
     assert_eq!(
-        app.sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
+        app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        401
+    );
+    assert_eq!(
+        app.try_sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
         200
     );
 }

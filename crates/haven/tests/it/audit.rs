@@ -506,7 +506,7 @@ const PASSWORD: &str = "lantern orbit velvet quarry";
 async fn signed_in(app: &TestApp, email: &str, roles: &[haven::identity::Role]) -> (reqwest::Client, String) {
     app.create_user(email, roles, Some(PASSWORD)).await;
     let client = app.browser();
-    let (status, body) = app.sign_in(&client, email, PASSWORD).await;
+    let (status, body) = app.try_sign_in(&client, email, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     (client, body["csrf_token"].as_str().unwrap().to_owned())
 }

@@ -177,10 +177,10 @@ async fn five_failures_lock_the_account_name_until_time_or_an_admin_lifts_it() {
         .await;
     for (email, password) in [("sam@example.org", "wrong"), ("ghost@example.org", "wrong")] {
         for _ in 0..5 {
-            let (status, _) = app.sign_in(&app.browser(), email, password).await;
+            let (status, _) = app.try_sign_in(&app.browser(), email, password).await;
             assert_eq!(status, 401);
         }
-        let (status, body) = app.sign_in(&app.browser(), email, PASSWORD).await;
+        let (status, body) = app.try_sign_in(&app.browser(), email, PASSWORD).await;
         assert_eq!(status, 429, "{email}: locked, even with the right password");
         assert_eq!(body["error_code"], "rate_limited");
         assert!(
@@ -194,15 +194,24 @@ async fn five_failures_lock_the_account_name_until_time_or_an_admin_lifts_it() {
     admin::unlock(&tenant.pool, &app.state.clock, &ChangedBy::command_line("test"), id)
         .await
         .unwrap();
-    assert_eq!(app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0, 200);
+    assert_eq!(
+        app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        200
+    );
 
     // Time lifts it too.
     for _ in 0..5 {
         app.sign_in(&app.browser(), "sam@example.org", "wrong").await;
     }
-    assert_eq!(app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0, 429);
+    assert_eq!(
+        app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        429
+    );
     clock.advance(TimeDelta::minutes(16));
-    assert_eq!(app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0, 200);
+    assert_eq!(
+        app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        200
+    );
 
     let events = audit::list_events(
         &tenant.pool,
@@ -255,7 +264,7 @@ async fn unsafe_requests_need_the_session_csrf_token() {
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let client = app.browser();
-    let (_, body) = app.sign_in(&client, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&client, "sam@example.org", PASSWORD).await;
     let token = body["csrf_token"].as_str().unwrap().to_owned();
 
     let missing = client
@@ -297,9 +306,9 @@ async fn sessions_can_be_listed_revoked_and_ended_everywhere() {
         .create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let (phone, laptop, tablet) = (app.browser(), app.browser(), app.browser());
-    let (_, body) = app.sign_in(&phone, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&phone, "sam@example.org", PASSWORD).await;
     let phone_csrf = body["csrf_token"].as_str().unwrap().to_owned();
-    let (_, laptop_body) = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
+    let laptop_body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
     app.sign_in(&tablet, "sam@example.org", PASSWORD).await;
 
     let list: serde_json::Value = phone
@@ -330,7 +339,7 @@ async fn sessions_can_be_listed_revoked_and_ended_everywhere() {
     assert_eq!(me(&app, &phone).await, 401);
     assert_eq!(me(&app, &tablet).await, 401);
     assert_eq!(
-        app.sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
+        app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
         401,
         "and it cannot sign in"
     );
@@ -342,7 +351,7 @@ async fn sign_out_everywhere_ends_this_session_too() {
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let (a, b) = (app.browser(), app.browser());
-    let (_, body) = app.sign_in(&a, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&a, "sam@example.org", PASSWORD).await;
     app.sign_in(&b, "sam@example.org", PASSWORD).await;
     let response = a
         .post(app.url("/api/v1/auth/sign-out-everywhere"))
@@ -362,7 +371,7 @@ async fn totp_enrolment_and_sign_in_accept_codes_from_another_implementation_onc
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let client = app.browser();
-    let (_, body) = app.sign_in(&client, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&client, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
 
     let enrolment: serde_json::Value = client
@@ -400,7 +409,7 @@ async fn totp_enrolment_and_sign_in_accept_codes_from_another_implementation_onc
     // Next sign-in: the password is not enough.
     clock.advance(TimeDelta::seconds(40));
     let phone = app.browser();
-    let (_, body) = app.sign_in(&phone, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&phone, "sam@example.org", PASSWORD).await;
     assert_eq!(body["next_step"], "second_factor");
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     let blocked = phone.get(app.url("/api/v1/me")).send().await.unwrap();
@@ -428,7 +437,7 @@ async fn totp_enrolment_and_sign_in_accept_codes_from_another_implementation_onc
 
     // The same code, replayed in another sign-in within its window, is refused.
     let thief = app.browser();
-    let (_, body) = app.sign_in(&thief, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&thief, "sam@example.org", PASSWORD).await;
     let replay = thief
         .post(app.url("/api/v1/auth/two-factor/verify"))
         .header("x-csrf-token", body["csrf_token"].as_str().unwrap())
@@ -440,7 +449,7 @@ async fn totp_enrolment_and_sign_in_accept_codes_from_another_implementation_onc
 
     // A recovery code works once.
     let lost_phone = app.browser();
-    let (_, body) = app.sign_in(&lost_phone, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&lost_phone, "sam@example.org", PASSWORD).await;
     let csrf3 = body["csrf_token"].as_str().unwrap().to_owned();
     for (expected, what) in [(200, "first use"), (409, "the session needs no code any more")] {
         let response = lost_phone
@@ -453,7 +462,7 @@ async fn totp_enrolment_and_sign_in_accept_codes_from_another_implementation_onc
         assert_eq!(response.status().as_u16(), expected, "{what}");
     }
     let again = app.browser();
-    let (_, body) = app.sign_in(&again, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&again, "sam@example.org", PASSWORD).await;
     let reused = again
         .post(app.url("/api/v1/auth/two-factor/verify"))
         .header("x-csrf-token", body["csrf_token"].as_str().unwrap())

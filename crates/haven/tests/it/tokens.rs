@@ -25,7 +25,7 @@ async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let browser = app.browser();
-    let (_, body) = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     let created = make_token(&app, &browser, &csrf, &["account:read"]).await;
     let token = created["token"].as_str().unwrap().to_owned();
@@ -106,7 +106,7 @@ async fn token_requests_are_validated_field_by_field() {
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let browser = app.browser();
-    let (_, body) = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap();
     let response = browser
         .post(app.url("/api/v1/auth/tokens"))

@@ -305,8 +305,17 @@ impl TestApp {
         client_for(self.addr, &[])
     }
 
-    /// Signs in through the API; returns the CSRF token of the new session.
-    pub async fn sign_in(&self, client: &reqwest::Client, email: &str, password: &str) -> (u16, serde_json::Value) {
+    /// Signs in through the API and asserts that it worked: the session's answer (its
+    /// `csrf_token` and the person).
+    pub async fn sign_in(&self, client: &reqwest::Client, email: &str, password: &str) -> serde_json::Value {
+        let (status, body) = self.try_sign_in(client, email, password).await;
+        assert_eq!(status, 200, "{email} signs in: {body}");
+        assert!(body["csrf_token"].is_string(), "a session for {email}: {body}");
+        body
+    }
+
+    /// Tries to sign in through the API: the status and the body, whatever they are.
+    pub async fn try_sign_in(&self, client: &reqwest::Client, email: &str, password: &str) -> (u16, serde_json::Value) {
         let response = client
             .post(self.url("/api/v1/auth/sign-in"))
             .json(&serde_json::json!({ "email": email, "password": password }))
