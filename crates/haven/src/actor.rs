@@ -86,6 +86,11 @@ impl Actor {
         }
     }
 
+    /// The acting person's parts, for handlers that pass them on one by one.
+    pub fn into_parts(self) -> (AppState, Arc<Tenant>, RequestMeta, Identity) {
+        (self.state, self.tenant, self.meta, self.identity)
+    }
+
     /// The organisation's time zone: every time shown to people is in it.
     pub async fn zone(&self) -> Result<chrono_tz::Tz, Error> {
         Ok(self.tenant.settings().await?.time_zone)

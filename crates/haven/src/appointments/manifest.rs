@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use super::{api, feeds, pages, reminder_settings, reminders};
+use super::{api, feeds, own_pages, pages, reminder_settings, reminders};
 use crate::module::{ClientTable, Module};
 use crate::policy::{Action, Scope};
 
@@ -34,6 +34,7 @@ pub fn module() -> Module {
         .routes(api::routes)
         .routes(feeds::routes)
         .routes(pages::routes)
+        .routes(own_pages::routes)
         .routes(reminder_settings::routes)
         .openapi(ApiDoc::openapi)
         .jobs(|handlers| handlers.on(reminders::JOB_KIND, reminders::run))

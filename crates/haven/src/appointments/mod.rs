@@ -7,11 +7,13 @@ pub mod api;
 pub mod feed_store;
 pub mod feeds;
 mod manifest;
+pub mod own_pages;
 pub mod pages;
 pub mod recurrence;
 pub mod reminder_settings;
 pub mod reminders;
 pub mod service;
+pub mod status;
 pub mod store;
 
 pub use manifest::module;

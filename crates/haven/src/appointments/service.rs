@@ -7,13 +7,15 @@ use uuid::Uuid;
 
 use super::recurrence::{self, Recurrence};
 use super::store::{self, ClashAt, Filter, NewAppointment};
-use super::{Appointment, AppointmentStatus, CancelledBy, EditScope, Place};
+use super::{Appointment, AppointmentStatus, EditScope, Place};
 use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::error::{Error, FieldError};
 use crate::organisation::OrganisationSettings;
 use crate::policy::{self, Action, AppointmentFacts};
 use crate::validate::Problems;
+
+pub use super::status::{StatusFields, set_status};
 
 /// The most clients one appointment holds (a family or a group).
 pub const MAX_CLIENTS: usize = 12;
@@ -385,8 +387,8 @@ async fn insert_booking(
     Ok((series_id, ids))
 }
 
-/// Whether `user` may be given clinical work (identity's one rule).
-async fn takes_caseload(pool: &sqlx::PgPool, user: Uuid) -> Result<bool, Error> {
+/// Whether `user` may be given clinical work (identity's one rule, `User::takes_caseload`).
+async fn caseload_staff_exists(pool: &sqlx::PgPool, user: Uuid) -> Result<bool, Error> {
     Ok(
         crate::identity::store::find_clinical_staff(pool, crate::identity::UserId(user))
             .await?
@@ -397,14 +399,14 @@ async fn takes_caseload(pool: &sqlx::PgPool, user: Uuid) -> Result<bool, Error> 
 async fn check_people_and_room(caller: &Actor, booking: &Booking) -> Result<(), Error> {
     let pool = &caller.tenant.pool;
     let mut problems = Vec::new();
-    if !takes_caseload(pool, booking.clinician_id).await? {
+    if !caseload_staff_exists(pool, booking.clinician_id).await? {
         problems.push(FieldError::new(
             "clinician_id",
             "no active clinician, case manager or supervisor",
         ));
     }
     if let Some(co) = booking.co_facilitator_id
-        && !takes_caseload(pool, co).await?
+        && !caseload_staff_exists(pool, co).await?
     {
         problems.push(FieldError::new(
             "co_facilitator_id",
@@ -527,7 +529,7 @@ pub async fn save_hours(
     staff: Uuid,
     hours: &[(i16, chrono::NaiveTime, chrono::NaiveTime)],
 ) -> Result<(), Error> {
-    if !takes_caseload(&caller.tenant.pool, staff).await? {
+    if !caseload_staff_exists(&caller.tenant.pool, staff).await? {
         return Err(Error::NotFound);
     }
     let mut tx = caller.tenant.pool.begin().await?;
@@ -542,135 +544,6 @@ pub async fn save_hours(
     tx.commit().await?;
     caller.tenant.audit.nudge();
     Ok(())
-}
-
-/// A status change as sent by the API or a button.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatusFields {
-    /// `arrived`, `completed`, `cancelled`, `no_show` or `scheduled` (undo).
-    pub to: Option<String>,
-    /// For `cancelled`: `client` or `staff`.
-    pub cancelled_by: Option<String>,
-    /// For `cancelled`.
-    pub reason: Option<String>,
-    /// For `cancelled` in a series: `one` (default), `following` or `all` (the
-    /// occurrences still scheduled; those edited on their own keep theirs).
-    pub scope: Option<String>,
-}
-
-/// Checks in, completes, cancels (by client or staff, with a reason; a client's
-/// cancellation within the organisation's notice period is marked late) or marks a
-/// no-show; audited with the change.
-pub async fn set_status(caller: &Actor, id: Uuid, fields: &StatusFields) -> Result<Appointment, Error> {
-    let (facts, appointment) = facts(caller, id).await?;
-    caller.authorize(&Action::ChangeAppointment(facts)).await?;
-    let mut problems = Problems::default();
-    let to = problems.required_choice(
-        "to",
-        fields.to.as_deref(),
-        AppointmentStatus::parse,
-        AppointmentStatus::choices,
-    );
-    if let Some(to) = to
-        && !appointment.status.can_move_to(to)
-    {
-        return Err(refuse_move(appointment.status));
-    }
-    let cancelled = to == Some(AppointmentStatus::Cancelled);
-    let cancelled_by = if cancelled {
-        problems.required_choice(
-            "cancelled_by",
-            fields.cancelled_by.as_deref(),
-            CancelledBy::parse,
-            CancelledBy::choices,
-        )
-    } else {
-        None
-    };
-    let reason = if cancelled {
-        problems.required("reason", fields.reason.as_deref(), 500)
-    } else {
-        None
-    };
-    if fields.scope.is_some() && !cancelled {
-        problems.add("scope", "only a cancellation applies to several appointments");
-    }
-    problems.check()?;
-    let Some(to) = to else {
-        return Err(Error::Malformed("to: missing".to_owned()));
-    };
-    let from = appointment.status;
-    let scope = if cancelled {
-        edit_scope(&appointment, fields.scope.as_deref())?
-    } else {
-        EditScope::One
-    };
-    let now = caller.now();
-    let notice = TimeDelta::hours(i64::from(caller.tenant.settings().await?.reminders.late_cancel_hours));
-    let mut tx = caller.tenant.pool.begin().await?;
-    let late = cancelled_by == Some(CancelledBy::Client) && appointment.starts_at - now < notice;
-    for occurrence in chosen(&mut tx, &appointment, scope).await? {
-        let late = occurrence.id == id && late;
-        let occurrence_from = if occurrence.id == id {
-            from
-        } else {
-            AppointmentStatus::Scheduled
-        };
-        if !store::move_status(
-            &mut tx,
-            occurrence.id,
-            occurrence_from,
-            to,
-            cancelled_by,
-            reason.as_deref(),
-            late,
-            now,
-        )
-        .await?
-        {
-            return Err(Error::conflict(
-                "someone else changed this appointment just now; reload and try again".to_owned(),
-            ));
-        }
-    }
-    audit::stage(
-        &mut tx,
-        &caller
-            .event("appointment.status", Outcome::Allowed)
-            .resource("appointment", id.to_string())
-            .subjects(appointment.clients.iter().map(|c| c.id.to_string()))
-            .reason(format!(
-                "{} -> {}{}{}",
-                from.as_str(),
-                to.as_str(),
-                if late { " (late)" } else { "" },
-                if scope == EditScope::One {
-                    String::new()
-                } else {
-                    format!(", scope {}", scope.as_str())
-                }
-            )),
-    )
-    .await?;
-    let updated = store::find(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    tx.commit().await?;
-    caller.tenant.audit.nudge();
-    Ok(updated)
-}
-
-/// A 409 naming the moves a status allows.
-fn refuse_move(from: AppointmentStatus) -> Error {
-    let allowed: Vec<&str> = from.next().into_iter().map(AppointmentStatus::as_str).collect();
-    Error::conflict(format!(
-        "this appointment is {}; it can move to {}",
-        from.as_str(),
-        if allowed.is_empty() {
-            "nothing else".to_owned()
-        } else {
-            allowed.join(", ")
-        }
-    ))
 }
 
 /// A change to an appointment, or to several occurrences of its series.
@@ -742,7 +615,7 @@ fn in_scope(anchor: &Appointment, scope: EditScope, series: &[store::Occurrence]
 }
 
 /// The scope asked for, which only a scheduled appointment of a series may widen.
-fn edit_scope(anchor: &Appointment, asked: Option<&str>) -> Result<EditScope, Error> {
+pub(super) fn edit_scope(anchor: &Appointment, asked: Option<&str>) -> Result<EditScope, Error> {
     let mut problems = Problems::default();
     let scope = problems
         .choice("scope", asked, EditScope::parse, EditScope::choices)
@@ -761,7 +634,7 @@ fn edit_scope(anchor: &Appointment, asked: Option<&str>) -> Result<EditScope, Er
 }
 
 /// The occurrences a scope takes, the one asked about first among them.
-async fn chosen(
+pub(super) async fn chosen(
     tx: &mut sqlx::PgConnection,
     anchor: &Appointment,
     scope: EditScope,

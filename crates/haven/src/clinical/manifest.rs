@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use super::{api, assessments, pages};
+use super::{api, assessments, measures_pages, pages};
 use crate::compliance::rotation::SealedColumn;
 use crate::module::{ClientTable, Module};
 use crate::policy::{Action, Scope};
@@ -34,6 +34,7 @@ pub fn module() -> Module {
     Module::new("clinical")
         .routes(api::routes)
         .routes(pages::routes)
+        .routes(measures_pages::routes)
         .openapi(ApiDoc::openapi)
         .jobs(|handlers| handlers.on(assessments::ALERT_JOB, assessments::notify))
         .nav(30, "/notes", "My notes", "notes", Some(Action::ViewLateNotes))

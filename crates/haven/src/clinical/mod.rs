@@ -12,6 +12,7 @@ pub mod api;
 pub mod assessments;
 pub mod instruments;
 mod manifest;
+pub mod measures_pages;
 pub mod note_store;
 pub mod notes;
 pub mod pages;

@@ -14,16 +14,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
-use super::assessments::{self, AssessmentInput, AssessmentSummary};
-use super::instruments::{ANSWERS, Instrument};
+use super::assessments;
 use super::note_store::{AwaitingCosign, NoteOwed};
 use super::notes::{self, NoteInput, NoteWithHistory};
-use super::trend::{self, Trend};
 use super::{NoteStatus, NoteSummary, NoteTemplate};
 use crate::actor::Actor;
 use crate::clients::pages::ChartHead;
 use crate::documents::Document;
-use crate::error::{Error, FieldError, FieldErrors};
+use crate::error::{Error, FieldErrors};
 use crate::policy::Action;
 use crate::web::form::{Problem, Submitted};
 use crate::web::page::{Chrome, render, render_with_status};
@@ -42,30 +40,10 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Full, Method::POST, "/notes/{id}/amend", amend_form)
         .add(Access::Full, Method::POST, "/notes/{id}/cosign", cosign_form)
         .add(Access::Full, Method::POST, "/notes/{id}/discard", discard_form)
-        .add(Access::Full, Method::GET, "/clients/{id}/measures", measures_tab)
-        .add(
-            Access::Full,
-            Method::GET,
-            "/clients/{id}/measures/new",
-            new_measure_page,
-        )
-        .add(
-            Access::Full,
-            Method::POST,
-            "/clients/{id}/measures/new",
-            record_measure_form,
-        )
-        .add(Access::Full, Method::GET, "/measures/{id}", measure_page)
-        .add(
-            Access::Full,
-            Method::POST,
-            "/safety-alerts/{id}/acknowledge",
-            acknowledge_form,
-        )
 }
 
 /// A toast after a redirect, chosen by a fixed key (never text from the URL).
-fn toast(params: &[(String, String)]) -> Option<String> {
+pub(super) fn toast(params: &[(String, String)]) -> Option<String> {
     let done = params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str())?;
     Some(
         match done {
@@ -82,7 +60,7 @@ fn toast(params: &[(String, String)]) -> Option<String> {
     )
 }
 
-fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == key)
@@ -91,23 +69,23 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// Dates and times in the organisation's time zone.
-struct Clock(Tz);
+pub(super) struct Clock(Tz);
 
 impl Clock {
-    async fn of(caller: &Actor) -> Result<Self, Error> {
+    pub(super) async fn of(caller: &Actor) -> Result<Self, Error> {
         Ok(Self(caller.zone().await?))
     }
 
-    fn when(&self, at: &DateTime<Utc>) -> String {
+    pub(super) fn when(&self, at: &DateTime<Utc>) -> String {
         show(*at, self.0, Style::DateTime)
     }
 
-    fn day(&self, at: &DateTime<Utc>) -> String {
+    pub(super) fn day(&self, at: &DateTime<Utc>) -> String {
         show(*at, self.0, Style::Date)
     }
 }
 
-async fn head(caller: &Actor, client: Uuid, tab: &'static str) -> Result<ChartHead, Error> {
+pub(super) async fn head(caller: &Actor, client: Uuid, tab: &'static str) -> Result<ChartHead, Error> {
     let chart = crate::clients::service::chart(caller, client).await?.into_inner();
     ChartHead::of(caller, &chart, tab).await
 }
@@ -766,246 +744,3 @@ async fn worklist_page(caller: Actor, Query(params): Query<Vec<(String, String)>
 
 // ---------------------------------------------------------------------------------------
 // Measures
-
-struct MeasureLine {
-    summary: AssessmentSummary,
-    when: String,
-}
-
-#[derive(Template)]
-#[template(path = "clinical/measures_tab.html")]
-struct MeasuresTab {
-    chrome: Chrome,
-    head: ChartHead,
-    trends: Vec<Trend>,
-    measures: Vec<MeasureLine>,
-    instruments: Vec<(&'static str, &'static str)>,
-    can_record: bool,
-    width: String,
-    height: String,
-}
-
-async fn measures_tab(
-    caller: Actor,
-    Path(client): Path<Uuid>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, Error> {
-    let head = head(&caller, client, "measures").await?;
-    let mut all = assessments::list(&caller, client).await?.into_inner();
-    // Oldest first for the trend; the table shows the newest first.
-    all.sort_by_key(|a| a.administered_at);
-    let trends = Instrument::ALL.iter().filter_map(|i| Trend::of(*i, &all)).collect();
-    let clock = Clock::of(&caller).await?;
-    let measures = all
-        .into_iter()
-        .rev()
-        .map(|summary| MeasureLine {
-            when: clock.when(&summary.administered_at),
-            summary,
-        })
-        .collect();
-    render(&MeasuresTab {
-        chrome: caller.chrome().await?.at("clients").toast(toast(&params)),
-        can_record: caller.may(&Action::RecordAssessment(head.facts)),
-        head,
-        trends,
-        measures,
-        instruments: Instrument::ALL.iter().map(|i| (i.as_str(), i.short_name())).collect(),
-        width: format!("{:.0}", trend::WIDTH),
-        height: format!("{:.0}", trend::HEIGHT),
-    })
-}
-
-struct Item {
-    number: usize,
-    text: &'static str,
-    answer: Option<u8>,
-    error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "clinical/measure_form.html")]
-struct MeasureForm {
-    chrome: Chrome,
-    client_id: Uuid,
-    client_name: String,
-    instrument: Instrument,
-    items: Vec<Item>,
-    answers: Vec<Answer>,
-    errors: Vec<Problem>,
-}
-
-impl Item {
-    #[allow(clippy::trivially_copy_pass_by_ref)] // the template passes values by reference
-    fn has(&self, value: &u8) -> bool {
-        self.answer == Some(*value)
-    }
-}
-
-struct Answer {
-    value: u8,
-    label: &'static str,
-}
-
-async fn measure_form(
-    caller: &Actor,
-    client: Uuid,
-    instrument: Instrument,
-    given: &[Option<u8>],
-    errors: Vec<FieldError>,
-) -> Result<MeasureForm, Error> {
-    let chart = crate::clients::service::chart(caller, client).await?.into_inner();
-    let items: Vec<Item> = instrument
-        .items()
-        .iter()
-        .enumerate()
-        .map(|(i, text)| Item {
-            number: i + 1,
-            text,
-            answer: given.get(i).copied().flatten(),
-            error: errors
-                .iter()
-                .find(|e| e.field == format!("answers[{i}]"))
-                .map(|e| e.message.clone()),
-        })
-        .collect();
-    let problems = errors
-        .iter()
-        .map(|e| Problem {
-            text: e.message.clone(),
-            target: e
-                .field
-                .strip_prefix("answers[")
-                .and_then(|rest| rest.strip_suffix(']'))
-                .and_then(|i| i.parse::<usize>().ok())
-                .map(|i| format!("item-{}-0", i + 1)),
-        })
-        .collect();
-    Ok(MeasureForm {
-        chrome: caller.chrome().await?.at("clients"),
-        client_id: client,
-        client_name: chart.client.details.display_name(),
-        instrument,
-        items,
-        answers: ANSWERS
-            .iter()
-            .map(|(value, label)| Answer { value: *value, label })
-            .collect(),
-        errors: problems,
-    })
-}
-
-async fn new_measure_page(
-    caller: Actor,
-    Path(client): Path<Uuid>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, Error> {
-    let facts = notes::client_facts(&caller, client).await?;
-    caller.authorize(&Action::RecordAssessment(facts)).await?;
-    let instrument = param(&params, "instrument")
-        .and_then(Instrument::parse)
-        .unwrap_or(Instrument::Phq9);
-    render(&measure_form(&caller, client, instrument, &[], Vec::new()).await?)
-}
-
-async fn record_measure_form(
-    caller: Actor,
-    Path(client): Path<Uuid>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, Error> {
-    let form = Submitted(form);
-    let instrument = form
-        .get("instrument")
-        .and_then(Instrument::parse)
-        .ok_or_else(|| Error::Invalid(vec![FieldError::new("instrument", Instrument::choices())]))?;
-    let given: Vec<Option<u8>> = (1..=instrument.items().len())
-        .map(|n| form.get(&format!("item{n}")).and_then(|v| v.parse::<u8>().ok()))
-        .collect();
-    // Each item must be answered: the page names the ones left out.
-    let missing: Vec<FieldError> = given
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| a.is_none())
-        .map(|(i, _)| FieldError::new(format!("answers[{i}]"), format!("Answer item {}", i + 1)))
-        .collect();
-    let outcome = if missing.is_empty() {
-        let input = AssessmentInput {
-            instrument: Some(instrument.as_str().to_owned()),
-            answers: given.iter().map(|a| a.unwrap_or_default()).collect(),
-            appointment_id: None,
-        };
-        assessments::record(&caller, client, &input).await
-    } else {
-        Err(Error::Invalid(missing))
-    };
-    match outcome {
-        Ok(recorded) => {
-            let done = if recorded.alert_id.is_some() {
-                "alert"
-            } else {
-                "recorded"
-            };
-            Ok(Redirect::to(&format!("/clients/{client}/measures?done={done}")).into_response())
-        }
-        Err(Error::Invalid(problems)) => render_with_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &measure_form(&caller, client, instrument, &given, problems).await?,
-        ),
-        Err(other) => Err(other),
-    }
-}
-
-struct AnswerLine {
-    number: usize,
-    text: &'static str,
-    answer: &'static str,
-    value: u8,
-}
-
-#[derive(Template)]
-#[template(path = "clinical/measure.html")]
-struct MeasurePage {
-    chrome: Chrome,
-    client_name: String,
-    summary: AssessmentSummary,
-    when: String,
-    answers: Vec<AnswerLine>,
-}
-
-async fn measure_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
-    let assessment = assessments::view(&caller, id).await?.into_inner();
-    let clock = Clock::of(&caller).await?;
-    let chart = crate::clients::service::chart(&caller, assessment.summary.client_id)
-        .await?
-        .into_inner();
-    let items = assessment.summary.instrument.items();
-    let answers = assessment
-        .answers
-        .iter()
-        .zip(items)
-        .enumerate()
-        .map(|(i, (value, text))| AnswerLine {
-            number: i + 1,
-            text,
-            answer: ANSWERS.iter().find(|(v, _)| v == value).map_or("", |(_, label)| label),
-            value: *value,
-        })
-        .collect();
-    render(&MeasurePage {
-        chrome: caller.chrome().await?.at("clients"),
-        client_name: chart.client.details.display_name(),
-        when: clock.when(&assessment.summary.administered_at),
-        summary: assessment.summary,
-        answers,
-    })
-}
-
-async fn acknowledge_form(
-    caller: Actor,
-    Path(id): Path<Uuid>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Result<Response, Error> {
-    let response = Submitted(form).text("response");
-    let client = assessments::acknowledge(&caller, id, response.as_deref()).await?;
-    Ok(Redirect::to(&format!("/clients/{client}?done=acknowledged")).into_response())
-}

@@ -3,7 +3,7 @@
 //! with the admin as its actor.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -15,6 +15,7 @@ use super::admin::{self, AdminError, ChangedBy, NewAccount};
 use super::auth::Identity;
 use super::email_token::{self, Purpose};
 use super::{Role, User, UserId, UserStatus, store};
+use crate::actor::Actor;
 use crate::actor::RequestMeta;
 use crate::compliance::audit::{self, EventFilter};
 use crate::error::{Error, FieldError, FieldErrors};
@@ -23,7 +24,6 @@ use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
-use crate::web::tenant::CurrentTenant;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -216,12 +216,8 @@ fn user_json(user: &User) -> serde_json::Value {
 
 /// The staff list.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Every account"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn list_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-) -> Result<Response, Error> {
+pub(crate) async fn list_api(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     let users: Vec<serde_json::Value> = store::list(&tenant.pool).await?.iter().map(user_json).collect();
     Ok(Json(json!({ "users": users })).into_response())
@@ -236,13 +232,8 @@ pub(crate) struct InviteJson {
 
 /// Invite someone: an invited account and a one-time link, emailed or returned.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = InviteJson, security(("session" = []), ("bearer" = [])), responses((status = 201, description = "Invited"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "The email is taken", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn invite_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Json(body): Json<InviteJson>,
-) -> Result<Response, Error> {
+pub(crate) async fn invite_api(caller: Actor, Json(body): Json<InviteJson>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let roles: Vec<Role> = body.roles.iter().filter_map(|r| Role::parse(r)).collect();
     if roles.len() != body.roles.len() {
@@ -264,13 +255,11 @@ pub(crate) async fn invite_api(
 /// Change roles or status (`active`, `disabled`); disabling ends every session at once.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), request_body = Change, security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The account as changed"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You cannot change your own roles or disable yourself", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn change_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Json(change): Json<Change>,
 ) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let by = changed_by(&identity, &meta);
     apply(&state, &tenant, &by, identity.user.id, UserId(id), &change).await?;
@@ -294,13 +283,8 @@ async fn one_shot(
 
 /// Lift a sign-in lock now.
 #[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Unlocked"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn unlock_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+pub(crate) async fn unlock_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     let change = Change {
         unlock: Some(true),
         ..Change::default()
@@ -310,13 +294,8 @@ pub(crate) async fn unlock_api(
 
 /// Remove the account's second factor (a lost phone); ends its sessions.
 #[utoipa::path(post, path = "/api/v1/users/{id}/reset-two-factor", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Reset"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn reset_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+pub(crate) async fn reset_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     let change = Change {
         reset_two_factor: Some(true),
         ..Change::default()
@@ -339,13 +318,8 @@ async fn sign_ins(tenant: &Tenant, user: UserId) -> Result<Vec<audit::ChainedEve
 
 /// Someone's recent sign-in activity (yours, or anyone's for admins).
 #[utoipa::path(get, path = "/api/v1/users/{id}/sign-ins", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Recent sign-in events"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn sign_ins_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+pub(crate) async fn sign_ins_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(
         &state,
         &tenant,
@@ -404,12 +378,8 @@ impl UsersPage {
     }
 }
 
-async fn users_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-) -> Result<Response, Error> {
+async fn users_page(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     render(&UsersPage {
         chrome: Chrome::for_user(&state, &tenant, &identity).await?,
@@ -421,13 +391,8 @@ async fn users_page(
     })
 }
 
-async fn invite_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, Error> {
+async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let value = |key: &str| {
         fields
@@ -545,25 +510,18 @@ async fn user_page_for(
     })
 }
 
-async fn user_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+async fn user_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     render(&user_page_for(&state, &tenant, &identity, UserId(id), None).await?)
 }
 
 async fn change_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
+    caller: Actor,
     Path(id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let action = fields
         .iter()

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::auth::{self, Identity};
 use super::service::{self, NextStep, SignInError, SignOut};
 use super::{Email, User, session, two_factor};
+use crate::actor::Actor;
 use crate::actor::RequestMeta;
 use crate::compliance::audit::{self, EventFilter};
 use crate::error::{Error, FieldError};
@@ -321,13 +322,8 @@ struct CodeForm {
     code: String,
 }
 
-async fn second_factor_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Form(form): Form<CodeForm>,
-) -> Result<Response, Error> {
+async fn second_factor_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Ok(Redirect::to("/").into_response());
     }
@@ -353,13 +349,8 @@ pub(crate) struct CodeJson {
 
 /// Complete sign-in with a TOTP code or a recovery code.
 #[utoipa::path(post, path = "/api/v1/auth/two-factor/verify", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Fully signed in"), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "This session needs no code", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "Too many wrong codes", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn second_factor_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Json(body): Json<CodeJson>,
-) -> Result<Response, Error> {
+pub(crate) async fn second_factor_api(caller: Actor, Json(body): Json<CodeJson>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Err(Error::conflict("This session needs no verification code.".to_owned()));
     }
@@ -411,13 +402,8 @@ struct RecoveryCodesPage {
     codes: Vec<String>,
 }
 
-async fn enrol_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Form(form): Form<CodeForm>,
-) -> Result<Response, Error> {
+async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
     }
@@ -473,13 +459,8 @@ pub(crate) async fn enrol_api(
 
 /// Confirm enrolment with a code from the app; returns ten one-time recovery codes, shown once.
 #[utoipa::path(post, path = "/api/v1/auth/two-factor/confirm", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Two-step verification is on"), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn confirm_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Json(body): Json<CodeJson>,
-) -> Result<Response, Error> {
+pub(crate) async fn confirm_api(caller: Actor, Json(body): Json<CodeJson>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     if !may_enrol(&identity) {
         return Err(Error::Forbidden {
             code: "second_factor_required",
@@ -500,12 +481,8 @@ fn signed_out(to: &str, https: bool) -> Response {
     response
 }
 
-async fn sign_out_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-) -> Result<Response, Error> {
+async fn sign_out_form(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::This)
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -514,12 +491,8 @@ async fn sign_out_form(
 
 /// End this session.
 #[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", security(("session" = [])), responses((status = 200, description = "Signed out; the cookie is cleared"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn sign_out_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-) -> Result<Response, Error> {
+pub(crate) async fn sign_out_api(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::This)
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -645,13 +618,8 @@ async fn sessions_page(
     })
 }
 
-async fn end_session_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+async fn end_session_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -661,12 +629,8 @@ async fn end_session_form(
     Ok(Redirect::to("/account/sessions?notice=ended").into_response())
 }
 
-async fn end_all_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-) -> Result<Response, Error> {
+async fn end_all_form(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -706,13 +670,8 @@ pub(crate) async fn sessions_api(CurrentTenant(tenant): CurrentTenant, identity:
 
 /// Sign out one of your devices.
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", params(("id" = uuid::Uuid, Path, description = "The session")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live session of yours", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn end_session_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+pub(crate) async fn end_session_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -724,12 +683,8 @@ pub(crate) async fn end_session_api(
 
 /// Sign out everywhere, this session included.
 #[utoipa::path(post, path = "/api/v1/auth/sign-out-everywhere", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "How many sessions ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn end_all_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-) -> Result<Response, Error> {
+pub(crate) async fn end_all_api(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
         .await
         .map_err(|err| sign_in_error(&err))?;

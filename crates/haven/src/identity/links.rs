@@ -2,7 +2,10 @@
 //! choosing a password; a reset also ends every session of the account.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -260,15 +263,43 @@ fn heading(purpose: Purpose) -> &'static str {
     }
 }
 
-async fn link_page(
-    state: &AppState,
-    tenant: &Tenant,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
-    token: &str,
-    purpose: Purpose,
-    base: &str,
-) -> Result<Response, Error> {
+/// What a link's page and form need from the request: the organisation, where the
+/// request came from, its headers (the pre-session cookie) and the link's token.
+struct LinkRequest {
+    state: AppState,
+    tenant: Arc<Tenant>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    token: String,
+}
+
+impl FromRequestParts<AppState> for LinkRequest {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
+        let meta = RequestMeta::from_request_parts(parts, state).await?;
+        let Path(token) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::NotFound)?;
+        Ok(Self {
+            state: state.clone(),
+            tenant,
+            meta,
+            headers: parts.headers.clone(),
+            token,
+        })
+    }
+}
+
+async fn link_page(link: &LinkRequest, purpose: Purpose, base: &str) -> Result<Response, Error> {
+    let LinkRequest {
+        state,
+        tenant,
+        meta,
+        headers,
+        token,
+    } = link;
     let valid = email_token::check(&tenant.pool, token, purpose, state.clock.now())
         .await?
         .is_some();
@@ -300,17 +331,14 @@ struct SetPasswordForm {
     csrf: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)] // one request's parts
-async fn link_form(
-    state: &AppState,
-    tenant: &Tenant,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
-    token: &str,
-    purpose: Purpose,
-    base: &str,
-    form: SetPasswordForm,
-) -> Result<Response, Error> {
+async fn link_form(link: &LinkRequest, purpose: Purpose, base: &str, form: SetPasswordForm) -> Result<Response, Error> {
+    let LinkRequest {
+        state,
+        tenant,
+        meta,
+        headers,
+        token,
+    } = link;
     let presession = auth::check_presession(headers, form.csrf.as_deref())?;
     let page = |errors: Vec<FieldError>, link_invalid: bool| SetPasswordPage {
         chrome: Chrome::anonymous(&tenant.record.display_name),
@@ -338,82 +366,18 @@ async fn link_form(
     }
 }
 
-async fn reset_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Result<Response, Error> {
-    link_page(
-        &state,
-        &tenant,
-        &meta,
-        &headers,
-        &token,
-        Purpose::PasswordReset,
-        "/password-reset",
-    )
-    .await
+async fn reset_page(link: LinkRequest) -> Result<Response, Error> {
+    link_page(&link, Purpose::PasswordReset, "/password-reset").await
 }
 
-async fn reset_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    Form(form): Form<SetPasswordForm>,
-) -> Result<Response, Error> {
-    link_form(
-        &state,
-        &tenant,
-        &meta,
-        &headers,
-        &token,
-        Purpose::PasswordReset,
-        "/password-reset",
-        form,
-    )
-    .await
+async fn reset_form(link: LinkRequest, Form(form): Form<SetPasswordForm>) -> Result<Response, Error> {
+    link_form(&link, Purpose::PasswordReset, "/password-reset", form).await
 }
 
-async fn invitation_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Result<Response, Error> {
-    link_page(
-        &state,
-        &tenant,
-        &meta,
-        &headers,
-        &token,
-        Purpose::Invitation,
-        "/invitation",
-    )
-    .await
+async fn invitation_page(link: LinkRequest) -> Result<Response, Error> {
+    link_page(&link, Purpose::Invitation, "/invitation").await
 }
 
-async fn invitation_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    Form(form): Form<SetPasswordForm>,
-) -> Result<Response, Error> {
-    link_form(
-        &state,
-        &tenant,
-        &meta,
-        &headers,
-        &token,
-        Purpose::Invitation,
-        "/invitation",
-        form,
-    )
-    .await
+async fn invitation_form(link: LinkRequest, Form(form): Form<SetPasswordForm>) -> Result<Response, Error> {
+    link_form(&link, Purpose::Invitation, "/invitation", form).await
 }

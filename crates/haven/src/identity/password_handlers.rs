@@ -14,6 +14,7 @@ use super::password::check_strength;
 use super::service::event;
 use super::session::{self, EndReason};
 use super::store;
+use crate::actor::Actor;
 use crate::actor::RequestMeta;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::{Error, FieldError, FieldErrors};
@@ -114,13 +115,8 @@ async fn change(
     responses((status = 200, description = "Changed; `other_sessions_ended` says how many"),
               (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
               (status = 422, description = "Wrong current password or a weak new one", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Json(body): Json<Change>,
-) -> Result<Response, Error> {
+pub(crate) async fn api(caller: Actor, Json(body): Json<Change>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     let ended = change(&state, &tenant, &meta, &identity, &body).await?;
     Ok(Json(json!({ "status": "changed", "other_sessions_ended": ended })).into_response())
 }
@@ -146,13 +142,8 @@ async fn page(
     })
 }
 
-async fn form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Form(body): Form<Change>,
-) -> Result<Response, Error> {
+async fn form(caller: Actor, Form(body): Form<Change>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     let body = Change {
         new_password_confirmation: Some(body.new_password_confirmation.unwrap_or_default()),
         ..body

@@ -2,7 +2,6 @@
 //! for everyone, idle timeout, session lifetime, lockout. Each change is audited.
 
 use askama::Template;
-use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -11,6 +10,7 @@ use serde_json::json;
 use super::auth::Identity;
 use super::service::event;
 use super::store::SecuritySettings;
+use crate::actor::Actor;
 use crate::actor::RequestMeta;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::{Error, FieldError, FieldErrors};
@@ -19,7 +19,6 @@ use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
-use crate::web::tenant::CurrentTenant;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -76,12 +75,8 @@ async fn save(
 /// The organisation's sign-in and session rules.
 #[utoipa::path(get, path = "/api/v1/organisation/security", tag = "users", security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "The rules", body = SecuritySettings), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn get_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-) -> Result<Response, Error> {
+pub(crate) async fn get_api(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     Ok(Json(tenant.settings().await?.security).into_response())
 }
@@ -90,13 +85,8 @@ pub(crate) async fn get_api(
 /// `session_lifetime_hours` (1-168), `lockout_threshold` (3-50), `lockout_minutes` (1-1440).
 #[utoipa::path(put, path = "/api/v1/organisation/security", tag = "users", request_body = SecuritySettings, security(("session" = []), ("bearer" = [])),
     responses((status = 200, description = "Saved"), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "A value is out of range", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn put_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Json(settings): Json<SecuritySettings>,
-) -> Result<Response, Error> {
+pub(crate) async fn put_api(caller: Actor, Json(settings): Json<SecuritySettings>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     save(&state, &tenant, &meta, &identity, &settings).await?;
     Ok(Json(json!({ "status": "saved", "settings": settings })).into_response())
@@ -167,12 +157,10 @@ impl SecurityPage {
 }
 
 async fn page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
+    caller: Actor,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
     let settings = tenant.settings().await?.security;
@@ -184,13 +172,8 @@ async fn page(
     ))
 }
 
-async fn form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, Error> {
+async fn form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     let number = |key: &str| {
         fields

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::api_token::{self, MAX_DAYS, TokenSummary};
 use super::auth::Identity;
 use super::service::event;
+use crate::actor::Actor;
 use crate::actor::RequestMeta;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::{Error, FieldError, FieldErrors};
@@ -182,13 +183,8 @@ async fn tokens_page(
     render(&page(&state, &tenant, &identity, None, FieldErrors::default()).await?)
 }
 
-async fn create_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, Error> {
+async fn create_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     session_only(&identity)?;
     let value = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let scopes: Vec<String> = fields
@@ -209,13 +205,8 @@ async fn create_form(
     }
 }
 
-async fn revoke_form(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+async fn revoke_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     session_only(&identity)?;
     revoke(&state, &tenant, &meta, &identity, id).await?;
     Ok(Redirect::to("/account/tokens").into_response())
@@ -242,13 +233,8 @@ pub(crate) struct CreateJson {
 
 /// Create a token. It is in the answer once and never again.
 #[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "tokens", request_body = CreateJson, security(("session" = [])), responses((status = 201, description = "The token, shown once"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn create_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Json(body): Json<CreateJson>,
-) -> Result<Response, Error> {
+pub(crate) async fn create_api(caller: Actor, Json(body): Json<CreateJson>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     session_only(&identity)?;
     let new = validate(&body.name, &body.scopes, body.expires_in_days).map_err(Error::Invalid)?;
     let (id, token, expires_at) = create(&state, &tenant, &meta, &identity, &new).await?;
@@ -268,13 +254,8 @@ pub(crate) async fn create_api(
 
 /// Revoke one of your tokens.
 #[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "tokens", params(("id" = uuid::Uuid, Path, description = "The token")), security(("session" = [])), responses((status = 204, description = "Revoked"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live token of yours", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn revoke_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Path(id): Path<Uuid>,
-) -> Result<Response, Error> {
+pub(crate) async fn revoke_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     session_only(&identity)?;
     revoke(&state, &tenant, &meta, &identity, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -15,69 +15,9 @@ use crate::identity::{Role, UserId};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 
-/// What an API token may be used for. Each action needs one scope ([`Action::scope`]);
-/// a token holds some, and can never do more than its owner. The modules that own the
-/// actions offer their scopes, with a description, in their manifests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    AccountRead,
-    UsersRead,
-    UsersWrite,
-    AuditRead,
-    OrganisationWrite,
-    ClientsRead,
-    ClientsWrite,
-    ReferralsRead,
-    ReferralsWrite,
-    AppointmentsRead,
-    AppointmentsWrite,
-    ClinicalRead,
-    ClinicalWrite,
-    HelpWrite,
-}
+mod scope;
 
-impl Scope {
-    pub const ALL: [Self; 14] = [
-        Self::AccountRead,
-        Self::UsersRead,
-        Self::UsersWrite,
-        Self::AuditRead,
-        Self::OrganisationWrite,
-        Self::ClientsRead,
-        Self::ClientsWrite,
-        Self::ReferralsRead,
-        Self::ReferralsWrite,
-        Self::AppointmentsRead,
-        Self::AppointmentsWrite,
-        Self::ClinicalRead,
-        Self::ClinicalWrite,
-        Self::HelpWrite,
-    ];
-
-    /// The name a token stores and an API client sends, e.g. `clients:read`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AccountRead => "account:read",
-            Self::UsersRead => "users:read",
-            Self::UsersWrite => "users:write",
-            Self::AuditRead => "audit:read",
-            Self::OrganisationWrite => "organisation:write",
-            Self::ClientsRead => "clients:read",
-            Self::ClientsWrite => "clients:write",
-            Self::ReferralsRead => "referrals:read",
-            Self::ReferralsWrite => "referrals:write",
-            Self::AppointmentsRead => "appointments:read",
-            Self::AppointmentsWrite => "appointments:write",
-            Self::ClinicalRead => "clinical:read",
-            Self::ClinicalWrite => "clinical:write",
-            Self::HelpWrite => "help:write",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|scope| scope.as_str() == name)
-    }
-}
+pub use scope::Scope;
 
 /// How the person asking stands to one client: loaded by the clients module, judged here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -349,14 +289,9 @@ fn allow_if(condition: bool, otherwise: &'static str) -> Decision {
     }
 }
 
-/// Counsellors, case managers and supervisors: the people who work with clients.
-fn is_clinical(identity: &Identity) -> bool {
-    identity.user.is_clinical_staff()
-}
-
 /// Reaches the client through the care team, supervision or break-glass.
 fn reaches(identity: &Identity, facts: ClientFacts) -> bool {
-    is_clinical(identity) && (reaches_without_break_glass(identity, facts) || facts.break_glass)
+    identity.user.is_clinical_staff() && (reaches_without_break_glass(identity, facts) || facts.break_glass)
 }
 
 fn reaches_without_break_glass(identity: &Identity, facts: ClientFacts) -> bool {
@@ -412,17 +347,17 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
             allow_if(has(Role::Auditor), "only auditors read the audit trail")
         }
         Action::ListClients => allow_if(
-            is_clinical(identity) || sees_every_client(identity),
+            identity.user.is_clinical_staff() || sees_every_client(identity),
             "your role does not include client records",
         ),
         Action::CreateClient => allow_if(
-            is_clinical(identity) || has(Role::FrontDesk),
+            identity.user.is_clinical_staff() || has(Role::FrontDesk),
             "only front desk and clinical staff register clients",
         ),
         Action::ViewClient(facts) => {
             if sees_every_client(identity) || reaches(identity, *facts) {
                 Decision::Allow
-            } else if is_clinical(identity) {
+            } else if identity.user.is_clinical_staff() {
                 Decision::Deny(NOT_ON_CARE_TEAM)
             } else {
                 Decision::Deny("your role does not include client records")
@@ -431,7 +366,7 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
         Action::EditClient(facts) => {
             if has(Role::FrontDesk) || reaches(identity, *facts) {
                 Decision::Allow
-            } else if is_clinical(identity) {
+            } else if identity.user.is_clinical_staff() {
                 Decision::Deny(NOT_ON_CARE_TEAM)
             } else {
                 Decision::Deny("your role does not change client records")
@@ -445,14 +380,14 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
         Action::ViewClinical(facts) => {
             if reaches(identity, *facts) {
                 Decision::Allow
-            } else if is_clinical(identity) {
+            } else if identity.user.is_clinical_staff() {
                 Decision::Deny(NOT_ON_CARE_TEAM)
             } else {
                 Decision::Deny(NO_CLINICAL)
             }
         }
         Action::OpenBreakGlass(facts) => {
-            if !is_clinical(identity) {
+            if !identity.user.is_clinical_staff() {
                 Decision::Deny(NO_CLINICAL)
             } else if reaches_without_break_glass(identity, *facts) {
                 Decision::Deny("you already have access to this client")
@@ -464,7 +399,7 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
             has(Role::OrgAdmin) || has(Role::Supervisor),
             "only organisation admins and supervisors review emergency access",
         ),
-        Action::ListReferrals | Action::CreateReferral => allow_if(is_clinical(identity), NO_CLINICAL),
+        Action::ListReferrals | Action::CreateReferral => allow_if(identity.user.is_clinical_staff(), NO_CLINICAL),
         Action::ViewReferral(facts) | Action::MoveReferral(facts) => may_see_referral(identity, *facts),
         Action::ViewSchedule
         | Action::BookAppointment { .. }
@@ -509,7 +444,7 @@ fn may_keep_records(identity: &Identity, action: &Action) -> Decision {
     let reached = |facts: ClientFacts| {
         if reaches(identity, facts) {
             Decision::Allow
-        } else if is_clinical(identity) {
+        } else if identity.user.is_clinical_staff() {
             Decision::Deny(NOT_ON_CARE_TEAM)
         } else {
             Decision::Deny(NO_CLINICAL)
@@ -571,7 +506,7 @@ fn may_keep_records(identity: &Identity, action: &Action) -> Decision {
 }
 
 fn may_see_referral(identity: &Identity, facts: ReferralFacts) -> Decision {
-    if !is_clinical(identity) {
+    if !identity.user.is_clinical_staff() {
         Decision::Deny(NO_CLINICAL)
     } else if facts.assigned_to_them || facts.client.is_none_or(|client| reaches(identity, client)) {
         Decision::Allow
@@ -587,29 +522,31 @@ fn may_schedule(identity: &Identity, action: &Action) -> Decision {
     let has = |role| user.has_role(role);
     match action {
         Action::ViewSchedule => allow_if(
-            is_clinical(identity) || has(Role::FrontDesk),
+            identity.user.is_clinical_staff() || has(Role::FrontDesk),
             "only front desk and clinical staff see the schedule",
         ),
         Action::BookAppointment { reaches_every_client } => {
-            if has(Role::FrontDesk) || (is_clinical(identity) && *reaches_every_client) {
+            if has(Role::FrontDesk) || (identity.user.is_clinical_staff() && *reaches_every_client) {
                 Decision::Allow
-            } else if is_clinical(identity) {
+            } else if identity.user.is_clinical_staff() {
                 Decision::Deny(NOT_ON_CARE_TEAM)
             } else {
                 Decision::Deny("only front desk and clinical staff book appointments")
             }
         }
         Action::ViewAppointment(facts) | Action::ChangeAppointment(facts) => {
-            if has(Role::FrontDesk) || (is_clinical(identity) && (facts.involves_them || facts.reaches_a_client)) {
+            if has(Role::FrontDesk)
+                || (identity.user.is_clinical_staff() && (facts.involves_them || facts.reaches_a_client))
+            {
                 Decision::Allow
-            } else if is_clinical(identity) {
+            } else if identity.user.is_clinical_staff() {
                 Decision::Deny("this appointment is neither yours nor with a client on your caseload")
             } else {
                 Decision::Deny("only front desk and clinical staff see appointments")
             }
         }
         Action::SetAvailability { of } => allow_if(
-            has(Role::FrontDesk) || has(Role::OrgAdmin) || (*of == user.id && is_clinical(identity)),
+            has(Role::FrontDesk) || has(Role::OrgAdmin) || (*of == user.id && identity.user.is_clinical_staff()),
             "clinical staff set their own hours; front desk and admins set anyone's",
         ),
         Action::ManageRooms => allow_if(has(Role::OrgAdmin), "only organisation admins manage rooms"),

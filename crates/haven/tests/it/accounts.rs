@@ -260,7 +260,8 @@ async fn the_user_commands_create_disable_and_unlock_and_name_bad_input() {
     .await;
     app.haven(&["user", "enable", "--email", "ops@example.org"]).await;
     for _ in 0..5 {
-        app.sign_in(&app.browser(), "ops@example.org", "wrong").await;
+        let (status, _) = app.try_sign_in(&app.browser(), "ops@example.org", "wrong").await;
+        assert_eq!(status, 401, "a wrong password is refused");
     }
     assert_eq!(
         app.try_sign_in(&app.browser(), "ops@example.org", PASSWORD).await.0,

@@ -201,7 +201,8 @@ async fn five_failures_lock_the_account_name_until_time_or_an_admin_lifts_it() {
 
     // Time lifts it too.
     for _ in 0..5 {
-        app.sign_in(&app.browser(), "sam@example.org", "wrong").await;
+        let (status, _) = app.try_sign_in(&app.browser(), "sam@example.org", "wrong").await;
+        assert_eq!(status, 401, "a wrong password is refused");
     }
     assert_eq!(
         app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,

@@ -88,25 +88,11 @@ async fn a_module_added_to_the_list_is_routed_guarded_documented_navigable_and_r
     let admin = app.browser();
     app.sign_in(&admin, "admin@example.org", "lantern orbit velvet quarry")
         .await;
-    let count: serde_json::Value = admin
-        .get(app.url("/api/v1/example"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let count = app.get_json(&admin, "/api/v1/example").await;
     assert_eq!(count["count"], 3);
-    let home = admin.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = app.get_text(&admin, "/").await;
     assert!(home.contains("href=\"/example\""), "the admin's navigation shows it");
-    let doc: serde_json::Value = admin
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json(&admin, "/api/openapi.json").await;
     assert!(doc["paths"]["/api/v1/example"]["get"].is_object(), "documented");
     assert!(
         doc["paths"]["/api/v1/clients"]["get"].is_object(),
@@ -116,7 +102,7 @@ async fn a_module_added_to_the_list_is_routed_guarded_documented_navigable_and_r
     let desk = app.browser();
     app.sign_in(&desk, "desk@example.org", "lantern orbit velvet quarry")
         .await;
-    let home = desk.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = app.get_text(&desk, "/").await;
     assert!(!home.contains("href=\"/example\""), "the same policy action hides it");
     assert_eq!(desk.get(app.url("/example")).send().await.unwrap().status(), 403);
 }

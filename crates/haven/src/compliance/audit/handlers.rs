@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::export::{self, ExportFormat};
 use super::{ChainedEvent, EventFilter, Outcome, list_events};
+use crate::actor::Actor;
 use crate::actor::RequestMeta;
 use crate::error::{Error, FieldError, FieldErrors};
 use crate::identity::auth::Identity;
@@ -20,7 +21,6 @@ use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::page::{Chrome, render};
 use crate::web::routes::{Access, RouteTable};
-use crate::web::tenant::CurrentTenant;
 
 const PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
@@ -176,13 +176,8 @@ fn next_before(events: &[ChainedEvent], limit: i64) -> Option<i64> {
 
 /// Search the audit trail, newest first. Pages with `before` (the `next_before` of the previous page). Auditors only; each search is itself recorded.
 #[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "`events` and `next_before`"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 503, description = "`audit_unavailable`: the look could not be recorded, so nothing is shown", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn events_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Query(query): Query<FilterQuery>,
-) -> Result<Response, Error> {
+pub(crate) async fn events_api(caller: Actor, Query(query): Query<FilterQuery>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
     let (filter, limit) = query.parse().map_err(Error::Invalid)?;
     let events = list_events(&tenant.pool, &filter, limit).await?;
@@ -194,13 +189,8 @@ pub(crate) async fn events_api(
 
 /// Export events of `[from, to)` as JSON lines or CSV (at most 100,000; larger through `haven audit export`). Needs a `reason`, recorded before the export.
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The file, as an attachment"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn export_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Query(query): Query<FilterQuery>,
-) -> Result<Response, Error> {
+pub(crate) async fn export_api(caller: Actor, Query(query): Query<FilterQuery>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ExportAuditTrail).await?;
     let mut problems = Vec::new();
     let reason = blank(query.reason.as_ref()).map(str::to_owned);
@@ -309,13 +299,8 @@ impl EventsPage {
     }
 }
 
-async fn events_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    meta: RequestMeta,
-    identity: Identity,
-    Query(query): Query<FilterQuery>,
-) -> Result<Response, Error> {
+async fn events_page(caller: Actor, Query(query): Query<FilterQuery>) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
     let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
     let (filter, limit) = match query.parse() {

@@ -326,6 +326,18 @@ impl TestApp {
         (status, response.json().await.unwrap_or_default())
     }
 
+    /// `path` read by `client` as JSON, whatever the status.
+    pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
+        let response = client.get(self.url(path)).send().await.expect("request");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// `path` read by `client` as text (a page), whatever the status.
+    pub async fn get_text(&self, client: &reqwest::Client, path: &str) -> String {
+        let response = client.get(self.url(path)).send().await.expect("request");
+        response.text().await.expect("a body")
+    }
+
     /// A GET on the operators' admin listener.
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
         let admin = self.admin_addr.expect("the admin listener is on in tests");
