@@ -292,26 +292,33 @@ impl FromRequestParts<AppState> for LinkRequest {
     }
 }
 
+impl LinkRequest {
+    /// The set-password page for this link.
+    fn page(
+        &self,
+        purpose: Purpose,
+        base: &str,
+        presession: String,
+        errors: FieldErrors,
+        link_invalid: bool,
+    ) -> SetPasswordPage {
+        SetPasswordPage {
+            chrome: Chrome::anonymous(&self.tenant.record.display_name),
+            heading: heading(purpose),
+            action: format!("{base}/{}", self.token),
+            presession,
+            errors,
+            link_invalid,
+        }
+    }
+}
+
 async fn link_page(link: &LinkRequest, purpose: Purpose, base: &str) -> Result<Response, Error> {
-    let LinkRequest {
-        state,
-        tenant,
-        meta,
-        headers,
-        token,
-    } = link;
-    let valid = email_token::check(&tenant.pool, token, purpose, state.clock.now())
+    let valid = email_token::check(&link.tenant.pool, &link.token, purpose, link.state.clock.now())
         .await?
         .is_some();
-    let (presession, cookie) = auth::presession(headers, meta.https)?;
-    let page = SetPasswordPage {
-        chrome: Chrome::anonymous(&tenant.record.display_name),
-        heading: heading(purpose),
-        action: format!("{base}/{token}"),
-        presession,
-        errors: FieldErrors::default(),
-        link_invalid: !valid,
-    };
+    let (presession, cookie) = auth::presession(&link.headers, link.meta.https)?;
+    let page = link.page(purpose, base, presession, FieldErrors::default(), !valid);
     let mut response = if valid {
         render(&page)?
     } else {
@@ -332,27 +339,15 @@ struct SetPasswordForm {
 }
 
 async fn link_form(link: &LinkRequest, purpose: Purpose, base: &str, form: SetPasswordForm) -> Result<Response, Error> {
-    let LinkRequest {
-        state,
-        tenant,
-        meta,
-        headers,
-        token,
-    } = link;
-    let presession = auth::check_presession(headers, form.csrf.as_deref())?;
-    let page = |errors: Vec<FieldError>, link_invalid: bool| SetPasswordPage {
-        chrome: Chrome::anonymous(&tenant.record.display_name),
-        heading: heading(purpose),
-        action: format!("{base}/{token}"),
-        presession: presession.clone(),
-        errors: errors.into(),
-        link_invalid,
+    let presession = auth::check_presession(&link.headers, form.csrf.as_deref())?;
+    let page = |errors: Vec<FieldError>, link_invalid: bool| {
+        link.page(purpose, base, presession.clone(), errors.into(), link_invalid)
     };
     match redeem(
-        state,
-        tenant,
-        meta,
-        token,
+        &link.state,
+        &link.tenant,
+        &link.meta,
+        &link.token,
         purpose,
         &form.password,
         &form.password_confirmation,
