@@ -22,6 +22,7 @@ pub mod error;
 pub mod health;
 pub mod help;
 pub mod home;
+pub mod id;
 pub mod identity;
 pub mod mail;
 pub mod metrics;

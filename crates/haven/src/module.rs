@@ -10,7 +10,7 @@
 
 use crate::compliance::rotation::SealedColumn;
 use crate::platform::jobs::Handlers;
-use crate::policy::{Action, Scope};
+use crate::policy::{Action, ClientFacts, Scope};
 use crate::state::AppState;
 use crate::web::page::NavItem;
 use crate::web::routes::RouteTable;
@@ -29,6 +29,18 @@ pub struct NavEntry {
     pub section: &'static str,
     /// The page's own policy action; `None` for pages everyone signed in may open.
     pub gate: Option<Action>,
+}
+
+/// A tab of a client's chart (`/clients/{id}/{path}`), supplied by the module whose
+/// records it shows, and shown to those the policy lets take `gate` on that client.
+#[derive(Debug, Clone)]
+pub struct ChartTab {
+    /// Where it sits: lower first (the overview is 0).
+    pub position: u16,
+    /// The path under the client (`""` for the overview); also the tab's key.
+    pub path: &'static str,
+    pub label: &'static str,
+    pub gate: fn(ClientFacts) -> Action,
 }
 
 /// A table whose rows belong to one client (a `client_id` column). Every such table is
@@ -63,6 +75,7 @@ pub struct Module {
     scopes: Vec<(Scope, &'static str)>,
     sealed: Vec<SealedColumn>,
     client_tables: Vec<ClientTable>,
+    chart_tabs: Vec<ChartTab>,
 }
 
 impl Module {
@@ -76,6 +89,7 @@ impl Module {
             scopes: Vec::new(),
             sealed: Vec::new(),
             client_tables: Vec::new(),
+            chart_tabs: Vec::new(),
         }
     }
 
@@ -141,6 +155,24 @@ impl Module {
         self
     }
 
+    /// A tab of the client chart, shown when the policy allows `gate` on the client.
+    #[must_use]
+    pub fn chart_tab(
+        mut self,
+        position: u16,
+        path: &'static str,
+        label: &'static str,
+        gate: fn(ClientFacts) -> Action,
+    ) -> Self {
+        self.chart_tabs.push(ChartTab {
+            position,
+            path,
+            label,
+            gate,
+        });
+        self
+    }
+
     /// A table with a `client_id` column, and whether its rows are client records.
     #[must_use]
     pub fn client_table(mut self, table: ClientTable) -> Self {
@@ -153,6 +185,7 @@ impl Module {
 pub struct Modules {
     list: Vec<Module>,
     nav: Vec<NavEntry>,
+    chart_tabs: Vec<ChartTab>,
     openapi: utoipa::openapi::OpenApi,
     openapi_json: bytes::Bytes,
 }
@@ -161,12 +194,15 @@ impl Modules {
     pub fn new(modules: Vec<Module>) -> Self {
         let mut nav: Vec<NavEntry> = modules.iter().flat_map(|m| m.nav.iter().cloned()).collect();
         nav.sort_by_key(|entry| entry.position);
+        let mut chart_tabs: Vec<ChartTab> = modules.iter().flat_map(|m| m.chart_tabs.iter().cloned()).collect();
+        chart_tabs.sort_by_key(|tab| tab.position);
         let openapi =
             crate::web::openapi::document(modules.iter().flat_map(|m| m.openapi.iter().map(|document| document())));
         let openapi_json = serde_json::to_vec(&openapi).unwrap_or_default().into();
         Self {
             list: modules,
             nav,
+            chart_tabs,
             openapi,
             openapi_json,
         }
@@ -218,6 +254,19 @@ impl Modules {
                 section: entry.section,
                 current: false,
             })
+            .collect()
+    }
+
+    /// Every tab of the client chart, in order.
+    pub fn chart_tabs(&self) -> &[ChartTab] {
+        &self.chart_tabs
+    }
+
+    /// The chart's tabs someone may open on a client, in order.
+    pub fn chart_tabs_for(&self, facts: ClientFacts, allowed: impl Fn(&Action) -> bool) -> Vec<&ChartTab> {
+        self.chart_tabs
+            .iter()
+            .filter(|tab| allowed(&(tab.gate)(facts)))
             .collect()
     }
 

@@ -160,7 +160,7 @@ impl Problems {
     }
 
     /// An id, when given.
-    pub fn id(&mut self, field: &'static str, value: Option<&str>) -> Option<uuid::Uuid> {
+    pub fn id<T: From<uuid::Uuid>>(&mut self, field: &'static str, value: Option<&str>) -> Option<T> {
         match value.map(str::trim) {
             None | Some("") => None,
             Some(text) => {
@@ -168,7 +168,7 @@ impl Problems {
                 if parsed.is_none() {
                     self.add(field, "must be an id");
                 }
-                parsed
+                parsed.map(T::from)
             }
         }
     }

@@ -6,12 +6,12 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::service::{self, AppointmentFields, ChangeFields, StatusFields};
 use super::store::{self, Filter};
 use super::{AppointmentStatus, Named};
 use crate::actor::Actor;
+use crate::appointments::AppointmentId;
 use crate::error::{Error, FieldError};
 use crate::identity::UserId;
 use crate::policy::Action;
@@ -144,7 +144,7 @@ pub(crate) async fn create(caller: Actor, ApiJson(fields): ApiJson<AppointmentFi
         (status = 403, description = "Refused by the policy", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such appointment", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get(caller: Actor, Path(id): Path<AppointmentId>) -> Result<Response, Error> {
     Ok(Json(service::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -165,7 +165,7 @@ pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response,
     ))]
 pub(crate) async fn update(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<AppointmentId>,
     ApiJson(fields): ApiJson<ChangeFields>,
 ) -> Result<Response, Error> {
     Ok(Json(service::change(&caller, id, &fields).await?).into_response())
@@ -186,7 +186,7 @@ pub(crate) async fn update(
     ))]
 pub(crate) async fn status(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<AppointmentId>,
     ApiJson(fields): ApiJson<StatusFields>,
 ) -> Result<Response, Error> {
     Ok(Json(service::set_status(&caller, id, &fields).await?).into_response())
@@ -254,7 +254,7 @@ pub struct Availability {
         (status = 200, description = "Their hours", body = Availability),
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn availability(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn availability(caller: Actor, Path(id): Path<UserId>) -> Result<Response, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let hours = store::availability(&caller.tenant.pool, id)
         .await?
@@ -279,10 +279,10 @@ pub(crate) async fn availability(caller: Actor, Path(id): Path<Uuid>) -> Result<
     ))]
 pub(crate) async fn set_availability(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
     ApiJson(wanted): ApiJson<Availability>,
 ) -> Result<Response, Error> {
-    caller.authorize(&Action::SetAvailability { of: UserId(id) }).await?;
+    caller.authorize(&Action::SetAvailability { of: id }).await?;
     let mut problems = Vec::new();
     let mut hours = Vec::new();
     if wanted.hours.len() > 21 {

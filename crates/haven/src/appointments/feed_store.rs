@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 pub use super::feeds::FeedEvent;
+use crate::identity::UserId;
 
 /// The active staff member whose feed has this secret hash.
 pub async fn owner(db: impl PgExecutor<'_>, secret_hash: &[u8]) -> Result<Option<Uuid>, sqlx::Error> {
@@ -21,7 +22,7 @@ pub async fn owner(db: impl PgExecutor<'_>, secret_hash: &[u8]) -> Result<Option
 /// A clinician's appointments starting from `from` until `until`.
 pub async fn events_for(
     db: impl PgExecutor<'_>,
-    user: Uuid,
+    user: UserId,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<FeedEvent>, sqlx::Error> {
@@ -35,7 +36,7 @@ pub async fn events_for(
           AND a.starts_at >= $2 AND a.starts_at < $3
         ORDER BY a.starts_at, a.id
         "#,
-        user,
+        user as _,
         from,
         until
     )
@@ -46,7 +47,7 @@ pub async fn events_for(
 /// Makes the feed, or replaces its secret; `true` when it replaced one.
 pub async fn issue(
     conn: &mut PgConnection,
-    user: Uuid,
+    user: UserId,
     secret_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
@@ -56,7 +57,7 @@ pub async fn issue(
         ON CONFLICT (user_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at
         RETURNING (xmax <> 0) AS "replaced!"
         "#,
-        user,
+        user as _,
         secret_hash,
         now
     )
@@ -65,16 +66,16 @@ pub async fn issue(
 }
 
 /// Ends the feed; `false` when there was none.
-pub async fn withdraw(conn: &mut PgConnection, user: Uuid) -> Result<bool, sqlx::Error> {
-    let gone = sqlx::query!("DELETE FROM calendar_feeds WHERE user_id = $1", user)
+pub async fn withdraw(conn: &mut PgConnection, user: UserId) -> Result<bool, sqlx::Error> {
+    let gone = sqlx::query!("DELETE FROM calendar_feeds WHERE user_id = $1", user as _)
         .execute(conn)
         .await?;
     Ok(gone.rows_affected() > 0)
 }
 
 /// Since when the feed exists, if it does.
-pub async fn since(db: impl PgExecutor<'_>, user: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar!("SELECT created_at FROM calendar_feeds WHERE user_id = $1", user)
+pub async fn since(db: impl PgExecutor<'_>, user: UserId) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT created_at FROM calendar_feeds WHERE user_id = $1", user as _)
         .fetch_optional(db)
         .await
 }

@@ -115,7 +115,7 @@ async fn feed(
     let now = state.clock.now();
     let events = feed_store::events_for(
         &tenant.pool,
-        user,
+        user.into(),
         now - TimeDelta::days(PAST_DAYS),
         now + TimeDelta::days(FUTURE_DAYS),
     )
@@ -180,7 +180,7 @@ pub async fn issue(caller: &Actor) -> Result<NewFeed, Error> {
     let now = caller.now();
     let user = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
-    let replaced = feed_store::issue(&mut tx, user.0, &hash(&secret), now).await?;
+    let replaced = feed_store::issue(&mut tx, user, &hash(&secret), now).await?;
     audit::stage(
         &mut tx,
         &caller
@@ -219,7 +219,7 @@ pub async fn withdraw(caller: &Actor) -> Result<(), Error> {
     caller.authorize(&Action::ManageOwnAccount).await?;
     let user = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
-    if !feed_store::withdraw(&mut tx, user.0).await? {
+    if !feed_store::withdraw(&mut tx, user).await? {
         return Err(Error::NotFound);
     }
     audit::stage(
@@ -236,5 +236,5 @@ pub async fn withdraw(caller: &Actor) -> Result<(), Error> {
 
 /// Since when the caller's feed exists, if it does.
 pub async fn feed_since(caller: &Actor) -> Result<Option<DateTime<Utc>>, Error> {
-    Ok(feed_store::since(&caller.tenant.pool, caller.identity.user.id.0).await?)
+    Ok(feed_store::since(&caller.tenant.pool, caller.identity.user.id).await?)
 }

@@ -18,6 +18,7 @@ pub mod store;
 
 pub use manifest::module;
 
+use crate::clients::ClientId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -89,6 +90,21 @@ crate::word_enum!(
     }
 );
 
+crate::typed_id!(
+    /// An appointment: one occurrence, on its own or in a series.
+    AppointmentId
+);
+
+crate::typed_id!(
+    /// A recurring series of appointments.
+    SeriesId
+);
+
+crate::typed_id!(
+    /// A room that can be booked.
+    RoomId
+);
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Named {
     pub id: Uuid,
@@ -97,7 +113,7 @@ pub struct Named {
 
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientRef {
-    pub id: Uuid,
+    pub id: ClientId,
     pub name: String,
     pub record_number: String,
 }
@@ -106,9 +122,9 @@ crate::redacted_debug!(ClientRef { id });
 
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Appointment {
-    pub id: Uuid,
+    pub id: AppointmentId,
     /// The series it belongs to, when it recurs.
-    pub series_id: Option<Uuid>,
+    pub series_id: Option<SeriesId>,
     /// Edited on its own: changes to the whole series leave it be.
     pub detached: bool,
     pub clients: Vec<ClientRef>,

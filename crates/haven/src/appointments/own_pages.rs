@@ -6,11 +6,11 @@ use axum::Form;
 use axum::extract::Query;
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
-use uuid::Uuid;
 
 use super::{service, store};
 use crate::actor::Actor;
 use crate::error::{Error, FieldErrors};
+use crate::identity::UserId;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -86,7 +86,7 @@ const WEEKDAYS: [&str; 7] = [
 struct HoursPage {
     chrome: Chrome,
     name: String,
-    staff: Uuid,
+    staff: UserId,
     sections: Vec<Section>,
     errors: Vec<Problem>,
 }
@@ -114,12 +114,12 @@ fn hours_sections(values: &[(String, String); 7]) -> Vec<Section> {
 }
 
 /// Whose hours a request is about: `?staff=`, or the person asking.
-fn hours_of(caller: &Actor, params: &Submitted) -> Result<Uuid, Error> {
+fn hours_of(caller: &Actor, params: &Submitted) -> Result<UserId, Error> {
     params
         .get("staff")
         .filter(|v| !v.is_empty())
-        .map_or(Ok(caller.identity.user.id.0), |v| {
-            Uuid::parse_str(v).map_err(|_| Error::Malformed("staff: not an id".to_owned()))
+        .map_or(Ok(caller.identity.user.id), |v| {
+            v.parse().map_err(|_| Error::Malformed("staff: not an id".to_owned()))
         })
 }
 
@@ -127,11 +127,9 @@ async fn hours_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) 
     let params = Submitted(params);
     let staff = hours_of(&caller, &params)?;
     caller
-        .authorize(&crate::policy::Action::SetAvailability {
-            of: crate::identity::UserId(staff),
-        })
+        .authorize(&crate::policy::Action::SetAvailability { of: staff })
         .await?;
-    let person = crate::identity::store::find(&caller.tenant.pool, crate::identity::UserId(staff))
+    let person = crate::identity::store::find(&caller.tenant.pool, staff)
         .await?
         .ok_or(Error::NotFound)?;
     let mut values: [(String, String); 7] = Default::default();
@@ -160,9 +158,7 @@ async fn hours_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> R
     let form = Submitted(form);
     let staff = hours_of(&caller, &form)?;
     caller
-        .authorize(&crate::policy::Action::SetAvailability {
-            of: crate::identity::UserId(staff),
-        })
+        .authorize(&crate::policy::Action::SetAvailability { of: staff })
         .await?;
     let mut values: [(String, String); 7] = Default::default();
     let mut problems = Vec::new();
@@ -200,7 +196,7 @@ async fn hours_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> R
         service::save_hours(&caller, staff, &hours).await?;
         return Ok(Redirect::to(&format!("/appointments/hours?staff={staff}&saved")).into_response());
     }
-    let person = crate::identity::store::find(&caller.tenant.pool, crate::identity::UserId(staff))
+    let person = crate::identity::store::find(&caller.tenant.pool, staff)
         .await?
         .ok_or(Error::NotFound)?;
     let mut sections = hours_sections(&values);

@@ -13,8 +13,13 @@ use super::service::{self, StatusFields};
 use super::store::{self, Filter};
 use super::{Appointment, AppointmentStatus, EditScope};
 use crate::actor::Actor;
+use crate::appointments::AppointmentId;
+use crate::appointments::RoomId;
+use crate::clients::ClientId;
+use crate::clients::chart::ChartHead;
 use crate::error::{Error, FieldErrors};
 use crate::identity::Role;
+use crate::identity::UserId;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
@@ -23,6 +28,7 @@ use crate::web::time::{Style, filters, show};
 pub fn routes(table: RouteTable) -> RouteTable {
     table
         .add(Access::Full, Method::GET, "/appointments", day_page)
+        .add(Access::Full, Method::GET, "/clients/{id}/appointments", client_tab)
         .add(Access::Full, Method::GET, "/appointments/week", week_page)
         .add(Access::Full, Method::GET, "/appointments/new", new_page)
         .add(Access::Full, Method::POST, "/appointments/new", create_form)
@@ -52,7 +58,7 @@ fn rows(appointments: Vec<Appointment>, zone: chrono_tz::Tz) -> Vec<Row> {
 }
 
 /// A client's appointments the caller may see, upcoming first, then the past.
-pub async fn client_rows(caller: &Actor, client: Uuid) -> Result<Vec<Row>, Error> {
+pub async fn client_rows(caller: &Actor, client: ClientId) -> Result<Vec<Row>, Error> {
     let zone = caller.zone().await?;
     let now = caller.now();
     let filter = Filter {
@@ -235,7 +241,7 @@ type Refused<'a> = (&'a Submitted, Option<String>, Vec<crate::error::FieldError>
 
 async fn appointment_view(
     caller: &Actor,
-    id: Uuid,
+    id: AppointmentId,
     sent: &StatusFields,
     errors: FieldErrors,
     changed: Option<Refused<'_>>,
@@ -298,7 +304,7 @@ async fn appointment_view(
 
 async fn appointment_page(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<AppointmentId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let toast = Submitted(params).get("done").map(|_| "Appointment updated.".to_owned());
@@ -315,7 +321,7 @@ async fn appointment_page(
 
 async fn status_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<AppointmentId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -536,7 +542,7 @@ async fn new_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) ->
     caller.authorize(&crate::policy::Action::ViewSchedule).await?;
     let params = Submitted(params);
     let mut form = BookingForm::default();
-    if let Some(client) = params.get("client_id").and_then(|v| Uuid::parse_str(v).ok()) {
+    if let Some(client) = params.get("client_id").and_then(|v| v.parse::<ClientId>().ok()) {
         // Only a client the caller may open is filled in.
         let facts = crate::clients::service::facts(&caller, client).await?;
         if caller.may(&crate::policy::Action::ViewClient(facts)) {
@@ -604,7 +610,6 @@ async fn booking_fields(caller: &Actor, form: &BookingForm) -> Result<service::A
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    let id = |v: &str| Uuid::parse_str(v).ok();
     let recurrence = match form.repeat.as_str() {
         "" => None,
         repeat => Some(super::recurrence::Recurrence {
@@ -618,10 +623,10 @@ async fn booking_fields(caller: &Actor, form: &BookingForm) -> Result<service::A
     let optional = |v: &str| (!v.is_empty()).then(|| v.to_owned());
     Ok(service::AppointmentFields {
         client_ids,
-        clinician_id: id(&form.clinician_id),
-        co_facilitator_id: id(&form.co_facilitator_id),
+        clinician_id: form.clinician_id.parse().ok(),
+        co_facilitator_id: form.co_facilitator_id.parse().ok(),
         place: optional(&form.place),
-        room_id: id(&form.room_id),
+        room_id: form.room_id.parse().ok(),
         telehealth_url: optional(&form.telehealth_url),
         location_note: optional(&form.location_note),
         service_type: optional(&form.service_type),
@@ -689,7 +694,7 @@ async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> 
 
 async fn change_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<AppointmentId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -836,8 +841,8 @@ async fn week_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -
     let filter = Filter {
         from: Some(from),
         to: Some(to),
-        staff: if room.is_some() { None } else { staff },
-        room,
+        staff: if room.is_some() { None } else { staff.map(UserId) },
+        room: room.map(RoomId),
         limit: 200,
         ..Filter::default()
     };
@@ -870,5 +875,25 @@ async fn week_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -
         whose,
         staff: choices.staff.into_iter().skip(1).collect(),
         rooms: choices.rooms.into_iter().skip(1).collect(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "appointments/client_tab.html")]
+struct ClientTab {
+    chrome: Chrome,
+    head: ChartHead,
+    appointments: Vec<Row>,
+}
+
+/// The appointments tab of a client's chart.
+async fn client_tab(caller: Actor, Path(id): Path<ClientId>) -> Result<Response, Error> {
+    caller.authorize(&crate::policy::Action::ViewSchedule).await?;
+    let head = crate::clients::chart::head(&caller, id, "appointments").await?;
+    let appointments = client_rows(&caller, id).await?;
+    render(&ClientTab {
+        chrome: caller.chrome().await?.at("clients"),
+        head,
+        appointments,
     })
 }

@@ -11,6 +11,8 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Appointment, AppointmentStatus, Place, store};
+use crate::appointments::AppointmentId;
+use crate::clients::ClientId;
 use crate::mail::Mailer;
 use crate::organisation::OrganisationSettings;
 use crate::platform::jobs::{self, JobFailure, JobRun, NewJob};
@@ -22,7 +24,7 @@ pub const JOB_KIND: &str = "appointment.reminder";
 /// What a reminder job names: identifiers and the start it was queued for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Payload {
-    appointment: Uuid,
+    appointment: AppointmentId,
     offset_minutes: i32,
     /// A moved appointment gets new reminders; the old ones find it moved and stop.
     for_start: DateTime<Utc>,
@@ -32,7 +34,7 @@ struct Payload {
 /// that booked or moved it; offsets already past are left out.
 pub async fn schedule(
     conn: &mut PgConnection,
-    appointment: Uuid,
+    appointment: AppointmentId,
     starts_at: DateTime<Utc>,
     now: DateTime<Utc>,
     offsets_minutes: &[i32],
@@ -79,7 +81,7 @@ crate::word_enum!(
 #[allow(clippy::too_many_arguments)]
 async fn log(
     db: impl PgExecutor<'_>,
-    appointment: Uuid,
+    appointment: AppointmentId,
     client: Option<Uuid>,
     offset: i32,
     outcome: Outcome,
@@ -94,7 +96,7 @@ async fn log(
         VALUES ($1, $2, $3, $4, 'email', $5, $6, $7, $8)
         "#,
         Uuid::now_v7(),
-        appointment,
+        appointment as _,
         client,
         offset,
         outcome.as_str(),
@@ -235,7 +237,7 @@ pub async fn run(state: AppState, run: JobRun) -> Result<(), JobFailure> {
         WHERE ac.appointment_id = $1
         ORDER BY c.id
         "#,
-        appointment.id
+        appointment.id as _
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -248,7 +250,7 @@ pub async fn run(state: AppState, run: JobRun) -> Result<(), JobFailure> {
                            WHERE appointment_id = $1 AND client_id = $2 AND offset_minutes = $3
                              AND for_start = $4 AND outcome IN ('sent', 'skipped')) AS "done!"
             "#,
-            appointment.id,
+            appointment.id as _,
             client.id,
             payload.offset_minutes,
             payload.for_start
@@ -299,7 +301,7 @@ pub async fn run(state: AppState, run: JobRun) -> Result<(), JobFailure> {
 /// The log of an appointment's reminders, newest first.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogEntry {
-    pub client_id: Option<Uuid>,
+    pub client_id: Option<ClientId>,
     pub offset_minutes: i32,
     pub channel: String,
     pub outcome: String,
@@ -308,14 +310,14 @@ pub struct LogEntry {
     pub at: DateTime<Utc>,
 }
 
-pub async fn log_of(db: impl PgExecutor<'_>, appointment: Uuid) -> Result<Vec<LogEntry>, sqlx::Error> {
+pub async fn log_of(db: impl PgExecutor<'_>, appointment: AppointmentId) -> Result<Vec<LogEntry>, sqlx::Error> {
     sqlx::query_as!(
         LogEntry,
         r#"
-        SELECT client_id, offset_minutes, channel, outcome, detail, for_start, at
+        SELECT client_id AS "client_id: ClientId", offset_minutes, channel, outcome, detail, for_start, at
         FROM reminder_log WHERE appointment_id = $1 ORDER BY at DESC, id DESC
         "#,
-        appointment
+        appointment as _
     )
     .fetch_all(db)
     .await

@@ -16,6 +16,11 @@ use crate::policy::{self, Action, AppointmentFacts};
 use crate::validate::Problems;
 
 pub use super::status::{StatusFields, set_status};
+use crate::appointments::AppointmentId;
+use crate::appointments::RoomId;
+use crate::appointments::SeriesId;
+use crate::clients::ClientId;
+use crate::identity::UserId;
 
 /// The most clients one appointment holds (a family or a group).
 pub const MAX_CLIENTS: usize = 12;
@@ -26,13 +31,13 @@ pub const MAX_CLIENTS: usize = 12;
 pub struct AppointmentFields {
     /// One to twelve clients.
     #[serde(default)]
-    pub client_ids: Vec<Uuid>,
-    pub clinician_id: Option<Uuid>,
-    pub co_facilitator_id: Option<Uuid>,
+    pub client_ids: Vec<ClientId>,
+    pub clinician_id: Option<UserId>,
+    pub co_facilitator_id: Option<UserId>,
     /// `room`, `telehealth` or `elsewhere`.
     pub place: Option<String>,
     /// Required for `room`.
-    pub room_id: Option<Uuid>,
+    pub room_id: Option<RoomId>,
     /// Required for `telehealth`: an https:// link.
     pub telehealth_url: Option<String>,
     /// Where, for `elsewhere` (or a detail for the others).
@@ -54,11 +59,11 @@ pub struct AppointmentFields {
 /// A checked booking, before clashes are looked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Booking {
-    pub clients: Vec<Uuid>,
-    pub clinician_id: Uuid,
-    pub co_facilitator_id: Option<Uuid>,
+    pub clients: Vec<ClientId>,
+    pub clinician_id: UserId,
+    pub co_facilitator_id: Option<UserId>,
     pub place: Place,
-    pub room_id: Option<Uuid>,
+    pub room_id: Option<RoomId>,
     pub telehealth_url: Option<String>,
     pub location_note: Option<String>,
     pub service_type: String,
@@ -188,7 +193,7 @@ pub fn validate(
 
 /// How the caller stands to these clients, for the policy; `NotFound` for a client
 /// that does not exist.
-async fn reaches_every_client(caller: &Actor, clients: &[Uuid]) -> Result<bool, Error> {
+async fn reaches_every_client(caller: &Actor, clients: &[ClientId]) -> Result<bool, Error> {
     let mut every = true;
     for client in clients {
         let facts = crate::clients::access::facts(&caller.tenant.pool, caller.identity.user.id, *client, caller.now())
@@ -200,7 +205,7 @@ async fn reaches_every_client(caller: &Actor, clients: &[Uuid]) -> Result<bool, 
 }
 
 /// How the caller stands to an existing appointment.
-pub async fn facts(caller: &Actor, id: Uuid) -> Result<(AppointmentFacts, Appointment), Error> {
+pub async fn facts(caller: &Actor, id: AppointmentId) -> Result<(AppointmentFacts, Appointment), Error> {
     let mut conn = caller.tenant.pool.acquire().await?;
     let appointment = store::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
     drop(conn);
@@ -225,7 +230,7 @@ pub async fn facts(caller: &Actor, id: Uuid) -> Result<(AppointmentFacts, Appoin
 
 /// One occurrence's move in an edit.
 struct Move {
-    id: Uuid,
+    id: AppointmentId,
     was: DateTime<Utc>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -237,12 +242,12 @@ async fn stage_audit(
     tx: &mut sqlx::PgConnection,
     caller: &Actor,
     action: &str,
-    (kind, resource): (&str, Uuid),
+    (kind, resource): (&str, impl std::fmt::Display),
     booking: &Booking,
     summary: String,
     overridden: Option<String>,
 ) -> Result<(), Error> {
-    let subjects: Vec<String> = booking.clients.iter().map(Uuid::to_string).collect();
+    let subjects: Vec<String> = booking.clients.iter().map(ClientId::to_string).collect();
     audit::stage(
         &mut *tx,
         &caller
@@ -270,7 +275,7 @@ async fn stage_audit(
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Booked {
     /// The series, when it recurs.
-    pub series_id: Option<Uuid>,
+    pub series_id: Option<SeriesId>,
     pub appointments: Vec<Appointment>,
 }
 
@@ -299,12 +304,13 @@ pub async fn book(caller: &Actor, fields: &AppointmentFields) -> Result<Booked, 
     let slots: Vec<(DateTime<Utc>, DateTime<Utc>)> = starts.iter().map(|s| (*s, *s + booking.duration)).collect();
     let staff: Vec<Uuid> = std::iter::once(booking.clinician_id)
         .chain(booking.co_facilitator_id)
+        .map(|u| u.0)
         .collect();
 
     let mut tx = pool.begin().await?;
     let mut keys = staff.clone();
-    keys.extend(booking.room_id);
-    keys.extend(&booking.clients);
+    keys.extend(booking.room_id.map(|r| r.0));
+    keys.extend(booking.clients.iter().map(|c| c.0));
     store::lock_for_booking(&mut tx, &keys).await?;
     let clashes = store::clashes(&mut *tx, &slots, &staff, booking.room_id, &booking.clients, &[]).await?;
     let hours = store::availability(&mut *tx, booking.clinician_id).await?;
@@ -315,8 +321,8 @@ pub async fn book(caller: &Actor, fields: &AppointmentFields) -> Result<Booked, 
 
     let (series_id, ids) = insert_booking(&mut tx, caller, &booking, &slots, &settings).await?;
     let resource = match series_id {
-        Some(series) => ("appointment_series", series),
-        None => ("appointment", ids[0]),
+        Some(series) => ("appointment_series", series.0),
+        None => ("appointment", ids[0].0),
     };
     let overridden = (!clashes.is_empty() || !outside.is_empty()).then(|| describe(&clashes, &outside, zone));
     stage_audit(
@@ -350,13 +356,13 @@ async fn insert_booking(
     booking: &Booking,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],
     settings: &OrganisationSettings,
-) -> Result<(Option<Uuid>, Vec<Uuid>), Error> {
+) -> Result<(Option<SeriesId>, Vec<AppointmentId>), Error> {
     let zone = settings.time_zone;
     let now = caller.now();
     let by = Some(caller.identity.user.id);
     let series_id = match &booking.rule {
         Some(rule) => {
-            let id = Uuid::now_v7();
+            let id = SeriesId::new();
             store::insert_series(tx, id, rule, booking.starts_at, zone, now, by).await?;
             Some(id)
         }
@@ -365,7 +371,7 @@ async fn insert_booking(
     let mut ids = Vec::with_capacity(slots.len());
     for (start, end) in slots {
         let new = NewAppointment {
-            id: Uuid::now_v7(),
+            id: AppointmentId::new(),
             occurrence: series_id.map(|series| (series, *start)),
             clients: booking.clients.clone(),
             clinician_id: booking.clinician_id,
@@ -388,12 +394,8 @@ async fn insert_booking(
 }
 
 /// Whether `user` may be given clinical work (identity's one rule, `User::takes_caseload`).
-async fn caseload_staff_exists(pool: &sqlx::PgPool, user: Uuid) -> Result<bool, Error> {
-    Ok(
-        crate::identity::store::find_clinical_staff(pool, crate::identity::UserId(user))
-            .await?
-            .is_some(),
-    )
+async fn caseload_staff_exists(pool: &sqlx::PgPool, user: UserId) -> Result<bool, Error> {
+    Ok(crate::identity::store::find_clinical_staff(pool, user).await?.is_some())
 }
 
 async fn check_people_and_room(caller: &Actor, booking: &Booking) -> Result<(), Error> {
@@ -494,7 +496,7 @@ fn describe(clashes: &[ClashAt], outside: &[(DateTime<Utc>, DateTime<Utc>)], zon
 }
 
 /// One appointment, recorded in the audit trail before it is shown.
-pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Appointment>, Error> {
+pub async fn view(caller: &Actor, id: AppointmentId) -> Result<Audited<Appointment>, Error> {
     let (facts, appointment) = facts(caller, id).await?;
     caller.authorize(&Action::ViewAppointment(facts)).await?;
     let event = caller
@@ -526,7 +528,7 @@ pub async fn list(caller: &Actor, filter: &Filter) -> Result<Audited<Vec<Appoint
 /// has been allowed `SetAvailability` for them.
 pub async fn save_hours(
     caller: &Actor,
-    staff: Uuid,
+    staff: UserId,
     hours: &[(i16, chrono::NaiveTime, chrono::NaiveTime)],
 ) -> Result<(), Error> {
     if !caseload_staff_exists(&caller.tenant.pool, staff).await? {
@@ -557,10 +559,10 @@ pub struct ChangeFields {
     /// shift.
     pub starts_at: Option<String>,
     pub duration_minutes: Option<i64>,
-    pub clinician_id: Option<Uuid>,
-    pub co_facilitator_id: Option<Uuid>,
+    pub clinician_id: Option<UserId>,
+    pub co_facilitator_id: Option<UserId>,
     pub place: Option<String>,
-    pub room_id: Option<Uuid>,
+    pub room_id: Option<RoomId>,
     pub telehealth_url: Option<String>,
     pub location_note: Option<String>,
     pub service_type: Option<String>,
@@ -573,12 +575,12 @@ pub struct ChangeFields {
 fn overlay(anchor: &Appointment, change: &ChangeFields) -> AppointmentFields {
     AppointmentFields {
         client_ids: anchor.clients.iter().map(|c| c.id).collect(),
-        clinician_id: change.clinician_id.or(Some(anchor.clinician.id)),
+        clinician_id: change.clinician_id.or(Some(UserId(anchor.clinician.id))),
         co_facilitator_id: change
             .co_facilitator_id
-            .or(anchor.co_facilitator.as_ref().map(|c| c.id)),
+            .or(anchor.co_facilitator.as_ref().map(|c| UserId(c.id))),
         place: change.place.clone().or_else(|| Some(anchor.place.as_str().to_owned())),
-        room_id: change.room_id.or(anchor.room.as_ref().map(|r| r.id)),
+        room_id: change.room_id.or(anchor.room.as_ref().map(|r| RoomId(r.id))),
         telehealth_url: change.telehealth_url.clone().or_else(|| anchor.telehealth_url.clone()),
         location_note: change.location_note.clone().or_else(|| anchor.location_note.clone()),
         service_type: change
@@ -664,7 +666,7 @@ fn shifted(at: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>, zone: chro
 
 /// Changes one appointment, this and the following ones, or the whole series. Clashes
 /// are checked for every occurrence in scope, as when booking.
-pub async fn change(caller: &Actor, id: Uuid, fields: &ChangeFields) -> Result<Booked, Error> {
+pub async fn change(caller: &Actor, id: AppointmentId, fields: &ChangeFields) -> Result<Booked, Error> {
     let (facts, anchor) = facts(caller, id).await?;
     caller.authorize(&Action::ChangeAppointment(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -690,13 +692,14 @@ pub async fn change(caller: &Actor, id: Uuid, fields: &ChangeFields) -> Result<B
         })
         .collect();
     let slots: Vec<(DateTime<Utc>, DateTime<Utc>)> = moves.iter().map(|m| (m.start, m.end)).collect();
-    let ids: Vec<Uuid> = moves.iter().map(|m| m.id).collect();
+    let ids: Vec<AppointmentId> = moves.iter().map(|m| m.id).collect();
     let staff: Vec<Uuid> = std::iter::once(target.clinician_id)
         .chain(target.co_facilitator_id)
+        .map(|u| u.0)
         .collect();
     let mut keys = staff.clone();
-    keys.extend(target.room_id);
-    keys.extend(&target.clients);
+    keys.extend(target.room_id.map(|r| r.0));
+    keys.extend(target.clients.iter().map(|c| c.0));
     store::lock_for_booking(&mut tx, &keys).await?;
     let clashes = store::clashes(&mut *tx, &slots, &staff, target.room_id, &target.clients, &ids).await?;
     let outside = outside_hours(&slots, &store::availability(&mut *tx, target.clinician_id).await?, zone);
@@ -765,7 +768,7 @@ async fn split_series(
     scope: EditScope,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],
     zone: chrono_tz::Tz,
-) -> Result<Option<Uuid>, Error> {
+) -> Result<Option<SeriesId>, Error> {
     let (Some(series), Some(first)) = (anchor.series_id, slots.first().map(|s| s.0)) else {
         return Ok(None);
     };
@@ -788,7 +791,7 @@ async fn split_series(
                 .find(|o| o.id == anchor.id)
                 .and_then(|o| o.occurrence_start)
                 .unwrap_or(anchor.starts_at);
-            let new_id = Uuid::now_v7();
+            let new_id = SeriesId::new();
             let again = recurrence::restarted(&rule, first, zone, count).map_err(stored)?;
             store::insert_series(
                 tx,
@@ -838,7 +841,7 @@ pub async fn create_room(caller: &Actor, name: Option<&str>) -> Result<super::Na
     .await?;
     tx.commit().await?;
     caller.tenant.audit.nudge();
-    Ok(super::Named { id, name })
+    Ok(super::Named { id: id.0, name })
 }
 
 #[cfg(test)]
@@ -847,10 +850,10 @@ mod tests {
 
     fn fields() -> AppointmentFields {
         AppointmentFields {
-            client_ids: vec![Uuid::from_u128(1)],
-            clinician_id: Some(Uuid::from_u128(2)),
+            client_ids: vec![ClientId(Uuid::from_u128(1))],
+            clinician_id: Some(UserId(Uuid::from_u128(2))),
             place: Some("room".to_owned()),
-            room_id: Some(Uuid::from_u128(3)),
+            room_id: Some(RoomId(Uuid::from_u128(3))),
             service_type: Some("Counselling".to_owned()),
             starts_at: Some("2027-01-05T10:00".to_owned()),
             ..AppointmentFields::default()
@@ -888,8 +891,8 @@ mod tests {
             ["client_ids", "clinician_id", "place", "service_type", "starts_at"]
         );
         let bad = AppointmentFields {
-            client_ids: (0..13).map(Uuid::from_u128).collect(),
-            co_facilitator_id: Some(Uuid::from_u128(2)),
+            client_ids: (0..13).map(|n| ClientId(Uuid::from_u128(n))).collect(),
+            co_facilitator_id: Some(UserId(Uuid::from_u128(2))),
             place: Some("garden".to_owned()),
             service_type: Some("x".repeat(81)),
             starts_at: Some("next tuesday".to_owned()),

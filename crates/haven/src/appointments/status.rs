@@ -3,12 +3,12 @@
 
 use chrono::TimeDelta;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::service::{chosen, edit_scope, facts};
 use super::store;
 use super::{Appointment, AppointmentStatus, CancelledBy, EditScope};
 use crate::actor::Actor;
+use crate::appointments::AppointmentId;
 use crate::compliance::audit::{self, Outcome};
 use crate::error::Error;
 use crate::policy::Action;
@@ -32,7 +32,7 @@ pub struct StatusFields {
 /// Checks in, completes, cancels (by client or staff, with a reason; a client's
 /// cancellation within the organisation's notice period is marked late) or marks a
 /// no-show; audited with the change.
-pub async fn set_status(caller: &Actor, id: Uuid, fields: &StatusFields) -> Result<Appointment, Error> {
+pub async fn set_status(caller: &Actor, id: AppointmentId, fields: &StatusFields) -> Result<Appointment, Error> {
     let (facts, appointment) = facts(caller, id).await?;
     caller.authorize(&Action::ChangeAppointment(facts)).await?;
     let mut problems = Problems::default();

@@ -6,20 +6,24 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Appointment, AppointmentStatus, CancelledBy, ClientRef, Named, Place};
+use crate::appointments::AppointmentId;
+use crate::appointments::RoomId;
+use crate::appointments::SeriesId;
+use crate::clients::ClientId;
 use crate::identity::UserId;
 use crate::policy::ScheduleScope;
 
 /// One appointment to write.
 #[derive(Debug, Clone)]
 pub struct NewAppointment {
-    pub id: Uuid,
+    pub id: AppointmentId,
     /// The series and this occurrence's start as the rule gave it.
-    pub occurrence: Option<(Uuid, DateTime<Utc>)>,
-    pub clients: Vec<Uuid>,
-    pub clinician_id: Uuid,
-    pub co_facilitator_id: Option<Uuid>,
+    pub occurrence: Option<(SeriesId, DateTime<Utc>)>,
+    pub clients: Vec<ClientId>,
+    pub clinician_id: UserId,
+    pub co_facilitator_id: Option<UserId>,
     pub place: Place,
-    pub room_id: Option<Uuid>,
+    pub room_id: Option<RoomId>,
     pub telehealth_url: Option<String>,
     pub location_note: Option<String>,
     pub service_type: String,
@@ -31,7 +35,7 @@ pub struct NewAppointment {
 
 pub async fn insert_series(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: SeriesId,
     rule: &str,
     first_start: DateTime<Utc>,
     zone: chrono_tz::Tz,
@@ -43,7 +47,7 @@ pub async fn insert_series(
         INSERT INTO appointment_series (id, rule, first_start, time_zone, created_at, created_by)
         VALUES ($1, $2, $3, $4, $5, $6)
         "#,
-        id,
+        id as _,
         rule,
         first_start,
         zone.name(),
@@ -68,13 +72,13 @@ pub async fn insert(
                                   scheduling_note, override_reason, created_at, created_by, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15)
         "#,
-        new.id,
-        new.occurrence.map(|(series, _)| series),
+        new.id as _,
+        new.occurrence.map(|(series, _)| series) as _,
         new.occurrence.map(|(_, start)| start),
-        new.clinician_id,
-        new.co_facilitator_id,
+        new.clinician_id as _,
+        new.co_facilitator_id as _,
         new.place.as_str(),
-        new.room_id,
+        new.room_id as _,
         new.telehealth_url,
         new.location_note,
         new.service_type,
@@ -89,8 +93,8 @@ pub async fn insert(
     .await?;
     sqlx::query!(
         "INSERT INTO appointment_clients (appointment_id, client_id) SELECT $1, unnest($2::uuid[])",
-        new.id,
-        &new.clients
+        new.id as _,
+        &new.clients as _
     )
     .execute(&mut *conn)
     .await?;
@@ -135,9 +139,9 @@ pub async fn clashes(
     db: impl PgExecutor<'_>,
     slots: &[(DateTime<Utc>, DateTime<Utc>)],
     staff: &[Uuid],
-    room: Option<Uuid>,
-    clients: &[Uuid],
-    excluding: &[Uuid],
+    room: Option<RoomId>,
+    clients: &[ClientId],
+    excluding: &[AppointmentId],
 ) -> Result<Vec<ClashAt>, sqlx::Error> {
     let starts: Vec<DateTime<Utc>> = slots.iter().map(|s| s.0).collect();
     let ends: Vec<DateTime<Utc>> = slots.iter().map(|s| s.1).collect();
@@ -164,9 +168,9 @@ pub async fn clashes(
         &starts,
         &ends,
         staff,
-        room,
-        clients,
-        excluding
+        room as _,
+        clients as _,
+        excluding as _
     )
     .fetch_all(db)
     .await?;
@@ -193,11 +197,11 @@ pub async fn clashes(
 /// A clinician's weekly hours: (ISO weekday, from, to).
 pub async fn availability(
     db: impl PgExecutor<'_>,
-    user: Uuid,
+    user: UserId,
 ) -> Result<Vec<(i16, NaiveTime, NaiveTime)>, sqlx::Error> {
     let rows = sqlx::query!(
         "SELECT weekday, starts, ends FROM clinician_availability WHERE user_id = $1 ORDER BY weekday, starts",
-        user
+        user as _
     )
     .fetch_all(db)
     .await?;
@@ -206,10 +210,10 @@ pub async fn availability(
 
 pub async fn set_availability(
     conn: &mut PgConnection,
-    user: Uuid,
+    user: UserId,
     hours: &[(i16, NaiveTime, NaiveTime)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!("DELETE FROM clinician_availability WHERE user_id = $1", user)
+    sqlx::query!("DELETE FROM clinician_availability WHERE user_id = $1", user as _)
         .execute(&mut *conn)
         .await?;
     let weekdays: Vec<i16> = hours.iter().map(|h| h.0).collect();
@@ -220,7 +224,7 @@ pub async fn set_availability(
         INSERT INTO clinician_availability (user_id, weekday, starts, ends)
         SELECT $1, w, s, e FROM unnest($2::int2[], $3::time[], $4::time[]) AS h(w, s, e)
         "#,
-        user,
+        user as _,
         &weekdays,
         &starts,
         &ends
@@ -231,8 +235,8 @@ pub async fn set_availability(
 }
 
 /// The room's name, when it exists and is in use.
-pub async fn active_room(db: impl PgExecutor<'_>, room: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar!("SELECT name FROM rooms WHERE id = $1 AND active", room)
+pub async fn active_room(db: impl PgExecutor<'_>, room: RoomId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT name FROM rooms WHERE id = $1 AND active", room as _)
         .fetch_optional(db)
         .await
 }
@@ -243,22 +247,24 @@ pub async fn rooms(db: impl PgExecutor<'_>) -> Result<Vec<Named>, sqlx::Error> {
         .await
 }
 
-pub async fn insert_room(db: impl PgExecutor<'_>, name: &str, now: DateTime<Utc>) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar!(
-        "INSERT INTO rooms (id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
-        Uuid::now_v7(),
+pub async fn insert_room(db: impl PgExecutor<'_>, name: &str, now: DateTime<Utc>) -> Result<RoomId, sqlx::Error> {
+    let id = RoomId::new();
+    sqlx::query!(
+        "INSERT INTO rooms (id, name, created_at) VALUES ($1, $2, $3)",
+        id.0,
         name,
         now
     )
-    .fetch_one(db)
-    .await
+    .execute(db)
+    .await?;
+    Ok(id)
 }
 
 /// Moves the status when it still is `from`; false when someone else moved it first.
 #[allow(clippy::too_many_arguments)]
 pub async fn move_status(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: AppointmentId,
     from: AppointmentStatus,
     to: AppointmentStatus,
     cancelled_by: Option<CancelledBy>,
@@ -273,7 +279,7 @@ pub async fn move_status(
             updated_at = $7
         WHERE id = $1 AND status = $2
         "#,
-        id,
+        id as _,
         from.as_str(),
         to.as_str(),
         cancelled_by.map(CancelledBy::as_str),
@@ -316,8 +322,8 @@ struct AppointmentRow {
 impl AppointmentRow {
     fn into_appointment(self, clients: Vec<ClientRef>) -> Appointment {
         Appointment {
-            id: self.id,
-            series_id: self.series_id,
+            id: self.id.into(),
+            series_id: self.series_id.map(SeriesId),
             detached: self.detached,
             clients,
             clinician: Named {
@@ -380,7 +386,7 @@ fn attach_clients(rows: Vec<AppointmentRow>, clients: &[ClientRow]) -> Vec<Appoi
                 .iter()
                 .filter(|c| c.appointment_id == row.id)
                 .map(|c| ClientRef {
-                    id: c.id,
+                    id: c.id.into(),
                     name: crate::clients::display_name(
                         &c.legal_given_name,
                         &c.legal_family_name,
@@ -394,7 +400,7 @@ fn attach_clients(rows: Vec<AppointmentRow>, clients: &[ClientRow]) -> Vec<Appoi
         .collect()
 }
 
-pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Appointment>, sqlx::Error> {
+pub async fn find(conn: &mut PgConnection, id: AppointmentId) -> Result<Option<Appointment>, sqlx::Error> {
     let row = sqlx::query_as!(
         AppointmentRow,
         r#"
@@ -409,12 +415,12 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Appointmen
         LEFT JOIN rooms r ON r.id = a.room_id
         WHERE a.id = $1
         "#,
-        id
+        id as _
     )
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let clients = clients_of(&mut *conn, &[id]).await?;
+    let clients = clients_of(&mut *conn, &[id.0]).await?;
     Ok(attach_clients(vec![row], &clients).pop())
 }
 
@@ -423,9 +429,9 @@ pub struct Filter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// Led or co-facilitated by.
-    pub staff: Option<Uuid>,
-    pub room: Option<Uuid>,
-    pub client: Option<Uuid>,
+    pub staff: Option<UserId>,
+    pub room: Option<RoomId>,
+    pub client: Option<ClientId>,
     pub status: Option<AppointmentStatus>,
     pub limit: i64,
     pub offset: i64,
@@ -478,9 +484,9 @@ pub async fn list(
         now,
         filter.from,
         filter.to,
-        filter.staff,
-        filter.room,
-        filter.client,
+        filter.staff as _,
+        filter.room as _,
+        filter.client as _,
         filter.status.map(AppointmentStatus::as_str),
         filter.limit,
         filter.offset
@@ -493,10 +499,10 @@ pub async fn list(
 }
 
 /// The clients of an appointment, for the policy.
-pub async fn client_ids(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn client_ids(db: impl PgExecutor<'_>, id: AppointmentId) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
         "SELECT client_id FROM appointment_clients WHERE appointment_id = $1",
-        id
+        id as _
     )
     .fetch_all(db)
     .await
@@ -505,7 +511,7 @@ pub async fn client_ids(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Uuid>, 
 /// An occurrence of a series, as the edit scopes choose them.
 #[derive(Debug, Clone)]
 pub struct Occurrence {
-    pub id: Uuid,
+    pub id: AppointmentId,
     pub occurrence_start: Option<DateTime<Utc>>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -514,7 +520,7 @@ pub struct Occurrence {
 }
 
 /// Every occurrence of `series`, in order.
-pub async fn occurrences(db: impl PgExecutor<'_>, series: Uuid) -> Result<Vec<Occurrence>, sqlx::Error> {
+pub async fn occurrences(db: impl PgExecutor<'_>, series: SeriesId) -> Result<Vec<Occurrence>, sqlx::Error> {
     sqlx::query_as!(
         Occurrence,
         r#"
@@ -522,27 +528,27 @@ pub async fn occurrences(db: impl PgExecutor<'_>, series: Uuid) -> Result<Vec<Oc
         FROM appointments WHERE series_id = $1
         ORDER BY occurrence_start, id
         "#,
-        series
+        series as _
     )
     .fetch_all(db)
     .await
 }
 
-pub async fn series_rule(db: impl PgExecutor<'_>, series: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar!("SELECT rule FROM appointment_series WHERE id = $1", series)
+pub async fn series_rule(db: impl PgExecutor<'_>, series: SeriesId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT rule FROM appointment_series WHERE id = $1", series as _)
         .fetch_optional(db)
         .await
 }
 
 pub async fn set_series_rule(
     conn: &mut PgConnection,
-    series: Uuid,
+    series: SeriesId,
     rule: &str,
     first: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE appointment_series SET rule = $2, first_start = $3 WHERE id = $1",
-        series,
+        series as _,
         rule,
         first
     )
@@ -554,10 +560,10 @@ pub async fn set_series_rule(
 /// What an edit writes to one occurrence.
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub clinician_id: Uuid,
-    pub co_facilitator_id: Option<Uuid>,
+    pub clinician_id: UserId,
+    pub co_facilitator_id: Option<UserId>,
     pub place: Place,
-    pub room_id: Option<Uuid>,
+    pub room_id: Option<RoomId>,
     pub telehealth_url: Option<String>,
     pub location_note: Option<String>,
     pub service_type: String,
@@ -568,14 +574,14 @@ pub struct Change {
     /// Edited on its own, apart from its series.
     pub detach: bool,
     /// Moved into another series (this-and-following), with its place in it.
-    pub series: Option<(Uuid, DateTime<Utc>)>,
+    pub series: Option<(SeriesId, DateTime<Utc>)>,
 }
 
 /// Writes `change` to a still-scheduled appointment and raises its sequence; false when
 /// it is no longer scheduled.
 pub async fn update(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: AppointmentId,
     change: &Change,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
@@ -589,11 +595,11 @@ pub async fn update(
             sequence = sequence + 1, updated_at = $16
         WHERE id = $1 AND status = 'scheduled'
         "#,
-        id,
-        change.clinician_id,
-        change.co_facilitator_id,
+        id as _,
+        change.clinician_id as _,
+        change.co_facilitator_id as _,
         change.place.as_str(),
-        change.room_id,
+        change.room_id as _,
         change.telehealth_url,
         change.location_note,
         change.service_type,
@@ -602,7 +608,7 @@ pub async fn update(
         change.scheduling_note,
         change.override_reason,
         change.detach,
-        change.series.map(|s| s.0),
+        change.series.map(|s| s.0) as _,
         change.series.map(|s| s.1),
         now
     )

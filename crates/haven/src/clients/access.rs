@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use crate::clients::ClientId;
 use crate::identity::UserId;
 use crate::policy::ClientFacts;
 
@@ -16,7 +17,7 @@ pub const BREAK_GLASS_MINUTES: i64 = 60;
 pub async fn facts(
     db: impl PgExecutor<'_>,
     user: UserId,
-    client: Uuid,
+    client: ClientId,
     now: DateTime<Utc>,
 ) -> Result<Option<ClientFacts>, sqlx::Error> {
     let row = sqlx::query!(
@@ -30,7 +31,7 @@ pub async fn facts(
             AS "break_glass!"
         FROM clients c WHERE c.id = $1
         "#,
-        client,
+        client as _,
         user.0,
         now
     )
@@ -86,7 +87,7 @@ pub struct TeamMember {
 
 crate::redacted_debug!(TeamMember { user_id, team_role });
 
-pub async fn care_team(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<TeamMember>, sqlx::Error> {
+pub async fn care_team(db: impl PgExecutor<'_>, client: ClientId) -> Result<Vec<TeamMember>, sqlx::Error> {
     sqlx::query!(
         r#"
         SELECT m.user_id, u.display_name, m.team_role, m.added_at
@@ -94,7 +95,7 @@ pub async fn care_team(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<Team
         WHERE m.client_id = $1
         ORDER BY m.team_role = 'primary' DESC, u.display_name
         "#,
-        client
+        client as _
     )
     .fetch_all(db)
     .await?
@@ -115,7 +116,7 @@ pub async fn care_team(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<Team
 /// counsellor makes the previous one an ordinary counsellor.
 pub async fn add_member(
     conn: &mut PgConnection,
-    client: Uuid,
+    client: ClientId,
     user: UserId,
     role: TeamRole,
     by: Option<UserId>,
@@ -124,7 +125,7 @@ pub async fn add_member(
     if role == TeamRole::Primary {
         sqlx::query!(
             "UPDATE care_team_members SET team_role = 'clinician' WHERE client_id = $1 AND team_role = 'primary' AND user_id <> $2",
-            client,
+            client as _,
             user.0
         )
         .execute(&mut *conn)
@@ -136,7 +137,7 @@ pub async fn add_member(
         VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (client_id, user_id) DO UPDATE SET team_role = EXCLUDED.team_role
         "#,
-        client,
+        client as _,
         user.0,
         role.as_str(),
         now,
@@ -150,7 +151,7 @@ pub async fn add_member(
 /// Puts `user` on the care team unless they are on it already (in whatever role).
 pub async fn join_if_absent(
     conn: &mut PgConnection,
-    client: Uuid,
+    client: ClientId,
     user: UserId,
     role: TeamRole,
     by: Option<UserId>,
@@ -162,7 +163,7 @@ pub async fn join_if_absent(
         VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (client_id, user_id) DO NOTHING
         "#,
-        client,
+        client as _,
         user.0,
         role.as_str(),
         now,
@@ -174,10 +175,10 @@ pub async fn join_if_absent(
 }
 
 /// Takes `user` off the care team; whether they were on it.
-pub async fn remove_member(conn: &mut PgConnection, client: Uuid, user: UserId) -> Result<bool, sqlx::Error> {
+pub async fn remove_member(conn: &mut PgConnection, client: ClientId, user: UserId) -> Result<bool, sqlx::Error> {
     let removed = sqlx::query!(
         "DELETE FROM care_team_members WHERE client_id = $1 AND user_id = $2",
-        client,
+        client as _,
         user.0
     )
     .execute(conn)
@@ -189,7 +190,7 @@ pub async fn remove_member(conn: &mut PgConnection, client: Uuid, user: UserId) 
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakGlassGrant {
     pub id: Uuid,
-    pub client_id: Uuid,
+    pub client_id: ClientId,
     pub record_number: String,
     pub user_id: Uuid,
     pub user_name: String,
@@ -208,7 +209,7 @@ impl BreakGlassGrant {
 
 pub async fn open_grant(
     conn: &mut PgConnection,
-    client: Uuid,
+    client: ClientId,
     user: UserId,
     reason: &str,
     minutes: i64,
@@ -222,7 +223,7 @@ pub async fn open_grant(
         VALUES ($1, $2, $3, $4, $5, $6)
         "#,
         id,
-        client,
+        client as _,
         user.0,
         reason,
         now,
@@ -237,7 +238,7 @@ pub async fn open_grant(
 pub async fn live_grant(
     db: impl PgExecutor<'_>,
     user: UserId,
-    client: Uuid,
+    client: ClientId,
     now: DateTime<Utc>,
 ) -> Result<Option<(Uuid, DateTime<Utc>)>, sqlx::Error> {
     let row = sqlx::query!(
@@ -247,7 +248,7 @@ pub async fn live_grant(
         ORDER BY expires_at DESC LIMIT 1
         "#,
         user.0,
-        client,
+        client as _,
         now
     )
     .fetch_optional(db)

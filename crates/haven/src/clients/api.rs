@@ -5,7 +5,6 @@ use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::ClientStatus;
 use super::access::TeamRole;
@@ -13,6 +12,7 @@ use super::search::{self, Term};
 use super::service::{self, BreakGlassRequest};
 use super::validation::ClientFields;
 use crate::actor::Actor;
+use crate::clients::ClientId;
 use crate::error::Error;
 use crate::identity::UserId;
 use crate::web::form::{Problems, Submitted};
@@ -116,7 +116,7 @@ pub(crate) async fn create(caller: Actor, ApiJson(fields): ApiJson<ClientFields>
         (status = 403, description = "Not on your caseload (emergency access needs a reason)", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such client", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get(caller: Actor, Path(id): Path<ClientId>) -> Result<Response, Error> {
     Ok(Json(service::chart(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -136,7 +136,7 @@ pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response,
     ))]
 pub(crate) async fn update(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ClientId>,
     ApiJson(change): ApiJson<ClientFields>,
 ) -> Result<Response, Error> {
     service::update(&caller, id, change).await?;
@@ -163,7 +163,7 @@ pub(crate) struct TeamMemberJson {
     ))]
 pub(crate) async fn put_team_member(
     caller: Actor,
-    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    Path((id, user_id)): Path<(ClientId, UserId)>,
     ApiJson(body): ApiJson<TeamMemberJson>,
 ) -> Result<Response, Error> {
     let role = TeamRole::parse(body.team_role.trim()).ok_or_else(|| {
@@ -172,7 +172,7 @@ pub(crate) async fn put_team_member(
             "must be one of primary, clinician, case_manager",
         )])
     })?;
-    service::add_to_team(&caller, id, UserId(user_id), role).await?;
+    service::add_to_team(&caller, id, user_id, role).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -188,9 +188,9 @@ pub(crate) async fn put_team_member(
     ))]
 pub(crate) async fn delete_team_member(
     caller: Actor,
-    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    Path((id, user_id)): Path<(ClientId, UserId)>,
 ) -> Result<Response, Error> {
-    service::remove_from_team(&caller, id, UserId(user_id)).await?;
+    service::remove_from_team(&caller, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -28,6 +28,7 @@ pub fn module() -> Module {
         .routes(api::routes)
         .routes(pages::routes)
         .openapi(ApiDoc::openapi)
+        .chart_tab(0, "", "Overview", Action::ViewClient)
         .nav(10, "/clients", "Clients", "clients", Some(Action::ListClients))
         .nav(
             70,

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod api;
 pub mod bench;
+pub mod chart;
 pub mod generator;
 mod manifest;
 pub mod pages;
@@ -19,7 +20,6 @@ pub use manifest::module;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -168,10 +168,15 @@ pub fn display_name(given: &str, family: &str, preferred: Option<&str>) -> Strin
     }
 }
 
+crate::typed_id!(
+    /// A client (a person receiving care).
+    ClientId
+);
+
 /// A client record as stored.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Client {
-    pub id: Uuid,
+    pub id: ClientId,
     pub record_number: String,
     #[serde(flatten)]
     pub details: ClientDetails,
@@ -191,7 +196,7 @@ crate::redacted_debug!(Client {
 /// One line of a list or search result.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientSummary {
-    pub id: Uuid,
+    pub id: ClientId,
     pub record_number: String,
     pub display_name: String,
     pub legal_given_name: String,

@@ -11,17 +11,18 @@ use uuid::Uuid;
 
 use super::access::{BreakGlassGrant, TeamRole};
 use super::api::parse_list_params;
+use super::chart::ChartHead;
 use super::search::Term;
 use super::service::{self, BreakGlassRequest, Chart, ResultPage};
 use super::validation::{ClientFields, IdentifierFields, RelatedFields};
 use super::{ClientStatus, RelatedKind};
 use crate::actor::Actor;
+use crate::clients::ClientId;
 use crate::error::{Error, FieldErrors};
 use crate::identity::{self, UserId};
 use crate::policy::Action;
-use crate::referrals::ReferralSummary;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
-use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::page::{Chrome, done_toast, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::time::filters;
 
@@ -31,18 +32,6 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Full, Method::GET, "/clients/new", new_page)
         .add(Access::Full, Method::POST, "/clients/new", create_form)
         .add(Access::Full, Method::GET, "/clients/{id}", chart_page)
-        .add(
-            Access::Full,
-            Method::GET,
-            "/clients/{id}/referrals",
-            chart_referrals_page,
-        )
-        .add(
-            Access::Full,
-            Method::GET,
-            "/clients/{id}/appointments",
-            chart_appointments_page,
-        )
         .add(Access::Full, Method::GET, "/clients/{id}/edit", edit_page)
         .add(Access::Full, Method::POST, "/clients/{id}/edit", edit_form)
         .add(Access::Full, Method::POST, "/clients/{id}/care-team", team_form)
@@ -54,19 +43,16 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 /// A toast after a redirect, chosen by a fixed key (never text from the URL).
 fn toast(params: &[(String, String)]) -> Option<String> {
-    let done = params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str())?;
-    Some(
-        match done {
-            "created" => "Client registered.",
-            "saved" => "Changes saved.",
-            "team" => "Care team updated.",
-            "exempt" => "Storage policy updated.",
-            "referral" => "Referral recorded.",
-            "moved" => "Referral updated.",
-            "acknowledged" => "Safety alert closed; what was done is in the record.",
-            _ => return None,
-        }
-        .to_owned(),
+    done_toast(
+        params,
+        &[
+            ("created", "Client registered."),
+            ("saved", "Changes saved."),
+            ("team", "Care team updated."),
+            ("exempt", "Storage policy updated."),
+            ("referral", "Referral recorded."),
+            ("acknowledged", "Safety alert closed; what was done is in the record."),
+        ],
     )
 }
 
@@ -407,7 +393,7 @@ async fn create_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> 
     }
 }
 
-async fn edit_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn edit_page(caller: Actor, Path(id): Path<ClientId>) -> Result<Response, Error> {
     let facts = service::facts(&caller, id).await?;
     caller.authorize(&Action::EditClient(facts)).await?;
     let chart = service::chart(&caller, id).await?.into_inner();
@@ -429,7 +415,7 @@ async fn edit_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Erro
 
 async fn edit_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ClientId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let fields = fields_from_form(&Submitted(form));
@@ -457,118 +443,22 @@ struct StaffChoice {
     name: String,
 }
 
-/// The top of every tab of a client's chart: who, the safety alerts, emergency access,
-/// and the tabs this person may open. The clinical tabs (in `clinical::pages` and
-/// `documents::pages`) share it.
-#[allow(clippy::struct_excessive_bools)] // each a separate answer of the policy
-pub struct ChartHead {
-    pub client_id: Uuid,
-    pub name: String,
-    pub record_number: String,
-    pub pronouns: Option<String>,
-    pub age: Option<i64>,
-    pub status_label: &'static str,
-    pub status_badge: &'static str,
-    pub tab: &'static str,
-    pub can_edit: bool,
-    pub can_refer: bool,
-    pub can_see_schedule: bool,
-    pub can_view_clinical: bool,
-    pub can_acknowledge: bool,
-    /// Open safety alerts, shown on every tab to those who see the clinical record.
-    pub alerts: Vec<AlertLine>,
-    pub break_glass_until: Option<String>,
-    pub facts: crate::policy::ClientFacts,
-}
-
-pub struct AlertLine {
-    pub id: Uuid,
-    pub raised_at: String,
-}
-
-impl ChartHead {
-    pub async fn of(caller: &Actor, chart: &Chart, tab: &'static str) -> Result<Self, Error> {
-        let zone = caller.zone().await?;
-        let id = chart.client.id;
-        let alerts = if chart.can_view_clinical {
-            crate::clinical::assessments::open_alerts(&caller.tenant.pool, id)
-                .await?
-                .into_iter()
-                .map(|a| AlertLine {
-                    id: a.id,
-                    raised_at: crate::web::time::show(a.raised_at, zone, crate::web::time::Style::DateTime),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let details = &chart.client.details;
-        let today = caller.now().date_naive();
-        Ok(Self {
-            client_id: id,
-            name: details.display_name(),
-            record_number: chart.client.record_number.clone(),
-            pronouns: details.pronouns.clone(),
-            age: details
-                .date_of_birth
-                .and_then(|dob| today.years_since(dob))
-                .map(i64::from),
-            status_label: details.status.label(),
-            status_badge: details.status.badge(),
-            tab,
-            can_edit: chart.can_edit,
-            can_refer: chart.can_view_clinical && caller.may(&Action::CreateReferral),
-            can_see_schedule: caller.may(&Action::ViewSchedule),
-            can_view_clinical: chart.can_view_clinical,
-            can_acknowledge: caller.may(&Action::AcknowledgeAlert(chart.facts)),
-            alerts,
-            break_glass_until: chart
-                .break_glass_until
-                .map(|at| crate::web::time::show(at, zone, crate::web::time::Style::DateTime)),
-            facts: chart.facts,
-        })
-    }
-}
-
 #[derive(Template)]
 #[template(path = "clients/chart.html")]
 struct ChartPage {
     chrome: Chrome,
     head: ChartHead,
     chart: Chart,
-    tab: &'static str,
-    referrals: Vec<ReferralSummary>,
-    appointments: Vec<crate::appointments::pages::Row>,
     staff: Vec<StaffChoice>,
     team_roles: Vec<(&'static str, &'static str)>,
 }
 
-async fn chart_view(
-    caller: &Actor,
-    id: Uuid,
-    tab: &'static str,
-    toast_message: Option<String>,
+async fn chart_page(
+    caller: Actor,
+    Path(id): Path<ClientId>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
-    let chart = service::chart(caller, id).await?.into_inner();
-    let referrals = if tab == "referrals" && chart.can_view_clinical {
-        let filter = crate::referrals::store::Filter {
-            client_id: Some(id),
-            limit: 50,
-            ..Default::default()
-        };
-        crate::referrals::service::list(caller, &filter)
-            .await?
-            .into_inner()
-            .referrals
-    } else {
-        Vec::new()
-    };
-    let can_see_schedule = caller.may(&Action::ViewSchedule);
-    let appointments = if tab == "appointments" && can_see_schedule {
-        crate::appointments::pages::client_rows(caller, id).await?
-    } else {
-        Vec::new()
-    };
+    let chart = service::chart(&caller, id).await?.into_inner();
     let staff = if chart.can_manage_team {
         identity::store::clinical_staff(&caller.tenant.pool)
             .await?
@@ -582,47 +472,17 @@ async fn chart_view(
         Vec::new()
     };
     render(&ChartPage {
-        chrome: caller.chrome().await?.at("clients").toast(toast_message),
-        head: ChartHead::of(caller, &chart, tab).await?,
+        chrome: caller.chrome().await?.at("clients").toast(toast(&params)),
+        head: ChartHead::of(&caller, &chart, "overview").await?,
         chart,
-        tab,
-        referrals,
-        appointments,
         staff,
         team_roles: TeamRole::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
     })
 }
 
-async fn chart_page(
-    caller: Actor,
-    Path(id): Path<Uuid>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, Error> {
-    chart_view(&caller, id, "overview", toast(&params)).await
-}
-
-async fn chart_referrals_page(
-    caller: Actor,
-    Path(id): Path<Uuid>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, Error> {
-    let facts = service::facts(&caller, id).await?;
-    caller.authorize(&Action::ViewClinical(facts)).await?;
-    chart_view(&caller, id, "referrals", toast(&params)).await
-}
-
-async fn chart_appointments_page(
-    caller: Actor,
-    Path(id): Path<Uuid>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, Error> {
-    caller.authorize(&Action::ViewSchedule).await?;
-    chart_view(&caller, id, "appointments", toast(&params)).await
-}
-
 async fn team_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ClientId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -645,7 +505,7 @@ async fn team_form(
 
 async fn hipaa_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ClientId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let exempt = Submitted(form).checkbox("hipaa_exempt");

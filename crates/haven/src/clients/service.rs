@@ -12,6 +12,7 @@ use super::store::{self, ClientError};
 use super::validation::ClientFields;
 use super::{Client, ClientSummary};
 use crate::actor::Actor;
+use crate::clients::ClientId;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::error::{Error, FieldError};
 use crate::identity::{self, Role, UserId};
@@ -35,7 +36,7 @@ impl From<ClientError> for Error {
 }
 
 /// How the caller stands to the client; 404 when there is no such client.
-pub async fn facts(caller: &Actor, client: Uuid) -> Result<ClientFacts, Error> {
+pub async fn facts(caller: &Actor, client: ClientId) -> Result<ClientFacts, Error> {
     access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
         .await?
         .ok_or(Error::NotFound)
@@ -64,7 +65,7 @@ pub struct Chart {
 }
 
 /// Opens a client's chart; the read is in the audit trail before anything is shown.
-pub async fn chart(caller: &Actor, id: Uuid) -> Result<Audited<Chart>, Error> {
+pub async fn chart(caller: &Actor, id: ClientId) -> Result<Audited<Chart>, Error> {
     let facts = facts(caller, id).await?;
     caller.authorize(&Action::ViewClient(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -108,7 +109,7 @@ pub async fn chart(caller: &Actor, id: Uuid) -> Result<Audited<Chart>, Error> {
 
 /// A client's record number, for a form that names the client (the booking form opened
 /// from a chart): asked of the policy and read through the audited path like the chart.
-pub async fn record_number(caller: &Actor, id: Uuid) -> Result<String, Error> {
+pub async fn record_number(caller: &Actor, id: ClientId) -> Result<String, Error> {
     let facts = facts(caller, id).await?;
     caller.authorize(&Action::ViewClient(facts)).await?;
     let mut conn = caller.tenant.pool.acquire().await?;
@@ -139,14 +140,14 @@ fn team_role_for_creator(caller: &Actor) -> Option<TeamRole> {
 }
 
 /// Registers a client. Returns its id.
-pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, Error> {
     caller.authorize(&Action::CreateClient).await?;
     let exempt = fields.hipaa_exempt.unwrap_or(false);
     if exempt {
         caller.authorize(&Action::SetHipaaExempt).await?;
     }
     let details = fields.validate(caller.now().date_naive()).map_err(Error::Invalid)?;
-    let id = Uuid::now_v7();
+    let id = ClientId(Uuid::now_v7());
     let now = caller.now();
     let me = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -178,7 +179,7 @@ pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<Uuid, Error
 
 /// Changes what `change` names. `hipaa_exempt` needs an admin; the rest needs the right
 /// to edit the client.
-pub async fn update(caller: &Actor, id: Uuid, change: ClientFields) -> Result<(), Error> {
+pub async fn update(caller: &Actor, id: ClientId, change: ClientFields) -> Result<(), Error> {
     let facts = facts(caller, id).await?;
     let touches_details = change.touches_details();
     if touches_details || change.hipaa_exempt.is_none() {
@@ -272,7 +273,7 @@ pub async fn clinical_staff(caller: &Actor, user: UserId, field: &'static str) -
         .ok_or_else(|| Error::invalid(field, "must be an active counsellor, case manager or supervisor"))
 }
 
-pub async fn add_to_team(caller: &Actor, client: Uuid, user: UserId, role: TeamRole) -> Result<(), Error> {
+pub async fn add_to_team(caller: &Actor, client: ClientId, user: UserId, role: TeamRole) -> Result<(), Error> {
     let facts = facts(caller, client).await?;
     caller.authorize(&Action::ManageCareTeam(facts)).await?;
     clinical_staff(caller, user, "user_id").await?;
@@ -291,7 +292,7 @@ pub async fn add_to_team(caller: &Actor, client: Uuid, user: UserId, role: TeamR
     Ok(())
 }
 
-pub async fn remove_from_team(caller: &Actor, client: Uuid, user: UserId) -> Result<(), Error> {
+pub async fn remove_from_team(caller: &Actor, client: ClientId, user: UserId) -> Result<(), Error> {
     let facts = facts(caller, client).await?;
     caller.authorize(&Action::ManageCareTeam(facts)).await?;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -326,7 +327,7 @@ pub struct BreakGlassRequest {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakGlassOpened {
     pub grant_id: Uuid,
-    pub client_id: Uuid,
+    pub client_id: ClientId,
     pub expires_at: DateTime<Utc>,
 }
 

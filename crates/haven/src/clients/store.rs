@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Client, ClientDetails, ClientStatus, ClientSummary, ContactRules, Identifier, RelatedKind, RelatedPerson};
+use crate::clients::ClientId;
 use crate::identity::UserId;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +36,7 @@ fn parse_status(value: &str) -> Result<ClientStatus, sqlx::Error> {
 /// Inserts a client; returns its record number.
 pub async fn insert(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ClientId,
     details: &ClientDetails,
     hipaa_exempt: bool,
     by: Option<UserId>,
@@ -51,7 +52,7 @@ pub async fn insert(
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $20)
         RETURNING record_number
         "#,
-        id,
+        id as _,
         details.legal_given_name,
         details.legal_family_name,
         details.preferred_name,
@@ -83,7 +84,7 @@ pub async fn insert(
 /// changed since that version was read.
 pub async fn update(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ClientId,
     details: &ClientDetails,
     expected_version: Option<i32>,
     now: DateTime<Utc>,
@@ -99,7 +100,7 @@ pub async fn update(
         WHERE id = $1 AND ($20::integer IS NULL OR version = $20)
         RETURNING version
         "#,
-        id,
+        id as _,
         details.legal_given_name,
         details.legal_family_name,
         details.preferred_name,
@@ -133,21 +134,24 @@ pub async fn update(
     Ok(version)
 }
 
-async fn exists(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS "e!""#, id)
-        .fetch_one(db)
-        .await
+async fn exists(db: impl PgExecutor<'_>, id: ClientId) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS "e!""#,
+        id as _
+    )
+    .fetch_one(db)
+    .await
 }
 
-async fn replace_lists(conn: &mut PgConnection, id: Uuid, details: &ClientDetails) -> Result<(), ClientError> {
-    sqlx::query!("DELETE FROM client_identifiers WHERE client_id = $1", id)
+async fn replace_lists(conn: &mut PgConnection, id: ClientId, details: &ClientDetails) -> Result<(), ClientError> {
+    sqlx::query!("DELETE FROM client_identifiers WHERE client_id = $1", id as _)
         .execute(&mut *conn)
         .await?;
     let kinds: Vec<String> = details.identifiers.iter().map(|i| i.kind.clone()).collect();
     let values: Vec<String> = details.identifiers.iter().map(|i| i.value.clone()).collect();
     sqlx::query!(
         "INSERT INTO client_identifiers (client_id, kind, value) SELECT $1, * FROM UNNEST($2::text[], $3::text[])",
-        id,
+        id as _,
         &kinds,
         &values,
     )
@@ -155,7 +159,7 @@ async fn replace_lists(conn: &mut PgConnection, id: Uuid, details: &ClientDetail
     .await
     .map_err(identifier_taken)?;
 
-    sqlx::query!("DELETE FROM client_related_people WHERE client_id = $1", id)
+    sqlx::query!("DELETE FROM client_related_people WHERE client_id = $1", id as _)
         .execute(&mut *conn)
         .await?;
     for (position, person) in details.related_people.iter().enumerate() {
@@ -165,7 +169,7 @@ async fn replace_lists(conn: &mut PgConnection, id: Uuid, details: &ClientDetail
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             "#,
             Uuid::now_v7(),
-            id,
+            id as _,
             person.kind.as_str(),
             person.name,
             person.relationship,
@@ -181,14 +185,14 @@ async fn replace_lists(conn: &mut PgConnection, id: Uuid, details: &ClientDetail
 
 pub async fn set_hipaa_exempt(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ClientId,
     exempt: bool,
     now: DateTime<Utc>,
     flagged_tables: &[&'static str],
 ) -> Result<(), ClientError> {
     let changed = sqlx::query!(
         "UPDATE clients SET hipaa_exempt = $2, updated_at = $3, version = version + 1 WHERE id = $1",
-        id,
+        id as _,
         exempt,
         now
     )
@@ -212,7 +216,7 @@ pub async fn set_hipaa_exempt(
 }
 
 /// The whole record of one client.
-pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Client>, sqlx::Error> {
+pub async fn find(conn: &mut PgConnection, id: ClientId) -> Result<Option<Client>, sqlx::Error> {
     let Some(row) = sqlx::query!(
         r#"
         SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns, date_of_birth,
@@ -221,7 +225,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Client>, s
                created_at, updated_at
         FROM clients WHERE id = $1
         "#,
-        id
+        id as _
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -231,7 +235,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Client>, s
     let identifiers = sqlx::query_as!(
         Identifier,
         "SELECT kind, value FROM client_identifiers WHERE client_id = $1 ORDER BY kind",
-        id
+        id as _
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -240,7 +244,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Client>, s
         SELECT kind, name, relationship, phone, email FROM client_related_people
         WHERE client_id = $1 ORDER BY position
         "#,
-        id
+        id as _
     )
     .fetch_all(&mut *conn)
     .await?
@@ -257,7 +261,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Client>, s
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Some(Client {
-        id: row.id,
+        id: row.id.into(),
         record_number: row.record_number,
         details: ClientDetails {
             legal_given_name: row.legal_given_name,
@@ -290,10 +294,16 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Client>, s
 }
 
 /// The id of the client with this record number.
-pub async fn id_by_record_number(db: impl PgExecutor<'_>, record_number: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!("SELECT id FROM clients WHERE record_number = $1", record_number)
-        .fetch_optional(db)
-        .await
+pub async fn id_by_record_number(
+    db: impl PgExecutor<'_>,
+    record_number: &str,
+) -> Result<Option<ClientId>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar!("SELECT id FROM clients WHERE record_number = $1", record_number)
+            .fetch_optional(db)
+            .await?
+            .map(ClientId),
+    )
 }
 
 /// A row of a list: what `search` and `list` select.
@@ -313,7 +323,7 @@ impl TryFrom<SummaryRow> for ClientSummary {
 
     fn try_from(r: SummaryRow) -> Result<Self, Self::Error> {
         Ok(Self {
-            id: r.id,
+            id: r.id.into(),
             display_name: super::display_name(&r.legal_given_name, &r.legal_family_name, r.preferred_name.as_deref()),
             record_number: r.record_number,
             legal_given_name: r.legal_given_name,
@@ -327,14 +337,14 @@ impl TryFrom<SummaryRow> for ClientSummary {
 }
 
 /// Summaries of these clients, in the order given.
-pub async fn summaries(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<ClientSummary>, sqlx::Error> {
+pub async fn summaries(db: impl PgExecutor<'_>, ids: &[ClientId]) -> Result<Vec<ClientSummary>, sqlx::Error> {
     let rows = sqlx::query_as!(
         SummaryRow,
         r#"
         SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns, date_of_birth, status
         FROM clients WHERE id = ANY($1)
         "#,
-        ids
+        ids as _
     )
     .fetch_all(db)
     .await?;

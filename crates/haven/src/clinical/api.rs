@@ -10,6 +10,10 @@ use uuid::Uuid;
 use super::assessments::{self, AssessmentInput};
 use super::notes::{self, NoteInput};
 use crate::actor::Actor;
+use crate::clients::ClientId;
+use crate::clinical::AlertId;
+use crate::clinical::AssessmentId;
+use crate::clinical::NoteId;
 use crate::error::Error;
 use crate::web::json::ApiJson;
 use crate::web::openapi::ErrorEnvelope;
@@ -53,11 +57,11 @@ pub struct Created {
     pub id: Uuid,
 }
 
-fn created(id: Uuid, location: String) -> Response {
+fn created(id: impl Into<Uuid>, location: String) -> Response {
     (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(Created { id }),
+        Json(Created { id: id.into() }),
     )
         .into_response()
 }
@@ -73,7 +77,7 @@ fn created(id: Uuid, location: String) -> Response {
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list_notes(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn list_notes(caller: Actor, Path(id): Path<ClientId>) -> Result<Response, Error> {
     Ok(Json(notes::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -91,7 +95,7 @@ pub(crate) async fn list_notes(caller: Actor, Path(id): Path<Uuid>) -> Result<Re
     ))]
 pub(crate) async fn create_note(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ClientId>,
     ApiJson(input): ApiJson<NoteInput>,
 ) -> Result<Response, Error> {
     let note = notes::create(&caller, id, &input).await?;
@@ -109,7 +113,7 @@ pub(crate) async fn create_note(
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such note", body = ErrorEnvelope),
     ))]
-pub(crate) async fn get_note(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get_note(caller: Actor, Path(id): Path<NoteId>) -> Result<Response, Error> {
     Ok(Json(notes::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -127,7 +131,7 @@ pub(crate) async fn get_note(caller: Actor, Path(id): Path<Uuid>) -> Result<Resp
     ))]
 pub(crate) async fn update_note(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     ApiJson(input): ApiJson<NoteInput>,
 ) -> Result<Response, Error> {
     notes::save_draft(&caller, id, &input).await?;
@@ -145,7 +149,7 @@ pub(crate) async fn update_note(
         (status = 404, description = "No such note", body = ErrorEnvelope),
         (status = 409, description = "The note is signed", body = ErrorEnvelope),
     ))]
-pub(crate) async fn discard_note(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn discard_note(caller: Actor, Path(id): Path<NoteId>) -> Result<Response, Error> {
     notes::discard(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -172,7 +176,7 @@ pub struct SignInput {
     ))]
 pub(crate) async fn sign_note(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     ApiJson(input): ApiJson<SignInput>,
 ) -> Result<Response, Error> {
     notes::sign(&caller, id, input.version).await?;
@@ -201,7 +205,7 @@ pub struct AmendInput {
     ))]
 pub(crate) async fn amend_note(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     ApiJson(input): ApiJson<AmendInput>,
 ) -> Result<Response, Error> {
     let amendment = notes::amend(&caller, id, input.reason.as_deref()).await?;
@@ -219,7 +223,7 @@ pub(crate) async fn amend_note(
         (status = 404, description = "No such note", body = ErrorEnvelope),
         (status = 409, description = "Not waiting for a co-signature", body = ErrorEnvelope),
     ))]
-pub(crate) async fn cosign_note(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn cosign_note(caller: Actor, Path(id): Path<NoteId>) -> Result<Response, Error> {
     notes::cosign(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -258,7 +262,7 @@ pub(crate) async fn notes_owed(caller: Actor) -> Result<Response, Error> {
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list_assessments(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn list_assessments(caller: Actor, Path(id): Path<ClientId>) -> Result<Response, Error> {
     Ok(Json(assessments::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -276,7 +280,7 @@ pub(crate) async fn list_assessments(caller: Actor, Path(id): Path<Uuid>) -> Res
     ))]
 pub(crate) async fn record_assessment(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ClientId>,
     ApiJson(input): ApiJson<AssessmentInput>,
 ) -> Result<Response, Error> {
     let recorded = assessments::record(&caller, id, &input).await?;
@@ -294,7 +298,7 @@ pub(crate) async fn record_assessment(
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such measure", body = ErrorEnvelope),
     ))]
-pub(crate) async fn get_assessment(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get_assessment(caller: Actor, Path(id): Path<AssessmentId>) -> Result<Response, Error> {
     Ok(Json(assessments::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -318,7 +322,7 @@ pub struct AcknowledgeInput {
     ))]
 pub(crate) async fn acknowledge_alert(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<AlertId>,
     ApiJson(input): ApiJson<AcknowledgeInput>,
 ) -> Result<Response, Error> {
     assessments::acknowledge(&caller, id, input.response.as_deref()).await?;

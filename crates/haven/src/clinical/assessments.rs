@@ -6,12 +6,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
 use super::Person;
 use super::instruments::Instrument;
 use super::notes::{client_facts, record_policy};
 use crate::actor::Actor;
+use crate::appointments::AppointmentId;
+use crate::clients::ClientId;
+use crate::clinical::AlertId;
+use crate::clinical::AssessmentId;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks;
 use crate::error::{Error, FieldError};
@@ -30,14 +33,14 @@ pub struct AssessmentInput {
     #[serde(default)]
     pub answers: Vec<u8>,
     /// The session it was taken in (optional).
-    pub appointment_id: Option<Uuid>,
+    pub appointment_id: Option<AppointmentId>,
 }
 
 /// One measure, without its answers.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AssessmentSummary {
-    pub id: Uuid,
-    pub client_id: Uuid,
+    pub id: AssessmentId,
+    pub client_id: ClientId,
     pub instrument: Instrument,
     pub total: i16,
     pub severity: String,
@@ -57,28 +60,28 @@ crate::redacted_debug!(Assessment {});
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Recorded {
-    pub id: Uuid,
+    pub id: AssessmentId,
     pub total: u8,
     pub severity: String,
     pub self_harm_risk: bool,
     /// The safety alert raised, when item 9 was answered above zero.
-    pub alert_id: Option<Uuid>,
+    pub alert_id: Option<AlertId>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SafetyAlert {
-    pub id: Uuid,
-    pub client_id: Uuid,
+    pub id: AlertId,
+    pub client_id: ClientId,
     pub kind: String,
-    pub assessment_id: Option<Uuid>,
+    pub assessment_id: Option<AssessmentId>,
     pub raised_at: DateTime<Utc>,
 }
 
-fn answers_context(id: Uuid) -> String {
+fn answers_context(id: AssessmentId) -> String {
     format!("assessment.answers:{id}")
 }
 
-fn response_context(id: Uuid) -> String {
+fn response_context(id: AlertId) -> String {
     format!("safety_alert.response:{id}")
 }
 
@@ -94,7 +97,7 @@ fn parse_instrument(word: Option<&str>) -> Result<Instrument, Error> {
 }
 
 /// Records a measure; scores it; raises a safety alert when item 9 is positive.
-pub async fn record(caller: &Actor, client: Uuid, input: &AssessmentInput) -> Result<Recorded, Error> {
+pub async fn record(caller: &Actor, client: ClientId, input: &AssessmentInput) -> Result<Recorded, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::RecordAssessment(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -113,7 +116,7 @@ pub async fn record(caller: &Actor, client: Uuid, input: &AssessmentInput) -> Re
             "not an appointment of this client",
         )]));
     }
-    let id = Uuid::now_v7();
+    let id = AssessmentId::new();
     let now = caller.now();
     let sealed = caller
         .keyring()
@@ -126,8 +129,8 @@ pub async fn record(caller: &Actor, client: Uuid, input: &AssessmentInput) -> Re
                                  administered_at, recorded_by, appointment_id, hipaa_exempt, created_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8)
         "#,
-        id,
-        client,
+        id as _,
+        client as _,
         instrument.as_str(),
         sealed,
         i16::from(score.total),
@@ -135,7 +138,7 @@ pub async fn record(caller: &Actor, client: Uuid, input: &AssessmentInput) -> Re
         score.self_harm_risk,
         now,
         caller.identity.user.id.0,
-        input.appointment_id,
+        input.appointment_id as _,
         exempt
     )
     .execute(&mut *tx)
@@ -165,17 +168,22 @@ pub async fn record(caller: &Actor, client: Uuid, input: &AssessmentInput) -> Re
     })
 }
 
-async fn raise_alert(tx: &mut PgConnection, caller: &Actor, client: Uuid, assessment: Uuid) -> Result<Uuid, Error> {
-    let alert = Uuid::now_v7();
+async fn raise_alert(
+    tx: &mut PgConnection,
+    caller: &Actor,
+    client: ClientId,
+    assessment: AssessmentId,
+) -> Result<AlertId, Error> {
+    let alert = AlertId::new();
     let now = caller.now();
     sqlx::query!(
         r#"
         INSERT INTO safety_alerts (id, client_id, kind, assessment_id, raised_at)
         VALUES ($1, $2, 'self_harm', $3, $4)
         "#,
-        alert,
-        client,
-        assessment,
+        alert as _,
+        client as _,
+        assessment as _,
         now
     )
     .execute(&mut *tx)
@@ -197,7 +205,7 @@ async fn raise_alert(tx: &mut PgConnection, caller: &Actor, client: Uuid, assess
 }
 
 /// The client's measures the caller may see, oldest first, recorded in the audit trail.
-pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<AssessmentSummary>>, Error> {
+pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<AssessmentSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let rows = sqlx::query!(
@@ -209,15 +217,15 @@ pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<Assessment
         ORDER BY a.administered_at
         LIMIT 1000
         "#,
-        client
+        client as _
     )
     .fetch_all(&caller.tenant.pool)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(AssessmentSummary {
-            id: r.id,
-            client_id: r.client_id,
+            id: r.id.into(),
+            client_id: r.client_id.into(),
             instrument: Instrument::parse(&r.instrument)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown instrument {}", r.instrument).into()))?,
             total: r.total,
@@ -225,7 +233,7 @@ pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<Assessment
             self_harm_risk: r.self_harm_risk,
             administered_at: r.administered_at,
             recorded_by: Person {
-                id: r.recorded_by,
+                id: r.recorded_by.into(),
                 name: r.display_name,
             },
         });
@@ -238,7 +246,7 @@ pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<Assessment
 }
 
 /// One measure with its answers, opened and recorded.
-pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Assessment>, Error> {
+pub async fn view(caller: &Actor, id: AssessmentId) -> Result<Audited<Assessment>, Error> {
     let row = sqlx::query!(
         r#"
         SELECT a.id, a.client_id, a.instrument, a.answers, a.total, a.severity, a.self_harm_risk,
@@ -246,15 +254,16 @@ pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Assessment>, Error
         FROM assessments a JOIN users u ON u.id = a.recorded_by
         WHERE a.id = $1
         "#,
-        id
+        id as _
     )
     .fetch_optional(&caller.tenant.pool)
     .await?
     .ok_or(Error::NotFound)?;
-    let facts = client_facts(caller, row.client_id).await?;
+    let client = ClientId(row.client_id);
+    let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let policy = record_policy(caller, row.hipaa_exempt).await?;
-    networks::require_approved_network(caller, policy, ("assessment", id.to_string()), row.client_id).await?;
+    networks::require_approved_network(caller, policy, ("assessment", id.to_string()), client).await?;
     let answers = caller
         .keyring()
         .open(&caller.tenant.pool, &row.answers, &answers_context(id))
@@ -262,8 +271,8 @@ pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Assessment>, Error
         .to_vec();
     let assessment = Assessment {
         summary: AssessmentSummary {
-            id: row.id,
-            client_id: row.client_id,
+            id: row.id.into(),
+            client_id: row.client_id.into(),
             instrument: Instrument::parse(&row.instrument)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown instrument {}", row.instrument).into()))?,
             total: row.total,
@@ -271,7 +280,7 @@ pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Assessment>, Error
             self_harm_risk: row.self_harm_risk,
             administered_at: row.administered_at,
             recorded_by: Person {
-                id: row.recorded_by,
+                id: row.recorded_by.into(),
                 name: row.display_name,
             },
         },
@@ -286,28 +295,30 @@ pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<Assessment>, Error
 
 /// Open safety alerts of one client (what the chart shows to everyone who may see its
 /// clinical side; the alert says that, not what was answered).
-pub async fn open_alerts(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<SafetyAlert>, sqlx::Error> {
+pub async fn open_alerts(db: impl PgExecutor<'_>, client: ClientId) -> Result<Vec<SafetyAlert>, sqlx::Error> {
     sqlx::query_as!(
         SafetyAlert,
         r#"
-        SELECT id, client_id, kind, assessment_id, raised_at
+        SELECT id AS "id: AlertId", client_id AS "client_id: ClientId", kind,
+               assessment_id AS "assessment_id: AssessmentId", raised_at
         FROM safety_alerts WHERE client_id = $1 AND acknowledged_at IS NULL
         ORDER BY raised_at
         "#,
-        client
+        client as _
     )
     .fetch_all(db)
     .await
 }
 
 /// A clinician says what was done about an alert; it leaves the chart.
-pub async fn acknowledge(caller: &Actor, alert: Uuid, response: Option<&str>) -> Result<Uuid, Error> {
+pub async fn acknowledge(caller: &Actor, alert: AlertId, response: Option<&str>) -> Result<ClientId, Error> {
     let client = sqlx::query_scalar!(
         "SELECT client_id FROM safety_alerts WHERE id = $1 AND acknowledged_at IS NULL",
-        alert
+        alert as _
     )
     .fetch_optional(&caller.tenant.pool)
     .await?
+    .map(ClientId)
     .ok_or(Error::NotFound)?;
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::AcknowledgeAlert(facts)).await?;
@@ -334,7 +345,7 @@ pub async fn acknowledge(caller: &Actor, alert: Uuid, response: Option<&str>) ->
         UPDATE safety_alerts SET acknowledged_by = $2, acknowledged_at = $3, response = $4
         WHERE id = $1 AND acknowledged_at IS NULL
         "#,
-        alert,
+        alert as _,
         caller.identity.user.id.0,
         now,
         sealed
@@ -362,12 +373,12 @@ pub async fn acknowledge(caller: &Actor, alert: Uuid, response: Option<&str>) ->
 pub async fn notify(state: AppState, run: JobRun) -> Result<(), JobFailure> {
     #[derive(Deserialize)]
     struct Payload {
-        alert: Uuid,
+        alert: AlertId,
     }
     let payload: Payload = serde_json::from_value(run.payload.clone())
         .map_err(|_| JobFailure::permanent("the job's payload is not a safety alert"))?;
     let pool = &run.tenant.pool;
-    let Some(client) = sqlx::query_scalar!("SELECT client_id FROM safety_alerts WHERE id = $1", payload.alert)
+    let Some(client) = sqlx::query_scalar!("SELECT client_id FROM safety_alerts WHERE id = $1", payload.alert as _)
         .fetch_optional(pool)
         .await?
     else {
@@ -402,10 +413,10 @@ pub async fn notify(state: AppState, run: JobRun) -> Result<(), JobFailure> {
 }
 
 /// Moves a measure's date into the past: the demo's history of scores only.
-pub async fn backdate(db: impl PgExecutor<'_>, id: Uuid, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn backdate(db: impl PgExecutor<'_>, id: AssessmentId, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE assessments SET administered_at = $2, created_at = $2 WHERE id = $1",
-        id,
+        id as _,
         at
     )
     .execute(db)

@@ -38,6 +38,8 @@ pub fn module() -> Module {
         .openapi(ApiDoc::openapi)
         .jobs(|handlers| handlers.on(assessments::ALERT_JOB, assessments::notify))
         .nav(30, "/notes", "My notes", "notes", Some(Action::ViewLateNotes))
+        .chart_tab(20, "notes", "Notes", Action::ViewClinical)
+        .chart_tab(30, "measures", "Measures", Action::ViewClinical)
         .scope(
             Scope::ClinicalRead,
             "notes, assessments and documents of the clients you may reach",

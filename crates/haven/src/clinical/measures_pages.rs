@@ -6,7 +6,6 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use uuid::Uuid;
 
 use super::assessments::{self, AssessmentInput, AssessmentSummary};
 use super::instruments::{ANSWERS, Instrument};
@@ -14,7 +13,10 @@ use super::notes;
 use super::pages::{Clock, head, param, toast};
 use super::trend::{self, Trend};
 use crate::actor::Actor;
-use crate::clients::pages::ChartHead;
+use crate::clients::ClientId;
+use crate::clients::chart::ChartHead;
+use crate::clinical::AlertId;
+use crate::clinical::AssessmentId;
 use crate::error::{Error, FieldError};
 use crate::policy::Action;
 use crate::web::form::{Problem, Submitted};
@@ -65,7 +67,7 @@ struct MeasuresTab {
 
 async fn measures_tab(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let head = head(&caller, client, "measures").await?;
@@ -105,7 +107,7 @@ struct Item {
 #[template(path = "clinical/measure_form.html")]
 struct MeasureForm {
     chrome: Chrome,
-    client_id: Uuid,
+    client_id: ClientId,
     client_name: String,
     instrument: Instrument,
     items: Vec<Item>,
@@ -127,7 +129,7 @@ struct Answer {
 
 async fn measure_form(
     caller: &Actor,
-    client: Uuid,
+    client: ClientId,
     instrument: Instrument,
     given: &[Option<u8>],
     errors: Vec<FieldError>,
@@ -175,7 +177,7 @@ async fn measure_form(
 
 async fn new_measure_page(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let facts = notes::client_facts(&caller, client).await?;
@@ -188,7 +190,7 @@ async fn new_measure_page(
 
 async fn record_measure_form(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -250,7 +252,7 @@ struct MeasurePage {
     answers: Vec<AnswerLine>,
 }
 
-async fn measure_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn measure_page(caller: Actor, Path(id): Path<AssessmentId>) -> Result<Response, Error> {
     let assessment = assessments::view(&caller, id).await?.into_inner();
     let clock = Clock::of(&caller).await?;
     let chart = crate::clients::service::chart(&caller, assessment.summary.client_id)
@@ -280,7 +282,7 @@ async fn measure_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, E
 
 async fn acknowledge_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<AlertId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let response = Submitted(form).text("response");

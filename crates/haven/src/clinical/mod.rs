@@ -23,8 +23,10 @@ pub use manifest::module;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
 
+use crate::appointments::AppointmentId;
+use crate::clients::ClientId;
+use crate::identity::UserId;
 pub use templates::NoteTemplate;
 
 crate::word_enum!(
@@ -42,9 +44,24 @@ crate::word_enum!(
     }
 );
 
+crate::typed_id!(
+    /// One version of a clinical note (an amendment is a new version with its own id).
+    NoteId
+);
+
+crate::typed_id!(
+    /// A measure (PHQ-9, GAD-7, ...) recorded for a client.
+    AssessmentId
+);
+
+crate::typed_id!(
+    /// A safety alert raised by an assessment.
+    AlertId
+);
+
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Person {
-    pub id: Uuid,
+    pub id: UserId,
     pub name: String,
 }
 
@@ -53,11 +70,11 @@ crate::redacted_debug!(Person { id });
 /// One version of a note, opened.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Note {
-    pub id: Uuid,
+    pub id: NoteId,
     /// The first version's id, shared by every amendment.
-    pub thread_id: Uuid,
-    pub client_id: Uuid,
-    pub appointment_id: Option<Uuid>,
+    pub thread_id: NoteId,
+    pub client_id: ClientId,
+    pub appointment_id: Option<AppointmentId>,
     pub category: NoteCategory,
     pub template: NoteTemplate,
     pub author: Person,
@@ -65,7 +82,7 @@ pub struct Note {
     pub fields: Vec<NoteField>,
     pub status: NoteStatus,
     /// The version this one amends.
-    pub amends_id: Option<Uuid>,
+    pub amends_id: Option<NoteId>,
     pub amendment_reason: Option<String>,
     /// SHA-256 of the signed content, hex.
     pub content_hash: Option<String>,
@@ -119,15 +136,15 @@ impl Note {
 /// A line of a note list: nothing sealed.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NoteSummary {
-    pub id: Uuid,
-    pub thread_id: Uuid,
-    pub client_id: Uuid,
-    pub appointment_id: Option<Uuid>,
+    pub id: NoteId,
+    pub thread_id: NoteId,
+    pub client_id: ClientId,
+    pub appointment_id: Option<AppointmentId>,
     pub category: NoteCategory,
     pub template: NoteTemplate,
     pub author: Person,
     pub status: NoteStatus,
-    pub amends_id: Option<Uuid>,
+    pub amends_id: Option<NoteId>,
     pub signed_at: Option<DateTime<Utc>>,
     pub needs_cosign: bool,
     pub cosigned_at: Option<DateTime<Utc>>,

@@ -5,17 +5,20 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{NoteCategory, NoteStatus, NoteSummary, NoteTemplate, Person};
+use crate::appointments::AppointmentId;
+use crate::clients::ClientId;
+use crate::clinical::NoteId;
 use crate::identity::UserId;
 
 pub struct NewNote {
-    pub id: Uuid,
-    pub thread_id: Uuid,
-    pub client_id: Uuid,
-    pub appointment_id: Option<Uuid>,
+    pub id: NoteId,
+    pub thread_id: NoteId,
+    pub client_id: ClientId,
+    pub appointment_id: Option<AppointmentId>,
     pub template: NoteTemplate,
-    pub author_id: Uuid,
+    pub author_id: UserId,
     pub body: Vec<u8>,
-    pub amends: Option<(Uuid, String)>,
+    pub amends: Option<(NoteId, String)>,
     pub hipaa_exempt: bool,
 }
 
@@ -38,15 +41,15 @@ pub async fn insert(conn: &mut PgConnection, note: &NewNote, now: DateTime<Utc>)
                            amends_id, amendment_reason, hipaa_exempt, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
         "#,
-        note.id,
-        note.thread_id,
-        note.client_id,
-        note.appointment_id,
+        note.id as _,
+        note.thread_id as _,
+        note.client_id as _,
+        note.appointment_id as _,
         category_of(note.template).as_str(),
         note.template.as_str(),
-        note.author_id,
+        note.author_id as _,
         note.body,
-        amends_id,
+        amends_id as _,
         reason,
         note.hipaa_exempt,
         now
@@ -68,7 +71,7 @@ pub struct StoredNote {
     pub version: i32,
     pub updated_at: DateTime<Utc>,
     /// The author's supervisor.
-    pub author_supervisor: Option<Uuid>,
+    pub author_supervisor: Option<UserId>,
 }
 
 fn decode<T>(value: Option<T>, what: &str, text: &str) -> Result<T, sqlx::Error> {
@@ -79,18 +82,18 @@ fn decode<T>(value: Option<T>, what: &str, text: &str) -> Result<T, sqlx::Error>
 macro_rules! summary {
     ($r:ident) => {
         NoteSummary {
-            id: $r.id,
-            thread_id: $r.thread_id,
-            client_id: $r.client_id,
-            appointment_id: $r.appointment_id,
+            id: $r.id.into(),
+            thread_id: $r.thread_id.into(),
+            client_id: $r.client_id.into(),
+            appointment_id: $r.appointment_id.map(AppointmentId),
             category: decode(NoteCategory::parse(&$r.category), "category", &$r.category)?,
             template: decode(NoteTemplate::parse(&$r.template), "template", &$r.template)?,
             author: Person {
-                id: $r.author_id,
+                id: $r.author_id.into(),
                 name: $r.author_name,
             },
             status: decode(NoteStatus::parse(&$r.status), "status", &$r.status)?,
-            amends_id: $r.amends_id,
+            amends_id: $r.amends_id.map(NoteId),
             signed_at: $r.signed_at,
             needs_cosign: $r.needs_cosign,
             cosigned_at: $r.cosigned_at,
@@ -102,12 +105,12 @@ macro_rules! summary {
 
 fn person(id: Option<Uuid>, name: Option<String>) -> Option<Person> {
     id.map(|id| Person {
-        id,
+        id: id.into(),
         name: name.unwrap_or_default(),
     })
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoredNote>, sqlx::Error> {
+pub async fn find(db: impl PgExecutor<'_>, id: NoteId) -> Result<Option<StoredNote>, sqlx::Error> {
     let Some(r) = sqlx::query!(
         r#"
         SELECT n.id, n.thread_id, n.client_id, n.appointment_id, n.category, n.template, n.author_id,
@@ -124,7 +127,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoredNote
         LEFT JOIN users c ON c.id = n.cosigned_by
         WHERE n.id = $1
         "#,
-        id
+        id as _
     )
     .fetch_optional(db)
     .await?
@@ -141,14 +144,14 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoredNote
         hipaa_exempt: r.hipaa_exempt,
         version: r.version,
         updated_at: r.updated_at,
-        author_supervisor: r.author_supervisor,
+        author_supervisor: r.author_supervisor.map(UserId),
     }))
 }
 
 /// Replaces a draft's body if it is still the version the writer saw.
 pub async fn update_draft(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: NoteId,
     body: &[u8],
     version: i32,
     now: DateTime<Utc>,
@@ -158,7 +161,7 @@ pub async fn update_draft(
         UPDATE notes SET body = $2, version = version + 1, updated_at = $4
         WHERE id = $1 AND status = 'draft' AND version = $3
         "#,
-        id,
+        id as _,
         body,
         version,
         now
@@ -170,7 +173,7 @@ pub async fn update_draft(
 
 pub async fn sign(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: NoteId,
     content_hash: &[u8],
     by: UserId,
     needs_cosign: bool,
@@ -183,7 +186,7 @@ pub async fn sign(
                          needs_cosign = $4, version = version + 1, updated_at = $5
         WHERE id = $1 AND status = 'draft' AND version = $6
         "#,
-        id,
+        id as _,
         content_hash,
         by.0,
         needs_cosign,
@@ -195,13 +198,13 @@ pub async fn sign(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn cosign(conn: &mut PgConnection, id: Uuid, by: UserId, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn cosign(conn: &mut PgConnection, id: NoteId, by: UserId, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
         UPDATE notes SET cosigned_by = $2, cosigned_at = $3
         WHERE id = $1 AND status = 'signed' AND needs_cosign AND cosigned_at IS NULL
         "#,
-        id,
+        id as _,
         by.0,
         now
     )
@@ -210,16 +213,16 @@ pub async fn cosign(conn: &mut PgConnection, id: Uuid, by: UserId, now: DateTime
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_draft(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!("DELETE FROM notes WHERE id = $1 AND status = 'draft'", id)
+pub async fn delete_draft(conn: &mut PgConnection, id: NoteId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!("DELETE FROM notes WHERE id = $1 AND status = 'draft'", id as _)
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The draft amendment already started for `id`, if any.
-pub async fn open_amendment(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!("SELECT id FROM notes WHERE amends_id = $1", id)
+pub async fn open_amendment(db: impl PgExecutor<'_>, id: NoteId) -> Result<Option<NoteId>, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT id AS "id: NoteId" FROM notes WHERE amends_id = $1"#, id as _)
         .fetch_optional(db)
         .await
 }
@@ -228,7 +231,7 @@ pub async fn open_amendment(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<
 /// supervisor) their supervisees'.
 #[derive(Debug, Clone, Copy)]
 pub struct PsychotherapyReader {
-    pub user: Uuid,
+    pub user: UserId,
     pub supervisor: bool,
 }
 
@@ -236,8 +239,8 @@ pub struct PsychotherapyReader {
 /// version, psychotherapy notes only for `reader`'s own or supervisees'.
 pub async fn list_for_client(
     db: impl PgExecutor<'_>,
-    client: Uuid,
-    thread: Option<Uuid>,
+    client: ClientId,
+    thread: Option<NoteId>,
     reader: PsychotherapyReader,
 ) -> Result<Vec<NoteSummary>, sqlx::Error> {
     let rows = sqlx::query!(
@@ -254,10 +257,10 @@ pub async fn list_for_client(
         ORDER BY n.created_at DESC
         LIMIT 500
         "#,
-        client,
-        reader.user,
+        client as _,
+        reader.user as _,
         reader.supervisor,
-        thread
+        thread as _
     )
     .fetch_all(db)
     .await?;
@@ -267,8 +270,8 @@ pub async fn list_for_client(
 /// A signed note of a trainee waiting for their supervisor.
 #[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AwaitingCosign {
-    pub note_id: Uuid,
-    pub client_id: Uuid,
+    pub note_id: NoteId,
+    pub client_id: ClientId,
     pub client_name: String,
     pub record_number: String,
     pub template: NoteTemplate,
@@ -301,8 +304,8 @@ pub async fn cosign_queue(db: impl PgExecutor<'_>, supervisor: UserId) -> Result
     rows.into_iter()
         .map(|r| {
             Ok(AwaitingCosign {
-                note_id: r.id,
-                client_id: r.client_id,
+                note_id: r.id.into(),
+                client_id: r.client_id.into(),
                 client_name: crate::clients::display_name(
                     &r.legal_given_name,
                     &r.legal_family_name,
@@ -311,7 +314,7 @@ pub async fn cosign_queue(db: impl PgExecutor<'_>, supervisor: UserId) -> Result
                 record_number: r.record_number,
                 template: decode(NoteTemplate::parse(&r.template), "template", &r.template)?,
                 author: Person {
-                    id: r.author_id,
+                    id: r.author_id.into(),
                     name: r.author_name,
                 },
                 signed_at: r.signed_at,
@@ -323,15 +326,15 @@ pub async fn cosign_queue(db: impl PgExecutor<'_>, supervisor: UserId) -> Result
 /// A completed appointment still without a signed note from its clinician.
 #[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct NoteOwed {
-    pub appointment_id: Uuid,
-    pub client_id: Uuid,
+    pub appointment_id: AppointmentId,
+    pub client_id: ClientId,
     pub client_name: String,
     pub record_number: String,
     pub service_type: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// A draft for it exists.
-    pub draft_id: Option<Uuid>,
+    pub draft_id: Option<NoteId>,
 }
 
 crate::redacted_debug!(NoteOwed {
@@ -363,8 +366,8 @@ pub async fn notes_owed(db: impl PgExecutor<'_>, clinician: UserId) -> Result<Ve
     Ok(rows
         .into_iter()
         .map(|r| NoteOwed {
-            appointment_id: r.id,
-            client_id: r.client_id,
+            appointment_id: r.id.into(),
+            client_id: r.client_id.into(),
             client_name: crate::clients::display_name(
                 &r.legal_given_name,
                 &r.legal_family_name,
@@ -374,7 +377,7 @@ pub async fn notes_owed(db: impl PgExecutor<'_>, clinician: UserId) -> Result<Ve
             service_type: r.service_type,
             starts_at: r.starts_at,
             ends_at: r.ends_at,
-            draft_id: r.draft_id,
+            draft_id: r.draft_id.map(NoteId),
         })
         .collect())
 }
@@ -382,21 +385,21 @@ pub async fn notes_owed(db: impl PgExecutor<'_>, clinician: UserId) -> Result<Ve
 /// Whether the appointment includes the client (a note may name only such an appointment).
 pub async fn appointment_has_client(
     db: impl PgExecutor<'_>,
-    appointment: Uuid,
-    client: Uuid,
+    appointment: AppointmentId,
+    client: ClientId,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM appointment_clients WHERE appointment_id = $1 AND client_id = $2) AS "x!""#,
-        appointment,
-        client
+        appointment as _,
+        client as _
     )
     .fetch_one(db)
     .await
 }
 
 /// The client's hipaa_exempt flag, which a new record takes.
-pub async fn client_exempt(db: impl PgExecutor<'_>, client: Uuid) -> Result<Option<bool>, sqlx::Error> {
-    sqlx::query_scalar!("SELECT hipaa_exempt FROM clients WHERE id = $1", client)
+pub async fn client_exempt(db: impl PgExecutor<'_>, client: ClientId) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT hipaa_exempt FROM clients WHERE id = $1", client as _)
         .fetch_optional(db)
         .await
 }

@@ -6,15 +6,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::note_store::{self, AwaitingCosign, NewNote, NoteOwed, PsychotherapyReader, StoredNote};
 use super::{Note, NoteField, NoteStatus, NoteSummary, NoteTemplate};
 use crate::actor::Actor;
+use crate::appointments::AppointmentId;
+use crate::clients::ClientId;
+use crate::clinical::NoteId;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks::{self, StoragePolicy};
 use crate::error::{Error, FieldError};
 use crate::identity::Role;
+use crate::identity::UserId;
 use crate::policy::{Action, ClientFacts, NoteFacts};
 
 /// A new note or a draft's changes, as the API and the form send them.
@@ -24,7 +27,7 @@ pub struct NoteInput {
     /// `progress`, `soap`, `dap`, `intake`, `discharge` or `psychotherapy` (new notes).
     pub template: Option<String>,
     /// The session it records: one of the client's appointments (new notes).
-    pub appointment_id: Option<Uuid>,
+    pub appointment_id: Option<AppointmentId>,
     /// The template's fields by name; a draft may leave some empty.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -38,11 +41,11 @@ struct Body {
     fields: Vec<(String, String)>,
 }
 
-fn body_context(id: Uuid) -> String {
+fn body_context(id: NoteId) -> String {
     format!("note.body:{id}")
 }
 
-async fn seal_body(caller: &Actor, id: Uuid, fields: &[(&str, String)]) -> Result<Vec<u8>, Error> {
+async fn seal_body(caller: &Actor, id: NoteId, fields: &[(&str, String)]) -> Result<Vec<u8>, Error> {
     let body = Body {
         fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
     };
@@ -100,17 +103,17 @@ fn opened(stored: StoredNote, values: &BTreeMap<String, String>) -> Note {
 }
 
 /// How the caller stands to a client; 404 when there is no such client.
-pub async fn client_facts(caller: &Actor, client: Uuid) -> Result<ClientFacts, Error> {
+pub async fn client_facts(caller: &Actor, client: ClientId) -> Result<ClientFacts, Error> {
     crate::clients::access::facts(&caller.tenant.pool, caller.identity.user.id, client, caller.now())
         .await?
         .ok_or(Error::NotFound)
 }
 
-async fn load(caller: &Actor, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
+async fn load(caller: &Actor, id: NoteId) -> Result<(NoteFacts, StoredNote), Error> {
     let stored = note_store::find(&caller.tenant.pool, id)
         .await?
         .ok_or(Error::NotFound)?;
-    let me = caller.identity.user.id.0;
+    let me = caller.identity.user.id;
     let facts = NoteFacts {
         client: client_facts(caller, stored.summary.client_id).await?,
         psychotherapy: stored.summary.template.is_psychotherapy(),
@@ -128,7 +131,7 @@ pub async fn record_policy(caller: &Actor, hipaa_exempt: bool) -> Result<Storage
 }
 
 /// Reads a note the caller may see, refusing requests from outside approved networks.
-async fn load_readable(caller: &Actor, id: Uuid) -> Result<(NoteFacts, StoredNote), Error> {
+async fn load_readable(caller: &Actor, id: NoteId) -> Result<(NoteFacts, StoredNote), Error> {
     let (facts, stored) = load(caller, id).await?;
     caller.authorize(&Action::ViewNote(facts)).await?;
     let policy = record_policy(caller, stored.hipaa_exempt).await?;
@@ -136,7 +139,7 @@ async fn load_readable(caller: &Actor, id: Uuid) -> Result<(NoteFacts, StoredNot
     Ok((facts, stored))
 }
 
-fn stage_event(caller: &Actor, action: &str, note: Uuid, client: Uuid) -> audit::AuditEvent {
+fn stage_event(caller: &Actor, action: &str, note: NoteId, client: ClientId) -> audit::AuditEvent {
     caller
         .event(action, Outcome::Allowed)
         .resource("note", note.to_string())
@@ -144,7 +147,7 @@ fn stage_event(caller: &Actor, action: &str, note: Uuid, client: Uuid) -> audit:
 }
 
 /// Starts a note (a draft) about `client`.
-pub async fn create(caller: &Actor, client: Uuid, input: &NoteInput) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, client: ClientId, input: &NoteInput) -> Result<NoteId, Error> {
     let facts = client_facts(caller, client).await?;
     let template = match input.template.as_deref().map(str::trim) {
         None | Some("") => {
@@ -172,7 +175,7 @@ pub async fn create(caller: &Actor, client: Uuid, input: &NoteInput) -> Result<U
         )]));
     }
     let fields = template.check(&input.fields, false).map_err(Error::Invalid)?;
-    let id = Uuid::now_v7();
+    let id = NoteId::new();
     let body = seal_body(caller, id, &fields).await?;
     let mut tx = pool.begin().await?;
     note_store::insert(
@@ -183,7 +186,7 @@ pub async fn create(caller: &Actor, client: Uuid, input: &NoteInput) -> Result<U
             client_id: client,
             appointment_id: input.appointment_id,
             template,
-            author_id: caller.identity.user.id.0,
+            author_id: caller.identity.user.id.0.into(),
             body,
             amends: None,
             hipaa_exempt: exempt,
@@ -204,7 +207,7 @@ pub async fn create(caller: &Actor, client: Uuid, input: &NoteInput) -> Result<U
 const SIGNED_IS_FINAL: &str = "This note is signed and cannot be changed. Amend it instead: the amendment is a new version, and this one stays as it is.";
 
 /// Saves a draft's fields. A signed note answers 409.
-pub async fn save_draft(caller: &Actor, id: Uuid, input: &NoteInput) -> Result<(), Error> {
+pub async fn save_draft(caller: &Actor, id: NoteId, input: &NoteInput) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
         return Err(Error::conflict(SIGNED_IS_FINAL.to_owned()));
@@ -246,21 +249,26 @@ pub async fn save_draft(caller: &Actor, id: Uuid, input: &NoteInput) -> Result<(
 #[derive(Serialize)]
 #[allow(clippy::struct_field_names)] // the names are the hashed JSON's keys
 struct Signed<'a> {
-    id: Uuid,
-    thread_id: Uuid,
-    client_id: Uuid,
-    appointment_id: Option<Uuid>,
+    id: NoteId,
+    thread_id: NoteId,
+    client_id: ClientId,
+    appointment_id: Option<AppointmentId>,
     template: &'a str,
-    author_id: Uuid,
-    amends_id: Option<Uuid>,
+    author_id: UserId,
+    amends_id: Option<NoteId>,
     amendment_reason: Option<&'a str>,
     fields: Vec<(&'a str, &'a str)>,
-    signed_by: Uuid,
+    signed_by: UserId,
     signed_at: String,
 }
 
 /// SHA-256 of the signed content (see docs/clinical-records.md).
-fn content_hash(stored: &StoredNote, values: &BTreeMap<String, String>, by: Uuid, at: &str) -> Result<Vec<u8>, Error> {
+fn content_hash(
+    stored: &StoredNote,
+    values: &BTreeMap<String, String>,
+    by: UserId,
+    at: &str,
+) -> Result<Vec<u8>, Error> {
     let s = &stored.summary;
     let signed = Signed {
         id: s.id,
@@ -286,7 +294,7 @@ fn content_hash(stored: &StoredNote, values: &BTreeMap<String, String>, by: Uuid
 
 /// Signs a draft: every required field filled, then final. A trainee's note waits for
 /// their supervisor's co-signature.
-pub async fn sign(caller: &Actor, id: Uuid, version: i32) -> Result<(), Error> {
+pub async fn sign(caller: &Actor, id: NoteId, version: i32) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
         return Err(Error::conflict("This note is already signed.".to_owned()));
@@ -298,7 +306,7 @@ pub async fn sign(caller: &Actor, id: Uuid, version: i32) -> Result<(), Error> {
     // Stored with microseconds; the hash covers the same instant as the row.
     let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let by = caller.identity.user.id;
-    let hash = content_hash(&stored, &values, by.0, &now.to_rfc3339())?;
+    let hash = content_hash(&stored, &values, by, &now.to_rfc3339())?;
     let trainee = caller.identity.user.is_trainee;
     let mut tx = caller.tenant.pool.begin().await?;
     if !note_store::sign(&mut tx, id, &hash, by, trainee, version, now).await? {
@@ -344,7 +352,7 @@ pub fn hash_holds(note: &Note) -> bool {
 
 /// Starts an amendment of a signed note: a new draft version, filled with the signed
 /// content, carrying the reason. The signed version is never changed.
-pub async fn amend(caller: &Actor, id: Uuid, reason: Option<&str>) -> Result<Uuid, Error> {
+pub async fn amend(caller: &Actor, id: NoteId, reason: Option<&str>) -> Result<NoteId, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     caller.authorize(&Action::AmendNote(facts)).await?;
     let reason = reason
@@ -369,7 +377,7 @@ pub async fn amend(caller: &Actor, id: Uuid, reason: Option<&str>) -> Result<Uui
     }
     let values = open_body(caller, &stored).await?;
     let fields = stored.summary.template.check(&values, false).map_err(Error::Invalid)?;
-    let new_id = Uuid::now_v7();
+    let new_id = NoteId::new();
     let body = seal_body(caller, new_id, &fields).await?;
     let mut tx = caller.tenant.pool.begin().await?;
     note_store::insert(
@@ -380,7 +388,7 @@ pub async fn amend(caller: &Actor, id: Uuid, reason: Option<&str>) -> Result<Uui
             client_id: stored.summary.client_id,
             appointment_id: stored.summary.appointment_id,
             template: stored.summary.template,
-            author_id: caller.identity.user.id.0,
+            author_id: caller.identity.user.id.0.into(),
             body,
             amends: Some((id, reason.to_owned())),
             hipaa_exempt: stored.hipaa_exempt,
@@ -399,7 +407,7 @@ pub async fn amend(caller: &Actor, id: Uuid, reason: Option<&str>) -> Result<Uui
 }
 
 /// Discards a draft (a signed note is never deleted).
-pub async fn discard(caller: &Actor, id: Uuid) -> Result<Uuid, Error> {
+pub async fn discard(caller: &Actor, id: NoteId) -> Result<ClientId, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     if facts.signed {
         return Err(Error::conflict(SIGNED_IS_FINAL.to_owned()));
@@ -420,7 +428,7 @@ pub async fn discard(caller: &Actor, id: Uuid) -> Result<Uuid, Error> {
 }
 
 /// A supervisor co-signs a trainee's signed note.
-pub async fn cosign(caller: &Actor, id: Uuid) -> Result<(), Error> {
+pub async fn cosign(caller: &Actor, id: NoteId) -> Result<(), Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     caller.authorize(&Action::CosignNote(facts)).await?;
     if !stored.summary.awaiting_cosign() {
@@ -456,7 +464,7 @@ pub struct NoteWithHistory {
     pub facts: NoteFacts,
 }
 
-pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<NoteWithHistory>, Error> {
+pub async fn view(caller: &Actor, id: NoteId) -> Result<Audited<NoteWithHistory>, Error> {
     let (facts, stored) = load_readable(caller, id).await?;
     let client = stored.summary.client_id;
     let thread = stored.summary.thread_id;
@@ -483,13 +491,13 @@ pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<NoteWithHistory>, 
 
 fn reader(caller: &Actor) -> PsychotherapyReader {
     PsychotherapyReader {
-        user: caller.identity.user.id.0,
+        user: caller.identity.user.id.0.into(),
         supervisor: caller.identity.user.has_role(Role::Supervisor),
     }
 }
 
 /// The client's notes the caller may see (no bodies), recorded in the audit trail.
-pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<NoteSummary>>, Error> {
+pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<NoteSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
     let notes = note_store::list_for_client(&caller.tenant.pool, client, None, reader(caller)).await?;

@@ -12,19 +12,20 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use uuid::Uuid;
 
 use super::assessments;
 use super::note_store::{AwaitingCosign, NoteOwed};
 use super::notes::{self, NoteInput, NoteWithHistory};
 use super::{NoteStatus, NoteSummary, NoteTemplate};
 use crate::actor::Actor;
-use crate::clients::pages::ChartHead;
+use crate::clients::ClientId;
+use crate::clients::chart::ChartHead;
+use crate::clinical::NoteId;
 use crate::documents::Document;
 use crate::error::{Error, FieldErrors};
 use crate::policy::Action;
 use crate::web::form::{Problem, Submitted};
-use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::page::{Chrome, done_toast, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::time::{Style, show};
 
@@ -44,19 +45,23 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 /// A toast after a redirect, chosen by a fixed key (never text from the URL).
 pub(super) fn toast(params: &[(String, String)]) -> Option<String> {
-    let done = params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str())?;
-    Some(
-        match done {
-            "saved" => "Draft saved.",
-            "signed" => "Note signed. It can no longer be changed; amend it if something needs correcting.",
-            "cosigned" => "Note co-signed.",
-            "discarded" => "Draft discarded.",
-            "recorded" => "Measure recorded.",
-            "alert" => "Measure recorded. Item 9 was answered above \"Not at all\": a safety alert is on the chart.",
-            "acknowledged" => "Safety alert closed; what was done is in the record.",
-            _ => return None,
-        }
-        .to_owned(),
+    done_toast(
+        params,
+        &[
+            ("saved", "Draft saved."),
+            (
+                "signed",
+                "Note signed. It can no longer be changed; amend it if something needs correcting.",
+            ),
+            ("cosigned", "Note co-signed."),
+            ("discarded", "Draft discarded."),
+            ("recorded", "Measure recorded."),
+            (
+                "alert",
+                "Measure recorded. Item 9 was answered above \"Not at all\": a safety alert is on the chart.",
+            ),
+            ("acknowledged", "Safety alert closed; what was done is in the record."),
+        ],
     )
 }
 
@@ -85,16 +90,13 @@ impl Clock {
     }
 }
 
-pub(super) async fn head(caller: &Actor, client: Uuid, tab: &'static str) -> Result<ChartHead, Error> {
-    let chart = crate::clients::service::chart(caller, client).await?.into_inner();
-    ChartHead::of(caller, &chart, tab).await
-}
+pub(super) use crate::clients::chart::head;
 
 // ---------------------------------------------------------------------------------------
 // The notes tab
 
 struct NoteLine {
-    id: Uuid,
+    id: NoteId,
     template: &'static str,
     author: String,
     status: &'static str,
@@ -128,7 +130,7 @@ struct NotesTab {
 
 async fn notes_tab(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let head = head(&caller, client, "notes").await?;
@@ -203,7 +205,7 @@ struct ScoreLine {
 struct EditorPage {
     chrome: Chrome,
     title: String,
-    client_id: Uuid,
+    client_id: ClientId,
     client_name: String,
     action: String,
     template: NoteTemplate,
@@ -218,7 +220,7 @@ struct EditorPage {
     scores_field: &'static str,
     errors: Vec<Problem>,
     /// Drafts: attached documents and the upload form.
-    note_id: Option<Uuid>,
+    note_id: Option<NoteId>,
     documents: Vec<Document>,
     can_sign: bool,
 }
@@ -276,7 +278,7 @@ fn summary_of(fields: &[EditorField], errors: &FieldErrors) -> Vec<Problem> {
         .collect()
 }
 
-async fn recent_scores(caller: &Actor, client: Uuid, clock: &Clock) -> Result<Vec<ScoreLine>, Error> {
+async fn recent_scores(caller: &Actor, client: ClientId, clock: &Clock) -> Result<Vec<ScoreLine>, Error> {
     let mut all = assessments::list(caller, client).await?.into_inner();
     all.reverse();
     Ok(all
@@ -304,7 +306,7 @@ fn submitted_fields(form: &Submitted) -> BTreeMap<String, String> {
 }
 
 struct NewNoteView<'a> {
-    client: Uuid,
+    client: ClientId,
     template: NoteTemplate,
     appointment_id: &'a str,
     values: &'a BTreeMap<String, String>,
@@ -354,7 +356,7 @@ async fn new_note_editor(caller: &Actor, view: &NewNoteView<'_>) -> Result<Edito
 
 async fn new_note_page(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let template = param(&params, "template")
@@ -383,7 +385,7 @@ async fn new_note_page(
 
 async fn create_note_form(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -426,7 +428,7 @@ async fn create_note_form(
 
 /// Signs a saved draft. When it is not complete, the draft (already saved) opens again
 /// with what signing needs.
-async fn sign_or_show(caller: &Actor, id: Uuid, version: i32) -> Result<Response, Error> {
+async fn sign_or_show(caller: &Actor, id: NoteId, version: i32) -> Result<Response, Error> {
     match notes::sign(caller, id, version).await {
         Ok(()) => Ok(Redirect::to(&format!("/notes/{id}?done=signed")).into_response()),
         Err(Error::Invalid(_)) => Ok(Redirect::to(&format!("/notes/{id}/edit?check=sign")).into_response()),
@@ -437,7 +439,7 @@ async fn sign_or_show(caller: &Actor, id: Uuid, version: i32) -> Result<Response
 /// The editor for a saved draft: its stored values, or `shown` (a submitted form).
 async fn draft_editor(
     caller: &Actor,
-    id: Uuid,
+    id: NoteId,
     shown: Option<&BTreeMap<String, String>>,
     errors: &FieldErrors,
     check_signing: bool,
@@ -498,7 +500,7 @@ async fn draft_editor(
 
 async fn edit_note_page(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let check_signing = param(&params, "check") == Some("sign");
@@ -513,7 +515,7 @@ fn upload_toast(params: &[(String, String)]) -> Option<String> {
 
 async fn save_note_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -541,7 +543,7 @@ async fn save_note_form(
 // Reading a note
 
 struct VersionLine {
-    id: Uuid,
+    id: NoteId,
     label: String,
     status: &'static str,
     current: bool,
@@ -551,7 +553,7 @@ struct VersionLine {
 #[template(path = "clinical/note.html")]
 struct NotePage {
     chrome: Chrome,
-    client_id: Uuid,
+    client_id: ClientId,
     client_name: String,
     note: super::Note,
     status: &'static str,
@@ -568,7 +570,7 @@ struct NotePage {
     amend_error: Option<String>,
 }
 
-async fn note_view(caller: &Actor, id: Uuid, amend_error: Option<String>) -> Result<NotePage, Error> {
+async fn note_view(caller: &Actor, id: NoteId, amend_error: Option<String>) -> Result<NotePage, Error> {
     let NoteWithHistory {
         note,
         versions,
@@ -643,7 +645,7 @@ async fn note_view(caller: &Actor, id: Uuid, amend_error: Option<String>) -> Res
 
 async fn note_page(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let mut page = note_view(&caller, id, None).await?;
@@ -653,7 +655,7 @@ async fn note_page(
 
 async fn amend_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let reason = Submitted(form).text("reason");
@@ -670,7 +672,7 @@ async fn amend_form(
 
 async fn cosign_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<NoteId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     notes::cosign(&caller, id).await?;
@@ -682,7 +684,7 @@ async fn cosign_form(
     }
 }
 
-async fn discard_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn discard_form(caller: Actor, Path(id): Path<NoteId>) -> Result<Response, Error> {
     let client = notes::discard(&caller, id).await?;
     Ok(Redirect::to(&format!("/clients/{client}/notes?done=discarded")).into_response())
 }

@@ -182,15 +182,15 @@ mod tests {
 
     fn score(total: i16, day: u32) -> AssessmentSummary {
         AssessmentSummary {
-            id: uuid::Uuid::nil(),
-            client_id: uuid::Uuid::nil(),
+            id: crate::clinical::AssessmentId(uuid::Uuid::nil()),
+            client_id: crate::clients::ClientId(uuid::Uuid::nil()),
             instrument: Instrument::Phq9,
             total,
             severity: "Moderate".to_owned(),
             self_harm_risk: false,
             administered_at: chrono::Utc.with_ymd_and_hms(2027, 3, day, 1, 0, 0).unwrap(),
             recorded_by: Person {
-                id: uuid::Uuid::nil(),
+                id: crate::identity::UserId(uuid::Uuid::nil()),
                 name: "x".to_owned(),
             },
         }

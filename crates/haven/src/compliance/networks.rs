@@ -42,7 +42,7 @@ pub async fn require_approved_network(
     caller: &Actor,
     policy: StoragePolicy,
     (kind, id): (&str, String),
-    subject: uuid::Uuid,
+    subject: crate::clients::ClientId,
 ) -> Result<(), Error> {
     if policy == StoragePolicy::CloudAllowed
         || is_approved(&caller.state.config.approved_networks, caller.meta.client_ip)

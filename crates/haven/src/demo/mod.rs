@@ -10,11 +10,16 @@ use crate::identity::admin::{self, AdminError, ChangedBy, NewAccount};
 use chrono::TimeDelta;
 use uuid::Uuid;
 
+use crate::appointments::AppointmentId;
+use crate::appointments::RoomId;
+use crate::appointments::SeriesId;
+use crate::clients::ClientId;
 use crate::clients::access::{self, TeamRole};
 use crate::clients::generator::{self, Dice};
 use crate::compliance::audit::{self, AuditEvent, Outcome};
 use crate::identity::{Role, UserId, store};
 use crate::platform::tenancy::Tenant;
+use crate::referrals::ReferralId;
 use crate::referrals::store::{self as referrals, Move, NewReferral};
 use crate::referrals::{Direction, ReferralStatus, ReferredPerson, SourceKind, Urgency};
 use crate::state::AppState;
@@ -170,7 +175,7 @@ async fn seed_clients(tenant: &Tenant, state: &AppState) -> Result<(), AdminErro
 /// Returns how many.
 async fn seed_appointments(
     tx: &mut sqlx::PgConnection,
-    clients: &[Uuid],
+    clients: &[ClientId],
     [clinician, case_manager]: [UserId; 2],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, sqlx::Error> {
@@ -209,10 +214,10 @@ async fn seed_appointments(
             };
             let by_room = n % 2 == 0;
             let new = NewAppointment {
-                id: Uuid::now_v7(),
+                id: AppointmentId::new(),
                 occurrence: None,
                 clients: vec![*client],
-                clinician_id: who.0,
+                clinician_id: who.0.into(),
                 co_facilitator_id: None,
                 place: if by_room { Place::Room } else { Place::Telehealth },
                 room_id: by_room.then_some(if *who == clinician { harbour } else { garden }),
@@ -259,9 +264,9 @@ async fn seed_appointments(
 /// the counsellor with the case manager. Returns how many appointments.
 async fn seed_group(
     tx: &mut sqlx::PgConnection,
-    clients: &[Uuid],
+    clients: &[ClientId],
     [clinician, case_manager]: [UserId; 2],
-    garden: Uuid,
+    garden: RoomId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, sqlx::Error> {
     use crate::appointments::store::{self as appointments, NewAppointment};
@@ -286,15 +291,15 @@ async fn seed_group(
             until: None,
         };
         if let Ok(rule) = recurrence::rule(&repeat, first, zone) {
-            let series = Uuid::now_v7();
+            let series = SeriesId::new();
             appointments::insert_series(&mut *tx, series, &rule, first, zone, now, Some(clinician)).await?;
             for start in recurrence::occurrences(&rule).unwrap_or_default() {
                 let new = NewAppointment {
-                    id: Uuid::now_v7(),
+                    id: AppointmentId::new(),
                     occurrence: Some((series, start)),
                     clients: clients.iter().skip(5).take(3).copied().collect(),
-                    clinician_id: clinician.0,
-                    co_facilitator_id: Some(case_manager.0),
+                    clinician_id: clinician.0.into(),
+                    co_facilitator_id: Some(case_manager),
                     place: Place::Room,
                     room_id: Some(garden),
                     telehealth_url: None,
@@ -317,7 +322,7 @@ async fn seed_group(
 /// counsellor), accepted, declined and closed. Returns how many.
 async fn seed_referrals(
     tx: &mut sqlx::PgConnection,
-    ids: &[Uuid],
+    ids: &[ClientId],
     dice: &mut Dice,
     [clinician, case_manager]: [UserId; 2],
     now: chrono::DateTime<chrono::Utc>,
@@ -359,7 +364,7 @@ async fn seed_referrals(
                 assigned_to: None,
                 received_on: today - TimeDelta::days(i64::try_from(dice.below(30)).unwrap_or(0)),
             };
-            let id = Uuid::now_v7();
+            let id = ReferralId::new();
             referrals::insert(tx, id, &new, Some(case_manager), now).await?;
             let path: &[ReferralStatus] = match target {
                 ReferralStatus::Received => &[],

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::extract::{FromRequest, Multipart};
 use chrono::TimeDelta;
-use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::appointments::AppointmentId;
+use crate::clients::ClientId;
+use crate::clinical::AlertId;
 use crate::clinical::assessments::{self, AssessmentInput};
 use crate::clinical::note_store;
 use crate::clinical::notes::{self, NoteInput};
@@ -47,7 +49,7 @@ pub async fn seed(state: &AppState, tenant: &Arc<Tenant>) -> anyhow::Result<()> 
         .await
         .map_err(failed("notes owed"))?
         .into_inner();
-    let mut clients: Vec<(Uuid, Uuid)> = Vec::new();
+    let mut clients: Vec<(ClientId, AppointmentId)> = Vec::new();
     for o in &owed {
         if !clients.iter().any(|(c, _)| *c == o.client_id) {
             clients.push((o.client_id, o.appointment_id));
@@ -82,7 +84,7 @@ pub async fn seed(state: &AppState, tenant: &Arc<Tenant>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn signed_and_amended(counsellor: &Actor, client: Uuid, session: Uuid) -> anyhow::Result<()> {
+async fn signed_and_amended(counsellor: &Actor, client: ClientId, session: AppointmentId) -> anyhow::Result<()> {
     let soap = NoteInput {
         template: Some("soap".to_owned()),
         appointment_id: Some(session),
@@ -136,7 +138,12 @@ async fn signed_and_amended(counsellor: &Actor, client: Uuid, session: Uuid) -> 
 /// PHQ-9 totals (with item 9's answer) and GAD-7 totals, a fortnight apart, the last
 /// today. Answers are spread over the items to reach each total. Returns the safety
 /// alerts raised.
-async fn measures(counsellor: &Actor, client: Uuid, phq9: &[(u8, u8)], gad7: &[u8]) -> anyhow::Result<Vec<Uuid>> {
+async fn measures(
+    counsellor: &Actor,
+    client: ClientId,
+    phq9: &[(u8, u8)],
+    gad7: &[u8],
+) -> anyhow::Result<Vec<AlertId>> {
     let mut alerts = Vec::new();
     let now = counsellor.now();
     let series = phq9
@@ -191,7 +198,7 @@ fn answers_for(total: u8, items: usize, last: Option<u8>) -> Vec<u8> {
 }
 
 /// A one-page PDF saying what it is, uploaded as a real multipart form would be.
-async fn consent_form(counsellor: &Actor, client: Uuid) -> anyhow::Result<()> {
+async fn consent_form(counsellor: &Actor, client: ClientId) -> anyhow::Result<()> {
     let boundary = "haven-demo-consent";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"Consent to counselling (demo).pdf\"\r\nContent-Type: application/pdf\r\n\r\n"

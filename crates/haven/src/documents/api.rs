@@ -5,11 +5,12 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, Query};
 use axum::handler::Handler;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use uuid::Uuid;
 
 use super::service::{self, UploadOptions};
 use crate::actor::Actor;
+use crate::clients::ClientId;
 use crate::compliance::storage::Target;
+use crate::documents::DocumentId;
 use crate::error::Error;
 use crate::web::form::{Problems, Submitted};
 use crate::web::openapi::ErrorEnvelope;
@@ -48,7 +49,7 @@ pub fn upload_options(params: &[(String, String)]) -> Result<UploadOptions, Erro
         (status = 403, description = "Refused by the policy", body = ErrorEnvelope),
         (status = 404, description = "No such client", body = ErrorEnvelope),
     ))]
-pub(crate) async fn list(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn list(caller: Actor, Path(id): Path<ClientId>) -> Result<Response, Error> {
     Ok(Json(service::list(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -75,7 +76,7 @@ pub(crate) async fn list(caller: Actor, Path(id): Path<Uuid>) -> Result<Response
     ))]
 pub(crate) async fn upload(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ClientId>,
     Query(params): Query<Vec<(String, String)>>,
     multipart: Multipart,
 ) -> Result<Response, Error> {
@@ -118,7 +119,7 @@ pub fn disposition(name: &str) -> HeaderValue {
 }
 
 /// The document's content, streamed as an attachment.
-pub async fn send(caller: &Actor, id: Uuid) -> Result<Response, Error> {
+pub async fn send(caller: &Actor, id: DocumentId) -> Result<Response, Error> {
     let download = service::download(caller, id).await?.into_inner();
     let d = &download.document;
     let mut response = download.body.into_response();
@@ -145,6 +146,6 @@ pub async fn send(caller: &Actor, id: Uuid) -> Result<Response, Error> {
         (status = 403, description = "Refused by the policy, or from outside approved networks", body = ErrorEnvelope),
         (status = 404, description = "No such document", body = ErrorEnvelope),
     ))]
-pub(crate) async fn content(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn content(caller: Actor, Path(id): Path<DocumentId>) -> Result<Response, Error> {
     send(&caller, id).await
 }

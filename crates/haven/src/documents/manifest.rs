@@ -6,6 +6,7 @@ use utoipa::OpenApi;
 use super::{api, pages};
 use crate::compliance::rotation::SealedColumn;
 use crate::module::{ClientTable, Module};
+use crate::policy::Action;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +17,7 @@ struct ApiDoc;
 
 pub fn module() -> Module {
     Module::new("documents")
+        .chart_tab(40, "documents", "Documents", Action::ViewClinical)
         .routes(api::routes)
         .routes(pages::routes)
         .openapi(ApiDoc::openapi)

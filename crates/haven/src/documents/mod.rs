@@ -17,9 +17,11 @@ pub use manifest::module;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
 
+use crate::clients::ClientId;
+use crate::clinical::NoteId;
 use crate::compliance::storage::Target;
+use crate::identity::UserId;
 
 /// The types accepted, as detected from the first bytes: (MIME type, what people call it).
 pub const ALLOWED_TYPES: &[(&str, &str)] = &[
@@ -70,18 +72,23 @@ pub fn clean_name(given: &str) -> String {
     }
 }
 
+crate::typed_id!(
+    /// A document in a client's record.
+    DocumentId
+);
+
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Document {
-    pub id: Uuid,
-    pub client_id: Uuid,
-    pub note_id: Option<Uuid>,
+    pub id: DocumentId,
+    pub client_id: ClientId,
+    pub note_id: Option<NoteId>,
     pub name: String,
     pub content_type: String,
     pub byte_size: i64,
     /// `local` or `cloud`.
     pub target: Target,
     pub hipaa_exempt: bool,
-    pub uploaded_by: Uuid,
+    pub uploaded_by: UserId,
     pub uploaded_at: DateTime<Utc>,
 }
 

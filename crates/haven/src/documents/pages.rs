@@ -6,12 +6,13 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, Query};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use uuid::Uuid;
 
 use super::api::upload_options;
 use super::{ALLOWED_TYPES, Document, service};
 use crate::actor::Actor;
-use crate::clients::pages::ChartHead;
+use crate::clients::ClientId;
+use crate::clients::chart::ChartHead;
+use crate::documents::DocumentId;
 use crate::error::Error;
 use crate::policy::Action;
 use crate::web::form::sentence;
@@ -54,9 +55,8 @@ fn human_size(bytes: i64) -> String {
     bytesize::ByteSize::b(u64::try_from(bytes).unwrap_or_default()).to_string()
 }
 
-async fn tab(caller: &Actor, client: Uuid, error: Option<String>) -> Result<DocumentsTab, Error> {
-    let chart = crate::clients::service::chart(caller, client).await?.into_inner();
-    let head = ChartHead::of(caller, &chart, "documents").await?;
+async fn tab(caller: &Actor, client: ClientId, error: Option<String>) -> Result<DocumentsTab, Error> {
+    let head = crate::clients::chart::head(caller, client, "documents").await?;
     let zone = caller.zone().await?;
     let documents = service::list(caller, client)
         .await?
@@ -85,7 +85,7 @@ async fn tab(caller: &Actor, client: Uuid, error: Option<String>) -> Result<Docu
 
 async fn documents_tab(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let mut page = tab(&caller, client, None).await?;
@@ -97,7 +97,7 @@ async fn documents_tab(
 
 async fn upload_form(
     caller: Actor,
-    Path(client): Path<Uuid>,
+    Path(client): Path<ClientId>,
     Query(params): Query<Vec<(String, String)>>,
     multipart: Multipart,
 ) -> Result<Response, Error> {
@@ -140,6 +140,6 @@ async fn upload_form(
     }
 }
 
-async fn download(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn download(caller: Actor, Path(id): Path<DocumentId>) -> Result<Response, Error> {
     super::api::send(&caller, id).await
 }

@@ -6,37 +6,39 @@ use axum::extract::Multipart;
 use axum::extract::multipart::Field;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::content::{Opener, Sealer};
 use super::store::{self, StoredDocument};
 use super::{Document, clean_name, sniff};
 use crate::actor::Actor;
+use crate::clients::ClientId;
+use crate::clinical::NoteId;
 use crate::clinical::notes::{client_facts, record_policy};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks::{self, StoragePolicy};
 use crate::compliance::storage::{Accountable, ObjectWriter, StorageError, Target};
+use crate::documents::DocumentId;
 use crate::error::{Error, FieldError};
 use crate::policy::Action;
 
 /// Where an upload goes and what it joins.
 #[derive(Debug, Clone, Default)]
 pub struct UploadOptions {
-    pub note_id: Option<Uuid>,
+    pub note_id: Option<NoteId>,
     /// Asked-for target; the storage layer refuses the cloud for `local_only` records.
     pub target: Option<Target>,
 }
 
-fn name_context(id: Uuid) -> String {
+fn name_context(id: DocumentId) -> String {
     format!("document.name:{id}")
 }
 
-fn key_context(id: Uuid) -> String {
+fn key_context(id: DocumentId) -> String {
     format!("document.key:{id}")
 }
 
-fn object_key(caller: &Actor, id: Uuid) -> String {
+fn object_key(caller: &Actor, id: DocumentId) -> String {
     format!("{}/{id}", caller.tenant.database.as_str())
 }
 
@@ -66,7 +68,7 @@ fn accountable(caller: &Actor) -> Accountable<'_> {
 
 /// Checks the client, the caller, the network and the note; returns the record's policy
 /// and hipaa_exempt flag.
-async fn admit(caller: &Actor, client: Uuid, options: &UploadOptions) -> Result<(StoragePolicy, bool), Error> {
+async fn admit(caller: &Actor, client: ClientId, options: &UploadOptions) -> Result<(StoragePolicy, bool), Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::UploadDocument(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -100,13 +102,13 @@ async fn admit(caller: &Actor, client: Uuid, options: &UploadOptions) -> Result<
 async fn stream_in(
     caller: &Actor,
     mut field: Field<'_>,
-    id: Uuid,
+    id: DocumentId,
     key: &[u8; 32],
     mut writer: ObjectWriter,
 ) -> Result<(String, &'static str, i64), Error> {
     let max = caller.state.config.document_max_size.as_u64();
     let name = clean_name(field.file_name().unwrap_or("document"));
-    let (mut sealer, header) = Sealer::new(key, id).map_err(anyhow::Error::new)?;
+    let (mut sealer, header) = Sealer::new(key, id.0).map_err(anyhow::Error::new)?;
     let mut head: Vec<u8> = Vec::new();
     let mut content_type = None;
     let mut size: u64 = 0;
@@ -163,14 +165,14 @@ async fn stream_in(
 /// Uploads the multipart field `file` for `client`.
 pub async fn upload(
     caller: &Actor,
-    client: Uuid,
+    client: ClientId,
     options: &UploadOptions,
     mut multipart: Multipart,
 ) -> Result<Document, Error> {
     let (policy, exempt) = admit(caller, client, options).await?;
     let storage = &caller.state.storage;
     let target = options.target.unwrap_or_else(|| storage.place(policy));
-    let id = Uuid::now_v7();
+    let id = DocumentId::new();
     let key = object_key(caller, id);
     let writer = storage.writer(&accountable(caller), policy, target, &key).await?;
     let field = loop {
@@ -215,8 +217,8 @@ pub async fn upload(
 /// Seals the name and key and writes the row with its audit event.
 async fn record(
     caller: &Actor,
-    id: Uuid,
-    client: Uuid,
+    id: DocumentId,
+    client: ClientId,
     options: &UploadOptions,
     (name, content_type, size): (&str, &'static str, i64),
     content_key: &[u8; 32],
@@ -236,7 +238,7 @@ async fn record(
         target,
         object_key: key.to_owned(),
         hipaa_exempt: exempt,
-        uploaded_by: caller.identity.user.id.0,
+        uploaded_by: caller.identity.user.id,
         uploaded_at: now,
     };
     let mut tx = pool.begin().await?;
@@ -286,7 +288,7 @@ async fn opened(caller: &Actor, d: &StoredDocument) -> Result<Document, Error> {
 }
 
 /// The client's documents, newest first, recorded in the audit trail.
-pub async fn list(caller: &Actor, client: Uuid) -> Result<Audited<Vec<Document>>, Error> {
+pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<Document>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;
     let stored = store::list_for_client(&caller.tenant.pool, client).await?;
@@ -308,7 +310,7 @@ pub struct Download {
     pub body: Body,
 }
 
-pub async fn download(caller: &Actor, id: Uuid) -> Result<Audited<Download>, Error> {
+pub async fn download(caller: &Actor, id: DocumentId) -> Result<Audited<Download>, Error> {
     let stored = store::find(&caller.tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let facts = client_facts(caller, stored.client_id).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;
@@ -324,7 +326,7 @@ pub async fn download(caller: &Actor, id: Uuid) -> Result<Audited<Download>, Err
         .try_into()
         .map_err(|_| anyhow::anyhow!("a document key is not 32 bytes"))?;
     let source = caller.state.storage.read(stored.target, &stored.object_key).await?;
-    let mut opener = Some(Opener::new(&key, id));
+    let mut opener = Some(Opener::new(&key, id.0));
     let plain = source.map(Some).chain(futures_util::stream::once(async { None })).map(
         move |item| -> Result<Bytes, std::io::Error> {
             let damaged = |_| std::io::Error::other("the document's content is damaged");
@@ -365,7 +367,7 @@ pub async fn relocate(
     storage: &crate::compliance::storage::Storage,
     tenant: &crate::platform::tenancy::Tenant,
     who: &Accountable<'_>,
-    id: Uuid,
+    id: DocumentId,
     to: Target,
 ) -> Result<(), Error> {
     let stored = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;

@@ -2,14 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
+use crate::clients::ClientId;
+use crate::clinical::NoteId;
 use crate::compliance::storage::Target;
+use crate::documents::DocumentId;
+use crate::identity::UserId;
 
 pub struct StoredDocument {
-    pub id: Uuid,
-    pub client_id: Uuid,
-    pub note_id: Option<Uuid>,
+    pub id: DocumentId,
+    pub client_id: ClientId,
+    pub note_id: Option<NoteId>,
     pub name: Vec<u8>,
     pub content_type: String,
     pub byte_size: i64,
@@ -17,7 +20,7 @@ pub struct StoredDocument {
     pub target: Target,
     pub object_key: String,
     pub hipaa_exempt: bool,
-    pub uploaded_by: Uuid,
+    pub uploaded_by: UserId,
     pub uploaded_at: DateTime<Utc>,
 }
 
@@ -28,9 +31,9 @@ pub async fn insert(conn: &mut PgConnection, d: &StoredDocument) -> Result<(), s
                                object_key, hipaa_exempt, uploaded_by, uploaded_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         "#,
-        d.id,
-        d.client_id,
-        d.note_id,
+        d.id as _,
+        d.client_id as _,
+        d.note_id as _,
         d.name,
         d.content_type,
         d.byte_size,
@@ -38,7 +41,7 @@ pub async fn insert(conn: &mut PgConnection, d: &StoredDocument) -> Result<(), s
         d.target.as_str(),
         d.object_key,
         d.hipaa_exempt,
-        d.uploaded_by,
+        d.uploaded_by as _,
         d.uploaded_at
     )
     .execute(conn)
@@ -52,29 +55,29 @@ macro_rules! stored {
         StoredDocument {
             target: Target::parse(&r.target)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown target {}", r.target).into()))?,
-            id: r.id,
-            client_id: r.client_id,
-            note_id: r.note_id,
+            id: r.id.into(),
+            client_id: r.client_id.into(),
+            note_id: r.note_id.map(NoteId),
             name: r.name,
             content_type: r.content_type,
             byte_size: r.byte_size,
             content_key: r.content_key,
             object_key: r.object_key,
             hipaa_exempt: r.hipaa_exempt,
-            uploaded_by: r.uploaded_by,
+            uploaded_by: r.uploaded_by.into(),
             uploaded_at: r.uploaded_at,
         }
     }};
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoredDocument>, sqlx::Error> {
+pub async fn find(db: impl PgExecutor<'_>, id: DocumentId) -> Result<Option<StoredDocument>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
         SELECT id, client_id, note_id, name, content_type, byte_size, content_key, target, object_key,
                hipaa_exempt, uploaded_by, uploaded_at
         FROM documents WHERE id = $1
         "#,
-        id
+        id as _
     )
     .fetch_optional(db)
     .await?;
@@ -84,7 +87,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoredDocu
     })
 }
 
-pub async fn list_for_client(db: impl PgExecutor<'_>, client: Uuid) -> Result<Vec<StoredDocument>, sqlx::Error> {
+pub async fn list_for_client(db: impl PgExecutor<'_>, client: ClientId) -> Result<Vec<StoredDocument>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
         SELECT id, client_id, note_id, name, content_type, byte_size, content_key, target, object_key,
@@ -93,7 +96,7 @@ pub async fn list_for_client(db: impl PgExecutor<'_>, client: Uuid) -> Result<Ve
         ORDER BY uploaded_at DESC
         LIMIT 500
         "#,
-        client
+        client as _
     )
     .fetch_all(db)
     .await?;
@@ -105,17 +108,24 @@ pub async fn list_for_client(db: impl PgExecutor<'_>, client: Uuid) -> Result<Ve
 }
 
 /// Records that a document now lives on `target` (after the storage layer moved it).
-pub async fn set_target(db: impl PgExecutor<'_>, id: Uuid, target: Target) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE documents SET target = $2 WHERE id = $1", id, target.as_str())
-        .execute(db)
-        .await?;
+pub async fn set_target(db: impl PgExecutor<'_>, id: DocumentId, target: Target) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE documents SET target = $2 WHERE id = $1",
+        id as _,
+        target.as_str()
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// The note a document may be attached to: its client and whether it is a draft.
-pub async fn note_for_attachment(db: impl PgExecutor<'_>, note: Uuid) -> Result<Option<(Uuid, bool)>, sqlx::Error> {
-    let row = sqlx::query!("SELECT client_id, status FROM notes WHERE id = $1", note)
+pub async fn note_for_attachment(
+    db: impl PgExecutor<'_>,
+    note: NoteId,
+) -> Result<Option<(ClientId, bool)>, sqlx::Error> {
+    let row = sqlx::query!("SELECT client_id, status FROM notes WHERE id = $1", note as _)
         .fetch_optional(db)
         .await?;
-    Ok(row.map(|r| (r.client_id, r.status == "draft")))
+    Ok(row.map(|r| (r.client_id.into(), r.status == "draft")))
 }

@@ -19,7 +19,7 @@ use crate::error::{Error, FieldError, FieldErrors};
 use crate::policy::Action;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors, sentence};
 use crate::web::json::ApiJson;
-use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::page::{Chrome, done_toast, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::time::filters;
 
@@ -62,19 +62,17 @@ async fn chrome(caller: &Actor) -> Result<Chrome, Error> {
 }
 
 fn toast(params: &[(String, String)]) -> Option<String> {
-    let done = params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str())?;
-    Some(
-        match done {
-            "created" => "Draft created.",
-            "saved" => "Saved.",
-            "published" => "Published: readers see it now.",
-            "archived" => "Archived: readers no longer see it.",
-            "draft" => "Returned to draft: readers no longer see it.",
-            "image" => "Image added. Copy its Markdown into the article.",
-            "category" => "Category saved.",
-            _ => return None,
-        }
-        .to_owned(),
+    done_toast(
+        params,
+        &[
+            ("created", "Draft created."),
+            ("saved", "Saved."),
+            ("published", "Published: readers see it now."),
+            ("archived", "Archived: readers no longer see it."),
+            ("draft", "Returned to draft: readers no longer see it."),
+            ("image", "Image added. Copy its Markdown into the article."),
+            ("category", "Category saved."),
+        ],
     )
 }
 

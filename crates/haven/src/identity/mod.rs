@@ -27,7 +27,6 @@ pub use manifest::module;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// The roles of SPEC.md, "Who uses it". A person may hold several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -95,15 +94,10 @@ impl fmt::Display for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(pub Uuid);
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::typed_id!(
+    /// A staff account.
+    UserId
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,7 +208,7 @@ mod tests {
     #[test]
     fn clinical_work_goes_to_clinical_staff_who_are_not_disabled() {
         let person = |roles: &[Role], status| User {
-            id: UserId(Uuid::nil()),
+            id: UserId(uuid::Uuid::nil()),
             email: "sam@example.org".to_owned(),
             display_name: "Sam".to_owned(),
             status,

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use uuid::Uuid;
 
 use super::service::{self, MoveFields, ReferralFields};
 use super::store::Filter;
@@ -12,6 +11,7 @@ use super::{Direction, ReferralStatus};
 use crate::actor::Actor;
 use crate::error::Error;
 use crate::identity::UserId;
+use crate::referrals::ReferralId;
 use crate::web::form::{Problems, Submitted};
 use crate::web::json::ApiJson;
 use crate::web::routes::{Access, RouteTable};
@@ -114,7 +114,7 @@ pub(crate) async fn create(caller: Actor, ApiJson(fields): ApiJson<ReferralField
         (status = 403, description = "Refused by the policy", body = crate::web::openapi::ErrorEnvelope),
         (status = 404, description = "No such referral", body = crate::web::openapi::ErrorEnvelope),
     ))]
-pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn get(caller: Actor, Path(id): Path<ReferralId>) -> Result<Response, Error> {
     Ok(Json(service::view(&caller, id).await?.into_inner()).into_response())
 }
 
@@ -133,7 +133,7 @@ pub(crate) async fn get(caller: Actor, Path(id): Path<Uuid>) -> Result<Response,
     ))]
 pub(crate) async fn transition(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ReferralId>,
     ApiJson(fields): ApiJson<MoveFields>,
 ) -> Result<Response, Error> {
     service::move_on(&caller, id, &fields).await?;

@@ -19,6 +19,7 @@ pub fn module() -> Module {
         .routes(pages::routes)
         .openapi(ApiDoc::openapi)
         .nav(40, "/referrals", "Referrals", "referrals", Some(Action::ListReferrals))
+        .chart_tab(50, "referrals", "Referrals", Action::ViewClinical)
         .scope(Scope::ReferralsRead, "the referral queues")
         .scope(Scope::ReferralsWrite, "create and move referrals")
         .client_table(ClientTable::Records("referrals"))

@@ -10,9 +10,10 @@ pub mod store;
 
 pub use manifest::module;
 
+use crate::clients::ClientId;
+use crate::identity::UserId;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 crate::word_enum!(
     /// Into this organisation, or from it to another.
@@ -56,6 +57,11 @@ impl ReferralStatus {
     }
 }
 
+crate::typed_id!(
+    /// A referral, inbound or outbound.
+    ReferralId
+);
+
 /// The person an inbound referral is about, before they are a client.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReferredPerson {
@@ -70,10 +76,10 @@ crate::redacted_debug!(ReferredPerson {});
 
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Referral {
-    pub id: Uuid,
+    pub id: ReferralId,
     pub direction: Direction,
     /// The client, once there is one.
-    pub client_id: Option<Uuid>,
+    pub client_id: Option<ClientId>,
     pub client_record_number: Option<String>,
     /// Who the referral is about: the client's name, or the referred person's.
     pub person_name: String,
@@ -85,7 +91,7 @@ pub struct Referral {
     pub reason: String,
     pub urgency: Urgency,
     pub status: ReferralStatus,
-    pub assigned_to: Option<Uuid>,
+    pub assigned_to: Option<UserId>,
     pub assigned_to_name: Option<String>,
     pub decline_reason: Option<String>,
     pub received_on: NaiveDate,
@@ -109,7 +115,7 @@ pub struct Transition {
     pub from_status: Option<ReferralStatus>,
     pub to_status: ReferralStatus,
     pub at: DateTime<Utc>,
-    pub by_user: Option<Uuid>,
+    pub by_user: Option<UserId>,
     pub by_name: Option<String>,
     pub note: Option<String>,
 }
@@ -119,15 +125,15 @@ crate::redacted_debug!(Transition { from_status, to_status });
 /// One line of the referral queue.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferralSummary {
-    pub id: Uuid,
+    pub id: ReferralId,
     pub direction: Direction,
-    pub client_id: Option<Uuid>,
+    pub client_id: Option<ClientId>,
     pub person_name: String,
     pub source_kind: SourceKind,
     pub source_name: Option<String>,
     pub urgency: Urgency,
     pub status: ReferralStatus,
-    pub assigned_to: Option<Uuid>,
+    pub assigned_to: Option<UserId>,
     pub assigned_to_name: Option<String>,
     pub received_on: NaiveDate,
 }

@@ -7,16 +7,19 @@ use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use uuid::Uuid;
-
+use super::ReferralSummary;
 use super::api::parse_filter;
 use super::service::{self, MoveFields, PersonFields, ReferralFields, ReferralPage, ReferralView};
+use super::store::Filter;
 use super::{Direction, ReferralStatus, SourceKind, Urgency};
 use crate::actor::Actor;
+use crate::clients::ClientId;
+use crate::clients::chart::ChartHead;
 use crate::error::{Error, FieldErrors};
 use crate::identity;
+use crate::referrals::ReferralId;
 use crate::web::form::{Field, Kind, Problem, Section, Submitted, attach_errors};
-use crate::web::page::{Chrome, render, render_with_status};
+use crate::web::page::{Chrome, done_toast, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
 use crate::web::time::filters;
 
@@ -26,6 +29,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Full, Method::GET, "/referrals/new", new_page)
         .add(Access::Full, Method::POST, "/referrals/new", create_form)
         .add(Access::Full, Method::GET, "/referrals/{id}", referral_page)
+        .add(Access::Full, Method::GET, "/clients/{id}/referrals", client_tab)
         .add(Access::Full, Method::POST, "/referrals/{id}/move", move_form)
 }
 
@@ -166,7 +170,7 @@ fn referral_sections(values: &ReferralFields, staff: Vec<(String, String)>, for_
 }
 
 fn fields_from_form(form: &Submitted) -> ReferralFields {
-    let client_id = form.get("client_id").and_then(|v| Uuid::parse_str(v).ok());
+    let client_id = form.get("client_id").and_then(|v| v.parse::<ClientId>().ok());
     ReferralFields {
         direction: form.text("direction"),
         client_id,
@@ -182,7 +186,7 @@ fn fields_from_form(form: &Submitted) -> ReferralFields {
         source_contact: form.text("source_contact"),
         reason: form.text("reason"),
         urgency: form.text("urgency"),
-        assigned_to: form.get("assigned_to").and_then(|v| Uuid::parse_str(v).ok()),
+        assigned_to: form.get("assigned_to").and_then(|v| v.parse().ok()),
         received_on: form.text("received_on"),
     }
 }
@@ -191,7 +195,7 @@ fn fields_from_form(form: &Submitted) -> ReferralFields {
 #[template(path = "referrals/new.html")]
 struct NewPage {
     chrome: Chrome,
-    client_id: Option<Uuid>,
+    client_id: Option<ClientId>,
     sections: Vec<Section>,
     errors: Vec<Problem>,
 }
@@ -222,7 +226,7 @@ async fn new_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) ->
     let client_id = params
         .iter()
         .find(|(k, _)| k == "client_id")
-        .and_then(|(_, v)| Uuid::parse_str(v).ok());
+        .and_then(|(_, v)| v.parse::<ClientId>().ok());
     let values = ReferralFields {
         client_id,
         direction: client_id.map(|_| "outbound".to_owned()),
@@ -270,7 +274,7 @@ impl ReferralPageView {
 
 async fn referral_view(
     caller: &Actor,
-    id: Uuid,
+    id: ReferralId,
     errors: FieldErrors,
     toast: Option<String>,
 ) -> Result<Response, Error> {
@@ -301,7 +305,7 @@ async fn referral_view(
 
 async fn referral_page(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ReferralId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let toast = match params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str()) {
@@ -314,7 +318,7 @@ async fn referral_page(
 
 async fn move_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ReferralId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -322,7 +326,7 @@ async fn move_form(
         to: form.text("to"),
         reason: form.text("reason"),
         note: form.text("note"),
-        assigned_to: form.get("assigned_to").and_then(|v| Uuid::parse_str(v).ok()),
+        assigned_to: form.get("assigned_to").and_then(|v| v.parse().ok()),
         urgency: form.text("urgency").filter(|u| !u.is_empty()),
     };
     match service::move_on(&caller, id, &fields).await {
@@ -348,4 +352,35 @@ async fn move_form(
         Err(Error::Invalid(problems)) => referral_view(&caller, id, FieldErrors(problems), None).await,
         Err(other) => Err(other),
     }
+}
+
+#[derive(Template)]
+#[template(path = "referrals/client_tab.html")]
+struct ClientTab {
+    chrome: Chrome,
+    head: ChartHead,
+    referrals: Vec<ReferralSummary>,
+}
+
+/// The referrals tab of a client's chart.
+async fn client_tab(
+    caller: Actor,
+    Path(id): Path<ClientId>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, Error> {
+    let facts = crate::clients::service::facts(&caller, id).await?;
+    caller.authorize(&crate::policy::Action::ViewClinical(facts)).await?;
+    let head = crate::clients::chart::head(&caller, id, "referrals").await?;
+    let filter = Filter {
+        client_id: Some(id),
+        limit: 50,
+        ..Filter::default()
+    };
+    let referrals = service::list(&caller, &filter).await?.into_inner().referrals;
+    let toast = done_toast(&params, &[("moved", "Referral updated.")]);
+    render(&ClientTab {
+        chrome: caller.chrome().await?.at("clients").toast(toast),
+        head,
+        referrals,
+    })
 }

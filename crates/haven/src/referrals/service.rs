@@ -8,12 +8,14 @@ use uuid::Uuid;
 use super::store::{self, Filter, Move, NewReferral};
 use super::{Direction, Referral, ReferralStatus, ReferralSummary, ReferredPerson, SourceKind, Transition, Urgency};
 use crate::actor::Actor;
+use crate::clients::ClientId;
 use crate::clients::access::{self as client_access, TeamRole};
 use crate::clients::{self, ClientDetails, ClientStatus, ContactRules};
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::error::{Error, FieldError};
 use crate::identity::{Role, UserId};
 use crate::policy::{Action, ReferralFacts};
+use crate::referrals::ReferralId;
 use crate::validate::Problems;
 
 /// A new referral as sent by the API or the form.
@@ -23,7 +25,7 @@ pub struct ReferralFields {
     /// `inbound` or `outbound`.
     pub direction: Option<String>,
     /// An existing client (required for outbound referrals).
-    pub client_id: Option<Uuid>,
+    pub client_id: Option<ClientId>,
     /// Who an inbound referral is about, when they are not a client yet.
     pub person: Option<PersonFields>,
     /// `organisation`, `professional` or `self`.
@@ -35,7 +37,7 @@ pub struct ReferralFields {
     /// `routine` (default), `soon` or `urgent`.
     pub urgency: Option<String>,
     /// A counsellor, case manager or supervisor to take it.
-    pub assigned_to: Option<Uuid>,
+    pub assigned_to: Option<UserId>,
     /// `YYYY-MM-DD`, default today; not in the future.
     pub received_on: Option<String>,
 }
@@ -122,7 +124,7 @@ fn validate(fields: &ReferralFields, today: NaiveDate) -> Result<NewReferral, Ve
             source_contact,
             reason,
             urgency: urgency.unwrap_or(Urgency::Routine),
-            assigned_to: fields.assigned_to.map(UserId),
+            assigned_to: fields.assigned_to,
             received_on,
         }),
         _ => Err(vec![FieldError::new("body", "is incomplete")]),
@@ -136,11 +138,11 @@ async fn referral_facts(caller: &Actor, referral: &Referral) -> Result<ReferralF
     };
     Ok(ReferralFacts {
         client,
-        assigned_to_them: referral.assigned_to == Some(caller.identity.user.id.0),
+        assigned_to_them: referral.assigned_to == Some(caller.identity.user.id),
     })
 }
 
-pub async fn create(caller: &Actor, fields: &ReferralFields) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, fields: &ReferralFields) -> Result<ReferralId, Error> {
     caller.authorize(&Action::CreateReferral).await?;
     let new = validate(fields, caller.now().date_naive()).map_err(Error::Invalid)?;
     if let Some(client) = new.client_id {
@@ -153,7 +155,7 @@ pub async fn create(caller: &Actor, fields: &ReferralFields) -> Result<Uuid, Err
     if let Some(assignee) = new.assigned_to {
         clients::service::clinical_staff(caller, assignee, "assigned_to").await?;
     }
-    let id = Uuid::now_v7();
+    let id = ReferralId::new();
     let mut tx = caller.tenant.pool.begin().await?;
     store::insert(&mut tx, id, &new, Some(caller.identity.user.id), caller.now()).await?;
     audit::stage(
@@ -177,7 +179,7 @@ pub struct ReferralView {
     pub next: Vec<ReferralStatus>,
 }
 
-pub async fn view(caller: &Actor, id: Uuid) -> Result<Audited<ReferralView>, Error> {
+pub async fn view(caller: &Actor, id: ReferralId) -> Result<Audited<ReferralView>, Error> {
     let pool = &caller.tenant.pool;
     let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
@@ -248,14 +250,14 @@ pub struct MoveFields {
     /// Anything the next person should know.
     pub note: Option<String>,
     /// Who takes it (when triaging or accepting).
-    pub assigned_to: Option<Uuid>,
+    pub assigned_to: Option<UserId>,
     /// `routine`, `soon` or `urgent` (when triaging).
     pub urgency: Option<String>,
 }
 
 /// Moves a referral on. Accepting an inbound referral for someone new registers them as
 /// a client, with the assignee (or whoever accepted) as primary counsellor.
-pub async fn move_on(caller: &Actor, id: Uuid, fields: &MoveFields) -> Result<ReferralStatus, Error> {
+pub async fn move_on(caller: &Actor, id: ReferralId, fields: &MoveFields) -> Result<ReferralStatus, Error> {
     let pool = &caller.tenant.pool;
     let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
@@ -289,11 +291,11 @@ pub async fn move_on(caller: &Actor, id: Uuid, fields: &MoveFields) -> Result<Re
         )));
     }
     if let Some(assignee) = fields.assigned_to {
-        clients::service::clinical_staff(caller, UserId(assignee), "assigned_to").await?;
+        clients::service::clinical_staff(caller, assignee, "assigned_to").await?;
     }
     let now = caller.now();
     let me = caller.identity.user.id;
-    let assignee = fields.assigned_to.map(UserId).or(referral.assigned_to.map(UserId));
+    let assignee = fields.assigned_to.or(referral.assigned_to);
     let mut tx = pool.begin().await?;
     let mut new_client = None;
     if to == ReferralStatus::Accepted
@@ -315,7 +317,7 @@ pub async fn move_on(caller: &Actor, id: Uuid, fields: &MoveFields) -> Result<Re
             by: me,
             note: note.as_deref(),
             decline_reason: reason.as_deref().filter(|_| to == ReferralStatus::Declined),
-            assigned_to: fields.assigned_to.map(UserId),
+            assigned_to: fields.assigned_to,
             urgency,
             client_id: new_client,
             at: now,
@@ -347,11 +349,11 @@ async fn register(
     caller: &Actor,
     person: &ReferredPerson,
     assignee: Option<UserId>,
-    referral: Uuid,
-) -> Result<Uuid, Error> {
+    referral: ReferralId,
+) -> Result<ClientId, Error> {
     let now = caller.now();
     let me = caller.identity.user.id;
-    let client = Uuid::now_v7();
+    let client = ClientId(Uuid::now_v7());
     let details = ClientDetails {
         legal_given_name: person.given_name.clone(),
         legal_family_name: person.family_name.clone(),

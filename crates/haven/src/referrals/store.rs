@@ -5,8 +5,10 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Direction, Referral, ReferralStatus, ReferralSummary, ReferredPerson, SourceKind, Transition, Urgency};
+use crate::clients::ClientId;
 use crate::clients::display_name;
 use crate::identity::UserId;
+use crate::referrals::ReferralId;
 
 fn decode<T>(parsed: Option<T>, what: &str, value: &str) -> Result<T, sqlx::Error> {
     parsed.ok_or_else(|| sqlx::Error::Decode(format!("unknown {what} {value}").into()))
@@ -16,7 +18,7 @@ fn decode<T>(parsed: Option<T>, what: &str, value: &str) -> Result<T, sqlx::Erro
 #[derive(Debug, Clone)]
 pub struct NewReferral {
     pub direction: Direction,
-    pub client_id: Option<Uuid>,
+    pub client_id: Option<ClientId>,
     pub person: Option<ReferredPerson>,
     pub source_kind: SourceKind,
     pub source_name: Option<String>,
@@ -29,7 +31,7 @@ pub struct NewReferral {
 
 pub async fn insert(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ReferralId,
     new: &NewReferral,
     by: Option<UserId>,
     now: DateTime<Utc>,
@@ -43,9 +45,9 @@ pub async fn insert(
                                created_at, created_by, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'received', $14, $15, $16, $17, $16)
         "#,
-        id,
+        id as _,
         new.direction.as_str(),
-        new.client_id,
+        new.client_id as _,
         person.map(|p| p.given_name.as_str()),
         person.map(|p| p.family_name.as_str()),
         person.and_then(|p| p.date_of_birth),
@@ -68,7 +70,7 @@ pub async fn insert(
 
 async fn record_transition(
     conn: &mut PgConnection,
-    referral: Uuid,
+    referral: ReferralId,
     from: Option<ReferralStatus>,
     to: ReferralStatus,
     by: Option<UserId>,
@@ -81,7 +83,7 @@ async fn record_transition(
         VALUES ($1, $2, $3, $4, $5, $6, $7)
         "#,
         Uuid::now_v7(),
-        referral,
+        referral as _,
         from.map(ReferralStatus::as_str),
         to.as_str(),
         at,
@@ -93,7 +95,7 @@ async fn record_transition(
     Ok(())
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Referral>, sqlx::Error> {
+pub async fn find(db: impl PgExecutor<'_>, id: ReferralId) -> Result<Option<Referral>, sqlx::Error> {
     let Some(r) = sqlx::query!(
         r#"
         SELECT r.id, r.direction, r.client_id, c.record_number AS "client_record_number?",
@@ -108,7 +110,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Referral>,
         LEFT JOIN users u ON u.id = r.assigned_to
         WHERE r.id = $1
         "#,
-        id
+        id as _
     )
     .fetch_optional(db)
     .await?
@@ -131,9 +133,9 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Referral>,
         _ => String::new(),
     };
     Ok(Some(Referral {
-        id: r.id,
+        id: r.id.into(),
         direction: decode(Direction::parse(&r.direction), "direction", &r.direction)?,
-        client_id: r.client_id,
+        client_id: r.client_id.map(ClientId),
         client_record_number: r.client_record_number,
         person_name,
         person,
@@ -143,7 +145,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Referral>,
         reason: r.reason,
         urgency: decode(Urgency::parse(&r.urgency), "urgency", &r.urgency)?,
         status: decode(ReferralStatus::parse(&r.status), "status", &r.status)?,
-        assigned_to: r.assigned_to,
+        assigned_to: r.assigned_to.map(UserId),
         assigned_to_name: r.assigned_to_name,
         decline_reason: r.decline_reason,
         received_on: r.received_on,
@@ -153,14 +155,14 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Referral>,
     }))
 }
 
-pub async fn transitions(db: impl PgExecutor<'_>, referral: Uuid) -> Result<Vec<Transition>, sqlx::Error> {
+pub async fn transitions(db: impl PgExecutor<'_>, referral: ReferralId) -> Result<Vec<Transition>, sqlx::Error> {
     sqlx::query!(
         r#"
         SELECT t.from_status, t.to_status, t.at, t.by_user, u.display_name AS "by_name?", t.note
         FROM referral_transitions t LEFT JOIN users u ON u.id = t.by_user
         WHERE t.referral_id = $1 ORDER BY t.at, t.id
         "#,
-        referral
+        referral as _
     )
     .fetch_all(db)
     .await?
@@ -173,7 +175,7 @@ pub async fn transitions(db: impl PgExecutor<'_>, referral: Uuid) -> Result<Vec<
             },
             to_status: decode(ReferralStatus::parse(&t.to_status), "status", &t.to_status)?,
             at: t.at,
-            by_user: t.by_user,
+            by_user: t.by_user.map(UserId),
             by_name: t.by_name,
             note: t.note,
         })
@@ -191,11 +193,11 @@ pub struct Move<'a> {
     pub decline_reason: Option<&'a str>,
     pub assigned_to: Option<UserId>,
     pub urgency: Option<Urgency>,
-    pub client_id: Option<Uuid>,
+    pub client_id: Option<ClientId>,
     pub at: DateTime<Utc>,
 }
 
-pub async fn apply_move(conn: &mut PgConnection, id: Uuid, m: &Move<'_>) -> Result<bool, sqlx::Error> {
+pub async fn apply_move(conn: &mut PgConnection, id: ReferralId, m: &Move<'_>) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query!(
         r#"
         UPDATE referrals
@@ -204,13 +206,13 @@ pub async fn apply_move(conn: &mut PgConnection, id: Uuid, m: &Move<'_>) -> Resu
             version = version + 1
         WHERE id = $1 AND status = $2
         "#,
-        id,
+        id as _,
         m.from.as_str(),
         m.to.as_str(),
         m.decline_reason,
         m.assigned_to.map(|u| u.0),
         m.urgency.map(Urgency::as_str),
-        m.client_id,
+        m.client_id as _,
         m.at,
     )
     .execute(&mut *conn)
@@ -230,7 +232,7 @@ pub struct Filter {
     pub status: Option<ReferralStatus>,
     pub direction: Option<Direction>,
     pub assigned_to: Option<UserId>,
-    pub client_id: Option<Uuid>,
+    pub client_id: Option<ClientId>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -265,7 +267,7 @@ pub async fn list(
         filter.status.map(ReferralStatus::as_str),
         filter.direction.map(Direction::as_str),
         filter.assigned_to.map(|u| u.0),
-        filter.client_id,
+        filter.client_id as _,
         filter.limit,
         filter.offset,
     )
@@ -282,15 +284,15 @@ pub async fn list(
             ),
         };
         Ok(ReferralSummary {
-            id: r.id,
+            id: r.id.into(),
             direction: decode(Direction::parse(&r.direction), "direction", &r.direction)?,
-            client_id: r.client_id,
+            client_id: r.client_id.map(ClientId),
             person_name,
             source_kind: decode(SourceKind::parse(&r.source_kind), "source kind", &r.source_kind)?,
             source_name: r.source_name,
             urgency: decode(Urgency::parse(&r.urgency), "urgency", &r.urgency)?,
             status: decode(ReferralStatus::parse(&r.status), "status", &r.status)?,
-            assigned_to: r.assigned_to,
+            assigned_to: r.assigned_to.map(UserId),
             assigned_to_name: r.assigned_to_name,
             received_on: r.received_on,
         })

@@ -121,6 +121,16 @@ impl Chrome {
     }
 }
 
+/// The toast after a redirect: the message for the request's `done` key, chosen from
+/// fixed messages (never text from the URL).
+pub fn done_toast(params: &[(String, String)], messages: &[(&str, &str)]) -> Option<String> {
+    let done = params.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str())?;
+    messages
+        .iter()
+        .find(|(key, _)| *key == done)
+        .map(|(_, message)| (*message).to_owned())
+}
+
 /// A help page key: dotted lowercase words (`clients.search`), never a record's id.
 pub fn is_page_key(value: &str) -> bool {
     !value.is_empty()

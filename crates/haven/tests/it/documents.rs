@@ -338,13 +338,13 @@ async fn the_storage_layer_keeps_local_only_records_off_a_real_s3_server() {
         audit: &tenant.audit,
         event: AuditEvent::new(app.state.clock.now(), "storage.move", Outcome::Allowed),
     };
-    let local_id = uuid::Uuid::parse_str(local["id"].as_str().unwrap()).unwrap();
+    let local_id: haven::documents::DocumentId = local["id"].as_str().unwrap().parse().unwrap();
     let refused = haven::documents::service::relocate(&app.state.storage, &tenant, &who, local_id, Target::Cloud)
         .await
         .unwrap_err();
     assert!(format!("{refused:?}").contains("storage_policy"), "{refused:?}");
     assert_eq!(s3.objects().len(), 1);
-    let cloud_id = uuid::Uuid::parse_str(in_cloud["id"].as_str().unwrap()).unwrap();
+    let cloud_id: haven::documents::DocumentId = in_cloud["id"].as_str().unwrap().parse().unwrap();
     haven::documents::service::relocate(&app.state.storage, &tenant, &who, cloud_id, Target::Local)
         .await
         .unwrap();

@@ -125,6 +125,24 @@ async fn the_manifests_hold_against_the_router_the_policy_and_the_database() {
         );
     }
 
+    // Every tab of the client chart is a signed-in page under the client, and the
+    // overview comes first.
+    assert_eq!(modules.chart_tabs().first().map(|t| t.path), Some(""));
+    for tab in modules.chart_tabs() {
+        let path = if tab.path.is_empty() {
+            "/clients/{id}".to_owned()
+        } else {
+            format!("/clients/{{id}}/{}", tab.path)
+        };
+        assert!(
+            table
+                .specs()
+                .iter()
+                .any(|s| s.method == axum::http::Method::GET && s.path == path && s.access == Access::Full),
+            "chart tab {path} is not a signed-in page"
+        );
+    }
+
     // Every scope the policy knows is offered by exactly one module.
     let offered: Vec<Scope> = modules.scopes().map(|(scope, _)| scope).collect();
     for scope in Scope::ALL {

@@ -212,7 +212,7 @@ async fn a_soap_note_is_drafted_signed_then_final_and_amendments_keep_the_histor
         );
     }
     // ...and in the database itself, whoever asks.
-    let note = uuid::Uuid::parse_str(&id).unwrap();
+    let note: haven::clinical::NoteId = id.parse().unwrap();
     for statement in [
         "UPDATE notes SET body = '\\x00'::bytea WHERE id = $1",
         "UPDATE notes SET template = 'dap', category = 'clinical' WHERE id = $1",
@@ -220,7 +220,7 @@ async fn a_soap_note_is_drafted_signed_then_final_and_amendments_keep_the_histor
         "UPDATE notes SET content_hash = sha256('x') WHERE id = $1",
         "DELETE FROM notes WHERE id = $1",
     ] {
-        let err = sql(&app, statement, note).await.unwrap_err().to_string();
+        let err = sql(&app, statement, note.0).await.unwrap_err().to_string();
         assert!(err.contains("is signed"), "{statement}: {err}");
     }
     let tenant = app.tenant("default");
