@@ -9,8 +9,8 @@ use indicatif::ProgressBar;
 use sqlx::PgPool;
 
 use super::DataDirArg;
+use crate::bench::audit as bench;
 use crate::clock;
-use crate::compliance::audit::bench;
 use crate::config::Config;
 use crate::platform::database::{DatabaseName, DatabaseServer, TENANT_MIGRATIONS, migrate};
 
@@ -176,7 +176,7 @@ async fn search(server: &DatabaseServer, scratch: &DatabaseName, clients: usize,
     let clock = clock::system();
     let bar = ProgressBar::new(u64::try_from(clients).unwrap_or(u64::MAX));
     let started = std::time::Instant::now();
-    crate::clients::bench::seed(&pool, &clock, clients, &|n| bar.set_position(n)).await?;
+    crate::bench::search::seed(&pool, &clock, clients, &|n| bar.set_position(n)).await?;
     bar.finish_and_clear();
     // Statistics and a clean visibility map, as autovacuum keeps them on a live system
     // (the owner's job).
@@ -194,7 +194,7 @@ async fn search(server: &DatabaseServer, scratch: &DatabaseName, clients: usize,
 
 async fn search_only(pool: &PgPool, clients: usize, queries: usize) -> anyhow::Result<()> {
     let clock = clock::system();
-    let shapes = crate::clients::bench::search_latency(pool, &clock, clients, queries).await?;
+    let shapes = crate::bench::search::search_latency(pool, &clock, clients, queries).await?;
     println!("typo-tolerant name search over all {clients} clients, one query at a time:");
     for shape in shapes {
         println!("  {} ({} queries):", shape.typed.describe(), shape.queries);
@@ -215,14 +215,14 @@ async fn identity(server: &DatabaseServer, scratch: &DatabaseName, seconds: u64,
     owner.close().await;
     let pool = server.app_pool_sized(scratch, 4).await?;
     let clock = clock::system();
-    let hashing = crate::identity::bench::hashing(seconds).await?;
+    let hashing = crate::bench::identity::hashing(seconds).await?;
     println!("password verification (argon2id, m=19 MiB, t=2, p=1):");
     println!("  one core:        {:>7.1} sign-ins/s", hashing.per_second_one_core);
     println!(
         "  all {} cores:     {:>7.1} sign-ins/s",
         hashing.cores, hashing.per_second_all_cores
     );
-    let overhead = crate::identity::bench::overhead(&pool, &clock, samples).await?;
+    let overhead = crate::bench::identity::overhead(&pool, &clock, samples).await?;
     println!("authenticating a request ({} samples):", overhead.samples);
     println!(
         "  session lookup (database round trip included): mean {:.0} µs, p99 {:.0} µs",
@@ -246,7 +246,7 @@ async fn help(
     seconds: u64,
     queries: usize,
 ) -> anyhow::Result<()> {
-    use crate::help::bench;
+    use crate::bench::help as bench;
     crate::help::store::prepare(server, scratch.as_str()).await?;
     let size = u32::try_from(connections.min(16) + 2).unwrap_or(16);
     let pool = server.app_pool_sized(scratch, size).await?;

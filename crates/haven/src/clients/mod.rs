@@ -6,9 +6,7 @@
 
 pub mod access;
 pub mod api;
-pub mod bench;
 pub mod chart;
-pub mod generator;
 mod manifest;
 pub mod pages;
 pub mod search;

@@ -1,6 +1,7 @@
 //! `haven serve --demo`: an organisation with obviously fictional staff, one per role,
 //! so that a newcomer can sign in as each and see what that role sees.
 
+pub mod generator;
 mod help;
 mod records;
 
@@ -15,7 +16,6 @@ use crate::appointments::RoomId;
 use crate::appointments::SeriesId;
 use crate::clients::ClientId;
 use crate::clients::access::{self, TeamRole};
-use crate::clients::generator::{self, Dice};
 use crate::compliance::audit::{self, AuditEvent, Outcome};
 use crate::identity::{Role, UserId, store};
 use crate::platform::tenancy::Tenant;
@@ -23,6 +23,7 @@ use crate::referrals::ReferralId;
 use crate::referrals::store::{self as referrals, Move, NewReferral};
 use crate::referrals::{Direction, ReferralStatus, ReferredPerson, SourceKind, Urgency};
 use crate::state::AppState;
+use generator::Dice;
 
 /// Shared by every demo account; printed at start. Demo data only.
 pub const DEMO_PASSWORD: &str = "demo lantern orbit velvet";

@@ -6,7 +6,6 @@
 //! alone outside the compliance boundary (`haven help serve`). See docs/help-centre.md.
 
 pub mod api;
-pub mod bench;
 pub mod bundle;
 pub mod editing;
 pub mod editor_pages;

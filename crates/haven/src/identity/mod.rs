@@ -6,7 +6,6 @@ pub mod admin;
 pub mod admin_handlers;
 pub mod api_token;
 pub mod auth;
-pub mod bench;
 pub mod email_token;
 pub mod handlers;
 pub mod links;

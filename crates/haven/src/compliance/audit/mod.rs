@@ -7,14 +7,13 @@
 //! - a **write**: [`stage`] inserts the event in the write's own transaction (so both
 //!   commit or neither does); the writer moves it into the chain moments later.
 
-pub mod bench;
-mod chain;
+pub(crate) mod chain; // the chain and its rows: the writer, verification and `crate::bench::audit`
 mod checkpoint;
 pub mod export;
 pub mod handlers;
 pub mod maintenance;
 mod manifest;
-mod store;
+pub(crate) mod store;
 mod verify;
 mod writer;
 

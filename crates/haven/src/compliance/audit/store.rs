@@ -154,7 +154,7 @@ pub async fn stage(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), sq
 const CHAIN_LOCK_KEY: i64 = 0x4841_5645_4e5f_4131; // "HAVEN_A1"
 
 /// The chain's head, read under the chain lock.
-pub(super) async fn lock_head(tx: &mut Transaction<'_, Postgres>) -> Result<(i64, Hash), sqlx::Error> {
+pub(crate) async fn lock_head(tx: &mut Transaction<'_, Postgres>) -> Result<(i64, Hash), sqlx::Error> {
     sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
         .fetch_one(&mut **tx)
         .await?;
@@ -223,7 +223,7 @@ pub async fn outbox_len(db: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Appends events, in order, in one statement.
-pub(super) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[ChainedEvent]) -> Result<(), sqlx::Error> {
+pub(crate) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[ChainedEvent]) -> Result<(), sqlx::Error> {
     let mut seq = Vec::with_capacity(events.len());
     let mut occurred_at = Vec::with_capacity(events.len());
     let mut actor_kind = Vec::with_capacity(events.len());

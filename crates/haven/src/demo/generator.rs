@@ -204,7 +204,7 @@ pub async fn insert_clients(
     conn: &mut PgConnection,
     people: &[FictionalPerson],
     now: DateTime<Utc>,
-) -> Result<Vec<super::ClientId>, sqlx::Error> {
+) -> Result<Vec<crate::clients::ClientId>, sqlx::Error> {
     let ids: Vec<Uuid> = people.iter().map(|_| Uuid::now_v7()).collect();
     let given: Vec<String> = people.iter().map(|p| p.given.clone()).collect();
     let family: Vec<String> = people.iter().map(|p| p.family.clone()).collect();
@@ -233,7 +233,7 @@ pub async fn insert_clients(
     )
     .execute(conn)
     .await?;
-    Ok(ids.into_iter().map(super::ClientId).collect())
+    Ok(ids.into_iter().map(crate::clients::ClientId).collect())
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use chrono::TimeDelta;
 use sqlx::PgPool;
 
-use super::auth::{Identity, SessionInfo};
-use super::password::PasswordHasher;
-use super::session::{self, Lookup, NewSession};
-use super::{Role, UserId, UserStatus, secret, store};
 use crate::clock::SharedClock;
+use crate::identity::auth::{Identity, SessionInfo};
+use crate::identity::password::PasswordHasher;
+use crate::identity::session::{self, Lookup, NewSession};
+use crate::identity::{Role, UserId, UserStatus, secret, store};
 use crate::policy::{self, Action};
 
 pub struct HashingResult {
@@ -20,7 +20,7 @@ pub struct HashingResult {
 }
 
 /// Verifications per second: one at a time, then with every core busy.
-pub async fn hashing(seconds: u64) -> Result<HashingResult, super::password::PasswordError> {
+pub async fn hashing(seconds: u64) -> Result<HashingResult, crate::identity::password::PasswordError> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let one = PasswordHasher::new(1)?;
     let hash = one.hash("lantern orbit velvet quarry").await?;

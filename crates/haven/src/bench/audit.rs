@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use super::chain::event_hash;
-use super::store::{self, ChainedEvent};
-use super::{ActorKind, AuditEvent, AuditWriter, Outcome, verify};
 use crate::clock::SharedClock;
+use crate::compliance::audit::chain::event_hash;
+use crate::compliance::audit::store::{self, ChainedEvent};
+use crate::compliance::audit::{ActorKind, AuditEvent, AuditWriter, Outcome, verify};
 
 #[derive(Debug, Clone)]
 pub struct AppendResult {

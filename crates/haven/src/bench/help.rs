@@ -13,8 +13,8 @@ use hyper_util::rt::TokioIo;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::markdown;
 use crate::clock::SharedClock;
+use crate::help::markdown;
 
 const VERBS: &[&str] = &[
     "book", "cancel", "move", "sign", "amend", "export", "print", "share", "review", "archive", "record", "search",

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use super::generator::{self, Dice, FictionalPerson};
-use super::search::{self, Query, Term};
+use crate::clients::search::{self, Query, Term};
 use crate::clock::SharedClock;
+use crate::demo::generator::{self, Dice, FictionalPerson};
 use crate::policy::ClientScope;
 
 const SEED: u64 = 1_000_003;

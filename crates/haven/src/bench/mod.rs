@@ -1,0 +1,8 @@
+//! The benchmarks behind `haven bench ...` (README "Benchmarks"): their load generators
+//! and measurements, kept out of the modules they measure. They call the modules' public
+//! functions as any other caller does.
+
+pub mod audit;
+pub mod help;
+pub mod identity;
+pub mod search;
