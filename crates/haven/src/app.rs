@@ -66,7 +66,7 @@ impl Application {
         let owner_control =
             tenancy::bootstrap(&server, &config.tenant_database_prefix, &config.default_hosts()).await?;
         owner_control.close().await;
-        let help_database = crate::help::store::prepare(&server, &config.help_database).await?;
+        let help_database = crate::help::store::prepare(&server, &config.help.database).await?;
         let help = crate::help::HelpState {
             pool: server.lazy_app_pool(&help_database),
             clock: Arc::clone(&clock),
@@ -84,7 +84,7 @@ impl Application {
                 .context("setting `documents_dir` or the `s3_*` settings")?,
         );
         let tenants = Arc::new(
-            TenantDirectory::load(server, control, Arc::clone(&clock), config.audit_group_window)
+            TenantDirectory::load(server, control, Arc::clone(&clock), config.audit.group_window)
                 .await
                 .context("cannot read the tenant registry as haven_app")?,
         );
@@ -102,8 +102,8 @@ impl Application {
             Arc::clone(&audit_key),
             Arc::clone(&clock),
             audit::maintenance::Schedule {
-                checkpoint_every: config.audit_checkpoint_interval,
-                verify_every: config.audit_verify_interval,
+                checkpoint_every: config.audit.checkpoint_interval,
+                verify_every: config.audit.verify_interval,
             },
         );
         let redis = config

@@ -15,7 +15,15 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// Every setting, its environment variable and the fix shown when its value is bad.
+use crate::compliance::audit::config::AuditConfig;
+use crate::compliance::s3_config::S3Config;
+use crate::documents::config::DocumentsConfig;
+use crate::help::config::HelpConfig;
+use crate::platform::jobs::config::JobsConfig;
+
+/// Every top-level setting (its environment variable is `HAVEN_` and its name) and the
+/// fix shown when its value is bad. The modules' sections declare their own
+/// ([`Section::SETTINGS`]).
 const SETTINGS: &[(&str, &str)] = &[
     ("data_dir", "use a folder path, for example /var/lib/haven"),
     ("listen", "use HOST:PORT, for example 127.0.0.1:8080"),
@@ -38,9 +46,6 @@ const SETTINGS: &[(&str, &str)] = &[
     ("request_body_limit", "use a size such as \"1 MiB\" (at least 1 KiB)"),
     ("request_timeout", "use a duration such as \"30s\" (at least 10ms)"),
     ("shutdown_grace", "use a duration such as \"30s\""),
-    ("jobs_poll_interval", "use a duration such as \"1s\" (10ms to 5m)"),
-    ("jobs_concurrency", "use a number from 1 to 256"),
-    ("jobs_lease", "use a duration such as \"60s\" (at least 3s)"),
     (
         "metrics_token",
         "use a random string of at least 24 characters, or unset it",
@@ -56,15 +61,6 @@ const SETTINGS: &[(&str, &str)] = &[
     (
         "control_database",
         "use 1 to 63 lower-case letters, digits or underscores, starting with a letter",
-    ),
-    (
-        "help_database",
-        "use 1 to 63 lower-case letters, digits or underscores, starting with a letter",
-    ),
-    ("help_term_threshold", "use a number from 2 to 1000"),
-    (
-        "help_cors_origins",
-        "use a comma-separated list of origins such as https://www.example.org, or leave it empty",
     ),
     (
         "pg_bin_dir",
@@ -87,11 +83,6 @@ const SETTINGS: &[(&str, &str)] = &[
         "database_app_password",
         "use the password of the haven_app role, or unset it",
     ),
-    ("audit_group_window", "use a duration such as \"1ms\" (at most 50ms)"),
-    ("audit_signing_key", "use the path of the checkpoint signing key file"),
-    ("audit_checkpoint_interval", "use a duration such as \"1h\""),
-    ("audit_verify_interval", "use a duration such as \"6h\""),
-    ("audit_retention", "use a duration such as \"7years\" (at least a day)"),
     (
         "master_key_file",
         "use the path of the master key file (see docs/encryption.md)",
@@ -104,30 +95,61 @@ const SETTINGS: &[(&str, &str)] = &[
         "approved_networks",
         "use a comma-separated list of CIDR ranges, for example 10.0.0.0/8,192.168.0.0/16",
     ),
-    ("document_max_size", "use a size such as \"25 MiB\" (1 KiB to 1 GiB)"),
-    ("documents_dir", "use a folder path (default <data_dir>/documents)"),
-    (
-        "s3_bucket",
-        "use the bucket name of the S3-compatible store for hipaa_exempt files, or unset it",
-    ),
-    (
-        "s3_endpoint",
-        "use the store's address, for example https://s3.eu-west-1.amazonaws.com",
-    ),
-    ("s3_region", "use the store's region, for example us-east-1"),
-    ("s3_access_key_id", "use the access key id (with s3_secret_access_key)"),
-    (
-        "s3_secret_access_key",
-        "use the secret access key (with s3_access_key_id)",
-    ),
-    (
-        "s3_allow_http",
-        "use true only for a store on a private network or loopback",
-    ),
 ];
 
+/// A module's section of `haven.toml` (`[documents]`, `[audit]`, ...): its settings,
+/// their defaults, and the module's own checks. Each setting keeps a flat environment
+/// variable (`HAVEN_DOCUMENT_MAX_SIZE` sets `[documents] max_size`).
+pub trait Section {
+    /// The table's name in `haven.toml`.
+    const NAME: &'static str;
+    /// Each setting: its key in the table, its environment variable after `HAVEN_`, and
+    /// the fix shown when its value is bad.
+    const SETTINGS: &'static [(&'static str, &'static str, &'static str)];
+    /// Checks the values; on a bad one, names its key and what is wrong.
+    fn validate(&self, config: &Config) -> Result<(), (&'static str, String)>;
+}
+
+/// One setting: where it lives in `haven.toml` (`section.key`, or `key` at the top), its
+/// environment variable after `HAVEN_`, and its fix.
+#[derive(Clone)]
+struct Setting {
+    path: String,
+    env: &'static str,
+    fix: &'static str,
+}
+
+fn section_settings<S: Section>() -> impl Iterator<Item = Setting> {
+    S::SETTINGS.iter().map(|(key, env, fix)| Setting {
+        path: format!("{}.{key}", S::NAME),
+        env,
+        fix,
+    })
+}
+
+/// Every setting, the top level's and each section's.
+fn settings() -> Vec<Setting> {
+    let top = SETTINGS.iter().map(|(name, fix)| Setting {
+        path: (*name).to_owned(),
+        env: name,
+        fix,
+    });
+    top.chain(section_settings::<AuditConfig>())
+        .chain(section_settings::<DocumentsConfig>())
+        .chain(section_settings::<HelpConfig>())
+        .chain(section_settings::<JobsConfig>())
+        .chain(section_settings::<S3Config>())
+        .collect()
+}
+
+fn check<S: Section>(section: &S, config: &Config) -> Result<(), (String, String)> {
+    section
+        .validate(config)
+        .map_err(|(key, problem)| (format!("{}.{key}", S::NAME), problem))
+}
+
 /// `https://host` or `http://host:port`: what a browser sends as `Origin`.
-fn is_web_origin(value: &str) -> bool {
+pub(crate) fn is_web_origin(value: &str) -> bool {
     let Some(rest) = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://")) else {
         return false;
     };
@@ -144,15 +166,18 @@ fn env_name(key: &str) -> String {
     match key {
         "database_url" => "DATABASE_URL".to_owned(),
         "redis_url" => "REDIS_URL".to_owned(),
-        _ => format!("HAVEN_{}", key.to_ascii_uppercase()),
+        _ => {
+            let env = settings().into_iter().find(|s| s.path == key).map_or(key, |s| s.env);
+            format!("HAVEN_{}", env.to_ascii_uppercase())
+        }
     }
 }
 
 fn fix_for(key: &str) -> &'static str {
-    SETTINGS
-        .iter()
-        .find(|(name, _)| *name == key)
-        .map_or("see the configuration table in the README", |(_, fix)| fix)
+    settings()
+        .into_iter()
+        .find(|s| s.path == key)
+        .map_or("see the configuration table in the README", |s| s.fix)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,14 +250,6 @@ pub struct Config {
     pub tenant_database_prefix: String,
     /// The control database's name in the private cluster.
     pub control_database: String,
-    /// The help centre's database (on the same server as the control database).
-    pub help_database: String,
-    /// Editors see a search term only once this many searches have used it.
-    pub help_term_threshold: u32,
-    /// Web origins (scheme, host and port) whose pages may read the help API from the
-    /// browser (CORS). Empty: the help centre's own pages only.
-    #[serde(deserialize_with = "list")]
-    pub help_cors_origins: Vec<String>,
     pub pg_bin_dir: Option<PathBuf>,
     /// The unprivileged user that runs the private cluster when Haven runs as root.
     pub pg_user: String,
@@ -243,47 +260,20 @@ pub struct Config {
     pub mail_from: String,
     /// The password of `haven_app`, the role Haven serves as, where the server wants one.
     pub database_app_password: Option<Secret>,
-    /// How long the audit writer gathers concurrent events into one transaction.
-    #[serde(with = "humantime_serde")]
-    pub audit_group_window: Duration,
-    /// The ed25519 key that signs audit checkpoints (default `<data_dir>/keys/audit-checkpoint.key`).
-    pub audit_signing_key: Option<PathBuf>,
     /// The file holding the master key that wraps every data key (default
     /// `<data_dir>/keys/master.key`, created on first start). Back it up: see docs/encryption.md.
     pub master_key_file: Option<PathBuf>,
     /// The master key itself, base64, instead of the file (from `HAVEN_MASTER_KEY`).
     pub master_key: Option<Secret>,
-    #[serde(with = "humantime_serde")]
-    pub audit_checkpoint_interval: Duration,
-    #[serde(with = "humantime_serde")]
-    pub audit_verify_interval: Duration,
-    /// Events older than this are archived to a verified file and then pruned.
-    #[serde(with = "humantime_serde")]
-    pub audit_retention: Duration,
-    /// How often each worker looks for due jobs.
-    #[serde(with = "humantime_serde")]
-    pub jobs_poll_interval: Duration,
-    /// How many jobs one Haven process runs at once.
-    pub jobs_concurrency: usize,
-    /// How long a claimed job stays a worker's without renewal (renewed every third of it).
-    #[serde(with = "humantime_serde")]
-    pub jobs_lease: Duration,
     /// Where `local_only` clinical records may be opened from (after trusted-proxy
     /// handling of the client address). Default: loopback and private ranges.
     #[serde(deserialize_with = "list")]
     pub approved_networks: Vec<IpNet>,
-    /// The largest document an upload may carry.
-    pub document_max_size: ByteSize,
-    /// Local document storage (default `<data_dir>/documents`).
-    pub documents_dir: Option<PathBuf>,
-    /// The S3-compatible cloud target; only `hipaa_exempt` files of an organisation whose
-    /// storage policy is `cloud_allowed` ever go there.
-    pub s3_bucket: Option<String>,
-    pub s3_endpoint: Option<String>,
-    pub s3_region: String,
-    pub s3_access_key_id: Option<Secret>,
-    pub s3_secret_access_key: Option<Secret>,
-    pub s3_allow_http: bool,
+    pub audit: AuditConfig,
+    pub documents: DocumentsConfig,
+    pub help: HelpConfig,
+    pub jobs: JobsConfig,
+    pub s3: S3Config,
 }
 
 impl Default for Config {
@@ -305,25 +295,14 @@ impl Default for Config {
             default_tenant_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
             tenant_database_prefix: "haven_tenant_".to_owned(),
             control_database: "haven_control".to_owned(),
-            help_database: "haven_help".to_owned(),
-            help_term_threshold: 5,
-            help_cors_origins: Vec::new(),
             pg_bin_dir: None,
             pg_user: "postgres".to_owned(),
             public_url: None,
             smtp_url: None,
             mail_from: "Haven <haven@localhost>".to_owned(),
             database_app_password: None,
-            audit_group_window: Duration::from_millis(1),
-            audit_signing_key: None,
             master_key_file: None,
             master_key: None,
-            audit_checkpoint_interval: Duration::from_secs(3600),
-            audit_verify_interval: Duration::from_secs(6 * 3600),
-            audit_retention: Duration::from_secs(7 * 365 * 24 * 3600 + 2 * 24 * 3600),
-            jobs_poll_interval: Duration::from_secs(1),
-            jobs_concurrency: 4,
-            jobs_lease: Duration::from_secs(60),
             approved_networks: [
                 "127.0.0.0/8",
                 "::1/128",
@@ -335,14 +314,11 @@ impl Default for Config {
             .iter()
             .filter_map(|n| n.parse().ok())
             .collect(),
-            document_max_size: ByteSize::mib(25),
-            documents_dir: None,
-            s3_bucket: None,
-            s3_endpoint: None,
-            s3_region: "us-east-1".to_owned(),
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
-            s3_allow_http: false,
+            audit: AuditConfig::default(),
+            documents: DocumentsConfig::default(),
+            help: HelpConfig::default(),
+            jobs: JobsConfig::default(),
+            s3: S3Config::default(),
         }
     }
 }
@@ -410,9 +386,14 @@ impl Config {
             None if Path::new("haven.toml").is_file() => figment = figment.merge(Toml::file_exact("haven.toml")),
             None => {}
         }
-        let known: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
+        // `HAVEN_<ENV>` sets the setting at its path: `HAVEN_LISTEN` sets `listen`,
+        // `HAVEN_DOCUMENT_MAX_SIZE` sets `documents.max_size`.
+        let known = settings();
         figment = figment
-            .merge(Env::prefixed("HAVEN_").filter(move |key| known.iter().any(|k| key == *k)))
+            .merge(
+                Env::prefixed("HAVEN_")
+                    .filter_map(move |key| known.iter().find(|s| key == s.env).map(|s| s.path.clone().into())),
+            )
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
             .merge(Serialized::defaults(overrides));
         Self::from_figment(&figment)
@@ -437,8 +418,6 @@ impl Config {
             &mut self.metrics_token,
             &mut self.database_app_password,
             &mut self.smtp_url,
-            &mut self.s3_access_key_id,
-            &mut self.s3_secret_access_key,
         ] {
             if url.as_ref().is_some_and(|u| u.expose().trim().is_empty()) {
                 *url = None;
@@ -452,63 +431,16 @@ impl Config {
         for host in &mut self.default_tenant_hosts {
             *host = host.trim().to_ascii_lowercase();
         }
-    }
-
-    fn validate_help(&self) -> Result<(), (String, String)> {
-        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
-        if !is_identifier(&self.help_database, 63) || self.help_database == self.control_database {
-            return bad(
-                "help_database",
-                format!(
-                    "`{}` is not a safe database name apart from the control database",
-                    self.help_database
-                ),
-            );
-        }
-        if !(2..=1000).contains(&self.help_term_threshold) {
-            return bad(
-                "help_term_threshold",
-                format!("{} is out of range", self.help_term_threshold),
-            );
-        }
-        if let Some(origin) = self.help_cors_origins.iter().find(|o| !is_web_origin(o)) {
-            return bad(
-                "help_cors_origins",
-                format!("`{origin}` is not an origin (scheme://host[:port], nothing after)"),
-            );
-        }
-        Ok(())
-    }
-
-    fn validate_documents(&self) -> Result<(), (String, String)> {
-        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
-        if self.document_max_size < ByteSize::kib(1) || self.document_max_size > ByteSize::gib(1) {
-            return bad(
-                "document_max_size",
-                format!("{} is outside 1 KiB to 1 GiB", self.document_max_size),
-            );
-        }
-        if self.s3_bucket.is_some() && (self.s3_access_key_id.is_none() || self.s3_secret_access_key.is_none()) {
-            return bad(
-                "s3_access_key_id",
-                "the S3 store needs s3_access_key_id and s3_secret_access_key".to_owned(),
-            );
-        }
-        if let Some(endpoint) = &self.s3_endpoint
-            && !(endpoint.starts_with("https://") || (self.s3_allow_http && endpoint.starts_with("http://")))
-        {
-            return bad(
-                "s3_endpoint",
-                format!("`{endpoint}` is not an https:// address (http:// needs s3_allow_http)"),
-            );
-        }
-        Ok(())
+        self.s3.normalise();
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
-        self.validate_documents()?;
-        self.validate_help()?;
+        check(&self.audit, self)?;
+        check(&self.documents, self)?;
+        check(&self.help, self)?;
+        check(&self.jobs, self)?;
+        check(&self.s3, self)?;
         if let Some(url) = &self.database_url
             && (!(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
                 || sqlx::postgres::PgConnectOptions::from_str(url.expose()).is_err())
@@ -572,24 +504,6 @@ impl Config {
         if !self.mail_from.contains('@') {
             return bad("mail_from", format!("`{}` has no email address", self.mail_from));
         }
-        if self.audit_group_window > Duration::from_millis(50) {
-            return bad(
-                "audit_group_window",
-                format!("{:?} would hold every request up", self.audit_group_window),
-            );
-        }
-        for (key, value) in [
-            ("audit_checkpoint_interval", self.audit_checkpoint_interval),
-            ("audit_verify_interval", self.audit_verify_interval),
-        ] {
-            if value < Duration::from_secs(1) {
-                return bad(key, format!("{value:?} is too short"));
-            }
-        }
-        self.validate_jobs()?;
-        if self.audit_retention < Duration::from_secs(24 * 3600) {
-            return bad("audit_retention", format!("{:?} is too short", self.audit_retention));
-        }
         if self.default_tenant_hosts.is_empty() {
             return bad("default_tenant_hosts", "the list is empty".to_owned());
         }
@@ -599,26 +513,6 @@ impl Config {
             .find(|h| crate::platform::tenancy::HostName::parse(h).is_err())
         {
             return bad("default_tenant_hosts", format!("`{host}` is not a host name"));
-        }
-        Ok(())
-    }
-
-    fn validate_jobs(&self) -> Result<(), (String, String)> {
-        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
-        if self.jobs_poll_interval < Duration::from_millis(10) || self.jobs_poll_interval > Duration::from_secs(300) {
-            return bad(
-                "jobs_poll_interval",
-                format!("{:?} is outside 10ms to 5m", self.jobs_poll_interval),
-            );
-        }
-        if !(1..=256).contains(&self.jobs_concurrency) {
-            return bad(
-                "jobs_concurrency",
-                format!("{} is outside 1 to 256", self.jobs_concurrency),
-            );
-        }
-        if self.jobs_lease < Duration::from_secs(3) {
-            return bad("jobs_lease", format!("{:?} is too short", self.jobs_lease));
         }
         Ok(())
     }
@@ -637,9 +531,7 @@ impl Config {
     }
 
     pub fn documents_path(&self) -> PathBuf {
-        self.documents_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("documents"))
+        self.documents.path(self)
     }
 
     pub fn master_key_path(&self) -> PathBuf {
@@ -649,9 +541,7 @@ impl Config {
     }
 
     pub fn audit_signing_key_path(&self) -> PathBuf {
-        self.audit_signing_key
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("keys").join("audit-checkpoint.key"))
+        self.audit.signing_key_path(self)
     }
 
     /// The host names of the tenant created on first start (validated at load).
@@ -722,7 +612,7 @@ fn figment_error(figment: &Figment, err: figment::Error) -> ConfigError {
 }
 
 /// Accepts a list, or one comma-separated string (as environment variables give).
-fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: FromStr,
@@ -786,14 +676,55 @@ mod tests {
     #[test]
     fn every_setting_can_come_from_the_environment() {
         let defaults = serde_json::to_value(Config::default()).unwrap();
-        let known: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
-        let missing: Vec<&String> = defaults
-            .as_object()
-            .unwrap()
-            .keys()
-            .filter(|k| !known.contains(&k.as_str()) && k.as_str() != "database_url")
+        let known: Vec<String> = settings().into_iter().map(|s| s.path).collect();
+        let mut paths = Vec::new();
+        for (key, value) in defaults.as_object().unwrap() {
+            match value.as_object() {
+                Some(section) => paths.extend(section.keys().map(|k| format!("{key}.{k}"))),
+                None => paths.push(key.clone()),
+            }
+        }
+        let missing: Vec<&String> = paths
+            .iter()
+            .filter(|p| !known.contains(p) && p.as_str() != "database_url")
             .collect();
         assert!(missing.is_empty(), "not readable from HAVEN_*: {missing:?}");
+        let stale: Vec<&String> = known.iter().filter(|k| !paths.contains(k)).collect();
+        assert!(stale.is_empty(), "declared but not settings: {stale:?}");
+    }
+
+    #[test]
+    fn a_module_section_reads_from_its_table_and_its_flat_variable_and_names_both_when_bad() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "haven.toml",
+                "[documents]\nmax_size = \"2 MiB\"\n\n[jobs]\nconcurrency = 8\n",
+            )?;
+            let config = load_in_jail().map_err(|e| e.to_string())?;
+            assert_eq!(config.documents.max_size, ByteSize::mib(2));
+            assert_eq!(config.jobs.concurrency, 8);
+
+            jail.set_env("HAVEN_DOCUMENT_MAX_SIZE", "3 MiB");
+            assert_eq!(load_in_jail().unwrap().documents.max_size, ByteSize::mib(3));
+
+            jail.set_env("HAVEN_DOCUMENT_MAX_SIZE", "2 GiB");
+            let line = load_in_jail().unwrap_err().to_string();
+            assert!(line.contains("`documents.max_size`"), "{line}");
+            assert!(line.contains("HAVEN_DOCUMENT_MAX_SIZE"), "{line}");
+            assert!(line.contains("1 KiB to 1 GiB"), "{line}");
+
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("haven.toml", "[documents]\nmax_size = \"1 B\"\n")?;
+            let line = load_in_jail().unwrap_err().to_string();
+            assert!(line.contains("`documents.max_size` (in "), "{line}");
+
+            jail.create_file("haven.toml", "[documents]\nmaxsize = \"1 MiB\"\n")?;
+            let line = load_in_jail().unwrap_err().to_string();
+            assert!(line.contains("maxsize") && line.contains("no such setting"), "{line}");
+            Ok(())
+        });
     }
 
     #[test]
@@ -922,7 +853,7 @@ mod tests {
                 "https://www.example.org, http://localhost:3000",
             );
             assert_eq!(
-                load_in_jail().unwrap().help_cors_origins,
+                load_in_jail().unwrap().help.cors_origins,
                 ["https://www.example.org", "http://localhost:3000"]
             );
             Ok(())
@@ -936,7 +867,7 @@ mod tests {
         ] {
             Jail::expect_with(|jail| {
                 jail.set_env("HAVEN_HELP_CORS_ORIGINS", bad);
-                assert_eq!(load_in_jail().unwrap_err().key, "help_cors_origins", "{bad}");
+                assert_eq!(load_in_jail().unwrap_err().key, "help.cors_origins", "{bad}");
                 Ok(())
             });
         }

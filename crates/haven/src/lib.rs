@@ -35,5 +35,6 @@ pub mod policy;
 pub mod referrals;
 pub mod state;
 pub mod telemetry;
+pub mod upload;
 pub mod validate;
 pub mod web;

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::service::{self, AppointmentFields, ChangeFields, StatusFields};
-use super::store::{self, Filter};
+use super::store::Filter;
 use super::{AppointmentStatus, Named};
 use crate::actor::Actor;
 use crate::appointments::AppointmentId;
@@ -201,10 +201,7 @@ pub(crate) async fn status(
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn rooms(caller: Actor) -> Result<Response, Error> {
-    if !caller.may(&Action::ViewSchedule) {
-        caller.authorize(&Action::ManageRooms).await?;
-    }
-    Ok(Json(store::rooms(&caller.tenant.pool).await?).into_response())
+    Ok(Json(service::rooms(&caller).await?).into_response())
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -255,8 +252,7 @@ pub struct Availability {
         (status = 403, description = "Your role has no schedule", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn availability(caller: Actor, Path(id): Path<UserId>) -> Result<Response, Error> {
-    caller.authorize(&Action::ViewSchedule).await?;
-    let hours = store::availability(&caller.tenant.pool, id)
+    let hours = service::hours(&caller, id)
         .await?
         .into_iter()
         .map(|(weekday, starts, ends)| Hours {

@@ -7,7 +7,7 @@ use axum::extract::Query;
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{service, store};
+use super::service;
 use crate::actor::Actor;
 use crate::error::{Error, FieldErrors};
 use crate::identity::UserId;
@@ -126,14 +126,9 @@ fn hours_of(caller: &Actor, params: &Submitted) -> Result<UserId, Error> {
 async fn hours_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let params = Submitted(params);
     let staff = hours_of(&caller, &params)?;
-    caller
-        .authorize(&crate::policy::Action::SetAvailability { of: staff })
-        .await?;
-    let person = crate::identity::store::find(&caller.tenant.pool, staff)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let (name, hours) = service::hours_to_edit(&caller, staff).await?;
     let mut values: [(String, String); 7] = Default::default();
-    for (weekday, from, to) in store::availability(&caller.tenant.pool, staff).await? {
+    for (weekday, from, to) in hours {
         if let Some(slot) = usize::try_from(weekday - 1).ok().and_then(|i| values.get_mut(i))
             && slot.0.is_empty()
         {
@@ -147,7 +142,7 @@ async fn hours_page(caller: Actor, Query(params): Query<Vec<(String, String)>>) 
             .await?
             .at("appointments")
             .toast(saved.then(|| "Hours saved.".to_owned())),
-        name: person.display_name,
+        name,
         staff,
         sections: hours_sections(&values),
         errors: Vec::new(),
@@ -196,16 +191,14 @@ async fn hours_form(caller: Actor, Form(form): Form<Vec<(String, String)>>) -> R
         service::save_hours(&caller, staff, &hours).await?;
         return Ok(Redirect::to(&format!("/appointments/hours?staff={staff}&saved")).into_response());
     }
-    let person = crate::identity::store::find(&caller.tenant.pool, staff)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let (name, _) = service::hours_to_edit(&caller, staff).await?;
     let mut sections = hours_sections(&values);
     let errors = attach_errors(&mut sections, &FieldErrors(problems));
     render_with_status(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
         &HoursPage {
             chrome: caller.chrome().await?.at("appointments"),
-            name: person.display_name,
+            name,
             staff,
             sections,
             errors,

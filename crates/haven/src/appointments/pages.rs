@@ -10,7 +10,7 @@ use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::service::{self, StatusFields};
-use super::store::{self, Filter};
+use super::store::Filter;
 use super::{Appointment, AppointmentStatus, EditScope};
 use crate::actor::Actor;
 use crate::appointments::AppointmentId;
@@ -398,14 +398,14 @@ struct Choices {
 async fn choices(caller: &Actor) -> Result<Choices, Error> {
     let mut staff = vec![(String::new(), "Choose".to_owned())];
     staff.extend(
-        crate::identity::store::clinical_staff(&caller.tenant.pool)
+        crate::identity::service::clinical_staff(caller)
             .await?
             .into_iter()
             .map(|u| (u.id.0.to_string(), u.display_name)),
     );
     let mut rooms = vec![(String::new(), "Choose".to_owned())];
     rooms.extend(
-        store::rooms(&caller.tenant.pool)
+        service::rooms(caller)
             .await?
             .into_iter()
             .map(|r| (r.id.to_string(), r.name)),
@@ -579,7 +579,7 @@ async fn booking_fields(caller: &Actor, form: &BookingForm) -> Result<service::A
     }
     for record in records {
         let record = record.to_uppercase();
-        match crate::clients::store::id_by_record_number(&caller.tenant.pool, &record).await? {
+        match crate::clients::service::id_by_record_number(caller, &record).await? {
             Some(id) => client_ids.push(id),
             None => problems.push(crate::error::FieldError::new("clients", format!("no client {record}"))),
         }

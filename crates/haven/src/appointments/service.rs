@@ -844,6 +844,34 @@ pub async fn create_room(caller: &Actor, name: Option<&str>) -> Result<super::Na
     Ok(super::Named { id: id.0, name })
 }
 
+/// Rooms that can be booked, for those who see the schedule or manage rooms.
+pub async fn rooms(caller: &Actor) -> Result<Vec<super::Named>, Error> {
+    if !caller.may(&Action::ViewSchedule) {
+        caller.authorize(&Action::ManageRooms).await?;
+    }
+    Ok(store::rooms(&caller.tenant.pool).await?)
+}
+
+/// Someone's weekly hours (weekday 1 is Monday), as the schedule shows them.
+pub async fn hours(caller: &Actor, staff: UserId) -> Result<Vec<(i16, chrono::NaiveTime, chrono::NaiveTime)>, Error> {
+    caller.authorize(&Action::ViewSchedule).await?;
+    Ok(store::availability(&caller.tenant.pool, staff).await?)
+}
+
+/// Someone's name and weekly hours, for those who may change them: their own, or
+/// anyone's for front desk and admins.
+pub async fn hours_to_edit(
+    caller: &Actor,
+    staff: UserId,
+) -> Result<(String, Vec<(i16, chrono::NaiveTime, chrono::NaiveTime)>), Error> {
+    caller.authorize(&Action::SetAvailability { of: staff }).await?;
+    let person = crate::identity::store::find(&caller.tenant.pool, staff)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let hours = store::availability(&caller.tenant.pool, staff).await?;
+    Ok((person.display_name, hours))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

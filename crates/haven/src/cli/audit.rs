@@ -144,7 +144,7 @@ pub async fn run(command: AuditCommand, config: &Config, server: &DatabaseServer
         } => {
             let (record, pool) = one_tenant(config, server, tenant.as_deref()).await?;
             let key = SigningKey::load_or_create(&config.audit_signing_key_path())?;
-            let retention = chrono::TimeDelta::from_std(config.audit_retention).context("setting `audit_retention`")?;
+            let retention = chrono::TimeDelta::from_std(config.audit.retention).context("setting `audit_retention`")?;
             let outcome = audit::export::prune(
                 &pool,
                 record.slug.as_str(),

@@ -335,10 +335,10 @@ async fn audit(
         "audit appends, {writers} concurrent writers, {} s each, every event durable (synchronous_commit = on):",
         duration.as_secs()
     );
-    let grouped = bench::group_commit(&pool, &clock, config.audit_group_window, writers, duration).await;
+    let grouped = bench::group_commit(&pool, &clock, config.audit.group_window, writers, duration).await;
     println!(
         "  group commit (window {:?}):   {:>9.0} events/s   latency p50 {:>6.2} ms  p99 {:>6.2} ms",
-        config.audit_group_window,
+        config.audit.group_window,
         grouped.per_second(),
         grouped.p50.as_secs_f64() * 1000.0,
         grouped.p99.as_secs_f64() * 1000.0

@@ -75,11 +75,11 @@ async fn serve(config: Config, server: DatabaseServer) -> anyhow::Result<()> {
 /// The help database, created and migrated if needed, as its owner.
 async fn open(config: &Config, server: &DatabaseServer) -> anyhow::Result<sqlx::PgPool> {
     let name =
-        DatabaseName::parse(&config.help_database).ok_or_else(|| anyhow::anyhow!("invalid setting `help_database`"))?;
+        DatabaseName::parse(&config.help.database).ok_or_else(|| anyhow::anyhow!("invalid setting `help_database`"))?;
     // A help service alone has no control database; sqlx's own lock on the help
     // database keeps two migrations from crossing.
     let server = server.clone().with_control_database(name);
-    let database = crate::help::store::prepare(&server, &config.help_database).await?;
+    let database = crate::help::store::prepare(&server, &config.help.database).await?;
     Ok(server.connect_pool(&database).await?)
 }
 

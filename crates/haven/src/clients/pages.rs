@@ -460,7 +460,7 @@ async fn chart_page(
 ) -> Result<Response, Error> {
     let chart = service::chart(&caller, id).await?.into_inner();
     let staff = if chart.can_manage_team {
-        identity::store::clinical_staff(&caller.tenant.pool)
+        identity::service::clinical_staff(&caller)
             .await?
             .into_iter()
             .map(|u| StaffChoice {

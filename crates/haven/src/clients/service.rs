@@ -107,6 +107,12 @@ pub async fn chart(caller: &Actor, id: ClientId) -> Result<Audited<Chart>, Error
     Ok(caller.tenant.audit.read(event, chart).await?)
 }
 
+/// The client with this record number, when there is one (a booking form names clients
+/// by record number; the booking itself checks who may reach each one).
+pub async fn id_by_record_number(caller: &Actor, record_number: &str) -> Result<Option<ClientId>, Error> {
+    Ok(store::id_by_record_number(&caller.tenant.pool, record_number).await?)
+}
+
 /// A client's record number, for a form that names the client (the booking form opened
 /// from a chart): asked of the policy and read through the audited path like the chart.
 pub async fn record_number(caller: &Actor, id: ClientId) -> Result<String, Error> {

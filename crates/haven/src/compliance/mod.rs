@@ -6,6 +6,7 @@ pub mod audit;
 pub mod networks;
 pub mod phi;
 pub mod rotation;
+pub mod s3_config;
 pub mod sealing;
 pub mod storage;
 

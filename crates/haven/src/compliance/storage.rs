@@ -73,17 +73,17 @@ impl Storage {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         }
         let local: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&dir)?);
-        let cloud = match &config.s3_bucket {
+        let cloud = match &config.s3.bucket {
             None => None,
             Some(bucket) => {
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
-                    .with_region(&config.s3_region)
-                    .with_allow_http(config.s3_allow_http);
-                if let Some(endpoint) = &config.s3_endpoint {
+                    .with_region(&config.s3.region)
+                    .with_allow_http(config.s3.allow_http);
+                if let Some(endpoint) = &config.s3.endpoint {
                     builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
                 }
-                if let (Some(id), Some(secret)) = (&config.s3_access_key_id, &config.s3_secret_access_key) {
+                if let (Some(id), Some(secret)) = (&config.s3.access_key_id, &config.s3.secret_access_key) {
                     builder = builder
                         .with_access_key_id(id.expose())
                         .with_secret_access_key(secret.expose());

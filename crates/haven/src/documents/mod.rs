@@ -7,6 +7,7 @@
 //! is audited. See docs/documents.md.
 
 pub mod api;
+pub mod config;
 pub mod content;
 mod manifest;
 pub mod pages;

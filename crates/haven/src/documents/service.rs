@@ -2,8 +2,6 @@
 //! size checks, sealing, and the storage layer's placement; audited throughout.
 
 use axum::body::Body;
-use axum::extract::Multipart;
-use axum::extract::multipart::Field;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use zeroize::Zeroizing;
@@ -21,6 +19,7 @@ use crate::compliance::storage::{Accountable, ObjectWriter, StorageError, Target
 use crate::documents::DocumentId;
 use crate::error::{Error, FieldError};
 use crate::policy::Action;
+use crate::upload::{FileUpload, IncomingFile};
 
 /// Where an upload goes and what it joins.
 #[derive(Debug, Clone, Default)]
@@ -97,17 +96,18 @@ async fn admit(caller: &Actor, client: ClientId, options: &UploadOptions) -> Res
     Ok((policy, exempt))
 }
 
-/// Streams one multipart field `file` through the type check, the size cap and the
-/// sealer into storage. Returns (name, type, size) once the object is complete.
+/// Streams the file through the type check, the size cap and the sealer into storage.
+/// Returns (name, type, size) once the object is complete.
 async fn stream_in(
     caller: &Actor,
-    mut field: Field<'_>,
+    file: IncomingFile,
     id: DocumentId,
     key: &[u8; 32],
     mut writer: ObjectWriter,
 ) -> Result<(String, &'static str, i64), Error> {
-    let max = caller.state.config.document_max_size.as_u64();
-    let name = clean_name(field.file_name().unwrap_or("document"));
+    let max = caller.state.config.documents.max_size.as_u64();
+    let name = clean_name(file.name.as_deref().unwrap_or("document"));
+    let mut pieces = file.pieces;
     let (mut sealer, header) = Sealer::new(key, id.0).map_err(anyhow::Error::new)?;
     let mut head: Vec<u8> = Vec::new();
     let mut content_type = None;
@@ -115,16 +115,14 @@ async fn stream_in(
     let outcome: Result<(), Error> = async {
         writer.write(&header).await?;
         loop {
-            let chunk = match field.chunk().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(err) => return Err(Error::Malformed(format!("the upload was cut short: {err}"))),
+            let Some(chunk) = pieces.next().await.transpose()? else {
+                break;
             };
             size += chunk.len() as u64;
             if size > max {
                 return Err(Error::TooLarge(format!(
                     "Documents may be at most {}.",
-                    caller.state.config.document_max_size
+                    caller.state.config.documents.max_size
                 )));
             }
             let data: Bytes = if content_type.is_none() {
@@ -162,12 +160,12 @@ async fn stream_in(
     Ok((name, content_type, i64::try_from(size).unwrap_or(i64::MAX)))
 }
 
-/// Uploads the multipart field `file` for `client`.
+/// Uploads the request's file `file` for `client`.
 pub async fn upload(
     caller: &Actor,
     client: ClientId,
     options: &UploadOptions,
-    mut multipart: Multipart,
+    upload: impl FileUpload,
 ) -> Result<Document, Error> {
     let (policy, exempt) = admit(caller, client, options).await?;
     let storage = &caller.state.storage;
@@ -175,18 +173,15 @@ pub async fn upload(
     let id = DocumentId::new();
     let key = object_key(caller, id);
     let writer = storage.writer(&accountable(caller), policy, target, &key).await?;
-    let field = loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) if field.name() == Some("file") => break field,
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                writer.abort().await;
-                return Err(Error::Invalid(vec![FieldError::new("file", "attach a file")]));
-            }
-            Err(err) => {
-                writer.abort().await;
-                return Err(Error::Malformed(format!("not a multipart upload: {err}")));
-            }
+    let file = match upload.file("file").await {
+        Ok(Some(file)) => file,
+        Ok(None) => {
+            writer.abort().await;
+            return Err(Error::Invalid(vec![FieldError::new("file", "attach a file")]));
+        }
+        Err(err) => {
+            writer.abort().await;
+            return Err(err);
         }
     };
     let content_key = Zeroizing::new({
@@ -194,7 +189,7 @@ pub async fn upload(
         getrandom::fill(&mut k).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         k
     });
-    let (name, content_type, size) = stream_in(caller, field, id, &content_key, writer).await?;
+    let (name, content_type, size) = stream_in(caller, file, id, &content_key, writer).await?;
     let saved = record(
         caller,
         id,

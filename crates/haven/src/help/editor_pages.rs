@@ -606,7 +606,7 @@ async fn usage_page(
         }
     };
     let since = help.today() - chrono::Days::new(u64::try_from(days - 1).unwrap_or(0));
-    let threshold = i64::from(caller.state.config.help_term_threshold);
+    let threshold = i64::from(caller.state.config.help.term_threshold);
     let mut conn = help.pool.acquire().await?;
     let usage = store::usage(&mut conn, since, threshold).await?;
     render(&UsagePage {

@@ -17,7 +17,7 @@ use crate::web::routes::RouteTable;
 struct ApiDoc;
 
 fn public_routes(table: RouteTable, state: &AppState) -> RouteTable {
-    let (router, paths) = public::routes::<AppState>().into_parts(&state.config.help_cors_origins);
+    let (router, paths) = public::routes::<AppState>().into_parts(&state.config.help.cors_origins);
     table.merge_instance(router, paths)
 }
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod bundle;
+pub mod config;
 pub mod editing;
 pub mod editor_pages;
 mod manifest;

@@ -41,12 +41,12 @@ impl HelpService {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (setting `listen`)", config.listen))?;
-        let name = DatabaseName::parse(&config.help_database)
+        let name = DatabaseName::parse(&config.help.database)
             .ok_or_else(|| anyhow::anyhow!("invalid setting `help_database`"))?;
         let server = server
             .with_control_database(name)
             .with_app_password(config.database_app_password.as_ref().map(|p| p.expose().to_owned()));
-        let database = super::store::prepare(&server, &config.help_database).await?;
+        let database = super::store::prepare(&server, &config.help.database).await?;
         let state = HelpState {
             pool: server.lazy_app_pool(&database),
             clock,
@@ -80,7 +80,7 @@ impl HelpService {
 
 /// The standalone help service's routes and edge.
 pub fn router(state: HelpState, config: &Config) -> Router {
-    let (help, _) = super::public::routes::<HelpState>().into_parts(&config.help_cors_origins);
+    let (help, _) = super::public::routes::<HelpState>().into_parts(&config.help.cors_origins);
     let body_limit = usize::try_from(config.request_body_limit.as_u64()).unwrap_or(usize::MAX);
     Router::new()
         .merge(help)

@@ -400,3 +400,9 @@ pub enum SignOut {
     Session(Uuid),
     Everywhere,
 }
+
+/// The staff who may be given clinical work, by name: what the pickers of the booking,
+/// referral and care-team forms offer (identity's one rule, `User::takes_caseload`).
+pub async fn clinical_staff(caller: &crate::actor::Actor) -> Result<Vec<super::User>, crate::error::Error> {
+    Ok(store::clinical_staff(&caller.tenant.pool).await?)
+}

@@ -95,7 +95,7 @@ fn choices<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, label: fn(T) -> &'
 async fn clinical_staff(caller: &Actor) -> Result<Vec<(String, String)>, Error> {
     let mut staff = vec![(String::new(), "Nobody yet".to_owned())];
     staff.extend(
-        identity::store::clinical_staff(&caller.tenant.pool)
+        identity::service::clinical_staff(caller)
             .await?
             .into_iter()
             .map(|u| (u.id.to_string(), u.display_name)),
@@ -330,12 +330,12 @@ async fn move_form(
         urgency: form.text("urgency").filter(|u| !u.is_empty()),
     };
     match service::move_on(&caller, id, &fields).await {
-        Ok(ReferralStatus::Accepted) => {
+        Ok(service::Moved {
+            to: ReferralStatus::Accepted,
+            client_id,
+        }) => {
             // Straight to the client's chart, when the person who accepted may open it.
-            let client = super::store::find(&caller.tenant.pool, id)
-                .await?
-                .and_then(|r| r.client_id);
-            let target = match client {
+            let target = match client_id {
                 Some(client) => {
                     let facts = crate::clients::service::facts(&caller, client).await?;
                     if caller.may(&crate::policy::Action::ViewClinical(facts)) {

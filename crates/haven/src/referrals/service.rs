@@ -257,7 +257,14 @@ pub struct MoveFields {
 
 /// Moves a referral on. Accepting an inbound referral for someone new registers them as
 /// a client, with the assignee (or whoever accepted) as primary counsellor.
-pub async fn move_on(caller: &Actor, id: ReferralId, fields: &MoveFields) -> Result<ReferralStatus, Error> {
+/// Where a referral went, and the client it is about (set when accepting registered one).
+#[derive(Debug, Clone, Copy)]
+pub struct Moved {
+    pub to: ReferralStatus,
+    pub client_id: Option<ClientId>,
+}
+
+pub async fn move_on(caller: &Actor, id: ReferralId, fields: &MoveFields) -> Result<Moved, Error> {
     let pool = &caller.tenant.pool;
     let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
@@ -339,7 +346,10 @@ pub async fn move_on(caller: &Actor, id: ReferralId, fields: &MoveFields) -> Res
     .await?;
     tx.commit().await?;
     caller.tenant.audit.nudge();
-    Ok(to)
+    Ok(Moved {
+        to,
+        client_id: new_client.or(referral.client_id),
+    })
 }
 
 /// Registers the person an accepted referral is about, with `assignee` (or whoever

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod style_guide;
 pub mod tenant;
 pub mod time;
+mod upload;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -57,7 +58,7 @@ async fn limit_body(
 ) -> axum::response::Response {
     let limit = if is_upload(&request) {
         // Multipart framing on top of the file itself; the file's own cap is exact.
-        state.config.document_max_size.as_u64() + 64 * 1024
+        state.config.documents.max_size.as_u64() + 64 * 1024
     } else {
         state.config.request_body_limit.as_u64()
     };

@@ -303,7 +303,7 @@ fn app_command(app: &TestApp, args: &[&str]) -> std::process::Child {
         .args(args)
         .env("DATABASE_URL", app.config.database_url.as_ref().unwrap().expose())
         .env("HAVEN_TENANT_DATABASE_PREFIX", &app.config.tenant_database_prefix)
-        .env("HAVEN_HELP_DATABASE", &app.config.help_database)
+        .env("HAVEN_HELP_DATABASE", &app.config.help.database)
         .env("HAVEN_DATA_DIR", &app.config.data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -717,7 +717,7 @@ async fn reminders_reach_safe_addresses_only_and_carry_no_phi() {
     let app = TestApp::spawn_full(
         |c| {
             c.smtp_url = Some(haven::config::Secret::new(smtp_url));
-            c.jobs_poll_interval = std::time::Duration::from_millis(20);
+            c.jobs.poll_interval = std::time::Duration::from_millis(20);
         },
         clock.clone(),
     )

@@ -58,7 +58,7 @@ fn files_holding(dir: &std::path::Path, marker: &str) -> usize {
 
 #[tokio::test]
 async fn uploads_are_typed_by_content_capped_sealed_and_downloaded_as_attachments() {
-    let app = TestApp::spawn_with(|c| c.document_max_size = bytesize::ByteSize::kib(64)).await;
+    let app = TestApp::spawn_with(|c| c.documents.max_size = bytesize::ByteSize::kib(64)).await;
     let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
     let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
     let client = alex

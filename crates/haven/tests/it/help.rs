@@ -151,7 +151,7 @@ async fn search_ranks_titles_finds_body_words_forgives_typos_and_counts_what_fou
 
 async fn haven_help(app: &TestApp) -> sqlx::PgConnection {
     use sqlx::Connection;
-    let url = app.database_url(&app.config.help_database);
+    let url = app.database_url(&app.config.help.database);
     sqlx::PgConnection::connect(&url).await.unwrap()
 }
 

@@ -610,7 +610,7 @@ async fn a_positive_phq9_item_9_raises_an_alert_on_the_chart_and_emails_the_coun
     let smtp_url = smtp.url();
     let app = TestApp::spawn_with(move |c| {
         c.smtp_url = Some(haven::config::Secret::new(smtp_url));
-        c.jobs_poll_interval = std::time::Duration::from_millis(50);
+        c.jobs.poll_interval = std::time::Duration::from_millis(50);
         c.public_url = Some("https://care.example.org".to_owned());
     })
     .await;

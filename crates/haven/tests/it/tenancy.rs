@@ -103,7 +103,7 @@ async fn a_tenant_created_by_the_cli_is_served_without_a_restart() {
         ])
         .env("DATABASE_URL", app.config.database_url.as_ref().unwrap().expose())
         .env("HAVEN_TENANT_DATABASE_PREFIX", &app.config.tenant_database_prefix)
-        .env("HAVEN_HELP_DATABASE", &app.config.help_database)
+        .env("HAVEN_HELP_DATABASE", &app.config.help.database)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -121,7 +121,7 @@ async fn a_tenant_created_by_the_cli_is_served_without_a_restart() {
         .args(["tenant", "list"])
         .env("DATABASE_URL", app.config.database_url.as_ref().unwrap().expose())
         .env("HAVEN_TENANT_DATABASE_PREFIX", &app.config.tenant_database_prefix)
-        .env("HAVEN_HELP_DATABASE", &app.config.help_database)
+        .env("HAVEN_HELP_DATABASE", &app.config.help.database)
         .output()
         .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
@@ -145,7 +145,7 @@ async fn taken_slugs_and_hosts_are_refused_in_one_line() {
             .args(["tenant", "create", slug, "--host", host])
             .env("DATABASE_URL", app.config.database_url.as_ref().unwrap().expose())
             .env("HAVEN_TENANT_DATABASE_PREFIX", &app.config.tenant_database_prefix)
-            .env("HAVEN_HELP_DATABASE", &app.config.help_database)
+            .env("HAVEN_HELP_DATABASE", &app.config.help.database)
             .output()
             .unwrap();
         assert!(!output.status.success());

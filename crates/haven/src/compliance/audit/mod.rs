@@ -9,6 +9,7 @@
 
 pub(crate) mod chain; // the chain and its rows: the writer, verification and `crate::bench::audit`
 mod checkpoint;
+pub mod config;
 pub mod export;
 pub mod handlers;
 pub mod maintenance;

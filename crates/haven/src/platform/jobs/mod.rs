@@ -8,6 +8,7 @@
 //! jitter, and after `max_attempts` the job is dead: kept for an admin to retry or
 //! discard on `/admin/jobs`.
 
+pub mod config;
 pub mod pages;
 pub mod store;
 pub mod worker;

@@ -113,9 +113,9 @@ pub struct WorkerSettings {
 impl WorkerSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            poll_every: config.jobs_poll_interval,
-            concurrency: config.jobs_concurrency,
-            lease: config.jobs_lease,
+            poll_every: config.jobs.poll_interval,
+            concurrency: config.jobs.concurrency,
+            lease: config.jobs.lease,
             backoff_base: Duration::from_secs(30),
             backoff_cap: Duration::from_secs(3600),
             keep_finished: Duration::from_secs(7 * 24 * 3600),

@@ -181,7 +181,10 @@ impl TestApp {
             admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
             database_url: Some(haven::config::Secret::new(cluster.url(&control))),
             tenant_database_prefix: prefix,
-            help_database: format!("t{id}_help"),
+            help: haven::help::config::HelpConfig {
+                database: format!("t{id}_help"),
+                ..Default::default()
+            },
             data_dir: std::env::temp_dir().join(format!("haven-it-app-{id}")),
             ..Config::default()
         };
@@ -255,7 +258,7 @@ impl TestApp {
             .args(args)
             .env("DATABASE_URL", self.config.database_url.as_ref().expect("url").expose())
             .env("HAVEN_TENANT_DATABASE_PREFIX", &self.config.tenant_database_prefix)
-            .env("HAVEN_HELP_DATABASE", &self.config.help_database)
+            .env("HAVEN_HELP_DATABASE", &self.config.help.database)
             .env("HAVEN_DATA_DIR", &self.config.data_dir);
         tokio::process::Command::from(command)
             .output()

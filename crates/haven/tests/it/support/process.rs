@@ -146,7 +146,7 @@ pub fn serve_on_fresh_databases() -> (Command, String) {
     let app = runtime.block_on(super::TestApp::spawn());
     let url = app.config.database_url.as_ref().expect("url").expose().to_owned();
     let prefix = app.config.tenant_database_prefix.clone();
-    let help = app.config.help_database.clone();
+    let help = app.config.help.database.clone();
     let tenant_url = app.database_url(&app.tenant_database("default"));
     runtime.block_on(app.shutdown()).expect("shutdown");
     let mut command = haven();

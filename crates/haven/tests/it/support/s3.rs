@@ -57,11 +57,11 @@ impl S3Server {
     }
 
     pub fn configure(&self, config: &mut haven::config::Config) {
-        config.s3_bucket = Some(BUCKET.to_owned());
-        config.s3_endpoint = Some(self.endpoint());
-        config.s3_allow_http = true;
-        config.s3_access_key_id = Some(haven::config::Secret::new(ACCESS_KEY.to_owned()));
-        config.s3_secret_access_key = Some(haven::config::Secret::new(SECRET_KEY.to_owned()));
+        config.s3.bucket = Some(BUCKET.to_owned());
+        config.s3.endpoint = Some(self.endpoint());
+        config.s3.allow_http = true;
+        config.s3.access_key_id = Some(haven::config::Secret::new(ACCESS_KEY.to_owned()));
+        config.s3.secret_access_key = Some(haven::config::Secret::new(SECRET_KEY.to_owned()));
     }
 
     /// Every object's file in the bucket.
