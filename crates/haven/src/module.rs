@@ -17,6 +17,9 @@ use crate::web::routes::RouteTable;
 
 type RoutesFn = Box<dyn Fn(RouteTable, &AppState) -> RouteTable + Send + Sync>;
 type JobsFn = fn(Handlers<AppState>) -> Handlers<AppState>;
+/// Writes a module's demo data (`haven serve --demo`) into every organisation that has
+/// none of it yet.
+pub type DemoFn = for<'a> fn(&'a AppState) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>>;
 
 /// A link in the navigation, shown to those the policy lets open the page.
 #[derive(Debug, Clone)]
@@ -76,6 +79,7 @@ pub struct Module {
     sealed: Vec<SealedColumn>,
     client_tables: Vec<ClientTable>,
     chart_tabs: Vec<ChartTab>,
+    demo: Vec<(u16, DemoFn)>,
 }
 
 impl Module {
@@ -90,6 +94,7 @@ impl Module {
             sealed: Vec::new(),
             client_tables: Vec::new(),
             chart_tabs: Vec::new(),
+            demo: Vec::new(),
         }
     }
 
@@ -170,6 +175,14 @@ impl Module {
             label,
             gate,
         });
+        self
+    }
+
+    /// The module's demo data, written in position order after the modules before it
+    /// (staff first, then clients, then what is about clients).
+    #[must_use]
+    pub fn demo(mut self, position: u16, seed: DemoFn) -> Self {
+        self.demo.push((position, seed));
         self
     }
 
@@ -268,6 +281,13 @@ impl Modules {
             .iter()
             .filter(|tab| allowed(&(tab.gate)(facts)))
             .collect()
+    }
+
+    /// Every module's demo seeding, in order.
+    pub fn demo_seeders(&self) -> Vec<DemoFn> {
+        let mut seeders: Vec<(u16, DemoFn)> = self.list.iter().flat_map(|m| m.demo.iter().copied()).collect();
+        seeders.sort_by_key(|(position, _)| *position);
+        seeders.into_iter().map(|(_, seed)| seed).collect()
     }
 
     /// Every API-token scope, with what it allows.

@@ -31,6 +31,7 @@ struct ApiDoc;
 
 pub fn module() -> Module {
     Module::new("appointments")
+        .demo(40, super::demo::seed)
         .chart_tab(10, "appointments", "Appointments", |_| Action::ViewSchedule)
         .routes(api::routes)
         .routes(feeds::routes)

@@ -4,6 +4,7 @@
 //! private calendar feeds. See docs/appointments.md.
 
 pub mod api;
+pub mod demo;
 pub mod feed_store;
 pub mod feeds;
 mod manifest;

@@ -616,3 +616,10 @@ pub async fn update(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Whether the organisation has any room.
+pub async fn any_room(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM rooms) AS "any!""#)
+        .fetch_one(db)
+        .await
+}

@@ -25,6 +25,7 @@ struct ApiDoc;
 
 pub fn module() -> Module {
     Module::new("clients")
+        .demo(20, super::demo::seed)
         .routes(api::routes)
         .routes(pages::routes)
         .openapi(ApiDoc::openapi)

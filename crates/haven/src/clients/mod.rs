@@ -7,6 +7,7 @@
 pub mod access;
 pub mod api;
 pub mod chart;
+pub mod demo;
 mod manifest;
 pub mod pages;
 pub mod search;

@@ -355,3 +355,18 @@ pub async fn summaries(db: impl PgExecutor<'_>, ids: &[ClientId]) -> Result<Vec<
     found.sort_by_key(|s| ids.iter().position(|id| *id == s.id));
     Ok(found)
 }
+
+/// Whether the organisation has any client.
+pub async fn any(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM clients) AS "any!""#)
+        .fetch_one(db)
+        .await
+}
+
+/// The first `limit` clients registered, by record number.
+pub async fn first(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<ClientId>, sqlx::Error> {
+    let ids = sqlx::query_scalar!("SELECT id FROM clients ORDER BY record_number LIMIT $1", limit)
+        .fetch_all(db)
+        .await?;
+    Ok(ids.into_iter().map(ClientId).collect())
+}

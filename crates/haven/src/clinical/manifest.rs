@@ -32,6 +32,7 @@ struct ApiDoc;
 
 pub fn module() -> Module {
     Module::new("clinical")
+        .demo(50, super::demo::seed)
         .routes(api::routes)
         .routes(pages::routes)
         .routes(measures_pages::routes)

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod assessments;
+pub mod demo;
 pub mod instruments;
 mod manifest;
 pub mod measures_pages;

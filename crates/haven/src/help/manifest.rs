@@ -23,6 +23,7 @@ fn public_routes(table: RouteTable, state: &AppState) -> RouteTable {
 
 pub fn module() -> Module {
     Module::new("help")
+        .demo(60, super::demo::seed)
         .routes_with(public_routes)
         .routes(editor_pages::routes)
         .openapi(ApiDoc::openapi)

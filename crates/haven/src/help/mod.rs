@@ -8,6 +8,7 @@
 pub mod api;
 pub mod bundle;
 pub mod config;
+pub mod demo;
 pub mod editing;
 pub mod editor_pages;
 mod manifest;

@@ -43,6 +43,7 @@ struct ApiDoc;
 
 pub fn module() -> Module {
     Module::new("identity")
+        .demo(10, super::demo::seed)
         .routes(handlers::routes)
         .routes(token_handlers::routes)
         .routes(admin_handlers::routes)

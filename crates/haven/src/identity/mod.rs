@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admin_handlers;
 pub mod api_token;
 pub mod auth;
+pub mod demo;
 pub mod email_token;
 pub mod handlers;
 pub mod links;

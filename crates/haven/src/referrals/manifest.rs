@@ -15,6 +15,7 @@ struct ApiDoc;
 
 pub fn module() -> Module {
     Module::new("referrals")
+        .demo(30, super::demo::seed)
         .routes(api::routes)
         .routes(pages::routes)
         .openapi(ApiDoc::openapi)

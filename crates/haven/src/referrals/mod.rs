@@ -3,6 +3,7 @@
 //! it and when. Accepting an inbound referral for someone new registers the client.
 
 pub mod api;
+pub mod demo;
 mod manifest;
 pub mod pages;
 pub mod service;

@@ -299,3 +299,10 @@ pub async fn list(
     })
     .collect()
 }
+
+/// Whether the organisation has any referral.
+pub async fn any(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM referrals) AS "any!""#)
+        .fetch_one(db)
+        .await
+}

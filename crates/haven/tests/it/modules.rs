@@ -42,6 +42,15 @@ mod example {
         Ok(())
     }
 
+    pub static SEEDED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn demo(_state: &AppState) -> futures_util::future::BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async {
+            SEEDED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
     fn routes(table: RouteTable) -> RouteTable {
         table
             .add(Access::Full, Method::GET, "/example", page)
@@ -58,6 +67,7 @@ mod example {
             .openapi(ApiDoc::openapi)
             .jobs(|handlers| handlers.on(JOB, tidy))
             .nav(65, "/example", "Example", "example", Some(Action::ManageJobs))
+            .demo(99, demo)
     }
 }
 
@@ -74,6 +84,16 @@ async fn a_module_added_to_the_list_is_routed_guarded_documented_navigable_and_r
             .kinds()
             .contains(&example::JOB.to_owned()),
         "the worker runs the module's job kind"
+    );
+    let seeders = app.state.modules.demo_seeders();
+    assert_eq!(seeders.len(), 7, "six modules' demo data, then the example's");
+    if let Some(last) = seeders.last() {
+        last(&app.state).await.unwrap();
+    }
+    assert_eq!(
+        example::SEEDED.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the demo runs the module's seeding last, by its position"
     );
     let anonymous = app.client.get(app.url("/api/v1/example")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401, "behind sign-in as declared");

@@ -106,7 +106,11 @@ const ARTICLES: &[DemoArticle] = &[
 ];
 
 /// Writes the demo's help content unless the help centre has some already.
-pub async fn seed(help: &HelpState) -> anyhow::Result<()> {
+pub fn seed(state: &crate::state::AppState) -> futures_util::future::BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(articles(&state.help))
+}
+
+async fn articles(help: &HelpState) -> anyhow::Result<()> {
     if !store::all_articles(&help.pool).await?.is_empty() {
         return Ok(());
     }

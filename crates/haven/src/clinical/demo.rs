@@ -39,8 +39,17 @@ fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
+pub fn seed(state: &AppState) -> futures_util::future::BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        for tenant in state.tenants.tenants() {
+            records(state, &tenant).await?;
+        }
+        Ok(())
+    })
+}
+
 /// Seeds the records once: nothing is written when the organisation has any note.
-pub async fn seed(state: &AppState, tenant: &Arc<Tenant>) -> anyhow::Result<()> {
+async fn records(state: &AppState, tenant: &Arc<Tenant>) -> anyhow::Result<()> {
     if note_store::any(&tenant.pool).await? {
         return Ok(());
     }
