@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::admin::{self, AdminError, ChangedBy, NewAccount};
 use super::auth::Identity;
@@ -153,8 +152,8 @@ async fn apply(
         None => None,
         Some("") => Some(None),
         Some(text) => {
-            if let Ok(id) = Uuid::parse_str(text) {
-                Some(Some(UserId(id)))
+            if let Ok(id) = text.parse::<UserId>() {
+                Some(Some(id))
             } else {
                 problems.push(FieldError::new("supervisor_id", "must be a staff member's id"));
                 None
@@ -256,14 +255,14 @@ pub(crate) async fn invite_api(caller: Actor, Json(body): Json<InviteJson>) -> R
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), request_body = Change, security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The account as changed"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You cannot change your own roles or disable yourself", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn change_api(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
     Json(change): Json<Change>,
 ) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let by = changed_by(&identity, &meta);
-    apply(&state, &tenant, &by, identity.user.id, UserId(id), &change).await?;
-    let user = store::find(&tenant.pool, UserId(id)).await?.ok_or(Error::NotFound)?;
+    apply(&state, &tenant, &by, identity.user.id, id, &change).await?;
+    let user = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;
     Ok(Json(user_json(&user)).into_response())
 }
 
@@ -272,18 +271,18 @@ async fn one_shot(
     tenant: &Tenant,
     meta: &RequestMeta,
     identity: &Identity,
-    id: Uuid,
+    id: UserId,
     change: Change,
 ) -> Result<Response, Error> {
     policy::authorize(state, tenant, meta, identity, &Action::ManageUsers).await?;
     let by = changed_by(identity, meta);
-    apply(state, tenant, &by, identity.user.id, UserId(id), &change).await?;
+    apply(state, tenant, &by, identity.user.id, id, &change).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Lift a sign-in lock now.
 #[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Unlocked"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn unlock_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn unlock_api(caller: Actor, Path(id): Path<UserId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     let change = Change {
         unlock: Some(true),
@@ -294,7 +293,7 @@ pub(crate) async fn unlock_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Re
 
 /// Remove the account's second factor (a lost phone); ends its sessions.
 #[utoipa::path(post, path = "/api/v1/users/{id}/reset-two-factor", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Reset"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn reset_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn reset_api(caller: Actor, Path(id): Path<UserId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     let change = Change {
         reset_two_factor: Some(true),
@@ -318,17 +317,10 @@ async fn sign_ins(tenant: &Tenant, user: UserId) -> Result<Vec<audit::ChainedEve
 
 /// Someone's recent sign-in activity (yours, or anyone's for admins).
 #[utoipa::path(get, path = "/api/v1/users/{id}/sign-ins", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Recent sign-in events"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn sign_ins_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn sign_ins_api(caller: Actor, Path(id): Path<UserId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
-    policy::authorize(
-        &state,
-        &tenant,
-        &meta,
-        &identity,
-        &Action::ViewSignInHistory { of: UserId(id) },
-    )
-    .await?;
-    let events: Vec<serde_json::Value> = sign_ins(&tenant, UserId(id))
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewSignInHistory { of: id }).await?;
+    let events: Vec<serde_json::Value> = sign_ins(&tenant, id)
         .await?
         .into_iter()
         .map(|e| {
@@ -510,15 +502,15 @@ async fn user_page_for(
     })
 }
 
-async fn user_page(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn user_page(caller: Actor, Path(id): Path<UserId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
-    render(&user_page_for(&state, &tenant, &identity, UserId(id), None).await?)
+    render(&user_page_for(&state, &tenant, &identity, id, None).await?)
 }
 
 async fn change_form(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
@@ -568,7 +560,7 @@ async fn change_form(
         _ => return Err(Error::Malformed("unknown change".to_owned())),
     };
     let by = changed_by(&identity, &meta);
-    match apply(&state, &tenant, &by, identity.user.id, UserId(id), &change).await {
+    match apply(&state, &tenant, &by, identity.user.id, id, &change).await {
         Ok(()) => Ok(Redirect::to(&format!("/admin/users/{id}")).into_response()),
         Err(Error::Invalid(fields)) => {
             let message = fields
@@ -578,12 +570,12 @@ async fn change_form(
                 .join("; ");
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &user_page_for(&state, &tenant, &identity, UserId(id), Some(message)).await?,
+                &user_page_for(&state, &tenant, &identity, id, Some(message)).await?,
             )
         }
         Err(Error::Conflict { message, .. }) => render_with_status(
             StatusCode::CONFLICT,
-            &user_page_for(&state, &tenant, &identity, UserId(id), Some(message)).await?,
+            &user_page_for(&state, &tenant, &identity, id, Some(message)).await?,
         ),
         Err(other) => Err(other),
     }

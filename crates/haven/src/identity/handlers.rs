@@ -83,13 +83,11 @@ pub fn routes(table: RouteTable) -> RouteTable {
 }
 
 /// Only a path on this site: never `//elsewhere` or a full URL.
+/// Where to land after signing in: the page asked for when it is one of Haven's, else home.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() <= 512 => {
-            path.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
+    next.and_then(crate::web::redirect::local_path)
+        .unwrap_or("/")
+        .to_owned()
 }
 
 #[derive(Template)]

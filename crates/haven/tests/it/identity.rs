@@ -20,6 +20,17 @@ fn start_of_test() -> DateTime<Utc> {
 
 /// Signs in through the page, as a browser does.
 async fn sign_in_page(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+    sign_in_page_to(app, client, email, password, "/account").await
+}
+
+/// The same, asking to land on `next`.
+async fn sign_in_page_to(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+    next: &str,
+) -> reqwest::Response {
     let page = client
         .get(app.url("/sign-in"))
         .send()
@@ -34,7 +45,7 @@ async fn sign_in_page(app: &TestApp, client: &reqwest::Client, email: &str, pass
         .form(&[
             ("email", email),
             ("password", password),
-            ("next", "/account"),
+            ("next", next),
             ("_csrf", &crate::support::hidden_csrf(&page)),
         ])
         .send()
@@ -616,4 +627,37 @@ async fn the_identity_benchmark_runs() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(text.contains("sign-ins/s") && text.contains("session lookup"), "{text}");
+}
+
+#[tokio::test]
+async fn sign_in_lands_only_on_a_page_of_haven() {
+    let app = TestApp::spawn().await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    // Browsers drop tabs and line breaks from a Location, so `/<tab>/evil.example`
+    // would land on //evil.example; every one of these must land on the home page.
+    for hostile in [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/ /evil.example",
+        "/\u{7f}/evil.example",
+    ] {
+        let client = app.browser();
+        let landed = sign_in_page_to(&app, &client, "sam@example.org", PASSWORD, hostile).await;
+        assert_eq!(landed.status(), 303, "{hostile:?}");
+        assert_eq!(landed.headers()["location"], "/", "{hostile:?}");
+    }
+    let client = app.browser();
+    let landed = sign_in_page_to(&app, &client, "sam@example.org", PASSWORD, "/clients?q=ab").await;
+    assert_eq!(landed.headers()["location"], "/clients?q=ab", "a page of Haven is kept");
+
+    // A line break in the query is refused as a landing page, not a server error.
+    let page = app.client.get(app.url("/sign-in?next=/%0a")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("name=\"next\" value=\"/\""), "{body}");
 }
