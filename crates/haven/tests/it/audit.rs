@@ -643,6 +643,17 @@ async fn an_auditor_exports_with_a_reason_by_session_or_token() {
     let body = assert_envelope(no_reason, 422, "validation_failed").await;
     assert!(body["message"].as_str().unwrap().contains("reason"), "{body}");
 
+    // A reason written as a spreadsheet formula: recorded as given, exported inert.
+    let formula = auditor
+        .get(app.url(
+            "/api/v1/audit/export?from=2000-01-01&reason=%3DHYPERLINK(%22https%3A%2F%2Fevil.example%22%2C%22open%22)",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(formula.status(), 200);
+    formula.bytes().await.unwrap();
+
     let csv = auditor
         .get(app.url("/api/v1/audit/export?from=2000-01-01&format=csv&reason=quarterly%20review"))
         .send()
@@ -657,6 +668,21 @@ async fn an_auditor_exports_with_a_reason_by_session_or_token() {
     );
     let text = csv.text().await.unwrap();
     assert!(text.starts_with("seq,occurred_at"));
+    let mut cells = csv::Reader::from_reader(text.as_bytes());
+    let reasons: Vec<String> = cells
+        .records()
+        .map(|r| r.unwrap().get(11).unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "'=HYPERLINK(\"https://evil.example\",\"open\")"),
+        "the formula is kept, behind an apostrophe: {reasons:?}"
+    );
+    assert!(
+        !reasons.iter().any(|r| r.starts_with(['=', '+', '-', '@', '\t', '\r'])),
+        "no cell a spreadsheet would run: {reasons:?}"
+    );
     assert!(text.lines().count() >= 8, "header and the seven reads at least");
 
     let token: serde_json::Value = auditor
@@ -688,7 +714,15 @@ async fn an_auditor_exports_with_a_reason_by_session_or_token() {
     .await
     .unwrap();
     let reasons: Vec<&str> = exports.iter().filter_map(|e| e.event.reason.as_deref()).collect();
-    assert_eq!(reasons, ["automated archive", "quarterly review"]);
+    assert_eq!(
+        reasons,
+        [
+            "automated archive",
+            "quarterly review",
+            "=HYPERLINK(\"https://evil.example\",\"open\")"
+        ],
+        "the trail keeps each reason as given"
+    );
     assert_eq!(
         exports[0].event.actor_kind,
         haven::compliance::audit::ActorKind::ApiToken

@@ -89,24 +89,27 @@ pub async fn export(
                 let prev = hex::encode(c.prev_hash);
                 let hash = hex::encode(c.hash);
                 let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-                out.write_record([
-                    seq,
-                    at,
-                    e.actor_kind.as_str().to_owned(),
-                    opt(&e.actor_id),
-                    opt(&e.session_id),
-                    opt(&e.client_ip),
-                    opt(&e.user_agent),
-                    e.action.clone(),
-                    opt(&e.resource_type),
-                    opt(&e.resource_id),
-                    e.outcome.as_str().to_owned(),
-                    opt(&e.reason),
-                    opt(&e.request_id),
-                    prev,
-                    hash,
-                    e.subjects.join(" "),
-                ])?;
+                out.write_record(
+                    [
+                        seq,
+                        at,
+                        e.actor_kind.as_str().to_owned(),
+                        opt(&e.actor_id),
+                        opt(&e.session_id),
+                        opt(&e.client_ip),
+                        opt(&e.user_agent),
+                        e.action.clone(),
+                        opt(&e.resource_type),
+                        opt(&e.resource_id),
+                        e.outcome.as_str().to_owned(),
+                        opt(&e.reason),
+                        opt(&e.request_id),
+                        prev,
+                        hash,
+                        e.subjects.join(" "),
+                    ]
+                    .map(inert),
+                )?;
                 written += 1;
                 if written.is_multiple_of(4096) {
                     progress(written);
@@ -117,6 +120,18 @@ pub async fn export(
     }
     progress(written);
     Ok(written)
+}
+
+/// A cell a spreadsheet will not run: text starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return (a formula to Excel, LibreOffice and Sheets) gets a leading apostrophe.
+/// Reasons and user agents are people's text and could otherwise carry a formula into an
+/// auditor's spreadsheet.
+fn inert(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 /// An archive made by [`prune`].
