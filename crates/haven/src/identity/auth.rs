@@ -100,14 +100,18 @@ pub fn csrf_token_for(session_token: &str) -> String {
     hex::encode(secret::digest(&format!("haven.csrf\0{session_token}")))
 }
 
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
+/// The session cookie's token. Over HTTPS only the host-bound `__Host-` cookie counts (a
+/// plain-named one could have been planted by a sibling subdomain or a plain-HTTP page);
+/// over plain HTTP only the plain name exists.
+pub fn session_token(headers: &HeaderMap, https: bool) -> Option<String> {
+    let name = if https { SECURE_SESSION_COOKIE } else { SESSION_COOKIE };
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == SECURE_SESSION_COOKIE || c.name() == SESSION_COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
 }
 
@@ -159,7 +163,7 @@ async fn authenticate(state: AppState, mut request: Request, next: Next, gate: G
     if let Some(bearer) = bearer_token(request.headers()) {
         return authenticate_bearer(&tenant, request, next, &bearer, is_api, now).await;
     }
-    let Some(token) = session_token(request.headers()) else {
+    let Some(token) = session_token(request.headers(), https) else {
         return unauthenticated(is_api, &path, None);
     };
     let session = match session::lookup(&tenant.pool, &secret::digest(&token), now).await {

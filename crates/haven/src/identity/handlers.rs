@@ -157,7 +157,7 @@ async fn sign_in_form(
 ) -> Result<Response, Error> {
     let expected = auth::check_presession(&headers, form.csrf.as_deref())?;
     let next = safe_next(form.next.as_deref());
-    let previous = auth::session_token(&headers);
+    let previous = auth::session_token(&headers, meta.https);
     let outcome = service::sign_in(
         &tenant,
         &state.passwords,
@@ -268,7 +268,7 @@ pub(crate) async fn sign_in_api(
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    let previous = auth::session_token(&headers);
+    let previous = auth::session_token(&headers, meta.https);
     let signed_in = service::sign_in(
         &tenant,
         &state.passwords,

@@ -137,11 +137,28 @@ async fn behind_a_tls_proxy_the_cookie_is_secure_and_host_bound() {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
         cookie.starts_with("__Host-haven_session=") && cookie.contains("Secure"),
         "{cookie}"
     );
+    // Over HTTPS only the host-bound name counts: a plain `haven_session` (which a
+    // sibling subdomain or a plain-HTTP page could have planted) is not a session.
+    let token = cookie
+        .trim_start_matches("__Host-haven_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me_with = |name: &str| {
+        app.client
+            .get(app.url("/api/v1/me"))
+            .header("x-forwarded-proto", "https")
+            .header("cookie", format!("{name}={token}"))
+            .send()
+    };
+    assert_eq!(me_with("__Host-haven_session").await.unwrap().status(), 200);
+    assert_eq!(me_with("haven_session").await.unwrap().status(), 401);
 }
 
 #[tokio::test]
