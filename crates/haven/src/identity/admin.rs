@@ -240,6 +240,7 @@ pub async fn reset_second_factor(
     let mut tx = pool.begin().await?;
     two_factor::remove_all(&mut tx, user).await?;
     session::end_all(&mut *tx, user, None, EndReason::Revoked, now).await?;
+    super::api_token::revoke_all(&mut *tx, user, now).await?;
     audit::stage(&mut tx, &by.event(clock, "user.second_factor_reset", user)).await?;
     tx.commit().await?;
     Ok(())

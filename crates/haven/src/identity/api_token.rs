@@ -79,6 +79,19 @@ pub async fn list_live(
 }
 
 /// Revokes one of `user`'s tokens; `false` if there is no such live token.
+/// Revokes every live token of `user` (account recovery: a password change or reset, or
+/// a reset second factor); returns how many.
+pub async fn revoke_all(db: impl PgExecutor<'_>, user: UserId, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let revoked = sqlx::query!(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        user.0,
+        now
+    )
+    .execute(db)
+    .await?;
+    Ok(revoked.rows_affected())
+}
+
 pub async fn revoke(db: impl PgExecutor<'_>, user: UserId, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let result = sqlx::query!(
         "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",

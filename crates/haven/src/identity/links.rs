@@ -84,6 +84,7 @@ pub async fn request_password_reset(
     let body = format!(
         "Someone asked to reset the password of your {} account on Haven.\n\n\
          To choose a new password, open this link within an hour:\n{link}\n\n\
+         Choosing a new password signs you out everywhere and revokes your API tokens.\n\n\
          If it was not you, ignore this message: your password stays as it is.\n",
         tenant.record.display_name
     );
@@ -153,6 +154,7 @@ pub async fn redeem(
         Purpose::Invitation => "user.invitation_accepted",
         Purpose::PasswordReset => {
             session::end_all(&mut *tx, user.id, None, EndReason::PasswordReset, now).await?;
+            super::api_token::revoke_all(&mut *tx, user.id, now).await?;
             throttle::clear(&mut *tx, &ThrottleKey::account(&user.email)).await?;
             "auth.password_reset"
         }

@@ -39,14 +39,19 @@ pub(crate) struct Change {
     new_password_confirmation: Option<String>,
 }
 
-/// Returns how many other sessions ended.
+/// What a password change ended: the other sessions and every API token.
+struct Ended {
+    sessions: u64,
+    api_tokens: u64,
+}
+
 async fn change(
     state: &AppState,
     tenant: &Tenant,
     meta: &RequestMeta,
     identity: &Identity,
     change: &Change,
-) -> Result<u64, Error> {
+) -> Result<Ended, Error> {
     if identity.api_token.is_some() {
         return Err(Error::Forbidden {
             code: "session_required",
@@ -96,7 +101,8 @@ async fn change(
     let now = state.clock.now();
     let mut tx = tenant.pool.begin().await?;
     store::set_password(&mut *tx, user.id, &hash, now).await?;
-    let ended = session::end_all(&mut *tx, user.id, identity.session_id(), EndReason::PasswordReset, now).await?;
+    let sessions = session::end_all(&mut *tx, user.id, identity.session_id(), EndReason::PasswordReset, now).await?;
+    let api_tokens = super::api_token::revoke_all(&mut *tx, user.id, now).await?;
     let (kind, actor) = identity.audit_actor();
     audit::stage(
         &mut tx,
@@ -107,18 +113,23 @@ async fn change(
     .await?;
     tx.commit().await?;
     tenant.audit.nudge();
-    Ok(ended)
+    Ok(Ended { sessions, api_tokens })
 }
 
-/// Change your password. Other sessions end; this one stays.
+/// Change your password. Other sessions end and every API token is revoked; this session stays.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = Change, security(("session" = [])),
-    responses((status = 200, description = "Changed; `other_sessions_ended` says how many"),
+    responses((status = 200, description = "Changed; `other_sessions_ended` and `api_tokens_revoked` say how many"),
               (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
               (status = 422, description = "Wrong current password or a weak new one", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn api(caller: Actor, Json(body): Json<Change>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     let ended = change(&state, &tenant, &meta, &identity, &body).await?;
-    Ok(Json(json!({ "status": "changed", "other_sessions_ended": ended })).into_response())
+    Ok(Json(json!({
+        "status": "changed",
+        "other_sessions_ended": ended.sessions,
+        "api_tokens_revoked": ended.api_tokens,
+    }))
+    .into_response())
 }
 
 #[derive(Template)]

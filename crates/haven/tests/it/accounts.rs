@@ -71,7 +71,8 @@ async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let (laptop, phone) = (app.browser(), app.browser());
-    app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
+    let body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
+    let token = api_token(&app, &laptop, body["csrf_token"].as_str().unwrap()).await;
     app.sign_in(&phone, "sam@example.org", PASSWORD).await;
 
     for email in ["nobody@example.org", "sam@example.org"] {
@@ -96,6 +97,10 @@ async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
         "{message}"
     );
     assert!(message.contains("From: Haven <haven@care.example.org>"));
+    assert!(
+        decode_quoted_printable(&message).contains("revokes your API tokens"),
+        "{message}"
+    );
     let path = link_path(&decode_quoted_printable(&message), "/password-reset/rst_");
 
     let browser = app.browser();
@@ -115,6 +120,14 @@ async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
             "reset ends every session"
         );
     }
+    let by_token = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_token.status(), 401, "and revokes every API token");
     assert_eq!(
         app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
         401
@@ -601,6 +614,9 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
     let body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     app.sign_in(&phone, "sam@example.org", PASSWORD).await;
+    let token = api_token(&app, &laptop, &csrf).await;
+    let by_token = || app.client.get(app.url("/api/v1/me")).bearer_auth(&token).send();
+    assert_eq!(by_token().await.unwrap().status(), 200, "the token works");
     let change = |current: &str, new: &str| {
         laptop
             .post(app.url("/api/v1/auth/password"))
@@ -634,6 +650,12 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
         "the others end"
     );
     assert_eq!(
+        by_token().await.unwrap().status(),
+        401,
+        "and every API token is revoked"
+    );
+    assert_eq!(done["api_tokens_revoked"], 1, "{done}");
+    assert_eq!(
         app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
         401
     );
@@ -641,4 +663,19 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
         app.try_sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
         200
     );
+}
+
+/// A new API token of the signed-in person, with a clinical scope.
+async fn api_token(app: &TestApp, client: &reqwest::Client, csrf: &str) -> String {
+    let made: serde_json::Value = client
+        .post(app.url("/api/v1/auth/tokens"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({ "name": "sync", "scopes": ["clients:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    made["token"].as_str().expect("a token").to_owned()
 }
