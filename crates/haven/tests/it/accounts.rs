@@ -72,7 +72,12 @@ async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
         .await;
     let (laptop, phone) = (app.browser(), app.browser());
     let body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
-    let token = api_token(&app, &laptop, body["csrf_token"].as_str().unwrap()).await;
+    let token = app
+        .make_token(&laptop, body["csrf_token"].as_str().unwrap(), &["clients:read"])
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.sign_in(&phone, "sam@example.org", PASSWORD).await;
 
     for email in ["nobody@example.org", "sam@example.org"] {
@@ -614,7 +619,10 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
     let body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     app.sign_in(&phone, "sam@example.org", PASSWORD).await;
-    let token = api_token(&app, &laptop, &csrf).await;
+    let token = app.make_token(&laptop, &csrf, &["clients:read"]).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let by_token = || app.client.get(app.url("/api/v1/me")).bearer_auth(&token).send();
     assert_eq!(by_token().await.unwrap().status(), 200, "the token works");
     let change = |current: &str, new: &str| {
@@ -663,19 +671,4 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
         app.try_sign_in(&app.browser(), "sam@example.org", NEW_PASSWORD).await.0,
         200
     );
-}
-
-/// A new API token of the signed-in person, with a clinical scope.
-async fn api_token(app: &TestApp, client: &reqwest::Client, csrf: &str) -> String {
-    let made: serde_json::Value = client
-        .post(app.url("/api/v1/auth/tokens"))
-        .header("x-csrf-token", csrf)
-        .json(&serde_json::json!({ "name": "sync", "scopes": ["clients:read"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    made["token"].as_str().expect("a token").to_owned()
 }

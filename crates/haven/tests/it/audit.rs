@@ -685,16 +685,7 @@ async fn an_auditor_exports_with_a_reason_by_session_or_token() {
     );
     assert!(text.lines().count() >= 8, "header and the seven reads at least");
 
-    let token: serde_json::Value = auditor
-        .post(app.url("/api/v1/auth/tokens"))
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({ "name": "export", "scopes": ["audit:read"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = app.make_token(&auditor, &csrf, &["audit:read"]).await;
     let by_token = reqwest::Client::new()
         .get(app.url("/api/v1/audit/export?from=2000-01-01&reason=automated%20archive"))
         .bearer_auth(token["token"].as_str().unwrap())

@@ -7,18 +7,6 @@ use crate::support::{TestApp, assert_envelope};
 
 const PASSWORD: &str = "lantern orbit velvet quarry";
 
-async fn make_token(app: &TestApp, client: &reqwest::Client, csrf: &str, scopes: &[&str]) -> serde_json::Value {
-    let response = client
-        .post(app.url("/api/v1/auth/tokens"))
-        .header("x-csrf-token", csrf)
-        .json(&serde_json::json!({ "name": "Nightly script", "scopes": scopes, "expires_in_days": 30 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
     let app = TestApp::spawn().await;
@@ -27,7 +15,7 @@ async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
     let browser = app.browser();
     let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
-    let created = make_token(&app, &browser, &csrf, &["account:read"]).await;
+    let created = app.make_token(&browser, &csrf, &["account:read"]).await;
     let token = created["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("hvn_") && token.len() > 40);
 

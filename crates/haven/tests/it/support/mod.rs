@@ -330,6 +330,20 @@ impl TestApp {
     }
 
     /// `path` read by `client` as JSON, whatever the status.
+    /// A new API token of the person signed in on `client`, with `scopes`; asserts that it
+    /// was made. The answer holds the token (`token`) and its id.
+    pub async fn make_token(&self, client: &reqwest::Client, csrf: &str, scopes: &[&str]) -> serde_json::Value {
+        let response = client
+            .post(self.url("/api/v1/auth/tokens"))
+            .header("x-csrf-token", csrf)
+            .json(&serde_json::json!({ "name": "Nightly script", "scopes": scopes, "expires_in_days": 30 }))
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 201, "a token with {scopes:?}");
+        response.json().await.expect("token JSON")
+    }
+
     pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
         let response = client.get(self.url(path)).send().await.expect("request");
         response.json().await.expect("a JSON body")
