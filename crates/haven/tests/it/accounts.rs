@@ -672,3 +672,36 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
         200
     );
 }
+
+#[tokio::test]
+async fn an_admins_second_factor_reset_ends_sessions_and_revokes_api_tokens() {
+    let app = TestApp::spawn().await;
+    let (admin, csrf) = admin_session(&app).await;
+    let sam = app
+        .create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let phone = app.browser();
+    let body = app.sign_in(&phone, "sam@example.org", PASSWORD).await;
+    let token = app
+        .make_token(&phone, body["csrf_token"].as_str().unwrap(), &["clients:read"])
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reset = admin
+        .post(app.url(&format!("/api/v1/users/{sam}/reset-two-factor")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204);
+    assert_eq!(phone.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+    let by_token = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_token.status(), 401, "a lost phone's tokens go with it");
+}
