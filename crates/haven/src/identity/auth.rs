@@ -60,6 +60,19 @@ pub struct SessionInfo {
 }
 
 impl Identity {
+    /// Refuses an API token (403 `session_required`): for what is done only from a
+    /// signed-in session (managing tokens, the password, ending sessions); `what` says
+    /// what, for the message.
+    pub fn session_only(&self, what: &str) -> Result<(), Error> {
+        if self.api_token.is_some() {
+            return Err(Error::Forbidden {
+                code: "session_required",
+                message: format!("{what} from a signed-in session, not with an API token."),
+            });
+        }
+        Ok(())
+    }
+
     /// Who the audit trail names: the token, when one was used, else the person.
     pub fn audit_actor(&self) -> (ActorKind, Option<String>) {
         match &self.api_token {

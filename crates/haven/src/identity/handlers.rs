@@ -651,7 +651,9 @@ pub(crate) async fn me_api(identity: Identity) -> Json<serde_json::Value> {
 
 /// Your live sessions, with device and address; `current` marks this one.
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Live sessions"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn sessions_api(CurrentTenant(tenant): CurrentTenant, identity: Identity) -> Result<Response, Error> {
+pub(crate) async fn sessions_api(caller: Actor) -> Result<Response, Error> {
+    caller.authorize(&crate::policy::Action::ManageOwnAccount).await?;
+    let (_, tenant, _, identity) = caller.into_parts();
     let current = identity.session_id();
     let sessions: Vec<serde_json::Value> = session::live_for_user(&tenant.pool, identity.user.id)
         .await?
@@ -670,6 +672,7 @@ pub(crate) async fn sessions_api(CurrentTenant(tenant): CurrentTenant, identity:
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", params(("id" = uuid::Uuid, Path, description = "The session")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live session of yours", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn end_session_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
+    identity.session_only("Sessions are ended")?;
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
         .await
         .map_err(|err| sign_in_error(&err))?;
@@ -683,6 +686,7 @@ pub(crate) async fn end_session_api(caller: Actor, Path(id): Path<Uuid>) -> Resu
 #[utoipa::path(post, path = "/api/v1/auth/sign-out-everywhere", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "How many sessions ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn end_all_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
+    identity.session_only("Sessions are ended")?;
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
         .await
         .map_err(|err| sign_in_error(&err))?;

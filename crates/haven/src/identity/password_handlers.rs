@@ -52,12 +52,7 @@ async fn change(
     identity: &Identity,
     change: &Change,
 ) -> Result<Ended, Error> {
-    if identity.api_token.is_some() {
-        return Err(Error::Forbidden {
-            code: "session_required",
-            message: "Passwords are changed from a signed-in session, not with an API token.".to_owned(),
-        });
-    }
+    identity.session_only("Passwords are changed")?;
     let user = store::find(&tenant.pool, identity.user.id)
         .await?
         .ok_or(Error::Unauthenticated)?;

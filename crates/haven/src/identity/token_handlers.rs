@@ -35,16 +35,6 @@ pub fn routes(table: RouteTable) -> RouteTable {
         .add(Access::Full, Method::DELETE, "/api/v1/auth/tokens/{id}", revoke_api)
 }
 
-fn session_only(identity: &Identity) -> Result<(), Error> {
-    if identity.api_token.is_some() {
-        return Err(Error::Forbidden {
-            code: "session_required",
-            message: "API tokens are managed from a signed-in session, not with a token.".to_owned(),
-        });
-    }
-    Ok(())
-}
-
 pub struct NewToken {
     pub name: String,
     pub scopes: Vec<String>,
@@ -179,13 +169,13 @@ async fn tokens_page(
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
 ) -> Result<Response, Error> {
-    session_only(&identity)?;
+    identity.session_only("API tokens are managed")?;
     render(&page(&state, &tenant, &identity, None, FieldErrors::default()).await?)
 }
 
 async fn create_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
-    session_only(&identity)?;
+    identity.session_only("API tokens are managed")?;
     let value = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let scopes: Vec<String> = fields
         .iter()
@@ -207,7 +197,7 @@ async fn create_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
 
 async fn revoke_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
-    session_only(&identity)?;
+    identity.session_only("API tokens are managed")?;
     revoke(&state, &tenant, &meta, &identity, id).await?;
     Ok(Redirect::to("/account/tokens").into_response())
 }
@@ -219,7 +209,7 @@ pub(crate) async fn list_api(
     CurrentTenant(tenant): CurrentTenant,
     identity: Identity,
 ) -> Result<Response, Error> {
-    session_only(&identity)?;
+    identity.session_only("API tokens are managed")?;
     let tokens = api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?;
     Ok(Json(json!({ "tokens": tokens })).into_response())
 }
@@ -235,7 +225,7 @@ pub(crate) struct CreateJson {
 #[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "tokens", request_body = CreateJson, security(("session" = [])), responses((status = 201, description = "The token, shown once"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn create_api(caller: Actor, Json(body): Json<CreateJson>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
-    session_only(&identity)?;
+    identity.session_only("API tokens are managed")?;
     let new = validate(&body.name, &body.scopes, body.expires_in_days).map_err(Error::Invalid)?;
     let (id, token, expires_at) = create(&state, &tenant, &meta, &identity, &new).await?;
     Ok((
@@ -256,7 +246,7 @@ pub(crate) async fn create_api(caller: Actor, Json(body): Json<CreateJson>) -> R
 #[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "tokens", params(("id" = uuid::Uuid, Path, description = "The token")), security(("session" = [])), responses((status = 204, description = "Revoked"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live token of yours", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn revoke_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
-    session_only(&identity)?;
+    identity.session_only("API tokens are managed")?;
     revoke(&state, &tenant, &meta, &identity, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -125,3 +125,57 @@ async fn token_requests_are_validated_field_by_field() {
         .unwrap();
     assert_eq!(listed["tokens"].as_array().unwrap().len(), 0, "nothing half-made");
 }
+
+#[tokio::test]
+async fn a_token_sees_its_owners_sessions_only_with_account_read_and_never_ends_them() {
+    let app = TestApp::spawn().await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let browser = app.browser();
+    let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let token_with = |scopes: &'static [&'static str]| {
+        let (app, browser, csrf) = (&app, &browser, &csrf);
+        async move {
+            app.make_token(browser, csrf, scopes).await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let clinical = token_with(&["clients:read"]).await;
+    let account = token_with(&["account:read"]).await;
+    let sessions = |token: &str| {
+        app.client
+            .get(app.url("/api/v1/auth/sessions"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_envelope(sessions(&clinical).await.unwrap(), 403, "forbidden").await;
+    let listed: serde_json::Value = sessions(&account).await.unwrap().json().await.unwrap();
+    let id = listed["sessions"][0]["id"].as_str().unwrap().to_owned();
+
+    for token in [&clinical, &account] {
+        let one = app
+            .client
+            .delete(app.url(&format!("/api/v1/auth/sessions/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_envelope(one, 403, "session_required").await;
+        let all = app
+            .client
+            .post(app.url("/api/v1/auth/sign-out-everywhere"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_envelope(all, 403, "session_required").await;
+    }
+    assert_eq!(
+        browser.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        200,
+        "the session is still there"
+    );
+}
