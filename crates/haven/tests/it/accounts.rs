@@ -73,11 +73,8 @@ async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
     let (laptop, phone) = (app.browser(), app.browser());
     let body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
     let token = app
-        .make_token(&laptop, body["csrf_token"].as_str().unwrap(), &["clients:read"])
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .token(&laptop, body["csrf_token"].as_str().unwrap(), &["clients:read"])
+        .await;
     app.sign_in(&phone, "sam@example.org", PASSWORD).await;
 
     for email in ["nobody@example.org", "sam@example.org"] {
@@ -125,14 +122,11 @@ async fn a_password_reset_arrives_by_email_works_once_and_ends_every_session() {
             "reset ends every session"
         );
     }
-    let by_token = app
-        .client
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_token.status(), 401, "and revokes every API token");
+    assert_eq!(
+        app.status_with_token(&token, "/api/v1/me").await,
+        401,
+        "and revokes every API token"
+    );
     assert_eq!(
         app.try_sign_in(&app.browser(), "sam@example.org", PASSWORD).await.0,
         401
@@ -619,12 +613,12 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
     let body = app.sign_in(&laptop, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     app.sign_in(&phone, "sam@example.org", PASSWORD).await;
-    let token = app.make_token(&laptop, &csrf, &["clients:read"]).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let by_token = || app.client.get(app.url("/api/v1/me")).bearer_auth(&token).send();
-    assert_eq!(by_token().await.unwrap().status(), 200, "the token works");
+    let token = app.token(&laptop, &csrf, &["clients:read"]).await;
+    assert_eq!(
+        app.status_with_token(&token, "/api/v1/me").await,
+        200,
+        "the token works"
+    );
     let change = |current: &str, new: &str| {
         laptop
             .post(app.url("/api/v1/auth/password"))
@@ -658,7 +652,7 @@ async fn changing_ones_password_needs_the_current_one_and_signs_out_other_device
         "the others end"
     );
     assert_eq!(
-        by_token().await.unwrap().status(),
+        app.status_with_token(&token, "/api/v1/me").await,
         401,
         "and every API token is revoked"
     );
@@ -683,11 +677,8 @@ async fn an_admins_second_factor_reset_ends_sessions_and_revokes_api_tokens() {
     let phone = app.browser();
     let body = app.sign_in(&phone, "sam@example.org", PASSWORD).await;
     let token = app
-        .make_token(&phone, body["csrf_token"].as_str().unwrap(), &["clients:read"])
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .token(&phone, body["csrf_token"].as_str().unwrap(), &["clients:read"])
+        .await;
     let reset = admin
         .post(app.url(&format!("/api/v1/users/{sam}/reset-two-factor")))
         .header("x-csrf-token", &csrf)
@@ -696,12 +687,9 @@ async fn an_admins_second_factor_reset_ends_sessions_and_revokes_api_tokens() {
         .unwrap();
     assert_eq!(reset.status(), 204);
     assert_eq!(phone.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
-    let by_token = app
-        .client
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_token.status(), 401, "a lost phone's tokens go with it");
+    assert_eq!(
+        app.status_with_token(&token, "/api/v1/me").await,
+        401,
+        "a lost phone's tokens go with it"
+    );
 }

@@ -134,17 +134,8 @@ async fn a_token_sees_its_owners_sessions_only_with_account_read_and_never_ends_
     let browser = app.browser();
     let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
-    let token_with = |scopes: &'static [&'static str]| {
-        let (app, browser, csrf) = (&app, &browser, &csrf);
-        async move {
-            app.make_token(browser, csrf, scopes).await["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let clinical = token_with(&["clients:read"]).await;
-    let account = token_with(&["account:read"]).await;
+    let clinical = app.token(&browser, &csrf, &["clients:read"]).await;
+    let account = app.token(&browser, &csrf, &["account:read"]).await;
     let sessions = |token: &str| {
         app.client
             .get(app.url("/api/v1/auth/sessions"))

@@ -344,6 +344,24 @@ impl TestApp {
         response.json().await.expect("token JSON")
     }
 
+    /// The secret of a new API token (see [`TestApp::make_token`]).
+    pub async fn token(&self, client: &reqwest::Client, csrf: &str, scopes: &[&str]) -> String {
+        let made = self.make_token(client, csrf, scopes).await;
+        made["token"].as_str().expect("the token's secret").to_owned()
+    }
+
+    /// The status of `GET path` with `token` as the bearer.
+    pub async fn status_with_token(&self, token: &str, path: &str) -> u16 {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
     pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
         let response = client.get(self.url(path)).send().await.expect("request");
         response.json().await.expect("a JSON body")
