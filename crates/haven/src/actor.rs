@@ -29,14 +29,28 @@ pub struct RequestMeta {
 }
 
 /// The signed-in person acting, in their organisation, with the request's origin.
+///
+/// Services reach the application only through the accessors below (the clock, this
+/// organisation's keys and settings, configuration, storage, mail): what a service may
+/// touch is listed here rather than the whole [`AppState`].
 pub struct Actor {
-    pub state: AppState,
+    state: AppState,
     pub tenant: Arc<Tenant>,
     pub meta: RequestMeta,
     pub identity: Identity,
 }
 
 impl Actor {
+    /// The acting person of a request, as the web kit extracts it.
+    pub fn new(state: AppState, tenant: Arc<Tenant>, meta: RequestMeta, identity: Identity) -> Self {
+        Self {
+            state,
+            tenant,
+            meta,
+            identity,
+        }
+    }
+
     /// Someone acting outside a request (the demo's records), under the same policy,
     /// checks and audit as a request from the organisation's own network.
     pub fn acting_as(state: &AppState, tenant: Arc<Tenant>, user: crate::identity::User, request_id: &str) -> Self {
@@ -94,6 +108,21 @@ impl Actor {
     /// The organisation's time zone: every time shown to people is in it.
     pub async fn zone(&self) -> Result<chrono_tz::Tz, Error> {
         Ok(self.tenant.settings().await?.time_zone)
+    }
+
+    /// Haven's configuration (read-only).
+    pub fn config(&self) -> &crate::config::Config {
+        &self.state.config
+    }
+
+    /// Local disk and S3-compatible storage, behind the storage policy.
+    pub fn storage(&self) -> &crate::compliance::storage::Storage {
+        &self.state.storage
+    }
+
+    /// Every module's declarations (routes, API document, navigation).
+    pub fn modules(&self) -> &crate::module::Modules {
+        &self.state.modules
     }
 
     /// This organisation's data keys (encryption at rest).

@@ -197,7 +197,7 @@ pub async fn issue(caller: &Actor) -> Result<NewFeed, Error> {
     .await?;
     tx.commit().await?;
     caller.tenant.audit.nudge();
-    let url = format!("{}/calendar/{secret}.ics", caller.state.config.link_base());
+    let url = format!("{}/calendar/{secret}.ics", caller.config().link_base());
     Ok(NewFeed { url, created_at: now })
 }
 

@@ -110,11 +110,13 @@ async fn log(
 }
 
 /// The message itself: no PHI beyond what the organisation allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Reminder {
     pub subject: String,
     pub body: String,
 }
+
+crate::redacted_debug!(Reminder {});
 
 pub fn compose(
     organisation: &str,

@@ -15,7 +15,7 @@ use crate::policy::Action;
 use crate::validate::Problems;
 
 /// A status change as sent by the API or a button.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusFields {
     /// `arrived`, `completed`, `cancelled`, `no_show` or `scheduled` (undo).
@@ -28,6 +28,8 @@ pub struct StatusFields {
     /// occurrences still scheduled; those edited on their own keep theirs).
     pub scope: Option<String>,
 }
+
+crate::redacted_debug!(StatusFields { to, cancelled_by });
 
 /// Checks in, completes, cancels (by client or staff, with a reason; a client's
 /// cancellation within the organisation's notice period is marked late) or marks a

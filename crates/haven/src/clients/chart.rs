@@ -82,8 +82,7 @@ impl ChartHead {
             status_badge: details.status.badge(),
             tab,
             tabs: caller
-                .state
-                .modules
+                .modules()
                 .chart_tabs_for(chart.facts, |action| caller.may(action))
                 .into_iter()
                 .map(|t| TabLink {

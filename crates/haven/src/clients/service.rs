@@ -221,7 +221,7 @@ pub async fn update(caller: &Actor, id: ClientId, change: ClientFields) -> Resul
     if let Some(exempt) = exempt
         && exempt != current.hipaa_exempt
     {
-        store::set_hipaa_exempt(&mut tx, id, exempt, now, &caller.state.modules.flagged_client_tables()).await?;
+        store::set_hipaa_exempt(&mut tx, id, exempt, now, &caller.modules().flagged_client_tables()).await?;
         audit::stage(
             &mut tx,
             &caller
@@ -319,7 +319,7 @@ pub async fn remove_from_team(caller: &Actor, client: ClientId, user: UserId) ->
 }
 
 /// What emergency access needs: which client, and why.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassRequest {
     /// The client's record number, e.g. `HV0001234`.
@@ -329,6 +329,8 @@ pub struct BreakGlassRequest {
     /// How long, 5 to 60 minutes (default 60).
     pub minutes: Option<i64>,
 }
+
+crate::redacted_debug!(BreakGlassRequest { minutes });
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakGlassOpened {

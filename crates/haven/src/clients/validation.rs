@@ -13,7 +13,7 @@ pub const MAX_RELATED_PEOPLE: usize = 10;
 
 /// A client as sent by the API or a form: every field optional, so that an update
 /// changes only what it names. An empty string clears an optional field.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFields {
     pub legal_given_name: Option<String>,
@@ -45,14 +45,18 @@ pub struct ClientFields {
     pub version: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+crate::redacted_debug!(ClientFields { status });
+
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierFields {
     pub kind: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+crate::redacted_debug!(IdentifierFields { kind });
+
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelatedFields {
     /// `guardian` or `emergency_contact`.
@@ -62,6 +66,8 @@ pub struct RelatedFields {
     pub phone: Option<String>,
     pub email: Option<String>,
 }
+
+crate::redacted_debug!(RelatedFields { kind });
 
 impl ClientFields {
     /// Whether the change touches anything but `hipaa_exempt` (which admins may change

@@ -183,12 +183,14 @@ pub(crate) async fn sign_note(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmendInput {
     /// Why the signed note needs amending.
     pub reason: Option<String>,
 }
+
+crate::redacted_debug!(AmendInput {});
 
 /// Amend a signed note: a new draft version with the signed content and your reason.
 /// The signed version is never changed; the history keeps both.
@@ -302,12 +304,14 @@ pub(crate) async fn get_assessment(caller: Actor, Path(id): Path<AssessmentId>) 
     Ok(Json(assessments::view(&caller, id).await?.into_inner()).into_response())
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgeInput {
     /// What was done (kept sealed).
     pub response: Option<String>,
 }
+
+crate::redacted_debug!(AcknowledgeInput {});
 
 /// Say what was done about a safety alert; it leaves the chart.
 #[utoipa::path(post, path = "/api/v1/safety-alerts/{id}/acknowledge", tag = "notes", request_body = AcknowledgeInput,

@@ -24,7 +24,7 @@ use crate::state::AppState;
 
 pub const ALERT_JOB: &str = "clinical.safety_alert";
 
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssessmentInput {
     /// `phq9` or `gad7`.
@@ -35,6 +35,11 @@ pub struct AssessmentInput {
     /// The session it was taken in (optional).
     pub appointment_id: Option<AppointmentId>,
 }
+
+crate::redacted_debug!(AssessmentInput {
+    instrument,
+    appointment_id
+});
 
 /// One measure, without its answers.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

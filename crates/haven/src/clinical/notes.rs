@@ -21,7 +21,7 @@ use crate::identity::UserId;
 use crate::policy::{Action, ClientFacts, NoteFacts};
 
 /// A new note or a draft's changes, as the API and the form send them.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteInput {
     /// `progress`, `soap`, `dap`, `intake`, `discharge` or `psychotherapy` (new notes).
@@ -34,6 +34,12 @@ pub struct NoteInput {
     /// The version being changed (drafts), to refuse overwriting a newer save.
     pub version: Option<i32>,
 }
+
+crate::redacted_debug!(NoteInput {
+    template,
+    appointment_id,
+    version
+});
 
 /// What a sealed body holds.
 #[derive(Serialize, Deserialize)]

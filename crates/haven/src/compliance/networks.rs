@@ -44,9 +44,7 @@ pub async fn require_approved_network(
     (kind, id): (&str, String),
     subject: crate::clients::ClientId,
 ) -> Result<(), Error> {
-    if policy == StoragePolicy::CloudAllowed
-        || is_approved(&caller.state.config.approved_networks, caller.meta.client_ip)
-    {
+    if policy == StoragePolicy::CloudAllowed || is_approved(&caller.config().approved_networks, caller.meta.client_ip) {
         return Ok(());
     }
     caller

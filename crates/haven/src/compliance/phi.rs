@@ -91,4 +91,45 @@ mod tests {
         let json = serde_json::to_string(&Phi::new("Jane")).unwrap();
         assert_eq!(json, "\"Jane\"");
     }
+
+    /// What staff type into a form or send to the API (names, dates of birth, contacts,
+    /// note text, free-text reasons) is as unprintable as the records it becomes.
+    #[test]
+    fn every_phi_bearing_input_prints_without_its_values() {
+        use serde_json::json;
+        const MARK: &str = "Zyxmark";
+        fn printed<T: serde::de::DeserializeOwned + fmt::Debug>(value: serde_json::Value) -> String {
+            let parsed: T = serde_json::from_value(value).unwrap();
+            format!("{parsed:?}")
+        }
+        let person = json!({ "given_name": MARK, "family_name": MARK, "date_of_birth": "1987-06-05", "phone": MARK, "email": MARK });
+        let all = [
+            printed::<crate::clients::validation::ClientFields>(json!({
+                "legal_given_name": MARK, "legal_family_name": MARK, "preferred_name": MARK, "pronouns": MARK,
+                "date_of_birth": "1987-06-05", "email": MARK, "phone": MARK, "address_line": MARK, "locality": MARK,
+                "safe_contact_times": MARK, "identifiers": [{ "kind": "school_id", "value": MARK }],
+                "related_people": [{ "kind": "guardian", "name": MARK }],
+            })),
+            printed::<crate::clients::service::BreakGlassRequest>(
+                json!({ "record_number": "HV0000001", "reason": MARK }),
+            ),
+            printed::<crate::referrals::service::ReferralFields>(json!({
+                "person": person, "source_name": MARK, "source_contact": MARK, "reason": MARK,
+            })),
+            printed::<crate::referrals::service::MoveFields>(json!({ "reason": MARK, "note": MARK })),
+            printed::<crate::clinical::notes::NoteInput>(json!({ "fields": { "body": MARK } })),
+            printed::<crate::clinical::api::AmendInput>(json!({ "reason": MARK })),
+            printed::<crate::clinical::api::AcknowledgeInput>(json!({ "response": MARK })),
+            printed::<crate::appointments::status::StatusFields>(json!({ "reason": MARK })),
+            format!("{:?}", crate::clients::search::Term::parse("Zyxmark Person")),
+            format!("{:?}", crate::clients::search::Term::parse("1987-06-05")),
+        ];
+        for shown in all {
+            assert!(
+                !shown.contains(MARK) && !shown.to_lowercase().contains("zyxmark"),
+                "{shown}"
+            );
+            assert!(!shown.contains("1987"), "{shown}");
+        }
+    }
 }

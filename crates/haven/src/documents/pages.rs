@@ -78,7 +78,7 @@ async fn tab(caller: &Actor, client: ClientId, error: Option<String>) -> Result<
             .map(|(_, name)| *name)
             .collect::<Vec<_>>()
             .join(", "),
-        max_size: caller.state.config.documents.max_size.to_string(),
+        max_size: caller.config().documents.max_size.to_string(),
         error,
     })
 }
@@ -124,7 +124,7 @@ async fn upload_form(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
                         "The file is larger than {}, the most Haven accepts.",
-                        caller.state.config.documents.max_size
+                        caller.config().documents.max_size
                     ),
                 ),
             };

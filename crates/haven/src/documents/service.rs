@@ -105,7 +105,7 @@ async fn stream_in(
     key: &[u8; 32],
     mut writer: ObjectWriter,
 ) -> Result<(String, &'static str, i64), Error> {
-    let max = caller.state.config.documents.max_size.as_u64();
+    let max = caller.config().documents.max_size.as_u64();
     let name = clean_name(file.name.as_deref().unwrap_or("document"));
     let mut pieces = file.pieces;
     let (mut sealer, header) = Sealer::new(key, id.0).map_err(anyhow::Error::new)?;
@@ -122,7 +122,7 @@ async fn stream_in(
             if size > max {
                 return Err(Error::TooLarge(format!(
                     "Documents may be at most {}.",
-                    caller.state.config.documents.max_size
+                    caller.config().documents.max_size
                 )));
             }
             let data: Bytes = if content_type.is_none() {
@@ -168,7 +168,7 @@ pub async fn upload(
     upload: impl FileUpload,
 ) -> Result<Document, Error> {
     let (policy, exempt) = admit(caller, client, options).await?;
-    let storage = &caller.state.storage;
+    let storage = &caller.storage();
     let target = options.target.unwrap_or_else(|| storage.place(policy));
     let id = DocumentId::new();
     let key = object_key(caller, id);
@@ -320,7 +320,7 @@ pub async fn download(caller: &Actor, id: DocumentId) -> Result<Audited<Download
         .as_slice()
         .try_into()
         .map_err(|_| anyhow::anyhow!("a document key is not 32 bytes"))?;
-    let source = caller.state.storage.read(stored.target, &stored.object_key).await?;
+    let source = caller.storage().read(stored.target, &stored.object_key).await?;
     let mut opener = Some(Opener::new(&key, id.0));
     let plain = source.map(Some).chain(futures_util::stream::once(async { None })).map(
         move |item| -> Result<Bytes, std::io::Error> {

@@ -77,7 +77,7 @@ pub(crate) async fn articles(
 fn etag_of(article: &super::PublicArticle) -> String {
     format!(
         "\"{}-{}-{}\"",
-        article.id.simple(),
+        article.id.0.simple(),
         article.revision,
         article.updated_at.timestamp_micros()
     )

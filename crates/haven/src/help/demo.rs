@@ -134,7 +134,7 @@ async fn articles(help: &HelpState) -> anyhow::Result<()> {
         };
         store::insert_article(
             &mut tx,
-            Uuid::now_v7(),
+            super::ArticleId::new(),
             &fields,
             &markdown::render(body),
             ArticleStatus::Published,

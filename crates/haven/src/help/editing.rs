@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use super::store::{self, ArticleFields};
-use super::{ArticleStatus, HelpState, is_page_key, markdown};
+use super::{ArticleId, ArticleStatus, HelpState, is_page_key, markdown};
 use crate::actor::Actor;
 use crate::compliance::audit::Outcome;
 use crate::error::{Error, FieldError};
@@ -162,7 +162,7 @@ const CHANGED_SINCE: &str = "this article was changed since you opened it; open 
 
 /// Records `action` about the article in the organisation's audit trail and returns once
 /// it is durable.
-async fn audit(caller: &Actor, action: &str, article: Uuid, reason: String) -> Result<(), Error> {
+async fn audit(caller: &Actor, action: &str, article: ArticleId, reason: String) -> Result<(), Error> {
     caller
         .tenant
         .audit
@@ -178,11 +178,11 @@ async fn audit(caller: &Actor, action: &str, article: Uuid, reason: String) -> R
 }
 
 /// A new draft article.
-pub async fn create(caller: &Actor, help: &HelpState, input: &ArticleInput) -> Result<Uuid, Error> {
+pub async fn create(caller: &Actor, help: &HelpState, input: &ArticleInput) -> Result<ArticleId, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let categories = store::categories(&help.pool).await?;
     let fields = validate(input, &categories).map_err(Error::Invalid)?;
-    let id = Uuid::now_v7();
+    let id = ArticleId::new();
     let mut tx = help.pool.begin().await?;
     store::insert_article(
         &mut tx,
@@ -204,7 +204,7 @@ pub async fn create(caller: &Actor, help: &HelpState, input: &ArticleInput) -> R
 pub async fn save(
     caller: &Actor,
     help: &HelpState,
-    id: Uuid,
+    id: ArticleId,
     expected_revision: i32,
     input: &ArticleInput,
 ) -> Result<i32, Error> {
@@ -239,7 +239,7 @@ pub async fn save(
 pub async fn change_status(
     caller: &Actor,
     help: &HelpState,
-    id: Uuid,
+    id: ArticleId,
     expected_revision: i32,
     status: ArticleStatus,
 ) -> Result<i32, Error> {
@@ -285,7 +285,7 @@ pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
 pub async fn add_image(
     caller: &Actor,
     help: &HelpState,
-    article: Uuid,
+    article: ArticleId,
     name: &str,
     bytes: &[u8],
 ) -> Result<Uuid, Error> {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::editing::{self, ArticleInput, CategoryInput};
 use super::store::{self, ArticleRecord, EditorListItem, ImageInfo, Revision, Usage};
-use super::{ArticleStatus, Category, HelpState, markdown};
+use super::{ArticleId, ArticleStatus, Category, HelpState, markdown};
 use crate::actor::Actor;
 use crate::error::{Error, FieldError, FieldErrors};
 use crate::policy::Action;
@@ -109,7 +109,7 @@ struct ArticlePage {
 
 /// What the editor shows of a saved article beside the form.
 struct Existing {
-    id: Uuid,
+    id: ArticleId,
     status: ArticleStatus,
     revision: i32,
     slug: String,
@@ -258,7 +258,7 @@ async fn new_form(
 async fn edit_page(
     caller: Actor,
     State(help): State<HelpState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ArticleId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
@@ -284,7 +284,7 @@ fn revision_of(form: &Submitted) -> Result<i32, Error> {
 async fn edit_form(
     caller: Actor,
     State(help): State<HelpState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ArticleId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     submit(&caller, &help, Some(id), Submitted(form)).await
@@ -292,7 +292,7 @@ async fn edit_form(
 
 /// The editor's form, for a new article (`None`) or a saved one: shown again with the
 /// preview, or saved; a form with mistakes comes back with each one named.
-async fn submit(caller: &Actor, help: &HelpState, id: Option<Uuid>, form: Submitted) -> Result<Response, Error> {
+async fn submit(caller: &Actor, help: &HelpState, id: Option<ArticleId>, form: Submitted) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let input = input_from(&form);
     let saved = if previewing(&form) {
@@ -327,7 +327,7 @@ async fn submit(caller: &Actor, help: &HelpState, id: Option<Uuid>, form: Submit
 async fn status_form(
     caller: Actor,
     State(help): State<HelpState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ArticleId>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let form = Submitted(form);
@@ -382,7 +382,7 @@ async fn read_image(mut multipart: Multipart) -> Result<(String, Vec<u8>), Error
 async fn image_form(
     caller: Actor,
     State(help): State<HelpState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ArticleId>,
     multipart: Multipart,
 ) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
@@ -427,7 +427,7 @@ async fn image_form(
 #[template(path = "help/editor_revisions.html")]
 struct RevisionsPage {
     chrome: Chrome,
-    id: Uuid,
+    id: ArticleId,
     title: String,
     revisions: Vec<ShownRevision>,
 }
@@ -437,7 +437,11 @@ struct ShownRevision {
     html: String,
 }
 
-async fn revisions_page(caller: Actor, State(help): State<HelpState>, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn revisions_page(
+    caller: Actor,
+    State(help): State<HelpState>,
+    Path(id): Path<ArticleId>,
+) -> Result<Response, Error> {
     caller.authorize(&Action::EditHelp).await?;
     let record = store::article(&help.pool, id).await?.ok_or(Error::NotFound)?;
     let revisions = store::revisions(&help.pool, id)
@@ -606,7 +610,7 @@ async fn usage_page(
         }
     };
     let since = help.today() - chrono::Days::new(u64::try_from(days - 1).unwrap_or(0));
-    let threshold = i64::from(caller.state.config.help.term_threshold);
+    let threshold = i64::from(caller.config().help.term_threshold);
     let mut conn = help.pool.acquire().await?;
     let usage = store::usage(&mut conn, since, threshold).await?;
     render(&UsagePage {

@@ -64,11 +64,16 @@ pub struct Category {
     pub position: i32,
 }
 
+crate::typed_id!(
+    /// A help article (any status).
+    ArticleId
+);
+
 /// A published article as readers get it: rendered and sanitised HTML.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicArticle {
     #[serde(skip)]
-    pub id: Uuid,
+    pub id: ArticleId,
     pub slug: String,
     pub title: String,
     pub summary: String,

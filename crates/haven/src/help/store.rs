@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::platform::database::{DatabaseName, DatabaseServer, MigrationLock, migrate};
 
-use super::{ArticleStatus, ArticleSummary, Category, PublicArticle, SearchHit};
+use super::{ArticleId, ArticleStatus, ArticleSummary, Category, PublicArticle, SearchHit};
 
 pub static HELP_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/help");
 
@@ -78,7 +78,7 @@ pub async fn categories(db: impl PgExecutor<'_>) -> Result<Vec<Category>, sqlx::
 /// A new article (revision 1) and its first revision row.
 pub async fn insert_article(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ArticleId,
     fields: &ArticleFields,
     rendered: &super::markdown::Rendered,
     status: ArticleStatus,
@@ -91,7 +91,7 @@ pub async fn insert_article(
                                    body_text, tags, page_keys, revision, published_at, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $13)
         "#,
-        id,
+        id.0,
         fields.slug,
         fields.category_id,
         status.as_str(),
@@ -111,7 +111,7 @@ pub async fn insert_article(
 }
 
 /// Copies the article as it now is into its revisions.
-async fn save_revision(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+async fn save_revision(conn: &mut PgConnection, id: ArticleId) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"
         INSERT INTO help_revisions (article_id, revision, status, title, summary, body_markdown, category_id,
@@ -119,7 +119,7 @@ async fn save_revision(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Er
         SELECT id, revision, status, title, summary, body_markdown, category_id, tags, page_keys, updated_at
         FROM help_articles WHERE id = $1
         "#,
-        id
+        id.0
     )
     .execute(conn)
     .await?;
@@ -141,7 +141,7 @@ pub async fn published(db: impl PgExecutor<'_>, slug: &str) -> Result<Option<Pub
     .fetch_optional(db)
     .await?;
     Ok(row.map(|r| PublicArticle {
-        id: r.id,
+        id: ArticleId(r.id),
         slug: r.slug,
         title: r.title,
         summary: r.summary,
@@ -237,7 +237,7 @@ pub async fn count(
     db: impl PgExecutor<'_>,
     day: NaiveDate,
     metric: &str,
-    article: Option<Uuid>,
+    article: Option<ArticleId>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"
@@ -247,7 +247,7 @@ pub async fn count(
         "#,
         day,
         metric,
-        article
+        article.map(|a| a.0)
     )
     .execute(db)
     .await?;
@@ -281,7 +281,7 @@ pub async fn count_search(db: impl PgExecutor<'_>, day: NaiveDate, term: &str, z
 
 pub async fn insert_comment(
     db: impl PgExecutor<'_>,
-    article: Uuid,
+    article: ArticleId,
     day: NaiveDate,
     helpful: bool,
     comment: &str,
@@ -289,7 +289,7 @@ pub async fn insert_comment(
     sqlx::query!(
         "INSERT INTO help_comments (id, article_id, day, helpful, comment) VALUES ($1, $2, $3, $4, $5)",
         Uuid::now_v7(),
-        article,
+        article.0,
         day,
         helpful,
         comment
@@ -302,7 +302,7 @@ pub async fn insert_comment(
 /// An article as its editor sees it, whatever its status.
 #[derive(Debug, Clone)]
 pub struct ArticleRecord {
-    pub id: Uuid,
+    pub id: ArticleId,
     pub status: ArticleStatus,
     pub fields: ArticleFields,
     pub revision: i32,
@@ -313,7 +313,7 @@ pub struct ArticleRecord {
 /// One line of the editors' list.
 #[derive(Debug, Clone)]
 pub struct EditorListItem {
-    pub id: Uuid,
+    pub id: ArticleId,
     pub slug: String,
     pub title: String,
     pub status: ArticleStatus,
@@ -340,7 +340,7 @@ pub async fn all_articles(db: impl PgExecutor<'_>) -> Result<Vec<EditorListItem>
     Ok(rows
         .into_iter()
         .map(|r| EditorListItem {
-            id: r.id,
+            id: ArticleId(r.id),
             slug: r.slug,
             title: r.title,
             status: status_of(&r.status),
@@ -351,19 +351,19 @@ pub async fn all_articles(db: impl PgExecutor<'_>) -> Result<Vec<EditorListItem>
         .collect())
 }
 
-pub async fn article(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ArticleRecord>, sqlx::Error> {
+pub async fn article(db: impl PgExecutor<'_>, id: ArticleId) -> Result<Option<ArticleRecord>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
         SELECT id, slug, status, title, summary, body_markdown, category_id, tags, page_keys, revision,
                published_at, updated_at
         FROM help_articles WHERE id = $1
         "#,
-        id
+        id.0
     )
     .fetch_optional(db)
     .await?;
     Ok(row.map(|r| ArticleRecord {
-        id: r.id,
+        id: ArticleId(r.id),
         status: status_of(&r.status),
         fields: ArticleFields {
             slug: r.slug,
@@ -384,7 +384,7 @@ pub async fn article(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Article
 /// (someone else's save in between is not overwritten). Returns the new revision.
 pub async fn update_article(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ArticleId,
     expected: i32,
     fields: &ArticleFields,
     rendered: &super::markdown::Rendered,
@@ -398,7 +398,7 @@ pub async fn update_article(
         WHERE id = $1 AND revision = $2
         RETURNING revision
         "#,
-        id,
+        id.0,
         expected,
         fields.slug,
         fields.category_id,
@@ -423,7 +423,7 @@ pub async fn update_article(
 /// publication date is kept when an article is published again.
 pub async fn set_status(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ArticleId,
     expected: i32,
     status: ArticleStatus,
     now: DateTime<Utc>,
@@ -436,7 +436,7 @@ pub async fn set_status(
         WHERE id = $1 AND revision = $2
         RETURNING revision
         "#,
-        id,
+        id.0,
         expected,
         status.as_str(),
         now
@@ -461,13 +461,13 @@ pub struct Revision {
 }
 
 /// An article's revisions, newest first.
-pub async fn revisions(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Revision>, sqlx::Error> {
+pub async fn revisions(db: impl PgExecutor<'_>, id: ArticleId) -> Result<Vec<Revision>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
         SELECT revision, status, title, summary, body_markdown, saved_at
         FROM help_revisions WHERE article_id = $1 ORDER BY revision DESC
         "#,
-        id
+        id.0
     )
     .fetch_all(db)
     .await?;
@@ -517,7 +517,7 @@ pub struct ImageInfo {
 pub async fn insert_image(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    article: Uuid,
+    article: ArticleId,
     name: &str,
     content_type: &str,
     bytes: &[u8],
@@ -529,7 +529,7 @@ pub async fn insert_image(
         VALUES ($1, $2, $3, $4, $5, $6)
         "#,
         id,
-        article,
+        article.0,
         name,
         content_type,
         bytes,
@@ -540,14 +540,14 @@ pub async fn insert_image(
     Ok(())
 }
 
-pub async fn images_of(db: impl PgExecutor<'_>, article: Uuid) -> Result<Vec<ImageInfo>, sqlx::Error> {
+pub async fn images_of(db: impl PgExecutor<'_>, article: ArticleId) -> Result<Vec<ImageInfo>, sqlx::Error> {
     sqlx::query_as!(
         ImageInfo,
         r#"
         SELECT id, name, content_type, length(bytes)::int8 AS "size!"
         FROM help_images WHERE article_id = $1 ORDER BY created_at, name
         "#,
-        article
+        article.0
     )
     .fetch_all(db)
     .await

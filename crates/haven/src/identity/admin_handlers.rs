@@ -374,7 +374,7 @@ async fn users_page(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
     render(&UsersPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+        chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         users: store::list(&tenant.pool).await?,
         roles: role_choices(&[]),
         errors: FieldErrors::default(),
@@ -399,7 +399,7 @@ async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
         .filter_map(|(_, v)| Role::parse(v))
         .collect();
     let by = changed_by(&identity, &meta);
-    let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
+    let chrome = Chrome::for_user(&state.modules, &tenant, &identity).await?;
     match invite(&state, &tenant, &by, &value("email"), &value("display_name"), &roles).await {
         Ok((_, invitation)) => {
             let (notice, link) = match invitation {
@@ -493,7 +493,7 @@ async fn user_page_for(
         .map(|s| (s.id.to_string(), s.display_name, user.supervisor_id == Some(s.id)))
         .collect();
     Ok(UserPage {
-        chrome: Chrome::for_user(state, tenant, identity).await?.at("staff"),
+        chrome: Chrome::for_user(&state.modules, tenant, identity).await?.at("staff"),
         supervisors,
         roles: role_choices(&user.roles),
         user,

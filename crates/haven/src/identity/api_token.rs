@@ -4,7 +4,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
-use uuid::Uuid;
 
 use super::{User, UserId, UserStatus, secret, store};
 
@@ -12,9 +11,14 @@ pub const PREFIX: &str = "hvn_";
 pub const MAX_DAYS: i64 = 365;
 const TOUCH_EVERY: TimeDelta = TimeDelta::seconds(60);
 
+crate::typed_id!(
+    /// A personal API token.
+    TokenId
+);
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenSummary {
-    pub id: Uuid,
+    pub id: TokenId,
     pub name: String,
     pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -25,7 +29,7 @@ pub struct TokenSummary {
 /// A token as authentication sees it.
 #[derive(Debug, Clone)]
 pub struct TokenIdentity {
-    pub id: Uuid,
+    pub id: TokenId,
     pub user: User,
     pub scopes: Vec<String>,
 }
@@ -37,16 +41,16 @@ pub async fn create(
     scopes: &[String],
     now: DateTime<Utc>,
     lifetime: TimeDelta,
-) -> Result<(Uuid, String, DateTime<Utc>), sqlx::Error> {
+) -> Result<(TokenId, String, DateTime<Utc>), sqlx::Error> {
     let issued = secret::issue(PREFIX).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-    let id = Uuid::now_v7();
+    let id = TokenId::new();
     let expires_at = now + lifetime;
     sqlx::query!(
         r#"
         INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
         "#,
-        id,
+        id.0,
         user.0,
         name,
         &issued.hash[..],
@@ -67,7 +71,7 @@ pub async fn list_live(
     sqlx::query_as!(
         TokenSummary,
         r#"
-        SELECT id, name, scopes, created_at, expires_at, last_used_at FROM api_tokens
+        SELECT id AS "id: TokenId", name, scopes, created_at, expires_at, last_used_at FROM api_tokens
         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
         ORDER BY created_at DESC
         "#,
@@ -78,7 +82,6 @@ pub async fn list_live(
     .await
 }
 
-/// Revokes one of `user`'s tokens; `false` if there is no such live token.
 /// Revokes every live token of `user` (account recovery: a password change or reset, or
 /// a reset second factor); returns how many.
 pub async fn revoke_all(db: impl PgExecutor<'_>, user: UserId, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
@@ -92,10 +95,16 @@ pub async fn revoke_all(db: impl PgExecutor<'_>, user: UserId, now: DateTime<Utc
     Ok(revoked.rows_affected())
 }
 
-pub async fn revoke(db: impl PgExecutor<'_>, user: UserId, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+/// Revokes one of `user`'s tokens; `false` if there is no such live token.
+pub async fn revoke(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    id: TokenId,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let result = sqlx::query!(
         "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-        id,
+        id.0,
         user.0,
         now
     )
@@ -138,7 +147,7 @@ pub async fn authenticate(
             .await?;
     }
     Ok(Some(TokenIdentity {
-        id: row.id,
+        id: TokenId(row.id),
         user,
         scopes: row.scopes,
     }))

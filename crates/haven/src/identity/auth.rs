@@ -18,7 +18,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
-use uuid::Uuid;
 
 use super::api_token;
 use super::session::{self, Lookup, Session};
@@ -47,13 +46,13 @@ pub struct Identity {
 
 #[derive(Debug, Clone)]
 pub struct ApiTokenInfo {
-    pub id: Uuid,
+    pub id: super::api_token::TokenId,
     pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub id: Uuid,
+    pub id: super::session::SessionId,
     pub second_factor_done: bool,
     pub needs_second_factor: bool,
     pub needs_enrolment: bool,
@@ -81,7 +80,7 @@ impl Identity {
         }
     }
 
-    pub fn session_id(&self) -> Option<Uuid> {
+    pub fn session_id(&self) -> Option<super::session::SessionId> {
         self.session.as_ref().map(|s| s.id)
     }
 }

@@ -8,7 +8,6 @@ use axum::{Form, Json};
 
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::auth::{self, Identity};
 use super::service::{self, NextStep, SignInError, SignOut};
@@ -310,7 +309,7 @@ async fn second_factor_page(
         return Ok(Redirect::to("/").into_response());
     }
     render(&SecondFactorPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+        chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         error: None,
     })
 }
@@ -332,7 +331,7 @@ async fn second_factor_form(caller: Actor, Form(form): Form<CodeForm>) -> Result
             render_with_status(
                 status,
                 &SecondFactorPage {
-                    chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+                    chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
                     error: Some(message),
                 },
             )
@@ -385,7 +384,7 @@ async fn enrol_page(
         .await
         .map_err(|e| Error::internal(e.into()))?;
     render(&EnrolPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+        chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         qr_svg: enrolment.qr_svg,
         manual_key: enrolment.manual_key,
         required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
@@ -407,7 +406,7 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
     }
     match service::confirm_enrolment(&tenant, &state.clock, &meta, &identity, &form.code).await {
         Ok(codes) => render(&RecoveryCodesPage {
-            chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+            chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
             codes,
         }),
         Err(SignInError::InvalidCode) => {
@@ -417,7 +416,7 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EnrolPage {
-                    chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+                    chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
                     qr_svg: enrolment.qr_svg,
                     manual_key: enrolment.manual_key,
                     required: identity.session.as_ref().is_some_and(|s| s.needs_enrolment),
@@ -560,7 +559,7 @@ async fn account_page(
         })
         .collect();
     render(&AccountPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+        chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         user: user.clone(),
         recovery_left: two_factor::recovery_codes_left(&tenant.pool, user.id).await?,
         sign_ins,
@@ -568,7 +567,7 @@ async fn account_page(
 }
 
 struct SessionEntry {
-    id: Uuid,
+    id: super::session::SessionId,
     device: String,
     address: String,
     created: String,
@@ -610,13 +609,13 @@ async fn sessions_page(
         })
         .collect();
     render(&SessionsPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+        chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         sessions,
         notice: (query.notice.as_deref() == Some("ended")).then_some("That device is signed out."),
     })
 }
 
-async fn end_session_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn end_session_form(caller: Actor, Path(id): Path<super::session::SessionId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))
         .await
@@ -670,7 +669,10 @@ pub(crate) async fn sessions_api(caller: Actor) -> Result<Response, Error> {
 
 /// Sign out one of your devices.
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", params(("id" = uuid::Uuid, Path, description = "The session")), security(("session" = []), ("bearer" = [])), responses((status = 204, description = "Ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live session of yours", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn end_session_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn end_session_api(
+    caller: Actor,
+    Path(id): Path<super::session::SessionId>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     identity.session_only("Sessions are ended")?;
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Session(id))

@@ -142,7 +142,7 @@ async fn page(
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, Error> {
     render(&PasswordPage {
-        chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+        chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         errors: FieldErrors::default(),
         saved: query.contains_key("saved"),
     })
@@ -159,7 +159,7 @@ async fn form(caller: Actor, Form(body): Form<Change>) -> Result<Response, Error
         Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordPage {
-                chrome: Chrome::for_user(&state, &tenant, &identity).await?,
+                chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
                 errors: errors.into(),
                 saved: false,
             },

@@ -2,7 +2,6 @@
 
 use chrono::TimeDelta;
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::auth::Identity;
 use super::password::{PasswordError, PasswordHasher};
@@ -47,7 +46,7 @@ pub enum NextStep {
 
 pub struct SignedIn {
     pub session_token: String,
-    pub session_id: Uuid,
+    pub session_id: super::session::SessionId,
     pub next: NextStep,
     pub display_name: String,
 }
@@ -397,7 +396,7 @@ pub async fn sign_out(
 #[derive(Debug, Clone, Copy)]
 pub enum SignOut {
     This,
-    Session(Uuid),
+    Session(super::session::SessionId),
     Everywhere,
 }
 

@@ -6,7 +6,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
-use uuid::Uuid;
 
 use super::store::{self, SecuritySettings};
 use super::{User, UserId};
@@ -56,10 +55,15 @@ impl SecondFactorKind {
     }
 }
 
+crate::typed_id!(
+    /// A signed-in session (one device).
+    SessionId
+);
+
 /// A live session and its account.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub id: Uuid,
+    pub id: SessionId,
     pub user: User,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -78,7 +82,7 @@ pub enum Lookup {
 /// A session as listed on the "your sessions" page.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionSummary {
-    pub id: Uuid,
+    pub id: SessionId,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -96,14 +100,14 @@ pub struct NewSession<'a> {
     pub device: Option<String>,
 }
 
-pub async fn create(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<Uuid, sqlx::Error> {
-    let id = Uuid::now_v7();
+pub async fn create(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<SessionId, sqlx::Error> {
+    let id = SessionId::new();
     sqlx::query!(
         r#"
         INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, expires_at, client_ip, device)
         VALUES ($1, $2, $3, $4, $4, $5, $6, $7)
         "#,
-        id,
+        id.0,
         &new.token_hash[..],
         new.user.0,
         new.now,
@@ -153,11 +157,11 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
         lockout_minutes: row.lockout_minutes,
     };
     if now >= row.expires_at {
-        end(pool, row.id, EndReason::Expired, now).await?;
+        end(pool, SessionId(row.id), EndReason::Expired, now).await?;
         return Ok(Lookup::Gone);
     }
     if now >= row.last_seen_at + TimeDelta::minutes(i64::from(settings.idle_timeout_minutes)) {
-        end(pool, row.id, EndReason::Idle, now).await?;
+        end(pool, SessionId(row.id), EndReason::Idle, now).await?;
         return Ok(Lookup::Gone);
     }
     let user = User::try_from(store::UserRow {
@@ -172,7 +176,7 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
         has_second_factor: row.has_second_factor,
     })?;
     if user.status != super::UserStatus::Active {
-        end(pool, row.id, EndReason::UserDisabled, now).await?;
+        end(pool, SessionId(row.id), EndReason::UserDisabled, now).await?;
         return Ok(Lookup::Gone);
     }
     if now - row.last_seen_at >= TOUCH_EVERY {
@@ -185,7 +189,7 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
         .await?;
     }
     Ok(Lookup::Live(Box::new(Session {
-        id: row.id,
+        id: SessionId(row.id),
         user,
         created_at: row.created_at,
         expires_at: row.expires_at,
@@ -197,13 +201,13 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
 /// Ends one session; `false` if it was not live.
 pub async fn end(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: SessionId,
     reason: EndReason,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query!(
         "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL",
-        id,
+        id.0,
         now,
         reason.as_str()
     )
@@ -216,13 +220,13 @@ pub async fn end(
 pub async fn end_own(
     db: impl PgExecutor<'_>,
     user: UserId,
-    id: Uuid,
+    id: SessionId,
     reason: EndReason,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query!(
         "UPDATE sessions SET ended_at = $3, end_reason = $4 WHERE id = $1 AND user_id = $2 AND ended_at IS NULL",
-        id,
+        id.0,
         user.0,
         now,
         reason.as_str()
@@ -236,7 +240,7 @@ pub async fn end_own(
 pub async fn end_all(
     db: impl PgExecutor<'_>,
     user: UserId,
-    keep: Option<Uuid>,
+    keep: Option<SessionId>,
     reason: EndReason,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
@@ -246,7 +250,7 @@ pub async fn end_all(
         WHERE user_id = $1 AND ended_at IS NULL AND ($2::uuid IS NULL OR id <> $2)
         "#,
         user.0,
-        keep,
+        keep.map(|k| k.0),
         now,
         reason.as_str()
     )
@@ -259,7 +263,7 @@ pub async fn live_for_user(db: impl PgExecutor<'_>, user: UserId) -> Result<Vec<
     sqlx::query_as!(
         SessionSummary,
         r#"
-        SELECT id, created_at, last_seen_at, expires_at, client_ip, device,
+        SELECT id AS "id: SessionId", created_at, last_seen_at, expires_at, client_ip, device,
                second_factor_at IS NOT NULL AS "second_factor!"
         FROM sessions WHERE user_id = $1 AND ended_at IS NULL
         ORDER BY last_seen_at DESC
@@ -272,13 +276,13 @@ pub async fn live_for_user(db: impl PgExecutor<'_>, user: UserId) -> Result<Vec<
 
 pub async fn mark_second_factor(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: SessionId,
     kind: SecondFactorKind,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE sessions SET second_factor_at = $2, second_factor_kind = $3 WHERE id = $1",
-        id,
+        id.0,
         now,
         kind.as_str()
     )

@@ -162,7 +162,7 @@ async fn page(
 ) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
-    let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
+    let chrome = Chrome::for_user(&state.modules, &tenant, &identity).await?;
     let settings = tenant.settings().await?.security;
     render(&SecurityPage::new(
         chrome,
@@ -194,7 +194,7 @@ async fn form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -> Resul
         Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &SecurityPage::new(
-                Chrome::for_user(&state, &tenant, &identity).await?,
+                Chrome::for_user(&state.modules, &tenant, &identity).await?,
                 settings,
                 errors,
                 false,

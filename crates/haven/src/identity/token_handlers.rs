@@ -9,7 +9,6 @@ use axum::{Form, Json};
 use chrono::TimeDelta;
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::api_token::{self, MAX_DAYS, TokenSummary};
 use super::auth::Identity;
@@ -79,7 +78,7 @@ async fn create(
     meta: &RequestMeta,
     identity: &Identity,
     new: &NewToken,
-) -> Result<(Uuid, String, chrono::DateTime<chrono::Utc>), Error> {
+) -> Result<(api_token::TokenId, String, chrono::DateTime<chrono::Utc>), Error> {
     let now = state.clock.now();
     let mut tx = tenant.pool.begin().await?;
     let (id, token, expires_at) = api_token::create(
@@ -107,7 +106,7 @@ async fn revoke(
     tenant: &Tenant,
     meta: &RequestMeta,
     identity: &Identity,
-    id: Uuid,
+    id: api_token::TokenId,
 ) -> Result<(), Error> {
     let mut tx = tenant.pool.begin().await?;
     if !api_token::revoke(&mut *tx, identity.user.id, id, state.clock.now()).await? {
@@ -149,7 +148,7 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<TokensPage, Error> {
     Ok(TokensPage {
-        chrome: Chrome::for_user(state, tenant, identity).await?,
+        chrome: Chrome::for_user(&state.modules, tenant, identity).await?,
         tokens: api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?,
         scopes: state
             .modules
@@ -195,7 +194,7 @@ async fn create_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
     }
 }
 
-async fn revoke_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+async fn revoke_form(caller: Actor, Path(id): Path<api_token::TokenId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     revoke(&state, &tenant, &meta, &identity, id).await?;
@@ -244,7 +243,7 @@ pub(crate) async fn create_api(caller: Actor, Json(body): Json<CreateJson>) -> R
 
 /// Revoke one of your tokens.
 #[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}", tag = "tokens", params(("id" = uuid::Uuid, Path, description = "The token")), security(("session" = [])), responses((status = 204, description = "Revoked"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such live token of yours", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn revoke_api(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
+pub(crate) async fn revoke_api(caller: Actor, Path(id): Path<api_token::TokenId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     revoke(&state, &tenant, &meta, &identity, id).await?;

@@ -758,7 +758,7 @@ mod tests {
     fn a_token_can_do_less_than_its_owner_never_more() {
         let mut admin = person(&[Role::OrgAdmin]);
         admin.api_token = Some(crate::identity::auth::ApiTokenInfo {
-            id: uuid::Uuid::from_u128(9),
+            id: crate::identity::api_token::TokenId(uuid::Uuid::from_u128(9)),
             scopes: vec!["users:read".to_owned(), "audit:read".to_owned()],
         });
         assert!(may(&admin, &Action::ViewUsers).is_allowed());

@@ -19,7 +19,7 @@ use crate::referrals::ReferralId;
 use crate::validate::Problems;
 
 /// A new referral as sent by the API or the form.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralFields {
     /// `inbound` or `outbound`.
@@ -42,7 +42,15 @@ pub struct ReferralFields {
     pub received_on: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+crate::redacted_debug!(ReferralFields {
+    direction,
+    client_id,
+    source_kind,
+    urgency,
+    assigned_to
+});
+
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonFields {
     pub given_name: Option<String>,
@@ -52,6 +60,8 @@ pub struct PersonFields {
     pub phone: Option<String>,
     pub email: Option<String>,
 }
+
+crate::redacted_debug!(PersonFields {});
 
 fn validate(fields: &ReferralFields, today: NaiveDate) -> Result<NewReferral, Vec<FieldError>> {
     let mut problems = Problems::default();
@@ -240,7 +250,7 @@ pub async fn list(caller: &Actor, filter: &Filter) -> Result<Audited<ReferralPag
 }
 
 /// A move in the workflow.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveFields {
     /// `triaged`, `accepted`, `declined` or `closed`.
@@ -254,6 +264,12 @@ pub struct MoveFields {
     /// `routine`, `soon` or `urgent` (when triaging).
     pub urgency: Option<String>,
 }
+
+crate::redacted_debug!(MoveFields {
+    to,
+    assigned_to,
+    urgency
+});
 
 /// Moves a referral on. Accepting an inbound referral for someone new registers them as
 /// a client, with the assignee (or whoever accepted) as primary counsellor.

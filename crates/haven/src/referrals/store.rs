@@ -15,7 +15,7 @@ fn decode<T>(parsed: Option<T>, what: &str, value: &str) -> Result<T, sqlx::Erro
 }
 
 /// A referral as it is first recorded.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewReferral {
     pub direction: Direction,
     pub client_id: Option<ClientId>,
@@ -28,6 +28,14 @@ pub struct NewReferral {
     pub assigned_to: Option<UserId>,
     pub received_on: NaiveDate,
 }
+
+crate::redacted_debug!(NewReferral {
+    direction,
+    client_id,
+    source_kind,
+    urgency,
+    assigned_to
+});
 
 pub async fn insert(
     conn: &mut PgConnection,

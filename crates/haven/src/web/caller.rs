@@ -19,18 +19,13 @@ impl FromRequestParts<AppState> for Actor {
         let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
         let meta = RequestMeta::from_request_parts(parts, state).await?;
         let identity = Identity::from_request_parts(parts, state).await?;
-        Ok(Self {
-            state: state.clone(),
-            tenant,
-            meta,
-            identity,
-        })
+        Ok(Self::new(state.clone(), tenant, meta, identity))
     }
 }
 
 impl Actor {
     /// The page chrome for this person, with the organisation's zone.
     pub async fn chrome(&self) -> Result<Chrome, Error> {
-        Chrome::for_user(&self.state, &self.tenant, &self.identity).await
+        Chrome::for_user(self.modules(), &self.tenant, &self.identity).await
     }
 }

@@ -118,7 +118,7 @@ struct DocsPage {
 }
 
 pub async fn docs_page(caller: Actor) -> Result<Response, Error> {
-    let doc = caller.state.modules.openapi();
+    let doc = caller.modules().openapi();
     let mut operations = Vec::new();
     for (path, item) in &doc.paths.paths {
         let methods = [

@@ -7,7 +7,6 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::error::Error;
 use crate::identity::auth::Identity;
 use crate::platform::tenancy::Tenant;
-use crate::state::AppState;
 
 /// Changes with every release, so browsers may cache assets for long.
 pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,10 +68,12 @@ impl Chrome {
     }
 
     /// The chrome for someone signed in, with the navigation the policy allows them.
-    pub async fn for_user(state: &AppState, tenant: &Tenant, identity: &Identity) -> Result<Self, Error> {
-        let nav = state
-            .modules
-            .nav_for(|action| crate::policy::may(identity, action).is_allowed());
+    pub async fn for_user(
+        modules: &crate::module::Modules,
+        tenant: &Tenant,
+        identity: &Identity,
+    ) -> Result<Self, Error> {
+        let nav = modules.nav_for(|action| crate::policy::may(identity, action).is_allowed());
         Ok(Self {
             zone: tenant.settings().await?.time_zone,
             ..Self::signed_in(&tenant.record.display_name, identity, nav)

@@ -35,7 +35,7 @@ pub async fn write_article(
     let mut conn = app.state.help.pool.acquire().await.unwrap();
     store::insert_article(
         &mut conn,
-        Uuid::now_v7(),
+        haven::help::ArticleId::new(),
         &fields,
         &render(body),
         status,

@@ -59,7 +59,7 @@ pub async fn seed(pool: &PgPool) -> Uuid {
         tags: vec!["privacy".to_owned()],
         page_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
     };
-    let safe = Uuid::now_v7();
+    let safe = haven::help::ArticleId::new();
     let fields = article(
         "safe-contact",
         "Safe contact settings",
@@ -103,7 +103,7 @@ pub async fn seed(pool: &PgPool) -> Uuid {
     );
     store::insert_article(
         &mut conn,
-        Uuid::now_v7(),
+        haven::help::ArticleId::new(),
         &booking,
         &markdown::render(&booking.body_markdown),
         ArticleStatus::Published,
@@ -114,7 +114,7 @@ pub async fn seed(pool: &PgPool) -> Uuid {
     let draft = article("unfinished", "Not yet", "A draft.", &[]);
     store::insert_article(
         &mut conn,
-        Uuid::now_v7(),
+        haven::help::ArticleId::new(),
         &draft,
         &markdown::render(&draft.body_markdown),
         ArticleStatus::Draft,

@@ -30,7 +30,7 @@ fn settings() -> WorkerSettings {
 }
 
 /// Which worker ran which job, how often.
-type Runs = Arc<Mutex<HashMap<Uuid, Vec<String>>>>;
+type Runs = Arc<Mutex<HashMap<jobs::JobId, Vec<String>>>>;
 
 fn record(runs: &Runs, run: &JobRun, worker: &str) {
     runs.lock().unwrap().entry(run.id).or_default().push(worker.to_owned());
@@ -54,7 +54,7 @@ fn start<C: Clone + Send + Sync + 'static>(
     (stop, worker.spawn(stopped))
 }
 
-async fn enqueue(app: &TestApp, job: NewJob) -> Uuid {
+async fn enqueue(app: &TestApp, job: NewJob) -> jobs::JobId {
     let tenant = app.tenant("default");
     jobs::enqueue(&tenant.pool, &job, app.state.clock.now())
         .await
@@ -63,7 +63,7 @@ async fn enqueue(app: &TestApp, job: NewJob) -> Uuid {
 }
 
 /// Polls the job until `done` holds (or fails the test after ten seconds).
-async fn wait_for(app: &TestApp, id: Uuid, what: &str, done: impl Fn(&jobs::Job) -> bool) -> jobs::Job {
+async fn wait_for(app: &TestApp, id: jobs::JobId, what: &str, done: impl Fn(&jobs::Job) -> bool) -> jobs::Job {
     let tenant = app.tenant("default");
     for _ in 0..500 {
         let job = jobs::store::find(&tenant.pool, id).await.unwrap().expect("job");

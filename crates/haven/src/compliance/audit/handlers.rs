@@ -302,7 +302,7 @@ impl EventsPage {
 async fn events_page(caller: Actor, Query(query): Query<FilterQuery>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
-    let chrome = Chrome::for_user(&state, &tenant, &identity).await?;
+    let chrome = Chrome::for_user(&state.modules, &tenant, &identity).await?;
     let (filter, limit) = match query.parse() {
         Ok(parsed) => parsed,
         Err(errors) => {

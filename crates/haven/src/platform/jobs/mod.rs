@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
 
 pub use store::enqueue;
 pub use worker::{Handlers, JobFailure, JobRun, Worker, WorkerSettings};
@@ -84,10 +83,15 @@ impl NewJob {
     }
 }
 
+crate::typed_id!(
+    /// A job on the queue.
+    JobId
+);
+
 /// A job as the admin page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
-    pub id: Uuid,
+    pub id: JobId,
     pub kind: String,
     pub payload: serde_json::Value,
     pub state: JobState,
@@ -141,4 +145,45 @@ mod tests {
             assert!((0.0..=1.0).contains(&jitter));
         }
     }
+}
+
+/// What an admin may do to a job that is stuck or unwanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Queue a dead or discarded job again.
+    Retry,
+    /// Give up on a queued or dead job.
+    Discard,
+}
+
+/// Retries or discards a job, audited in the same transaction; a job not in a state
+/// that allows it is a conflict.
+pub async fn change(caller: &crate::actor::Actor, id: JobId, change: Change) -> Result<(), crate::error::Error> {
+    use crate::compliance::audit::{self, Outcome};
+    use crate::error::Error;
+    caller.authorize(&crate::policy::Action::ManageJobs).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    let job = store::find(&mut *tx, id).await?.ok_or(Error::NotFound)?;
+    let now = caller.now();
+    let (changed, action) = match change {
+        Change::Retry => (store::retry(&mut *tx, id, now).await?, "job.retry"),
+        Change::Discard => (store::discard(&mut *tx, id, now).await?, "job.discard"),
+    };
+    if !changed {
+        return Err(Error::conflict(format!(
+            "this job is {}; only dead or discarded jobs can be retried, and only queued or dead ones discarded",
+            job.state.as_str()
+        )));
+    }
+    audit::stage(
+        &mut tx,
+        &caller
+            .event(action, Outcome::Allowed)
+            .resource("job", id.to_string())
+            .reason(format!("kind {}", job.kind)),
+    )
+    .await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(())
 }

@@ -5,11 +5,9 @@ use askama::Template;
 use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
-use uuid::Uuid;
 
-use super::{Job, JobState, store};
+use super::{Job, JobId, JobState, store};
 use crate::actor::Actor;
-use crate::compliance::audit::{self, Outcome};
 use crate::error::Error;
 use crate::policy::Action;
 use crate::web::page::{Chrome, render};
@@ -72,7 +70,7 @@ struct JobPage {
 
 async fn job_page(
     caller: Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<JobId>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     caller.authorize(&Action::ManageJobs).await?;
@@ -90,42 +88,19 @@ async fn job_page(
     })
 }
 
-async fn retry_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
-    change(&caller, id, "job.retry").await
+async fn retry_form(caller: Actor, Path(id): Path<JobId>) -> Result<Response, Error> {
+    change(&caller, id, super::Change::Retry).await
 }
 
-async fn discard_form(caller: Actor, Path(id): Path<Uuid>) -> Result<Response, Error> {
-    change(&caller, id, "job.discard").await
+async fn discard_form(caller: Actor, Path(id): Path<JobId>) -> Result<Response, Error> {
+    change(&caller, id, super::Change::Discard).await
 }
 
-/// Retries or discards, audited in the same transaction; a job not in a state that
-/// allows it is a 409.
-async fn change(caller: &Actor, id: Uuid, action: &'static str) -> Result<Response, Error> {
-    caller.authorize(&Action::ManageJobs).await?;
-    let mut tx = caller.tenant.pool.begin().await?;
-    let job = store::find(&mut *tx, id).await?.ok_or(Error::NotFound)?;
-    let now = caller.now();
-    let changed = if action == "job.retry" {
-        store::retry(&mut *tx, id, now).await?
-    } else {
-        store::discard(&mut *tx, id, now).await?
+async fn change(caller: &Actor, id: JobId, change: super::Change) -> Result<Response, Error> {
+    super::change(caller, id, change).await?;
+    let done = match change {
+        super::Change::Retry => "retry",
+        super::Change::Discard => "discard",
     };
-    if !changed {
-        return Err(Error::conflict(format!(
-            "this job is {}; only dead or discarded jobs can be retried, and only queued or dead ones discarded",
-            job.state.as_str()
-        )));
-    }
-    audit::stage(
-        &mut tx,
-        &caller
-            .event(action, Outcome::Allowed)
-            .resource("job", id.to_string())
-            .reason(format!("kind {}", job.kind)),
-    )
-    .await?;
-    tx.commit().await?;
-    caller.tenant.audit.nudge();
-    let done = if action == "job.retry" { "retry" } else { "discard" };
     Ok(Redirect::to(&format!("/admin/jobs/{id}?done={done}")).into_response())
 }

@@ -6,18 +6,18 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::{Job, JobState, NewJob};
+use super::{Job, JobId, JobState, NewJob};
 
 /// Queues `job`; `None` when a job with the same unique key already exists.
-pub async fn enqueue(db: impl PgExecutor<'_>, job: &NewJob, now: DateTime<Utc>) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!(
+pub async fn enqueue(db: impl PgExecutor<'_>, job: &NewJob, now: DateTime<Utc>) -> Result<Option<JobId>, sqlx::Error> {
+    let id = sqlx::query_scalar!(
         r#"
         INSERT INTO jobs (id, kind, payload, run_at, max_attempts, unique_key, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
         ON CONFLICT (unique_key) DO NOTHING
         RETURNING id
         "#,
-        Uuid::now_v7(),
+        JobId::new().0,
         job.kind,
         job.payload,
         job.run_at,
@@ -26,13 +26,14 @@ pub async fn enqueue(db: impl PgExecutor<'_>, job: &NewJob, now: DateTime<Utc>) 
         now
     )
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(id.map(JobId))
 }
 
 /// A job a worker has claimed.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub id: Uuid,
+    pub id: JobId,
     pub kind: String,
     pub payload: serde_json::Value,
     /// This attempt's number, from 1.
@@ -62,7 +63,7 @@ pub async fn claim(
             LIMIT $3
             FOR UPDATE SKIP LOCKED
         )
-        RETURNING id, kind, payload, attempts AS attempt, max_attempts
+        RETURNING id AS "id: JobId", kind, payload, attempts AS attempt, max_attempts
         "#,
         worker,
         kinds,
@@ -76,10 +77,10 @@ pub async fn claim(
 
 /// Extends the lease of a job `worker` is running; false when the job is no longer
 /// theirs.
-pub async fn renew(pool: &PgPool, id: Uuid, worker: &str, lease_until: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn renew(pool: &PgPool, id: JobId, worker: &str, lease_until: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "UPDATE jobs SET locked_until = $3 WHERE id = $1 AND state = 'running' AND locked_by = $2",
-        id,
+        id.0,
         worker,
         lease_until
     )
@@ -88,14 +89,14 @@ pub async fn renew(pool: &PgPool, id: Uuid, worker: &str, lease_until: DateTime<
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn complete(pool: &PgPool, id: Uuid, worker: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn complete(pool: &PgPool, id: JobId, worker: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
         UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL,
                         updated_at = $3, finished_at = $3
         WHERE id = $1 AND state = 'running' AND locked_by = $2
         "#,
-        id,
+        id.0,
         worker,
         now
     )
@@ -108,7 +109,7 @@ pub async fn complete(pool: &PgPool, id: Uuid, worker: &str, now: DateTime<Utc>)
 /// used up or `retry_at` is `None`.
 pub async fn fail(
     pool: &PgPool,
-    id: Uuid,
+    id: JobId,
     worker: &str,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
@@ -124,7 +125,7 @@ pub async fn fail(
             locked_by = NULL, locked_until = NULL, last_error = $3, updated_at = $5
         WHERE id = $1 AND state = 'running' AND locked_by = $2
         "#,
-        id,
+        id.0,
         worker,
         error,
         retry_at,
@@ -137,14 +138,14 @@ pub async fn fail(
 
 /// Hands a job back untouched (the worker is shutting down): queued again at once, the
 /// attempt not counted.
-pub async fn release(pool: &PgPool, id: Uuid, worker: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn release(pool: &PgPool, id: JobId, worker: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
         UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), run_at = $3,
                         locked_by = NULL, locked_until = NULL, updated_at = $3
         WHERE id = $1 AND state = 'running' AND locked_by = $2
         "#,
-        id,
+        id.0,
         worker,
         now
     )
@@ -203,7 +204,7 @@ struct JobRow {
 impl From<JobRow> for Job {
     fn from(row: JobRow) -> Self {
         Self {
-            id: row.id,
+            id: JobId(row.id),
             kind: row.kind,
             payload: row.payload,
             // The table's check allows only these words.
@@ -221,7 +222,7 @@ impl From<JobRow> for Job {
     }
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Job>, sqlx::Error> {
+pub async fn find(db: impl PgExecutor<'_>, id: JobId) -> Result<Option<Job>, sqlx::Error> {
     let row = sqlx::query_as!(
         JobRow,
         r#"
@@ -229,7 +230,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Job>, sqlx
                last_error, created_at, updated_at, finished_at
         FROM jobs WHERE id = $1
         "#,
-        id
+        id.0
     )
     .fetch_optional(db)
     .await?;
@@ -271,13 +272,13 @@ pub async fn counts(db: impl PgExecutor<'_>) -> Result<Vec<(JobState, i64)>, sql
 }
 
 /// A dead or discarded job queued again with its attempts reset.
-pub async fn retry(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn retry(db: impl PgExecutor<'_>, id: JobId, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
         UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, finished_at = NULL, updated_at = $2
         WHERE id = $1 AND state IN ('dead', 'discarded')
         "#,
-        id,
+        id.0,
         now
     )
     .execute(db)
@@ -286,13 +287,13 @@ pub async fn retry(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> Res
 }
 
 /// A queued or dead job set aside for good.
-pub async fn discard(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn discard(db: impl PgExecutor<'_>, id: JobId, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
         UPDATE jobs SET state = 'discarded', finished_at = $2, updated_at = $2
         WHERE id = $1 AND state IN ('queued', 'dead')
         "#,
-        id,
+        id.0,
         now
     )
     .execute(db)

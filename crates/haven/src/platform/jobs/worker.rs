@@ -23,7 +23,7 @@ use crate::platform::tenancy::{Tenant, TenantDirectory};
 #[derive(Debug, Clone)]
 pub struct JobRun {
     pub tenant: Arc<Tenant>,
-    pub id: Uuid,
+    pub id: super::JobId,
     pub kind: String,
     pub payload: serde_json::Value,
     /// This attempt's number, from 1.
@@ -139,7 +139,7 @@ pub struct Worker<C> {
 
 /// Jobs running now, so that those still running at the end of the grace period can be
 /// handed back.
-type InFlight = Arc<Mutex<HashMap<Uuid, Arc<Tenant>>>>;
+type InFlight = Arc<Mutex<HashMap<super::JobId, Arc<Tenant>>>>;
 
 impl<C: Clone + Send + Sync + 'static> Worker<C> {
     pub fn new(
@@ -271,7 +271,7 @@ impl<C: Clone + Send + Sync + 'static> Worker<C> {
         }
         running.abort_all();
         while running.join_next().await.is_some() {}
-        let left: Vec<(Uuid, Arc<Tenant>)> = in_flight
+        let left: Vec<(super::JobId, Arc<Tenant>)> = in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain()
@@ -351,7 +351,7 @@ impl Execution {
 
     /// Renews the lease every third of it; completes only when the job is no longer
     /// this worker's.
-    async fn heartbeat(&self, tenant: &Tenant, id: Uuid) {
+    async fn heartbeat(&self, tenant: &Tenant, id: super::JobId) {
         let every = self.settings.lease / 3;
         loop {
             tokio::time::sleep(every).await;
