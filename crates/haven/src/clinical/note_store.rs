@@ -1,5 +1,6 @@
 //! Notes in the database. Bodies arrive and leave sealed; the service opens them.
 
+use crate::policy::PsychotherapyScope;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -72,6 +73,10 @@ pub struct StoredNote {
     pub updated_at: DateTime<Utc>,
     /// The author's supervisor.
     pub author_supervisor: Option<UserId>,
+    /// Who wrote the note's first version, and their supervisor: psychotherapy access
+    /// follows them through every amendment.
+    pub original_author: UserId,
+    pub original_author_supervisor: Option<UserId>,
 }
 
 fn decode<T>(value: Option<T>, what: &str, text: &str) -> Result<T, sqlx::Error> {
@@ -115,6 +120,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: NoteId) -> Result<Option<StoredNo
         r#"
         SELECT n.id, n.thread_id, n.client_id, n.appointment_id, n.category, n.template, n.author_id,
                a.display_name AS author_name, a.supervisor_id AS author_supervisor,
+               root.author_id AS original_author, ra.supervisor_id AS "original_author_supervisor?",
                n.body, n.status, n.amends_id, n.amendment_reason, n.content_hash,
                n.signed_by, s.display_name AS "signer_name?", n.signed_at,
                n.needs_cosign, n.cosigned_by, c.display_name AS "cosigner_name?", n.cosigned_at,
@@ -123,6 +129,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: NoteId) -> Result<Option<StoredNo
                  AS "superseded!"
         FROM notes n
         JOIN users a ON a.id = n.author_id
+        JOIN notes root ON root.id = n.thread_id
+        JOIN users ra ON ra.id = root.author_id
         LEFT JOIN users s ON s.id = n.signed_by
         LEFT JOIN users c ON c.id = n.cosigned_by
         WHERE n.id = $1
@@ -145,6 +153,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: NoteId) -> Result<Option<StoredNo
         version: r.version,
         updated_at: r.updated_at,
         author_supervisor: r.author_supervisor.map(UserId),
+        original_author: UserId(r.original_author),
+        original_author_supervisor: r.original_author_supervisor.map(UserId),
     }))
 }
 
@@ -227,22 +237,22 @@ pub async fn open_amendment(db: impl PgExecutor<'_>, id: NoteId) -> Result<Optio
         .await
 }
 
-/// Who may see which psychotherapy notes in a list: their authors, and (for a
-/// supervisor) their supervisees'.
-#[derive(Debug, Clone, Copy)]
-pub struct PsychotherapyReader {
-    pub user: UserId,
-    pub supervisor: bool,
-}
-
 /// The client's notes (or one note's versions, with `thread`), newest first: every
-/// version, psychotherapy notes only for `reader`'s own or supervisees'.
+/// version, psychotherapy notes only as the policy's `scope` says (by the note's
+/// original author, as a single note is opened).
 pub async fn list_for_client(
     db: impl PgExecutor<'_>,
     client: ClientId,
     thread: Option<NoteId>,
-    reader: PsychotherapyReader,
+    scope: PsychotherapyScope,
 ) -> Result<Vec<NoteSummary>, sqlx::Error> {
+    let (reader, through_supervision) = match scope {
+        PsychotherapyScope::Own {
+            user,
+            through_supervision,
+        } => (Some(user), through_supervision),
+        PsychotherapyScope::Nothing => (None, false),
+    };
     let rows = sqlx::query!(
         r#"
         SELECT n.id, n.thread_id, n.client_id, n.appointment_id, n.category, n.template, n.author_id,
@@ -250,16 +260,19 @@ pub async fn list_for_client(
                n.cosigned_at, n.created_at,
                EXISTS (SELECT 1 FROM notes later WHERE later.amends_id = n.id AND later.status = 'signed')
                  AS "superseded!"
-        FROM notes n JOIN users a ON a.id = n.author_id
+        FROM notes n
+        JOIN users a ON a.id = n.author_id
+        JOIN notes root ON root.id = n.thread_id
+        JOIN users ra ON ra.id = root.author_id
         WHERE n.client_id = $1
-          AND (n.category = 'clinical' OR n.author_id = $2 OR ($3 AND a.supervisor_id = $2))
+          AND (n.category = 'clinical' OR root.author_id = $2 OR ($3 AND ra.supervisor_id = $2))
           AND ($4::uuid IS NULL OR n.thread_id = $4)
         ORDER BY n.created_at DESC
         LIMIT 500
         "#,
         client as _,
-        reader.user as _,
-        reader.supervisor,
+        reader as _,
+        through_supervision,
         thread as _
     )
     .fetch_all(db)

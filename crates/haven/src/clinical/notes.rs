@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::note_store::{self, AwaitingCosign, NewNote, NoteOwed, PsychotherapyReader, StoredNote};
+use super::note_store::{self, AwaitingCosign, NewNote, NoteOwed, StoredNote};
 use super::{Note, NoteField, NoteStatus, NoteSummary, NoteTemplate};
 use crate::actor::Actor;
 use crate::appointments::AppointmentId;
@@ -16,9 +16,8 @@ use crate::clinical::NoteId;
 use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks::{self, StoragePolicy};
 use crate::error::{Error, FieldError};
-use crate::identity::Role;
 use crate::identity::UserId;
-use crate::policy::{Action, ClientFacts, NoteFacts};
+use crate::policy::{self, Action, ClientFacts, NoteFacts};
 
 /// A new note or a draft's changes, as the API and the form send them.
 #[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -126,6 +125,8 @@ async fn load(caller: &Actor, id: NoteId) -> Result<(NoteFacts, StoredNote), Err
         signed: stored.summary.status == NoteStatus::Signed,
         is_author: stored.summary.author.id == me,
         supervises_author: stored.author_supervisor == Some(me),
+        is_original_author: stored.original_author == me,
+        supervises_original_author: stored.original_author_supervisor == Some(me),
     };
     Ok((facts, stored))
 }
@@ -476,7 +477,8 @@ pub async fn view(caller: &Actor, id: NoteId) -> Result<Audited<NoteWithHistory>
     let thread = stored.summary.thread_id;
     let values = open_body(caller, &stored).await?;
     let note = opened(stored, &values);
-    let mut versions = note_store::list_for_client(&caller.tenant.pool, client, Some(thread), reader(caller)).await?;
+    let scope = policy::psychotherapy_scope(&caller.identity, facts.client);
+    let mut versions = note_store::list_for_client(&caller.tenant.pool, client, Some(thread), scope).await?;
     versions.reverse();
     let hash_verified = (note.status == NoteStatus::Signed).then(|| hash_holds(&note));
     let event = stage_event(caller, "note.read", id, client);
@@ -495,18 +497,18 @@ pub async fn view(caller: &Actor, id: NoteId) -> Result<Audited<NoteWithHistory>
         .await?)
 }
 
-fn reader(caller: &Actor) -> PsychotherapyReader {
-    PsychotherapyReader {
-        user: caller.identity.user.id.0.into(),
-        supervisor: caller.identity.user.has_role(Role::Supervisor),
-    }
+/// How the caller stands to a note, and its client: for what is attached to the note.
+pub async fn facts(caller: &Actor, id: NoteId) -> Result<(ClientId, NoteFacts), Error> {
+    let (facts, stored) = load(caller, id).await?;
+    Ok((stored.summary.client_id, facts))
 }
 
 /// The client's notes the caller may see (no bodies), recorded in the audit trail.
 pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<NoteSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
-    let notes = note_store::list_for_client(&caller.tenant.pool, client, None, reader(caller)).await?;
+    let scope = policy::psychotherapy_scope(&caller.identity, facts);
+    let notes = note_store::list_for_client(&caller.tenant.pool, client, None, scope).await?;
     let event = caller
         .event("note.list", Outcome::Allowed)
         .resource("client", client.to_string())

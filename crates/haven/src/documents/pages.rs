@@ -70,7 +70,10 @@ async fn tab(caller: &Actor, client: ClientId, error: Option<String>) -> Result<
         .collect();
     Ok(DocumentsTab {
         chrome: caller.chrome().await?.at("clients"),
-        can_upload: caller.may(&Action::UploadDocument(head.facts)),
+        can_upload: caller.may(&Action::UploadDocument(crate::policy::DocumentFacts {
+            client: head.facts,
+            note: None,
+        })),
         head,
         documents,
         accepted: ALLOWED_TYPES

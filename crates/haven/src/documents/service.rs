@@ -18,7 +18,7 @@ use crate::compliance::networks::{self, StoragePolicy};
 use crate::compliance::storage::{Accountable, ObjectWriter, StorageError, Target};
 use crate::documents::DocumentId;
 use crate::error::{Error, FieldError};
-use crate::policy::Action;
+use crate::policy::{Action, ClientFacts, DocumentFacts, NoteFacts};
 use crate::upload::{FileUpload, IncomingFile};
 
 /// Where an upload goes and what it joins.
@@ -65,11 +65,26 @@ fn accountable(caller: &Actor) -> Accountable<'_> {
     }
 }
 
+/// How the caller stands to a document of a client they have facts for: the note's
+/// facts when it is attached to one, since an attachment takes the note's rules.
+async fn document_facts(caller: &Actor, client: ClientFacts, note: Option<NoteId>) -> Result<DocumentFacts, Error> {
+    let note = match note {
+        Some(note) => Some(crate::clinical::notes::facts(caller, note).await?.1),
+        None => None,
+    };
+    Ok(DocumentFacts { client, note })
+}
+
 /// Checks the client, the caller, the network and the note; returns the record's policy
-/// and hipaa_exempt flag.
+/// and hipaa_exempt flag. Attaching to a note is changing its draft: its author only.
 async fn admit(caller: &Actor, client: ClientId, options: &UploadOptions) -> Result<(StoragePolicy, bool), Error> {
     let facts = client_facts(caller, client).await?;
-    caller.authorize(&Action::UploadDocument(facts)).await?;
+    caller
+        .authorize(&Action::UploadDocument(DocumentFacts {
+            client: facts,
+            note: None,
+        }))
+        .await?;
     let pool = &caller.tenant.pool;
     let exempt = crate::clinical::note_store::client_exempt(pool, client)
         .await?
@@ -77,21 +92,29 @@ async fn admit(caller: &Actor, client: ClientId, options: &UploadOptions) -> Res
     let policy = record_policy(caller, exempt).await?;
     networks::require_approved_network(caller, policy, ("client", client.to_string()), client).await?;
     if let Some(note) = options.note_id {
-        match store::note_for_attachment(pool, note).await? {
-            Some((owner, _)) if owner != client => {
-                return Err(Error::Invalid(vec![FieldError::new(
-                    "note_id",
-                    "not a note of this client",
-                )]));
-            }
-            None => return Err(Error::Invalid(vec![FieldError::new("note_id", "no such note")])),
-            Some((_, false)) => {
-                return Err(Error::conflict(
-                    "That note is signed and final; attach the document to the client, or to an amendment.".to_owned(),
-                ));
-            }
-            Some((_, true)) => {}
+        let (owner, note) = crate::clinical::notes::facts(caller, note)
+            .await
+            .map_err(|err| match err {
+                Error::NotFound => Error::Invalid(vec![FieldError::new("note_id", "no such note")]),
+                other => other,
+            })?;
+        if owner != client {
+            return Err(Error::Invalid(vec![FieldError::new(
+                "note_id",
+                "not a note of this client",
+            )]));
         }
+        if note.signed {
+            return Err(Error::conflict(
+                "That note is signed and final; attach the document to the client, or to an amendment.".to_owned(),
+            ));
+        }
+        caller
+            .authorize(&Action::UploadDocument(DocumentFacts {
+                client: facts,
+                note: Some(note),
+            }))
+            .await?;
     }
     Ok((policy, exempt))
 }
@@ -282,14 +305,29 @@ async fn opened(caller: &Actor, d: &StoredDocument) -> Result<Document, Error> {
     })
 }
 
-/// The client's documents, newest first, recorded in the audit trail.
+/// The client's documents the caller may open, newest first, recorded in the audit
+/// trail: one attached to a note is listed only to those who may open the note.
 pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<Document>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;
     let stored = store::list_for_client(&caller.tenant.pool, client).await?;
+    let mut notes: std::collections::HashMap<NoteId, NoteFacts> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(stored.len());
     for d in &stored {
-        out.push(opened(caller, d).await?);
+        let note = match d.note_id.map(|id| (id, notes.get(&id).copied())) {
+            Some((_, Some(known))) => Some(known),
+            Some((id, None)) => {
+                let found = document_facts(caller, facts, Some(id)).await?.note;
+                if let Some(found) = found {
+                    notes.insert(id, found);
+                }
+                found
+            }
+            None => None,
+        };
+        if caller.may(&Action::OpenDocument(DocumentFacts { client: facts, note })) {
+            out.push(opened(caller, d).await?);
+        }
     }
     let event = caller
         .event("document.list", Outcome::Allowed)
@@ -308,7 +346,8 @@ pub struct Download {
 pub async fn download(caller: &Actor, id: DocumentId) -> Result<Audited<Download>, Error> {
     let stored = store::find(&caller.tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let facts = client_facts(caller, stored.client_id).await?;
-    caller.authorize(&Action::ViewDocuments(facts)).await?;
+    let facts = document_facts(caller, facts, stored.note_id).await?;
+    caller.authorize(&Action::OpenDocument(facts)).await?;
     let policy = record_policy(caller, stored.hipaa_exempt).await?;
     networks::require_approved_network(caller, policy, ("document", id.to_string()), stored.client_id).await?;
     let document = opened(caller, &stored).await?;

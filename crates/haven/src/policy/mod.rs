@@ -55,9 +55,36 @@ pub struct NoteFacts {
     /// A psychotherapy note: its author and the author's supervisors only.
     pub psychotherapy: bool,
     pub signed: bool,
+    /// Wrote this version (a draft is changed and signed by its author only).
     pub is_author: bool,
-    /// The author's supervisor (`users.supervisor_id`).
+    /// This version's author's supervisor (`users.supervisor_id`): co-signs it.
     pub supervises_author: bool,
+    /// Wrote the note's first version. An amendment keeps the original author's access
+    /// rule, whoever wrote the amendment.
+    pub is_original_author: bool,
+    /// The original author's supervisor.
+    pub supervises_original_author: bool,
+}
+
+/// How the person asking stands to one document: the client's, and the note's when it
+/// is attached to one (an attachment takes the note's rules).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocumentFacts {
+    pub client: ClientFacts,
+    pub note: Option<NoteFacts>,
+}
+
+/// Which psychotherapy notes of one client a list may show: the policy's rule for many
+/// notes at once, applied by the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsychotherapyScope {
+    /// Those whose original author is `user`, or (`through_supervision`) whose original
+    /// author `user` supervises.
+    Own {
+        user: UserId,
+        through_supervision: bool,
+    },
+    Nothing,
 }
 
 /// Which appointments a list or calendar may show: the policy's answer for many at once,
@@ -174,10 +201,13 @@ pub enum Action {
     RecordAssessment(ClientFacts),
     /// Say what was done about a safety alert.
     AcknowledgeAlert(ClientFacts),
-    /// Attach a document to a client or a note.
-    UploadDocument(ClientFacts),
-    /// List and download a client's documents.
+    /// Attach a document to a client or to a draft note.
+    UploadDocument(DocumentFacts),
+    /// A client's documents tab and list (each document in it is then held to
+    /// [`Action::OpenDocument`]).
     ViewDocuments(ClientFacts),
+    /// See one document in a list and download it.
+    OpenDocument(DocumentFacts),
     /// Write, publish and archive help articles; manage categories and images; see the
     /// help centre's anonymous usage counts.
     EditHelp,
@@ -207,9 +237,11 @@ impl Action {
             | Self::ChangeAppointment(_)
             | Self::SetAvailability { .. }
             | Self::ManageRooms => Scope::AppointmentsWrite,
-            Self::ViewNote(_) | Self::ViewCosignQueue | Self::ViewLateNotes | Self::ViewDocuments(_) => {
-                Scope::ClinicalRead
-            }
+            Self::ViewNote(_)
+            | Self::ViewCosignQueue
+            | Self::ViewLateNotes
+            | Self::ViewDocuments(_)
+            | Self::OpenDocument(_) => Scope::ClinicalRead,
             Self::WriteNote { .. }
             | Self::EditDraft(_)
             | Self::SignNote(_)
@@ -264,6 +296,7 @@ impl Action {
             Self::AcknowledgeAlert(_) => "safety_alert.acknowledge",
             Self::UploadDocument(_) => "document.upload",
             Self::ViewDocuments(_) => "documents.view",
+            Self::OpenDocument(_) => "document.open",
             Self::EditHelp => "help.edit",
         }
     }
@@ -373,8 +406,9 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
             }
         }
         Action::SetHipaaExempt => allow_if(has(Role::OrgAdmin), "only organisation admins change hipaa_exempt"),
+        // Never through break-glass: emergency access must not turn into lasting access.
         Action::ManageCareTeam(facts) => allow_if(
-            has(Role::OrgAdmin) || (has(Role::Supervisor) && reaches(identity, *facts)),
+            has(Role::OrgAdmin) || (has(Role::Supervisor) && reaches_without_break_glass(identity, *facts)),
             "only organisation admins and the client's supervisor change the care team",
         ),
         Action::ViewClinical(facts) => {
@@ -418,7 +452,8 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
         | Action::RecordAssessment(_)
         | Action::AcknowledgeAlert(_)
         | Action::UploadDocument(_)
-        | Action::ViewDocuments(_) => may_keep_records(identity, action),
+        | Action::ViewDocuments(_)
+        | Action::OpenDocument(_) => may_keep_records(identity, action),
         Action::EditHelp => allow_if(has(Role::HelpEditor), "only help editors write help articles"),
     }
 }
@@ -431,10 +466,50 @@ fn writes_notes(identity: &Identity) -> bool {
 
 const PSYCHOTHERAPY_ONLY: &str = "psychotherapy notes are read only by their author and the author's supervisors";
 
-/// A psychotherapy note: its author, and a supervisor of its author; never through
-/// break-glass, never for admins, auditors, front desk or case managers.
+/// A psychotherapy note: its original author and the original author's supervisor,
+/// while they reach the client through the care team or supervision (someone taken off
+/// the care team loses it); never through break-glass, never for admins, auditors,
+/// front desk or case managers. Amendments follow the original author's rule.
 fn opens_psychotherapy(identity: &Identity, facts: NoteFacts) -> bool {
-    (facts.is_author && writes_notes(identity)) || (facts.supervises_author && identity.user.has_role(Role::Supervisor))
+    reaches_without_break_glass(identity, facts.client)
+        && ((facts.is_original_author && writes_notes(identity))
+            || (facts.supervises_original_author && identity.user.has_role(Role::Supervisor)))
+}
+
+/// Which psychotherapy notes of a client lists show this person: [`opens_psychotherapy`]
+/// for many notes at once.
+pub fn psychotherapy_scope(identity: &Identity, client: ClientFacts) -> PsychotherapyScope {
+    let supervisor = identity.user.has_role(Role::Supervisor);
+    if reaches_without_break_glass(identity, client) && (writes_notes(identity) || supervisor) {
+        PsychotherapyScope::Own {
+            user: identity.user.id,
+            through_supervision: supervisor,
+        }
+    } else {
+        PsychotherapyScope::Nothing
+    }
+}
+
+/// Reading one note: a psychotherapy note by [`opens_psychotherapy`], any other by
+/// whoever reaches the client.
+fn views_note(identity: &Identity, facts: NoteFacts, reached: impl Fn(ClientFacts) -> Decision) -> Decision {
+    if facts.psychotherapy {
+        allow_if(opens_psychotherapy(identity, facts), PSYCHOTHERAPY_ONLY)
+    } else {
+        reached(facts.client)
+    }
+}
+
+/// Changing a draft (its body, its attachments) or signing it: its author only.
+fn edits_draft(identity: &Identity, facts: NoteFacts) -> Decision {
+    if facts.signed {
+        Decision::Deny("a signed note is final; amend it instead")
+    } else {
+        allow_if(
+            facts.is_author && writes_notes(identity),
+            "only the note's author changes or signs it",
+        )
+    }
 }
 
 /// Clinical records: notes, assessments, safety alerts and documents. Clinical staff who
@@ -460,23 +535,8 @@ fn may_keep_records(identity: &Identity, action: &Action) -> Decision {
                 reached(*client)
             }
         }
-        Action::ViewNote(facts) => {
-            if facts.psychotherapy {
-                allow_if(opens_psychotherapy(identity, *facts), PSYCHOTHERAPY_ONLY)
-            } else {
-                reached(facts.client)
-            }
-        }
-        Action::EditDraft(facts) | Action::SignNote(facts) => {
-            if facts.signed {
-                Decision::Deny("a signed note is final; amend it instead")
-            } else {
-                allow_if(
-                    facts.is_author && writes_notes(identity),
-                    "only the note's author changes or signs it",
-                )
-            }
-        }
+        Action::ViewNote(facts) => views_note(identity, *facts, reached),
+        Action::EditDraft(facts) | Action::SignNote(facts) => edits_draft(identity, *facts),
         Action::AmendNote(facts) => {
             if !facts.signed {
                 Decision::Deny("a draft is changed, not amended")
@@ -497,10 +557,18 @@ fn may_keep_records(identity: &Identity, action: &Action) -> Decision {
             "only supervisors co-sign notes",
         ),
         Action::ViewLateNotes => allow_if(writes_notes(identity), "only counsellors and supervisors write notes"),
-        Action::RecordAssessment(facts)
-        | Action::AcknowledgeAlert(facts)
-        | Action::UploadDocument(facts)
-        | Action::ViewDocuments(facts) => reached(*facts),
+        Action::RecordAssessment(facts) | Action::AcknowledgeAlert(facts) | Action::ViewDocuments(facts) => {
+            reached(*facts)
+        }
+        // A document attached to a note takes the note's rules.
+        Action::UploadDocument(DocumentFacts { client, note }) => match (reached(*client), note) {
+            (Decision::Allow, Some(note)) => edits_draft(identity, *note),
+            (decision, _) => decision,
+        },
+        Action::OpenDocument(DocumentFacts { client, note }) => match note {
+            Some(note) => views_note(identity, *note, reached),
+            None => reached(*client),
+        },
         _ => Decision::Deny("not a clinical records action"),
     }
 }
@@ -868,6 +936,8 @@ mod tests {
                 signed: true,
                 is_author,
                 supervises_author,
+                is_original_author: is_author,
+                supervises_original_author: supervises_author,
             };
             [
                 note(ClientFacts::default(), false, false),
@@ -875,6 +945,10 @@ mod tests {
                 note(glass, false, false),
                 note(team, true, false),
                 note(supervising, false, true),
+                // The author taken off the care team; the author's supervisor reaching
+                // the client through break-glass only.
+                note(ClientFacts::default(), true, false),
+                note(glass, false, true),
             ]
         };
         let row = |identity: &Identity, psychotherapy: bool, make: &dyn Fn(NoteFacts) -> Action| -> String {
@@ -889,16 +963,47 @@ mod tests {
                 })
                 .collect()
         };
-        // view clinical, view psychotherapy, amend clinical, amend psychotherapy, co-sign
+        // view clinical, view psychotherapy, amend clinical, amend psychotherapy, co-sign,
+        // open a document attached to a psychotherapy note, attach one to a psychotherapy
+        // draft, open a document attached to no note
+        let none = ".......";
         let expected = [
-            (Clinician, [".YYY.", "...Y.", ".YYY.", "...Y.", "....."]),
-            (CaseManager, [".YYY.", ".....", ".....", ".....", "....."]),
-            (Supervisor, [".YYYY", "...YY", ".YYYY", "...YY", "....Y"]),
-            (FrontDesk, [".....", ".....", ".....", ".....", "....."]),
-            (OrgAdmin, [".....", ".....", ".....", ".....", "....."]),
-            (Auditor, [".....", ".....", ".....", ".....", "....."]),
-            (HelpEditor, [".....", ".....", ".....", ".....", "....."]),
+            (
+                Clinician,
+                [
+                    ".YYY..Y", "...Y...", ".YYY..Y", "...Y...", none, "...Y...", "...Y...", ".YYY..Y",
+                ],
+            ),
+            (CaseManager, [".YYY..Y", none, none, none, none, none, none, ".YYY..Y"]),
+            (
+                Supervisor,
+                [
+                    ".YYYY.Y", "...YY..", ".YYYY.Y", "...YY..", "....Y.Y", "...YY..", "...Y...", ".YYYY.Y",
+                ],
+            ),
+            (FrontDesk, [none; 8]),
+            (OrgAdmin, [none; 8]),
+            (Auditor, [none; 8]),
+            (HelpEditor, [none; 8]),
         ];
+        let attached = |note: NoteFacts| {
+            Action::OpenDocument(DocumentFacts {
+                client: note.client,
+                note: Some(note),
+            })
+        };
+        let attach_to_draft = |note: NoteFacts| {
+            Action::UploadDocument(DocumentFacts {
+                client: note.client,
+                note: Some(NoteFacts { signed: false, ..note }),
+            })
+        };
+        let unattached = |note: NoteFacts| {
+            Action::OpenDocument(DocumentFacts {
+                client: note.client,
+                note: None,
+            })
+        };
         assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
         for (role, rows) in expected {
             let identity = person(&[role]);
@@ -908,6 +1013,9 @@ mod tests {
                 row(&identity, false, &Action::AmendNote),
                 row(&identity, true, &Action::AmendNote),
                 row(&identity, false, &Action::CosignNote),
+                row(&identity, true, &attached),
+                row(&identity, true, &attach_to_draft),
+                row(&identity, true, &unattached),
             ];
             assert_eq!(got, rows.map(str::to_owned), "{role}");
         }
@@ -943,7 +1051,10 @@ mod tests {
             let identity = person(&[role]);
             for action in [
                 Action::RecordAssessment(team),
-                Action::UploadDocument(team),
+                Action::UploadDocument(DocumentFacts {
+                    client: team,
+                    note: None,
+                }),
                 Action::ViewDocuments(team),
                 Action::AcknowledgeAlert(team),
                 Action::ViewLateNotes,
@@ -954,6 +1065,58 @@ mod tests {
         }
         assert!(may(&person(&[CaseManager]), &Action::RecordAssessment(team)).is_allowed());
         assert!(may(&person(&[CaseManager]), &Action::ViewDocuments(glass)).is_allowed());
+    }
+
+    /// Every role holding break-glass (and, for comparison, reaching the client through
+    /// supervision or the care team) against the actions that change who has access or
+    /// move a referral. Emergency access never changes the care team; admins change it
+    /// without reaching the client. `Y` allowed, `.` denied.
+    #[test]
+    fn role_by_care_team_and_referral_matrix_with_break_glass() {
+        use Role::{Auditor, CaseManager, Clinician, FrontDesk, HelpEditor, OrgAdmin, Supervisor};
+        let glass = ClientFacts {
+            break_glass: true,
+            ..ClientFacts::default()
+        };
+        let supervising = ClientFacts {
+            supervises_care_team: true,
+            ..ClientFacts::default()
+        };
+        let team = ClientFacts {
+            on_care_team: true,
+            ..ClientFacts::default()
+        };
+        let referral = ReferralFacts {
+            client: Some(glass),
+            assigned_to_them: false,
+        };
+        let actions = [
+            Action::ManageCareTeam(glass),
+            Action::ManageCareTeam(supervising),
+            Action::ManageCareTeam(team),
+            Action::ViewReferral(referral),
+            Action::MoveReferral(referral),
+            Action::ViewClinical(glass),
+            Action::OpenBreakGlass(glass),
+        ];
+        let expected = [
+            (Clinician, "...YYYY"),
+            (CaseManager, "...YYYY"),
+            (Supervisor, ".YYYYYY"),
+            (FrontDesk, "......."),
+            (OrgAdmin, "YYY...."),
+            (Auditor, "......."),
+            (HelpEditor, "......."),
+        ];
+        assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
+        for (role, row) in expected {
+            let identity = person(&[role]);
+            let got: String = actions
+                .iter()
+                .map(|a| if may(&identity, a).is_allowed() { 'Y' } else { '.' })
+                .collect();
+            assert_eq!(got, row, "{role}");
+        }
     }
 
     #[test]

@@ -319,6 +319,17 @@ pub async fn move_on(caller: &Actor, id: ReferralId, fields: &MoveFields) -> Res
     let now = caller.now();
     let me = caller.identity.user.id;
     let assignee = fields.assigned_to.or(referral.assigned_to);
+    // Accepting a referral about a client puts its assignee on the care team: that is
+    // changing who has access, the care team's rule (never through break-glass).
+    if to == ReferralStatus::Accepted
+        && let (Some(client), Some(assignee), Some(client_facts)) = (referral.client_id, assignee, facts.client)
+        && !client_access::care_team(pool, client)
+            .await?
+            .iter()
+            .any(|member| member.user_id == assignee.0)
+    {
+        caller.authorize(&Action::ManageCareTeam(client_facts)).await?;
+    }
     let mut tx = pool.begin().await?;
     let mut new_client = None;
     if to == ReferralStatus::Accepted

@@ -9,7 +9,7 @@ use object_store::ObjectStoreExt as _;
 use serde_json::{Value, json};
 
 use crate::clients::Staff;
-use crate::notes::{count_rows, read_note, start_note};
+use crate::notes::{add_to_team, count_rows, read_note, start_note, supervise};
 use crate::support::s3::{self, S3Server, files_under};
 use crate::support::{TestApp, assert_envelope, field_names};
 
@@ -471,4 +471,115 @@ async fn local_only_records_are_served_only_to_approved_networks() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// A document attached to a psychotherapy note takes the note's rules: listed and
+/// downloaded only by those who may open the note, attached only by its author while
+/// it is a draft. The client's other documents stay with the client's rules.
+#[tokio::test]
+async fn a_case_manager_cannot_list_or_download_a_psychotherapy_notes_attachment() {
+    let app = TestApp::spawn().await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let sam = Staff::sign_in(&app, "sam@example.org", &[Role::Supervisor]).await;
+    let blair = Staff::sign_in(&app, "blair@example.org", &[Role::Clinician]).await;
+    let casey = Staff::sign_in(&app, "casey@example.org", &[Role::CaseManager]).await;
+    let dana = Staff::sign_in(&app, "dana@example.org", &[Role::Clinician]).await;
+    supervise(&app, sam.id, alex.id, false).await;
+    let client = alex
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Ira", "legal_family_name": "Fenwick" }),
+        )
+        .await;
+    add_to_team(&app, &client, blair.id, "clinician").await;
+    add_to_team(&app, &client, casey.id, "case_manager").await;
+    let response = dana
+        .post(
+            &app,
+            "/api/v1/break-glass",
+            &json!({ "record_number": client["record_number"], "reason": "Client in crisis at the front desk" }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let process = start_note(&app, &alex, &client, &json!({ "template": "psychotherapy" })).await;
+
+    // Attaching is changing the draft: its author only.
+    let before = count_rows(&app, "SELECT count(*) FROM documents").await;
+    for (who, staff) in [
+        ("colleague", &blair),
+        ("case manager", &casey),
+        ("break-glass", &dana),
+        ("supervisor", &sam),
+    ] {
+        let response = upload(
+            &app,
+            staff,
+            &client,
+            &format!("?note_id={process}"),
+            "mine.pdf",
+            pdf("x"),
+        )
+        .await;
+        assert_envelope(response, 403, "forbidden").await;
+        assert_eq!(
+            count_rows(&app, "SELECT count(*) FROM documents").await,
+            before,
+            "{who}"
+        );
+    }
+    let attached = upload(
+        &app,
+        &alex,
+        &client,
+        &format!("?note_id={process}"),
+        "Process sketch.pdf",
+        pdf("x"),
+    )
+    .await;
+    assert_eq!(attached.status(), 201, "{:?}", attached.text().await);
+    let attached: Value = attached.json().await.unwrap();
+    let plain = upload(&app, &blair, &client, "", "Referral letter.pdf", pdf("y")).await;
+    assert_eq!(plain.status(), 201);
+    let plain: Value = plain.json().await.unwrap();
+
+    let list_path = format!("/api/v1/clients/{}/documents", client["id"].as_str().unwrap());
+    for (who, staff, opens) in [
+        ("author", &alex, true),
+        ("author's supervisor", &sam, true),
+        ("colleague on the care team", &blair, false),
+        ("case manager", &casey, false),
+        ("break-glass", &dana, false),
+    ] {
+        let list: Value = staff.get(&app, &list_path).await.json().await.unwrap();
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"Referral letter.pdf"), "{who}: {names:?}");
+        assert_eq!(
+            names.contains(&"Process sketch.pdf"),
+            opens,
+            "{who} sees the attachment listed"
+        );
+        let content = staff
+            .get(
+                &app,
+                &format!("/api/v1/documents/{}/content", attached["id"].as_str().unwrap()),
+            )
+            .await;
+        if opens {
+            assert_eq!(content.status(), 200, "{who}");
+        } else {
+            assert_envelope(content, 403, "forbidden").await;
+        }
+        let response = staff
+            .get(
+                &app,
+                &format!("/api/v1/documents/{}/content", plain["id"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{who} downloads the client's own document");
+    }
 }

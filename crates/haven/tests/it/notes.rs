@@ -910,3 +910,102 @@ async fn the_clinical_pages_open_by_role_and_refuse_bad_forms_whole() {
     assert_eq!(response.status(), 403);
     assert_eq!(count_rows(&app, "SELECT count(*) FROM documents").await, 0);
 }
+
+/// A psychotherapy note is read by its original author and the original author's
+/// supervisor while they reach the client: taken off the care team, the author loses
+/// it; an amendment written by the supervisor keeps the original author's rule, so the
+/// supervisor's own supervisor does not read it.
+#[tokio::test]
+async fn a_psychotherapy_note_follows_its_original_author_and_needs_current_reach() {
+    let app = TestApp::spawn().await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let sam = Staff::sign_in(&app, "sam@example.org", &[Role::Supervisor]).await;
+    let lee = Staff::sign_in(&app, "lee@example.org", &[Role::Supervisor]).await;
+    supervise(&app, sam.id, alex.id, false).await;
+    supervise(&app, lee.id, sam.id, false).await;
+    let client = alex
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Tove", "legal_family_name": "Marsh" }),
+        )
+        .await;
+    add_to_team(&app, &client, lee.id, "clinician").await;
+    let process = start_note(
+        &app,
+        &alex,
+        &client,
+        &json!({ "template": "psychotherapy", "fields": { "process": "Working through grief." } }),
+    )
+    .await;
+    let version = read_note(&app, &alex, &process).await["version"].clone();
+    let response = alex
+        .post(
+            &app,
+            &format!("/api/v1/notes/{process}/sign"),
+            &json!({ "version": version }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let response = sam
+        .post(
+            &app,
+            &format!("/api/v1/notes/{process}/amendments"),
+            &json!({ "reason": "Supervision follow-up" }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let amendment: Value = response.json().await.unwrap();
+    let amendment = amendment["id"].as_str().unwrap().to_owned();
+    assert_eq!(sam.get(&app, &format!("/api/v1/notes/{amendment}")).await.status(), 200);
+    assert_eq!(
+        alex.get(&app, &format!("/api/v1/notes/{amendment}")).await.status(),
+        200
+    );
+    // Lee supervises Sam, not Alex: neither the note nor Sam's amendment of it.
+    for id in [&process, &amendment] {
+        assert_envelope(lee.get(&app, &format!("/api/v1/notes/{id}")).await, 403, "forbidden").await;
+    }
+    let list: Value = lee
+        .get(
+            &app,
+            &format!("/api/v1/clients/{}/notes", client["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]), "not listed either");
+
+    // Alex leaves the care team: no more reading or amending their old note.
+    let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
+    let response = admin
+        .send(
+            &app,
+            Method::DELETE,
+            &format!(
+                "/api/v1/clients/{}/care-team/{}",
+                client["id"].as_str().unwrap(),
+                alex.id
+            ),
+            &json!({}),
+        )
+        .await;
+    assert!(response.status().is_success(), "{:?}", response.text().await);
+    assert_envelope(
+        alex.get(&app, &format!("/api/v1/notes/{process}")).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_envelope(
+        alex.post(
+            &app,
+            &format!("/api/v1/notes/{process}/amendments"),
+            &json!({ "reason": "One more thing" }),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+}

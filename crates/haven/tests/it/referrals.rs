@@ -252,3 +252,115 @@ async fn referrals_about_a_client_follow_the_care_team() {
     let envelope = assert_envelope(response, 422, "validation_failed").await;
     assert_eq!(field_names(&envelope), ["status", "client_id", "per_page"]);
 }
+
+/// Emergency access never turns into lasting access, and a referral puts someone on a
+/// client's care team only when the person accepting it may change the care team.
+#[tokio::test]
+async fn break_glass_and_referrals_never_change_who_is_on_the_care_team() {
+    let app = TestApp::spawn().await;
+    let counsellor = Staff::sign_in(&app, "c@example.org", &[Role::Clinician]).await;
+    let casey = Staff::sign_in(&app, "casey@example.org", &[Role::CaseManager]).await;
+    let glass = Staff::sign_in(&app, "glass@example.org", &[Role::Clinician]).await;
+    let sup = Staff::sign_in(&app, "sup@example.org", &[Role::Supervisor]).await;
+    let outsider = Staff::sign_in(&app, "o@example.org", &[Role::Clinician]).await;
+    let chart = counsellor
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Noor", "legal_family_name": "Vale" }),
+        )
+        .await;
+    let client_id = chart["id"].as_str().unwrap();
+    crate::notes::add_to_team(&app, &chart, casey.id, "case_manager").await;
+    let team = || async {
+        count(
+            &app,
+            &format!("SELECT count(*) FROM care_team_members WHERE client_id = '{client_id}'"),
+        )
+        .await
+    };
+    assert_eq!(team().await, 2);
+    for staff in [&glass, &sup] {
+        let response = staff
+            .post(
+                &app,
+                "/api/v1/break-glass",
+                &json!({ "record_number": chart["record_number"], "reason": "Client in crisis at the front desk" }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    }
+
+    // A supervisor with a grant may not put themselves on the team.
+    let response = sup
+        .send(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/api/v1/clients/{client_id}/care-team/{}", sup.id),
+            &json!({ "team_role": "primary" }),
+        )
+        .await;
+    assert_envelope(response, 403, "forbidden").await;
+
+    // A clinician with a grant refers the client to themselves and accepts: refused.
+    let inbound = json!({ "direction": "inbound", "client_id": client_id, "source_kind": "self",
+                          "reason": "Asked to see someone", "assigned_to": glass.id.to_string() });
+    let response = glass.post(&app, "/api/v1/referrals", &inbound).await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let mine: Value = response.json().await.unwrap();
+    let mine = mine["id"].as_str().unwrap();
+    assert_eq!(
+        transition(&glass, &app, mine, json!({ "to": "triaged" }))
+            .await
+            .status(),
+        200
+    );
+    assert_envelope(
+        transition(&glass, &app, mine, json!({ "to": "accepted" })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    // A case manager on the team puts an outsider on it through a referral: refused.
+    let theirs = json!({ "direction": "inbound", "client_id": client_id, "source_kind": "self",
+                         "reason": "Asked to see someone", "assigned_to": outsider.id.to_string() });
+    let response = casey.post(&app, "/api/v1/referrals", &theirs).await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let theirs: Value = response.json().await.unwrap();
+    let theirs = theirs["id"].as_str().unwrap();
+    assert_eq!(
+        transition(&casey, &app, theirs, json!({ "to": "triaged" }))
+            .await
+            .status(),
+        200
+    );
+    assert_envelope(
+        transition(&casey, &app, theirs, json!({ "to": "accepted" })).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(team().await, 2, "nobody joined the care team");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM referrals WHERE status = 'accepted'").await,
+        0
+    );
+
+    // Accepting for someone already on the team needs no such right.
+    let own = json!({ "direction": "inbound", "client_id": client_id, "source_kind": "self",
+                      "reason": "Asked to see someone", "assigned_to": counsellor.id.to_string() });
+    let response = casey.post(&app, "/api/v1/referrals", &own).await;
+    let own: Value = response.json().await.unwrap();
+    let own = own["id"].as_str().unwrap();
+    assert_eq!(
+        transition(&casey, &app, own, json!({ "to": "triaged" })).await.status(),
+        200
+    );
+    assert_eq!(
+        transition(&casey, &app, own, json!({ "to": "accepted" }))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(team().await, 2);
+}
