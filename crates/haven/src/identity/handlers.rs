@@ -301,10 +301,9 @@ struct SecondFactorPage {
 }
 
 async fn second_factor_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Ok(Redirect::to("/").into_response());
     }
@@ -373,10 +372,9 @@ fn may_enrol(identity: &Identity) -> bool {
 }
 
 async fn enrol_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
     }
@@ -433,10 +431,9 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
 /// Start (or show) TOTP enrolment: the otpauth URL, the key in base32, and a QR code as SVG.
 #[utoipa::path(post, path = "/api/v1/auth/two-factor/enrol", tag = "auth", security(("session" = [])), responses((status = 200, description = "The pending enrolment"), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn enrol_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     if !may_enrol(&identity) {
         return Err(Error::Forbidden {
             code: "second_factor_required",
@@ -533,10 +530,9 @@ fn describe_auth_action(action: &str) -> &'static str {
 }
 
 async fn account_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     let user = &identity.user;
     let events = audit::list_events(
         &tenant.pool,
@@ -589,11 +585,10 @@ struct NoticeQuery {
 }
 
 async fn sessions_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
     axum::extract::Query(query): axum::extract::Query<NoticeQuery>,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     let current = identity.session_id();
     let zone = tenant.settings().await?.time_zone;
     let sessions = session::live_for_user(&tenant.pool, identity.user.id)

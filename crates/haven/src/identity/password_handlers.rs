@@ -2,7 +2,6 @@
 //! strong, and every other session of the account ends.
 
 use askama::Template;
-use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -22,7 +21,6 @@ use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
-use crate::web::tenant::CurrentTenant;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -136,11 +134,10 @@ struct PasswordPage {
 }
 
 async fn page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     render(&PasswordPage {
         chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         errors: FieldErrors::default(),

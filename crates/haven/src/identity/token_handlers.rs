@@ -2,7 +2,7 @@
 //! tokens), shown once at creation.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -21,7 +21,6 @@ use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
-use crate::web::tenant::CurrentTenant;
 use crate::web::time::filters;
 
 pub fn routes(table: RouteTable) -> RouteTable {
@@ -164,10 +163,9 @@ async fn page(
 }
 
 async fn tokens_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     render(&page(&state, &tenant, &identity, None, FieldErrors::default()).await?)
 }
@@ -204,10 +202,9 @@ async fn revoke_form(caller: Actor, Path(id): Path<api_token::TokenId>) -> Resul
 /// Your live API tokens (never the tokens themselves).
 #[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "tokens", security(("session" = [])), responses((status = 200, description = "Live tokens"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn list_api(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    identity: Identity,
+    caller: Actor,
 ) -> Result<Response, Error> {
+    let (state, tenant, _, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     let tokens = api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?;
     Ok(Json(json!({ "tokens": tokens })).into_response())
