@@ -276,7 +276,12 @@ pub async fn find_clients(caller: &Actor, query: &Query) -> Result<Audited<Resul
 pub async fn clinical_staff(caller: &Actor, user: UserId, field: &'static str) -> Result<identity::User, Error> {
     identity::store::find_clinical_staff(&caller.tenant.pool, user)
         .await?
-        .ok_or_else(|| Error::invalid(field, "must be an active counsellor, case manager or supervisor"))
+        .ok_or_else(|| {
+            Error::invalid(
+                field,
+                "must be a counsellor, case manager or supervisor whose account is not disabled",
+            )
+        })
 }
 
 pub async fn add_to_team(caller: &Actor, client: ClientId, user: UserId, role: TeamRole) -> Result<(), Error> {

@@ -300,9 +300,7 @@ struct SecondFactorPage {
     error: Option<String>,
 }
 
-async fn second_factor_page(
-    caller: Actor,
-) -> Result<Response, Error> {
+async fn second_factor_page(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Ok(Redirect::to("/").into_response());
@@ -371,9 +369,7 @@ fn may_enrol(identity: &Identity) -> bool {
     identity.session.as_ref().is_some_and(|s| !s.needs_second_factor)
 }
 
-async fn enrol_page(
-    caller: Actor,
-) -> Result<Response, Error> {
+async fn enrol_page(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
@@ -430,9 +426,7 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
 
 /// Start (or show) TOTP enrolment: the otpauth URL, the key in base32, and a QR code as SVG.
 #[utoipa::path(post, path = "/api/v1/auth/two-factor/enrol", tag = "auth", security(("session" = [])), responses((status = 200, description = "The pending enrolment"), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn enrol_api(
-    caller: Actor,
-) -> Result<Response, Error> {
+pub(crate) async fn enrol_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     if !may_enrol(&identity) {
         return Err(Error::Forbidden {
@@ -529,9 +523,7 @@ fn describe_auth_action(action: &str) -> &'static str {
     }
 }
 
-async fn account_page(
-    caller: Actor,
-) -> Result<Response, Error> {
+async fn account_page(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     let user = &identity.user;
     let events = audit::list_events(

@@ -162,9 +162,7 @@ async fn page(
     })
 }
 
-async fn tokens_page(
-    caller: Actor,
-) -> Result<Response, Error> {
+async fn tokens_page(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     render(&page(&state, &tenant, &identity, None, FieldErrors::default()).await?)
@@ -201,9 +199,7 @@ async fn revoke_form(caller: Actor, Path(id): Path<api_token::TokenId>) -> Resul
 
 /// Your live API tokens (never the tokens themselves).
 #[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "tokens", security(("session" = [])), responses((status = 200, description = "Live tokens"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn list_api(
-    caller: Actor,
-) -> Result<Response, Error> {
+pub(crate) async fn list_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     let tokens = api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?;

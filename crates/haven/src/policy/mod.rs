@@ -697,6 +697,20 @@ mod tests {
     }
 
     /// Every role of SPEC.md against every action that exists, allowed and denied.
+    /// Holds every role to its row: one mark per action (`Y` allowed, `.` denied; spaces
+    /// group columns for reading).
+    fn assert_matrix(actions: &[Action], rows: &[(Role, &str)]) {
+        assert_eq!(rows.len(), Role::ALL.len(), "every role is in the matrix");
+        for (role, row) in rows {
+            let row: Vec<bool> = row.chars().filter(|c| *c != ' ').map(|c| c == 'Y').collect();
+            assert_eq!(row.len(), actions.len(), "{role}: one mark per action");
+            let identity = person(&[*role]);
+            for (action, allowed) in actions.iter().zip(row) {
+                assert_eq!(may(&identity, action).is_allowed(), allowed, "{role} {action:?}");
+            }
+        }
+    }
+
     #[test]
     fn role_by_action_matrix() {
         use Role::{Auditor, CaseManager, Clinician, FrontDesk, HelpEditor, OrgAdmin, Supervisor};
@@ -811,15 +825,7 @@ mod tests {
             (Auditor, "........ .... .... .. ...... .."),
             (HelpEditor, "........ .... .... .. ...... .."),
         ];
-        assert_eq!(rows.len(), Role::ALL.len(), "every role is in the matrix");
-        for (role, row) in rows {
-            let row: Vec<bool> = row.chars().filter(|c| *c != ' ').map(|c| c == 'Y').collect();
-            assert_eq!(row.len(), actions.len(), "{role}: one mark per action");
-            let identity = person(&[role]);
-            for (action, allowed) in actions.iter().zip(row) {
-                assert_eq!(may(&identity, action).is_allowed(), allowed, "{role} {action:?}");
-            }
-        }
+        assert_matrix(&actions, &rows);
     }
 
     #[test]
@@ -888,15 +894,7 @@ mod tests {
             (Auditor, "............"),
             (HelpEditor, "............"),
         ];
-        assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
-        for (role, row) in expected {
-            let identity = person(&[role]);
-            let got: String = actions
-                .iter()
-                .map(|a| if may(&identity, a).is_allowed() { 'Y' } else { '.' })
-                .collect();
-            assert_eq!(got, row, "{role}");
-        }
+        assert_matrix(&actions, &expected);
         assert_eq!(schedule_scope(&person(&[FrontDesk])), ScheduleScope::All);
         assert_eq!(schedule_scope(&person(&[Auditor])), ScheduleScope::Nothing);
         assert_eq!(
@@ -1108,15 +1106,7 @@ mod tests {
             (Auditor, "......."),
             (HelpEditor, "......."),
         ];
-        assert_eq!(expected.len(), Role::ALL.len(), "every role is in the matrix");
-        for (role, row) in expected {
-            let identity = person(&[role]);
-            let got: String = actions
-                .iter()
-                .map(|a| if may(&identity, a).is_allowed() { 'Y' } else { '.' })
-                .collect();
-            assert_eq!(got, row, "{role}");
-        }
+        assert_matrix(&actions, &expected);
     }
 
     #[test]

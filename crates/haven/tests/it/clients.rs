@@ -21,6 +21,18 @@ impl Staff {
         Self::sign_in_again(app, email, id).await
     }
 
+    /// Opens emergency access to `client`, asserting it opened.
+    pub async fn break_glass(&self, app: &TestApp, client: &Value) {
+        let response = self
+            .post(
+                app,
+                "/api/v1/break-glass",
+                &json!({ "record_number": client["record_number"], "reason": "Client in crisis at the front desk" }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    }
+
     /// A new session for someone who exists (after the clock passed their idle limit).
     pub async fn sign_in_again(app: &TestApp, email: &str, id: UserId) -> Self {
         let client = app.browser();

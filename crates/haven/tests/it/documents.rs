@@ -9,7 +9,7 @@ use object_store::ObjectStoreExt as _;
 use serde_json::{Value, json};
 
 use crate::clients::Staff;
-use crate::notes::{add_to_team, count_rows, read_note, start_note, supervise};
+use crate::notes::{Circle, count_rows, sign_note, start_note};
 use crate::support::s3::{self, S3Server, files_under};
 use crate::support::{TestApp, assert_envelope, field_names};
 
@@ -215,15 +215,7 @@ async fn uploads_are_typed_by_content_capped_sealed_and_downloaded_as_attachment
     .await;
     let response = upload(&app, &alex, &client, &format!("?note_id={note}"), "scan.png", png()).await;
     assert_eq!(response.status(), 201, "{:?}", response.text().await);
-    let version = read_note(&app, &alex, &note).await["version"].clone();
-    let response = alex
-        .post(
-            &app,
-            &format!("/api/v1/notes/{note}/sign"),
-            &json!({ "version": version }),
-        )
-        .await;
-    assert_eq!(response.status(), 204);
+    sign_note(&app, &alex, &note).await;
     assert_envelope(
         upload(&app, &alex, &client, &format!("?note_id={note}"), "late.pdf", pdf("x")).await,
         409,
@@ -479,28 +471,14 @@ async fn local_only_records_are_served_only_to_approved_networks() {
 #[tokio::test]
 async fn a_case_manager_cannot_list_or_download_a_psychotherapy_notes_attachment() {
     let app = TestApp::spawn().await;
-    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
-    let sam = Staff::sign_in(&app, "sam@example.org", &[Role::Supervisor]).await;
-    let blair = Staff::sign_in(&app, "blair@example.org", &[Role::Clinician]).await;
-    let casey = Staff::sign_in(&app, "casey@example.org", &[Role::CaseManager]).await;
-    let dana = Staff::sign_in(&app, "dana@example.org", &[Role::Clinician]).await;
-    supervise(&app, sam.id, alex.id, false).await;
-    let client = alex
-        .register(
-            &app,
-            &json!({ "legal_given_name": "Ira", "legal_family_name": "Fenwick" }),
-        )
-        .await;
-    add_to_team(&app, &client, blair.id, "clinician").await;
-    add_to_team(&app, &client, casey.id, "case_manager").await;
-    let response = dana
-        .post(
-            &app,
-            "/api/v1/break-glass",
-            &json!({ "record_number": client["record_number"], "reason": "Client in crisis at the front desk" }),
-        )
-        .await;
-    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let Circle {
+        client,
+        alex,
+        sam,
+        blair,
+        casey,
+        dana,
+    } = Circle::gather(&app, "Ira", "Fenwick").await;
     let process = start_note(&app, &alex, &client, &json!({ "template": "psychotherapy" })).await;
 
     // Attaching is changing the draft: its author only.

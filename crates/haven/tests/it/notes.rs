@@ -52,6 +52,43 @@ pub async fn add_to_team(app: &TestApp, client: &Value, who: UserId, role: &str)
     assert!(response.status().is_success(), "{:?}", response.text().await);
 }
 
+/// The people around one client: Alex (counsellor, who registered the client,
+/// supervised by Sam), Sam (supervisor, not on the care team), Blair (counsellor) and
+/// Casey (case manager) on the care team, and Dana (a counsellor with emergency access).
+pub struct Circle {
+    pub client: Value,
+    pub alex: Staff,
+    pub sam: Staff,
+    pub blair: Staff,
+    pub casey: Staff,
+    pub dana: Staff,
+}
+
+impl Circle {
+    pub async fn gather(app: &TestApp, given: &str, family: &str) -> Self {
+        let alex = Staff::sign_in(app, "alex@example.org", &[Role::Clinician]).await;
+        let sam = Staff::sign_in(app, "sam@example.org", &[Role::Supervisor]).await;
+        let blair = Staff::sign_in(app, "blair@example.org", &[Role::Clinician]).await;
+        let casey = Staff::sign_in(app, "casey@example.org", &[Role::CaseManager]).await;
+        let dana = Staff::sign_in(app, "dana@example.org", &[Role::Clinician]).await;
+        supervise(app, sam.id, alex.id, false).await;
+        let client = alex
+            .register(app, &json!({ "legal_given_name": given, "legal_family_name": family }))
+            .await;
+        add_to_team(app, &client, blair.id, "clinician").await;
+        add_to_team(app, &client, casey.id, "case_manager").await;
+        dana.break_glass(app, &client).await;
+        Self {
+            client,
+            alex,
+            sam,
+            blair,
+            casey,
+            dana,
+        }
+    }
+}
+
 pub async fn start_note(app: &TestApp, staff: &Staff, client: &Value, body: &Value) -> String {
     let response = staff
         .post(
@@ -63,6 +100,15 @@ pub async fn start_note(app: &TestApp, staff: &Staff, client: &Value, body: &Val
     assert_eq!(response.status(), 201, "{:?}", response.text().await);
     let created: Value = response.json().await.unwrap();
     created["id"].as_str().unwrap().to_owned()
+}
+
+/// Signs `id` at its current version, asserting it signed.
+pub async fn sign_note(app: &TestApp, staff: &Staff, id: &str) {
+    let version = read_note(app, staff, id).await["version"].clone();
+    let response = staff
+        .post(app, &format!("/api/v1/notes/{id}/sign"), &json!({ "version": version }))
+        .await;
+    assert_eq!(response.status(), 204, "{:?}", response.text().await);
 }
 
 pub async fn read_note(app: &TestApp, staff: &Staff, id: &str) -> Value {
@@ -324,23 +370,17 @@ async fn a_soap_note_is_drafted_signed_then_final_and_amendments_keep_the_histor
 #[tokio::test]
 async fn who_reads_writes_and_signs_notes_and_psychotherapy_notes() {
     let app = TestApp::spawn().await;
-    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
-    let sam = Staff::sign_in(&app, "sam@example.org", &[Role::Supervisor]).await;
-    let blair = Staff::sign_in(&app, "blair@example.org", &[Role::Clinician]).await;
-    let casey = Staff::sign_in(&app, "casey@example.org", &[Role::CaseManager]).await;
-    let dana = Staff::sign_in(&app, "dana@example.org", &[Role::Clinician]).await;
+    let Circle {
+        client,
+        alex,
+        sam,
+        blair,
+        casey,
+        dana,
+    } = Circle::gather(&app, "Quinn", "Larkspur").await;
     let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
     let admin = Staff::sign_in(&app, "admin@example.org", &[Role::OrgAdmin]).await;
     let auditor = Staff::sign_in(&app, "auditor@example.org", &[Role::Auditor]).await;
-    supervise(&app, sam.id, alex.id, false).await;
-    let client = alex
-        .register(
-            &app,
-            &json!({ "legal_given_name": "Quinn", "legal_family_name": "Larkspur" }),
-        )
-        .await;
-    add_to_team(&app, &client, blair.id, "clinician").await;
-    add_to_team(&app, &client, casey.id, "case_manager").await;
 
     let clinical = start_note(
         &app,
@@ -357,27 +397,10 @@ async fn who_reads_writes_and_signs_notes_and_psychotherapy_notes() {
     )
     .await;
     for id in [&clinical, &process] {
-        let version = read_note(&app, &alex, id).await["version"].clone();
-        let response = alex
-            .post(
-                &app,
-                &format!("/api/v1/notes/{id}/sign"),
-                &json!({ "version": version }),
-            )
-            .await;
-        assert_eq!(response.status(), 204);
+        sign_note(&app, &alex, id).await;
     }
 
-    // Dana opens emergency access: the clinical record, never the psychotherapy note.
-    let response = dana
-        .post(
-            &app,
-            "/api/v1/break-glass",
-            &json!({ "record_number": client["record_number"], "reason": "Client in crisis at the front desk" }),
-        )
-        .await;
-    assert_eq!(response.status(), 201, "{:?}", response.text().await);
-
+    // Dana's emergency access: the clinical record, never the psychotherapy note.
     let expectations: [(&str, &Staff, u16, u16); 8] = [
         ("author", &alex, 200, 200),
         ("author's supervisor", &sam, 200, 200),
@@ -937,15 +960,7 @@ async fn a_psychotherapy_note_follows_its_original_author_and_needs_current_reac
         &json!({ "template": "psychotherapy", "fields": { "process": "Working through grief." } }),
     )
     .await;
-    let version = read_note(&app, &alex, &process).await["version"].clone();
-    let response = alex
-        .post(
-            &app,
-            &format!("/api/v1/notes/{process}/sign"),
-            &json!({ "version": version }),
-        )
-        .await;
-    assert_eq!(response.status(), 204);
+    sign_note(&app, &alex, &process).await;
     let response = sam
         .post(
             &app,

@@ -279,16 +279,8 @@ async fn break_glass_and_referrals_never_change_who_is_on_the_care_team() {
         .await
     };
     assert_eq!(team().await, 2);
-    for staff in [&glass, &sup] {
-        let response = staff
-            .post(
-                &app,
-                "/api/v1/break-glass",
-                &json!({ "record_number": chart["record_number"], "reason": "Client in crisis at the front desk" }),
-            )
-            .await;
-        assert_eq!(response.status(), 201, "{:?}", response.text().await);
-    }
+    glass.break_glass(&app, &chart).await;
+    sup.break_glass(&app, &chart).await;
 
     // A supervisor with a grant may not put themselves on the team.
     let response = sup
