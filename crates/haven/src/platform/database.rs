@@ -36,6 +36,21 @@ fn is_transient(err: &sqlx::Error) -> bool {
 }
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// One connection, waiting out a server that is still starting or recovering from a
+/// crash (refused connections, "the database system is starting up").
+async fn connect_patiently(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match PgConnection::connect_with(options).await {
+            Err(source) if is_transient(&source) && waited < RESTART_PATIENCE => {
+                tokio::time::sleep(RETRY_EVERY).await;
+                waited += RETRY_EVERY;
+            }
+            other => return other,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     #[error("cannot reach database {database}: {source}")]
@@ -180,17 +195,7 @@ impl DatabaseServer {
 
     /// Creates `database` unless it exists. Returns whether it was created.
     pub async fn ensure_database(&self, database: &DatabaseName) -> Result<bool, DatabaseError> {
-        let mut waited = Duration::ZERO;
-        let first = loop {
-            match PgConnection::connect_with(&self.options(database)).await {
-                Err(source) if is_transient(&source) && waited < RESTART_PATIENCE => {
-                    tokio::time::sleep(RETRY_EVERY).await;
-                    waited += RETRY_EVERY;
-                }
-                other => break other,
-            }
-        };
-        match first {
+        match connect_patiently(&self.options(database)).await {
             Ok(conn) => {
                 conn.close().await?;
                 return Ok(false);
@@ -291,7 +296,7 @@ pub struct MigrationLock {
 
 impl MigrationLock {
     pub async fn acquire(server: &DatabaseServer) -> Result<Self, DatabaseError> {
-        let mut conn = PgConnection::connect_with(&server.options(server.control_database()))
+        let mut conn = connect_patiently(&server.options(server.control_database()))
             .await
             .map_err(|source| DatabaseError::Connect {
                 database: server.control_database().to_string(),

@@ -765,3 +765,47 @@ async fn an_audited_read_answers_503_without_its_data_when_the_audit_write_fails
         200
     );
 }
+
+/// `haven audit verify` reads one snapshot: run again and again while the writer keeps
+/// appending, it never reports a healthy trail as broken (issue 17, finding 17).
+#[tokio::test]
+async fn verifying_while_the_writer_appends_never_reports_a_break() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 200).await;
+    let writer = app.tenant("default").audit.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let appending = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let batch: Vec<_> = (0..20)
+                    .map(|i| {
+                        let writer = writer.clone();
+                        tokio::spawn(async move { writer.record(read_event(n + i, now())).await.unwrap() })
+                    })
+                    .collect();
+                for task in batch {
+                    task.await.unwrap();
+                }
+                n += 20;
+            }
+            n
+        })
+    };
+    let pool = &app.tenant("default").pool;
+    let mut last = 0;
+    for round in 0..25 {
+        let report = audit::verify(pool, &[], &|_| {}).await.unwrap();
+        assert!(report.ok(), "round {round}: {}", report.summary());
+        last = report.last_seq;
+    }
+    let (code, output) = cli_verify(&app, &[]).await;
+    assert_eq!(code, 0, "{output}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let appended = appending.await.unwrap();
+    assert!(
+        appended > 0 && last > 200,
+        "the writer appended while verifying ({appended}, {last})"
+    );
+}

@@ -158,7 +158,7 @@ pub async fn create_checkpoint(
 }
 
 /// The checkpoints kept in the database (the genesis head is never checkpointed).
-pub(super) async fn stored(pool: &PgPool) -> Result<Vec<Checkpoint>, sqlx::Error> {
+pub(super) async fn stored(pool: impl sqlx::PgExecutor<'_>) -> Result<Vec<Checkpoint>, sqlx::Error> {
     let rows = sqlx::query!(
         "SELECT seq, hash, signed_at, public_key, signature FROM audit_checkpoints WHERE seq > 0 ORDER BY seq"
     )

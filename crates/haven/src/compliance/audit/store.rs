@@ -165,9 +165,20 @@ pub(crate) async fn lock_head(tx: &mut Transaction<'_, Postgres>) -> Result<(i64
     Ok((row.seq, to_hash(&row.hash)?))
 }
 
-pub async fn head(db: &PgPool) -> Result<(i64, Hash), sqlx::Error> {
+pub async fn head(db: impl PgExecutor<'_>) -> Result<(i64, Hash), sqlx::Error> {
     let row = sqlx::query!("SELECT seq, hash FROM audit_head").fetch_one(db).await?;
     Ok((row.seq, to_hash(&row.hash)?))
+}
+
+/// A read-only transaction that sees one moment of the trail (REPEATABLE READ): the
+/// head, the checkpoints and every event as they stood together, whatever is appended
+/// while it reads.
+pub(super) async fn snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 pub(super) async fn take_outbox(
@@ -296,7 +307,10 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[Chained
 }
 
 /// Every event from `from_seq` on, in order, streamed.
-pub(super) fn stream_chain(db: &PgPool, from_seq: i64) -> BoxStream<'_, Result<ChainedEvent, sqlx::Error>> {
+pub(super) fn stream_chain<'c>(
+    db: impl PgExecutor<'c> + 'c,
+    from_seq: i64,
+) -> BoxStream<'c, Result<ChainedEvent, sqlx::Error>> {
     use futures_util::StreamExt as _;
     sqlx::query_as!(
         EventRow,
@@ -313,7 +327,7 @@ pub(super) fn stream_chain(db: &PgPool, from_seq: i64) -> BoxStream<'_, Result<C
 }
 
 /// The point the chain starts from: the last archive's end, or the genesis.
-pub(super) async fn chain_anchor(db: &PgPool) -> Result<(i64, Hash), sqlx::Error> {
+pub(super) async fn chain_anchor(db: impl PgExecutor<'_>) -> Result<(i64, Hash), sqlx::Error> {
     let row = sqlx::query!("SELECT through_seq, through_hash FROM audit_archives ORDER BY through_seq DESC LIMIT 1")
         .fetch_optional(db)
         .await?;

@@ -128,6 +128,10 @@ pub async fn verify(
 
 /// Like [`verify`], but trusting the chain up to `start` (the end of an earlier
 /// successful verification): the periodic check only reads what is new.
+///
+/// Everything is read in one snapshot ([`store::snapshot`]): events the writer appends
+/// meanwhile are not seen, and the chain's end is compared with the head as it stood
+/// with the events read, so a live, healthy trail always verifies.
 pub async fn verify_from(
     pool: &PgPool,
     start: Option<(i64, Hash)>,
@@ -135,11 +139,13 @@ pub async fn verify_from(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, sqlx::Error> {
     let started = Instant::now();
+    let mut snapshot = store::snapshot(pool).await?;
     let (anchor_seq, anchor_hash) = match start {
         Some(start) => start,
-        None => store::chain_anchor(pool).await?,
+        None => store::chain_anchor(&mut *snapshot).await?,
     };
-    let mut checkpoints = super::checkpoint::stored(pool).await?;
+    let (head_seq, head_hash) = store::head(&mut *snapshot).await?;
+    let mut checkpoints = super::checkpoint::stored(&mut *snapshot).await?;
     checkpoints.extend(external.iter().cloned());
     checkpoints.sort_by_key(|c| c.seq);
 
@@ -165,7 +171,7 @@ pub async fn verify_from(
     let mut pending_checkpoints: VecDeque<Checkpoint> =
         checkpoints.into_iter().filter(|c| c.seq > anchor_seq).collect();
 
-    let mut rows = store::stream_chain(pool, anchor_seq + 1);
+    let mut rows = store::stream_chain(&mut *snapshot, anchor_seq + 1);
     while let Some(row) = rows.try_next().await? {
         let expected = report.last_seq + 1;
         let broken = if row.seq != expected {
@@ -210,7 +216,6 @@ pub async fn verify_from(
         });
         return finish(report);
     }
-    let (head_seq, head_hash) = store::head(pool).await?;
     if head_seq != report.last_seq || head_hash != report.last_hash {
         report.broken = Some(Break::HeadMismatch {
             head_seq,
