@@ -100,6 +100,7 @@ impl Application {
         audit::maintenance::spawn(
             Arc::downgrade(&tenants),
             Arc::clone(&audit_key),
+            Arc::new(audit::Trust::of(&config, &audit_key)),
             Arc::clone(&clock),
             audit::maintenance::Schedule {
                 checkpoint_every: config.audit.checkpoint_interval,

@@ -33,6 +33,9 @@ pub enum AuditCommand {
         /// A checkpoint file kept off this machine (repeatable); detects a truncated tail.
         #[arg(long = "checkpoint", value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
+        /// Where the archives of pruned events are (default: `[audit] archive_dir`).
+        #[arg(long, value_name = "DIR")]
+        archive_dir: Option<PathBuf>,
         #[command(flatten)]
         data_dir: DataDirArg,
     },
@@ -70,9 +73,10 @@ pub enum AuditCommand {
     Prune {
         #[arg(long, value_name = "SLUG")]
         tenant: Option<String>,
-        /// Where the archive and its signed checkpoint are written.
+        /// Where the archive and its signed checkpoint are written (default:
+        /// `[audit] archive_dir`).
         #[arg(long, value_name = "DIR")]
-        archive_dir: PathBuf,
+        archive_dir: Option<PathBuf>,
         #[command(flatten)]
         data_dir: DataDirArg,
     },
@@ -93,8 +97,11 @@ pub async fn run(command: AuditCommand, config: &Config, server: &DatabaseServer
     let clock = clock::system();
     match command {
         AuditCommand::Verify {
-            tenant, checkpoints, ..
-        } => verify(config, server, tenant.as_deref(), &checkpoints, &clock).await,
+            tenant,
+            checkpoints,
+            archive_dir,
+            ..
+        } => verify(config, server, tenant.as_deref(), &checkpoints, archive_dir, &clock).await,
         AuditCommand::Checkpoint { tenant, out, .. } => {
             let (record, pool) = one_tenant(config, server, tenant.as_deref()).await?;
             let key = SigningKey::load_or_create(&config.audit_signing_key_path())?;
@@ -145,6 +152,7 @@ pub async fn run(command: AuditCommand, config: &Config, server: &DatabaseServer
             let (record, pool) = one_tenant(config, server, tenant.as_deref()).await?;
             let key = SigningKey::load_or_create(&config.audit_signing_key_path())?;
             let retention = chrono::TimeDelta::from_std(config.audit.retention).context("setting `audit_retention`")?;
+            let archive_dir = archive_dir.unwrap_or_else(|| config.audit.archive_dir_path(config));
             let outcome = audit::export::prune(
                 &pool,
                 record.slug.as_str(),
@@ -175,8 +183,16 @@ async fn verify(
     server: &DatabaseServer,
     tenant: Option<&str>,
     checkpoint_files: &[PathBuf],
+    archive_dir: Option<PathBuf>,
     clock: &SharedClock,
 ) -> anyhow::Result<ExitCode> {
+    // The installation's own key (and the configured earlier ones) decide which
+    // checkpoints count, never the key a checkpoint names.
+    let key = SigningKey::load_or_create(&config.audit_signing_key_path())?;
+    let mut trust = audit::Trust::of(config, &key);
+    if let Some(dir) = archive_dir {
+        trust.archives = Some(dir);
+    }
     let checkpoints = checkpoint_files
         .iter()
         .map(|path| Checkpoint::read_file(path))
@@ -193,7 +209,8 @@ async fn verify(
             .cloned()
             .collect();
         let bar = progress_bar(None, "verifying");
-        let report = audit::verify(&pool, &theirs, &|n| bar.set_position(n)).await?;
+        let trust = trust.clone().with_external(theirs);
+        let report = audit::verify(&pool, &trust, &|n| bar.set_position(n)).await?;
         bar.finish_and_clear();
         record_verification(&pool, &report, clock).await?;
         pool.close().await;

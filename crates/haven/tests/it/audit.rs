@@ -40,6 +40,11 @@ async fn record_reads(app: &TestApp, count: usize) -> Vec<i64> {
     seqs
 }
 
+/// What this installation's verification trusts: its checkpoint key and archive folder.
+fn trust(app: &TestApp) -> audit::Trust {
+    audit::Trust::of(&app.config, &app.state.audit_key)
+}
+
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -83,7 +88,9 @@ async fn concurrent_reads_are_group_committed_into_one_gapless_chain() {
         status.batches
     );
 
-    let report = audit::verify(&app.tenant("default").pool, &[], &|_| {}).await.unwrap();
+    let report = audit::verify(&app.tenant("default").pool, &trust(&app), &|_| {})
+        .await
+        .unwrap();
     assert!(report.ok(), "{}", report.summary());
     assert_eq!((report.events, report.last_seq), (300, 300));
 
@@ -142,7 +149,7 @@ async fn the_app_role_cannot_rewrite_history() {
         "DELETE FROM audit_events WHERE seq = 1",
         "TRUNCATE audit_events",
         "UPDATE audit_head SET seq = 0",
-        "DELETE FROM audit_archives",
+        "TRUNCATE audit_archives",
         "UPDATE audit_checkpoints SET seq = 0",
     ] {
         let err = sqlx::query(statement).execute(&mut as_app).await.unwrap_err();
@@ -329,7 +336,9 @@ async fn two_instances_share_one_chain_without_forking_it() {
     for task in tasks {
         task.await.unwrap();
     }
-    let report = audit::verify(&app.tenant("default").pool, &[], &|_| {}).await.unwrap();
+    let report = audit::verify(&app.tenant("default").pool, &trust(&app), &|_| {})
+        .await
+        .unwrap();
     assert!(report.ok(), "{}", report.summary());
     assert_eq!(report.events, 200);
 }
@@ -444,12 +453,38 @@ async fn pruning_archives_and_verifies_before_it_removes() {
     assert!(checkpoint.signature_is_valid());
     assert_eq!(checkpoint.seq, 10);
 
-    let (code, output) = cli_verify(&app, &[]).await;
+    let archives = dir.path().to_str().unwrap();
+    let (code, output) = cli_verify(&app, &["--archive-dir", archives]).await;
     assert_eq!(code, 0, "{output}");
     assert!(
         output.contains("6 events verified"),
         "5 recent events and the prune itself: {output}"
     );
+    // The archive is part of the trail: without its file the chain's start is unproven.
+    let (code, output) = cli_verify(&app, &[]).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("archive of events 1 to 10 is missing"), "{output}");
+    // A checkpoint from before the chain's start is held to the archive, never ignored.
+    let third: audit::ChainedEvent =
+        serde_json::from_str(std::fs::read_to_string(&archive).unwrap().lines().nth(2).unwrap()).unwrap();
+    let elsewhere = dir.path().join("kept-elsewhere.json");
+    for (hash, code) in [(third.hash, 0), ([7u8; 32], 3)] {
+        let checkpoint = audit::Checkpoint::sign("default", 3, hash, now(), &app.state.audit_key);
+        std::fs::write(&elsewhere, serde_json::to_string(&checkpoint).unwrap()).unwrap();
+        let (got, output) = cli_verify(
+            &app,
+            &["--archive-dir", archives, "--checkpoint", elsewhere.to_str().unwrap()],
+        )
+        .await;
+        assert_eq!(got, code, "{output}");
+    }
+    // An archive file changed after the fact no longer vouches for the chain's start.
+    let mut lines = std::fs::read_to_string(&archive).unwrap();
+    lines.push('\n');
+    std::fs::write(&archive, lines).unwrap();
+    let (code, output) = cli_verify(&app, &["--archive-dir", archives]).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("was changed"), "{output}");
 
     // The switch removes archived events only.
     let mut owner = app.superuser("default").await;
@@ -796,7 +831,7 @@ async fn verifying_while_the_writer_appends_never_reports_a_break() {
     let pool = &app.tenant("default").pool;
     let mut last = 0;
     for round in 0..25 {
-        let report = audit::verify(pool, &[], &|_| {}).await.unwrap();
+        let report = audit::verify(pool, &trust(&app), &|_| {}).await.unwrap();
         assert!(report.ok(), "round {round}: {}", report.summary());
         last = report.last_seq;
     }
@@ -807,5 +842,89 @@ async fn verifying_while_the_writer_appends_never_reports_a_break() {
     assert!(
         appended > 0 && last > 200,
         "the writer appended while verifying ({appended}, {last})"
+    );
+}
+
+/// A database owner who rewrites history cannot make it verify: checkpoints count only
+/// when signed by a key this installation trusts, archived prefixes only with their files,
+/// and the database refuses changes to checkpoints, archive records and the head outside
+/// the chain's own path (issue 17, finding 3).
+#[tokio::test]
+async fn a_rewritten_history_re_signed_or_hidden_behind_a_forged_archive_does_not_verify() {
+    let app = TestApp::spawn().await;
+    record_reads(&app, 20).await;
+    let output = app.haven(&["audit", "checkpoint", "--tenant", "default"]).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(cli_verify(&app, &[]).await.0, 0);
+
+    // Not even the owner changes checkpoints, archive records or the head directly.
+    let mut owner = app.superuser("default").await;
+    for statement in [
+        "UPDATE audit_checkpoints SET signed_at = now()",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_head SET seq = 19",
+        "TRUNCATE audit_archives",
+    ] {
+        let err = sqlx::query(statement).execute(&mut owner).await.unwrap_err();
+        let code = err.as_database_error().and_then(sqlx::error::DatabaseError::code);
+        assert_eq!(code.as_deref(), Some("HV002"), "{statement}: {err}");
+    }
+
+    // With triggers off: event 7 rewritten, the chain recomputed, the head moved, the
+    // checkpoints replaced by one signed with a key of the attacker's own.
+    let pool = &app.tenant("default").pool;
+    let mut events = audit::list_events(pool, &EventFilter::default(), 100).await.unwrap();
+    events.sort_by_key(|e| e.seq);
+    let mut prev = events[5].hash;
+    let mut statements = Vec::new();
+    for mut chained in events.into_iter().skip(6) {
+        if chained.seq == 7 {
+            chained.event.resource_id = Some("client-rewritten".to_owned());
+        }
+        let hash = audit::event_hash(chained.seq, &chained.event, &prev);
+        statements.push(format!(
+            "UPDATE audit_events SET resource_id = '{}', prev_hash = '\\x{}', hash = '\\x{}' WHERE seq = {}",
+            chained.event.resource_id.clone().unwrap_or_default(),
+            hex::encode(prev),
+            hex::encode(hash),
+            chained.seq
+        ));
+        prev = hash;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let theirs = audit::SigningKey::load_or_create(&keys.path().join("theirs.key")).unwrap();
+    let forged = audit::Checkpoint::sign("default", 20, prev, now(), &theirs);
+    statements.push(format!("UPDATE audit_head SET hash = '\\x{}'", hex::encode(prev)));
+    statements.push("DELETE FROM audit_checkpoints".to_owned());
+    statements.push(format!(
+        "INSERT INTO audit_checkpoints (seq, hash, signed_at, public_key, signature) VALUES (20, '\\x{}', '{}', '\\x{}', '\\x{}')",
+        hex::encode(forged.hash),
+        forged.signed_at.to_rfc3339(),
+        hex::encode(forged.public_key),
+        hex::encode(forged.signature)
+    ));
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    tamper(&app, &statements).await;
+    let (code, output) = cli_verify(&app, &[]).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("does not trust"), "{output}");
+
+    // A forged archive record and the prune switch hide the first five events.
+    let app = TestApp::spawn().await;
+    record_reads(&app, 10).await;
+    tamper(
+        &app,
+        &[
+            "INSERT INTO audit_archives (through_seq, through_hash, first_seq, archived_at, file_name, file_sha256) \
+             SELECT 5, hash, 1, now(), 'default-audit-forged.jsonl', hash FROM audit_events WHERE seq = 5",
+            "DELETE FROM audit_events WHERE seq <= 5",
+        ],
+    )
+    .await;
+    let (code, output) = cli_verify(&app, &[]).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(
+        output.contains("BROKEN at event 1:") && output.contains("is missing"),
+        "{output}"
     );
 }

@@ -22,6 +22,32 @@ pub struct AuditConfig {
     /// Events older than this are archived to a verified file and then pruned.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// Where `haven audit prune` writes archives and `haven audit verify` reads them back
+    /// (default `<data_dir>/audit-archives`).
+    pub archive_dir: Option<PathBuf>,
+    /// Public halves of earlier checkpoint keys still trusted (hex), besides the current
+    /// key file's: a checkpoint signed by any other key is refused.
+    #[serde(deserialize_with = "crate::config::list")]
+    pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// An ed25519 public key trusted to sign audit checkpoints: 64 hexadecimal digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedKey(pub [u8; 32]);
+
+impl std::str::FromStr for TrustedKey {
+    type Err = &'static str;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut key).map_err(|_| "not 64 hexadecimal digits")?;
+        Ok(Self(key))
+    }
+}
+
+impl Serialize for TrustedKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
 }
 
 impl Default for AuditConfig {
@@ -32,6 +58,8 @@ impl Default for AuditConfig {
             checkpoint_interval: Duration::from_secs(3600),
             verify_interval: Duration::from_secs(6 * 3600),
             retention: Duration::from_secs(7 * 365 * 24 * 3600 + 2 * 24 * 3600),
+            archive_dir: None,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -64,6 +92,16 @@ impl Section for AuditConfig {
             "audit_retention",
             "use a duration such as \"7years\" (at least a day)",
         ),
+        (
+            "archive_dir",
+            "audit_archive_dir",
+            "use the path of the folder that keeps the audit archives",
+        ),
+        (
+            "trusted_keys",
+            "audit_trusted_keys",
+            "list public keys as 64 hexadecimal digits each, separated by commas",
+        ),
     ];
 
     fn validate(&self, _: &Config) -> Result<(), (&'static str, String)> {
@@ -89,6 +127,13 @@ impl Section for AuditConfig {
 }
 
 impl AuditConfig {
+    /// Where audit archives are kept.
+    pub fn archive_dir_path(&self, config: &Config) -> PathBuf {
+        self.archive_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("audit-archives"))
+    }
+
     /// The checkpoint signing key's file.
     pub fn signing_key_path(&self, config: &Config) -> PathBuf {
         self.signing_key

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{SigningKey, create_checkpoint, last_good_verification, record_verification, verify_from};
+use super::{SigningKey, Trust, create_checkpoint, last_good_verification, record_verification, verify_from};
 use crate::clock::SharedClock;
 use crate::platform::tenancy::TenantDirectory;
 
@@ -18,6 +18,7 @@ pub struct Schedule {
 pub fn spawn(
     tenants: Weak<TenantDirectory>,
     key: Arc<SigningKey>,
+    trust: Arc<Trust>,
     clock: SharedClock,
     schedule: Schedule,
 ) -> tokio::task::JoinHandle<()> {
@@ -40,7 +41,7 @@ pub fn spawn(
                         tracing::warn!(tenant = %slug, error = %err, "audit checkpoint failed");
                     }
                 } else {
-                    verify_incrementally(tenant.pool.clone(), slug, Arc::clone(&clock)).await;
+                    verify_incrementally(tenant.pool.clone(), slug, Arc::clone(&trust), Arc::clone(&clock)).await;
                 }
             }
         }
@@ -48,10 +49,10 @@ pub fn spawn(
 }
 
 // Owned arguments: borrowed ones trip the compiler's `Send` inference for the spawned task.
-async fn verify_incrementally(pool: sqlx::PgPool, slug: String, clock: SharedClock) {
+async fn verify_incrementally(pool: sqlx::PgPool, slug: String, trust: Arc<Trust>, clock: SharedClock) {
     let result = async {
         let start = last_good_verification(&pool).await?;
-        let report = verify_from(&pool, start, &[], &|_| {}).await?;
+        let report = verify_from(&pool, start, &trust, &|_| {}).await?;
         record_verification(&pool, &report, &clock).await?;
         Ok::<_, sqlx::Error>(report)
     }

@@ -30,8 +30,8 @@ pub use checkpoint::{Checkpoint, CheckpointError, SigningKey, create_checkpoint}
 pub use store::outbox_len;
 pub use store::{ChainedEvent, EventFilter, head, list_events, stage};
 pub use verify::{
-    Break, LastVerification, VerifyReport, last_good_verification, last_verification, record_verification, verify,
-    verify_from,
+    Break, LastVerification, Trust, VerifyReport, last_good_verification, last_verification, record_verification,
+    verify, verify_from,
 };
 pub use writer::{AuditWriter, WriterStatus, drain_outbox};
 

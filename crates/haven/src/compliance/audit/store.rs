@@ -326,6 +326,35 @@ pub(super) fn stream_chain<'c>(
     .boxed()
 }
 
+/// An archive of pruned events as its row records it.
+pub(super) struct ArchiveRow {
+    pub first_seq: i64,
+    pub through_seq: i64,
+    pub through_hash: Hash,
+    pub file_name: String,
+    pub file_sha256: [u8; 32],
+}
+
+/// Every archive, oldest first.
+pub(super) async fn archives(db: impl PgExecutor<'_>) -> Result<Vec<ArchiveRow>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT first_seq, through_seq, through_hash, file_name, file_sha256 FROM audit_archives ORDER BY through_seq"
+    )
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ArchiveRow {
+                first_seq: r.first_seq,
+                through_seq: r.through_seq,
+                through_hash: to_hash(&r.through_hash)?,
+                file_name: r.file_name,
+                file_sha256: to_hash(&r.file_sha256)?,
+            })
+        })
+        .collect()
+}
+
 /// The point the chain starts from: the last archive's end, or the genesis.
 pub(super) async fn chain_anchor(db: impl PgExecutor<'_>) -> Result<(i64, Hash), sqlx::Error> {
     let row = sqlx::query!("SELECT through_seq, through_hash FROM audit_archives ORDER BY through_seq DESC LIMIT 1")

@@ -1,16 +1,51 @@
 //! Recomputing the chain and naming the first broken link.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 
 use super::chain::event_hash;
-use super::checkpoint::Checkpoint;
-use super::{Hash, store};
+use super::checkpoint::{Checkpoint, SigningKey};
+use super::{ChainedEvent, GENESIS_HASH, Hash, store};
 use crate::clock::SharedClock;
+use crate::config::Config;
+
+/// What a verification trusts besides the database, which a database owner could
+/// rewrite: the keys that may sign checkpoints, checkpoints kept elsewhere, and the
+/// folder where archives of pruned events are kept.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Public keys whose checkpoints count; a checkpoint signed by any other is refused.
+    pub keys: Vec<[u8; 32]>,
+    /// Checkpoints kept off the machine.
+    pub external: Vec<Checkpoint>,
+    pub archives: Option<PathBuf>,
+}
+
+impl Trust {
+    /// This installation's: its checkpoint key, the earlier keys configured as trusted,
+    /// and the configured archive folder.
+    pub fn of(config: &Config, key: &SigningKey) -> Self {
+        let mut keys = vec![key.public_key()];
+        keys.extend(config.audit.trusted_keys.iter().map(|k| k.0));
+        Self {
+            keys,
+            external: Vec::new(),
+            archives: Some(config.audit.archive_dir_path(config)),
+        }
+    }
+
+    #[must_use]
+    pub fn with_external(mut self, external: Vec<Checkpoint>) -> Self {
+        self.external = external;
+        self
+    }
+}
 
 /// The first thing found wrong, in chain order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +65,15 @@ pub enum Break {
     CheckpointMismatch { seq: i64 },
     /// A checkpoint's signature does not verify.
     BadCheckpointSignature { seq: i64 },
+    /// A checkpoint is signed by a key this installation does not trust.
+    UntrustedCheckpointKey { seq: i64 },
+    /// The archive of events `first_seq..=through_seq` (events pruned from the
+    /// database) is not what its row says.
+    Archive {
+        first_seq: i64,
+        through_seq: i64,
+        problem: String,
+    },
 }
 
 impl Break {
@@ -40,7 +84,9 @@ impl Break {
             Self::LinkMismatch { seq }
             | Self::HashMismatch { seq }
             | Self::CheckpointMismatch { seq }
-            | Self::BadCheckpointSignature { seq } => seq,
+            | Self::BadCheckpointSignature { seq }
+            | Self::UntrustedCheckpointKey { seq } => seq,
+            Self::Archive { first_seq, .. } => first_seq,
             Self::HeadMismatch { head_seq, chain_end } => chain_end.min(head_seq) + 1,
             Self::Truncated { chain_end, .. } => chain_end + 1,
         }
@@ -73,6 +119,14 @@ impl Break {
             Self::BadCheckpointSignature { seq } => {
                 format!("the checkpoint for event {seq} has an invalid signature")
             }
+            Self::UntrustedCheckpointKey { seq } => {
+                format!("the checkpoint for event {seq} is signed by a key this installation does not trust")
+            }
+            Self::Archive {
+                first_seq,
+                through_seq,
+                ref problem,
+            } => format!("the archive of events {first_seq} to {through_seq} {problem}"),
         }
     }
 }
@@ -115,15 +169,17 @@ impl VerifyReport {
     }
 }
 
-/// Recomputes the whole chain (from the last archive, or the genesis), compares its end
-/// with the head and with every checkpoint (the database's and `external`), and reports
-/// the first break. `progress` is called with the number of events checked so far.
+/// Recomputes the whole chain: every archive of pruned events against its file and its
+/// signed checkpoint, then the database's events from the last archive (or the genesis);
+/// compares the chain's end with the head and with every checkpoint (the database's and
+/// the trusted external ones, each signed by a trusted key), and reports the first break.
+/// `progress` is called with the number of events checked so far.
 pub async fn verify(
     pool: &PgPool,
-    external: &[Checkpoint],
+    trust: &Trust,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, sqlx::Error> {
-    verify_from(pool, None, external, progress).await
+    verify_from(pool, None, trust, progress).await
 }
 
 /// Like [`verify`], but trusting the chain up to `start` (the end of an earlier
@@ -135,7 +191,7 @@ pub async fn verify(
 pub async fn verify_from(
     pool: &PgPool,
     start: Option<(i64, Hash)>,
-    external: &[Checkpoint],
+    trust: &Trust,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, sqlx::Error> {
     let started = Instant::now();
@@ -146,7 +202,7 @@ pub async fn verify_from(
     };
     let (head_seq, head_hash) = store::head(&mut *snapshot).await?;
     let mut checkpoints = super::checkpoint::stored(&mut *snapshot).await?;
-    checkpoints.extend(external.iter().cloned());
+    checkpoints.extend(trust.external.iter().cloned());
     checkpoints.sort_by_key(|c| c.seq);
 
     let mut report = VerifyReport {
@@ -164,6 +220,19 @@ pub async fn verify_from(
     for checkpoint in &checkpoints {
         if !checkpoint.signature_is_valid() {
             report.broken = Some(Break::BadCheckpointSignature { seq: checkpoint.seq });
+            return finish(report);
+        }
+        if !trust.keys.contains(&checkpoint.public_key) {
+            report.broken = Some(Break::UntrustedCheckpointKey { seq: checkpoint.seq });
+            return finish(report);
+        }
+    }
+    // Everything before the chain's start lives in archives: a whole verification checks
+    // each against its file, and every checkpoint that falls inside one.
+    if start.is_none() {
+        let archives = store::archives(&mut *snapshot).await?;
+        if let Some(broken) = check_archives(&archives, trust, &checkpoints).await {
+            report.broken = Some(broken);
             return finish(report);
         }
     }
@@ -223,6 +292,69 @@ pub async fn verify_from(
         });
     }
     finish(report)
+}
+
+/// Checks that the archives run from event 1 without a gap, that each file is the one
+/// archived (its SHA-256), holds an intact chain from the one before it to the row's last
+/// hash, agrees with every checkpoint inside it, and carries a checkpoint of its last
+/// event signed by a trusted key (which a database owner cannot forge).
+async fn check_archives(archives: &[store::ArchiveRow], trust: &Trust, checkpoints: &[Checkpoint]) -> Option<Break> {
+    let vouched: BTreeMap<i64, Hash> = checkpoints.iter().map(|c| (c.seq, c.hash)).collect();
+    let (mut prev_seq, mut prev_hash) = (0, GENESIS_HASH);
+    for row in archives {
+        let broken = |problem: &str| {
+            Some(Break::Archive {
+                first_seq: row.first_seq,
+                through_seq: row.through_seq,
+                problem: problem.to_owned(),
+            })
+        };
+        if row.first_seq != prev_seq + 1 {
+            return broken("does not begin where the one before it ends");
+        }
+        let Some(dir) = &trust.archives else {
+            return broken("cannot be checked: no archive folder was given");
+        };
+        if std::path::Path::new(&row.file_name).file_name() != Some(std::ffi::OsStr::new(&row.file_name)) {
+            return broken("names a file outside the archive folder");
+        }
+        let Ok(bytes) = tokio::fs::read(dir.join(&row.file_name)).await else {
+            return broken(&format!("is missing: {} is not in {}", row.file_name, dir.display()));
+        };
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        if digest != row.file_sha256 {
+            return broken("was changed: its file's SHA-256 differs from the one recorded");
+        }
+        let (mut seq, mut hash) = (row.first_seq, prev_hash);
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let Ok(event) = serde_json::from_slice::<ChainedEvent>(line) else {
+                return broken("holds a line that is not an event");
+            };
+            if event.seq != seq || event.prev_hash != hash || event_hash(event.seq, &event.event, &hash) != event.hash {
+                return broken(&format!("is broken at event {seq}"));
+            }
+            if vouched.get(&seq).is_some_and(|h| *h != event.hash) {
+                return Some(Break::CheckpointMismatch { seq });
+            }
+            (seq, hash) = (seq + 1, event.hash);
+        }
+        if seq != row.through_seq + 1 || hash != row.through_hash {
+            return broken("does not end where its row says");
+        }
+        let signed = Checkpoint::read_file(&dir.join(format!("{}.checkpoint.json", row.file_name)));
+        if !signed.is_ok_and(|c| {
+            c.seq == row.through_seq
+                && c.hash == row.through_hash
+                && c.signature_is_valid()
+                && trust.keys.contains(&c.public_key)
+        }) {
+            return broken("has no checkpoint of its last event signed by a trusted key");
+        }
+        (prev_seq, prev_hash) = (row.through_seq, row.through_hash);
+    }
+    // Archives run from event 1 to the chain's start, so every checkpoint before the
+    // start was met in one of them.
+    None
 }
 
 /// Keeps the result where `/api/v1/health/audit-status` finds it.
