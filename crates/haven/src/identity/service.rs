@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::auth::Identity;
 use super::password::{PasswordError, PasswordHasher};
 use super::session::{self, EndReason, NewSession, SecondFactorKind};
-use super::throttle::{self, ADDRESS_FACTOR, ThrottleKey};
+use super::throttle::{self, ADDRESS_FACTOR, Attempt, ThrottleKey};
 use super::two_factor::{self, Enrolment};
 use super::{UserStatus, secret, store};
 use crate::actor::RequestMeta;
@@ -78,15 +78,22 @@ pub async fn sign_in(
     let account_key = ThrottleKey::account(email);
     let address_key = ThrottleKey::Address(meta.client_ip);
 
-    for key in [&account_key, &address_key] {
-        if let Some(until) = throttle::locked_until(pool, key, now).await? {
-            tenant
-                .audit
-                .record(event(meta, clock, "auth.login_locked", Outcome::Denied).actor(ActorKind::Anonymous, None))
-                .await?;
-            return Err(SignInError::Locked {
-                minutes: minutes_until(until, now),
-            });
+    // Counted before the hash: a burst of guesses gets the threshold between them.
+    for (key, threshold, what) in [
+        (&account_key, settings.lockout_threshold, "account name"),
+        (
+            &address_key,
+            settings.lockout_threshold * ADDRESS_FACTOR,
+            "client address",
+        ),
+    ] {
+        if let Attempt::Locked { until, newly } = throttle::attempt(pool, key, now, threshold, window).await? {
+            if newly {
+                let mut lock = event(meta, clock, "auth.locked", Outcome::Denied).actor(ActorKind::Anonymous, None);
+                lock.reason = Some(what.to_owned());
+                tenant.audit.record(lock).await?;
+            }
+            return Err(locked_out(tenant, clock, meta, until).await?);
         }
     }
 
@@ -96,18 +103,25 @@ pub async fn sign_in(
     let verification = passwords.verify(password, stored).await?;
 
     let Some(user) = usable.filter(|_| verification.matches) else {
-        let failure = Failure {
-            actor: user.as_ref().map(|u| u.id.to_string()),
-            account_key: &account_key,
-            address_key: &address_key,
-            threshold: settings.lockout_threshold,
-            window,
+        let actor = user.as_ref().map(|u| u.id.to_string());
+        let kind = if actor.is_some() {
+            ActorKind::User
+        } else {
+            ActorKind::Anonymous
         };
-        record_failed_sign_in(tenant, clock, meta, &failure).await?;
+        tenant
+            .audit
+            .record(event(meta, clock, "auth.login_failed", Outcome::Denied).actor(kind, actor))
+            .await?;
         return Err(SignInError::InvalidCredentials);
     };
+    // Right, but the burst this guess came in may have locked the name meanwhile.
+    if let Some(until) = throttle::locked_until(pool, &account_key, now).await? {
+        return Err(locked_out(tenant, clock, meta, until).await?);
+    }
 
     throttle::clear(pool, &account_key).await?;
+    throttle::refund(pool, &address_key).await?;
     if verification.needs_rehash
         && let Some(old) = stored
     {
@@ -160,55 +174,20 @@ pub async fn sign_in(
     })
 }
 
-struct Failure<'a> {
-    actor: Option<String>,
-    account_key: &'a ThrottleKey,
-    address_key: &'a ThrottleKey,
-    threshold: i32,
-    window: TimeDelta,
-}
-
-/// Counts a failed sign-in against the account name and the address, and audits it (and
-/// the lock, when this failure caused one).
-async fn record_failed_sign_in(
+/// A refused sign-in while locked, audited.
+async fn locked_out(
     tenant: &Tenant,
     clock: &SharedClock,
     meta: &RequestMeta,
-    failure: &Failure<'_>,
-) -> Result<(), SignInError> {
-    let now = clock.now();
-    let pool = &tenant.pool;
-    let actor_kind = if failure.actor.is_some() {
-        ActorKind::User
-    } else {
-        ActorKind::Anonymous
-    };
-    let locked = throttle::record_failure(pool, failure.account_key, now, failure.threshold, failure.window).await?;
-    let address_locked = throttle::record_failure(
-        pool,
-        failure.address_key,
-        now,
-        failure.threshold * ADDRESS_FACTOR,
-        failure.window,
-    )
-    .await?;
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<SignInError, SignInError> {
     tenant
         .audit
-        .record(event(meta, clock, "auth.login_failed", Outcome::Denied).actor(actor_kind, failure.actor.clone()))
+        .record(event(meta, clock, "auth.login_locked", Outcome::Denied).actor(ActorKind::Anonymous, None))
         .await?;
-    if locked.is_some() || address_locked.is_some() {
-        let mut lock = event(meta, clock, "auth.locked", Outcome::Denied).actor(actor_kind, failure.actor.clone());
-        lock.reason = Some(
-            if locked.is_some() {
-                "account name"
-            } else {
-                "client address"
-            }
-            .to_owned(),
-        );
-        tenant.audit.record(lock).await?;
-    }
-    Ok(())
+    Ok(SignInError::Locked {
+        minutes: minutes_until(until, clock.now()),
+    })
 }
 
 /// Checks a TOTP code or a recovery code for a signed-in session awaiting its second factor.
@@ -226,7 +205,15 @@ pub async fn verify_second_factor(
     let key = ThrottleKey::account(&format!("second-factor:{}", user.id));
     let actor = || Some(user.id.to_string());
     let session_id = identity.session_id().map(|id| id.to_string()).unwrap_or_default();
-    if let Some(until) = throttle::locked_until(pool, &key, now).await? {
+    // Counted before the code is checked, like passwords.
+    let window = TimeDelta::minutes(i64::from(settings.lockout_minutes));
+    if let Attempt::Locked { until, newly } =
+        throttle::attempt(pool, &key, now, settings.lockout_threshold, window).await?
+    {
+        if newly && let Some(id) = identity.session_id() {
+            // Too many wrong codes: this session is over; start again from the password.
+            session::end(pool, id, EndReason::Revoked, now).await?;
+        }
         return Err(SignInError::Locked {
             minutes: minutes_until(until, now),
         });
@@ -249,8 +236,6 @@ pub async fn verify_second_factor(
         }
     };
     let Some(kind) = kind else {
-        let window = TimeDelta::minutes(i64::from(settings.lockout_minutes));
-        let locked = throttle::record_failure(pool, &key, now, settings.lockout_threshold, window).await?;
         tenant
             .audit
             .record(
@@ -259,14 +244,13 @@ pub async fn verify_second_factor(
                     .session(session_id.clone()),
             )
             .await?;
-        if locked.is_some()
-            && let Some(id) = identity.session_id()
-        {
-            // Too many wrong codes: this session is over; start again from the password.
-            session::end(pool, id, EndReason::Revoked, now).await?;
-        }
         return Err(SignInError::InvalidCode);
     };
+    if let Some(until) = throttle::locked_until(pool, &key, now).await? {
+        return Err(SignInError::Locked {
+            minutes: minutes_until(until, now),
+        });
+    }
     throttle::clear(pool, &key).await?;
     let mut tx = pool.begin().await?;
     if let Some(id) = identity.session_id() {

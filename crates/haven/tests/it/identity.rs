@@ -678,3 +678,73 @@ async fn sign_in_lands_only_on_a_page_of_haven() {
     let body = page.text().await.unwrap();
     assert!(body.contains("name=\"next\" value=\"/\""), "{body}");
 }
+
+/// Sends one sign-in per `(address, email, password)` at once and returns the statuses.
+async fn burst(app: &TestApp, attempts: Vec<(String, String, String)>) -> Vec<u16> {
+    let client = app.browser();
+    let tasks: Vec<_> = attempts
+        .into_iter()
+        .map(|(address, email, password)| {
+            let request = client
+                .post(app.url("/api/v1/auth/sign-in"))
+                .header("x-forwarded-for", address)
+                .json(&serde_json::json!({ "email": email, "password": password }));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+/// A burst of concurrent guesses gets no more than the lockout threshold between them:
+/// each attempt is counted before the password is checked, and a right password inside
+/// the burst is refused. An IPv6 client's limit covers its whole /64.
+#[tokio::test]
+async fn a_burst_of_concurrent_guesses_gets_the_threshold_and_no_more() {
+    let app = TestApp::spawn_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let guesses = (0..100)
+        .map(|n| {
+            let password = if n == 50 { PASSWORD } else { "a wrong guess" };
+            (
+                "192.0.2.10".to_owned(),
+                "sam@example.org".to_owned(),
+                password.to_owned(),
+            )
+        })
+        .collect();
+    let statuses = burst(&app, guesses).await;
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    assert!(count(401) <= 5, "at most the threshold was checked: {statuses:?}");
+    assert_eq!(count(429), 100 - count(401), "{statuses:?}");
+    assert_eq!(count(200), 0, "the right password inside the burst is refused");
+
+    // Fifty addresses of one /64 guessing fifty names: one address, ten times the
+    // account threshold.
+    let spread = (1..=60)
+        .map(|n| {
+            (
+                format!("2001:db8:1:2::{n:x}"),
+                format!("nobody{n}@example.org"),
+                "guess".to_owned(),
+            )
+        })
+        .collect();
+    let statuses = burst(&app, spread).await;
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(refused, 10, "the /64 shares one limit: {statuses:?}");
+    let elsewhere = burst(
+        &app,
+        vec![(
+            "2001:db8:1:3::1".to_owned(),
+            "nobody@example.org".to_owned(),
+            "guess".to_owned(),
+        )],
+    )
+    .await;
+    assert_eq!(elsewhere, [401], "the next /64 has its own");
+}
