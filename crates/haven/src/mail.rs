@@ -19,8 +19,20 @@ pub enum MailError {
     Config { setting: &'static str, problem: String },
     #[error("invalid recipient address")]
     BadRecipient,
+    /// A redacted summary: the SMTP code and whether it was final, never the server's
+    /// text (which usually repeats the recipient's address).
     #[error("the mail server refused or failed: {0}")]
     Send(String),
+}
+
+/// What went wrong, without the server's words.
+fn summary(err: &lettre::transport::smtp::Error) -> String {
+    match err.status() {
+        Some(code) if err.is_permanent() => format!("permanent rejection, SMTP code {code}"),
+        Some(code) => format!("temporary failure, SMTP code {code}"),
+        None if err.is_timeout() => "no answer in time".to_owned(),
+        None => "could not reach or talk to the mail server".to_owned(),
+    }
 }
 
 pub struct Mailer {
@@ -69,7 +81,7 @@ impl Mailer {
         self.transport.is_some()
     }
 
-    /// Sends a plain-text message; returns the server's reply.
+    /// Sends a plain-text message; returns the server's reply code.
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<String, MailError> {
         let transport = self.transport.as_ref().ok_or(MailError::NotConfigured)?;
         let to: Mailbox = to.parse().map_err(|_| MailError::BadRecipient)?;
@@ -79,16 +91,12 @@ impl Mailer {
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)
-            .map_err(|e| MailError::Send(e.to_string()))?;
+            .map_err(|_| MailError::Send("the message could not be composed".to_owned()))?;
         let response = transport
             .send(message)
             .await
-            .map_err(|e| MailError::Send(e.to_string()))?;
-        Ok(format!(
-            "{} {}",
-            response.code(),
-            response.message().collect::<Vec<_>>().join(" ")
-        ))
+            .map_err(|e| MailError::Send(summary(&e)))?;
+        Ok(response.code().to_string())
     }
 }
 

@@ -693,3 +693,26 @@ async fn an_admins_second_factor_reset_ends_sessions_and_revokes_api_tokens() {
         "a lost phone's tokens go with it"
     );
 }
+
+/// A mail server's refusal repeats the recipient's address; Haven keeps only its code and
+/// whether it was final, so neither the log nor a job's record holds the address
+/// (issue 17, finding 11).
+#[tokio::test]
+async fn a_refused_email_is_recorded_by_its_code_without_the_servers_words() {
+    let smtp = SmtpServer::start();
+    let mut config = haven::config::Config::default();
+    config.smtp_url = Some(haven::config::Secret::new(smtp.url()));
+    let mailer = haven::mail::Mailer::from_config(&config).unwrap();
+    let err = mailer
+        .send("bounce.zyxmarker@clinic.example", "Hello", "Body".to_owned())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("permanent rejection, SMTP code 550"), "{err}");
+    assert!(!err.contains("zyxmarker") && !err.contains("Recipient"), "{err}");
+    let reply = mailer
+        .send("someone@clinic.example", "Hello", "Body".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(reply, "250");
+}

@@ -1,4 +1,6 @@
-//! A real SMTP server (Python's aiosmtpd) that stores each message it accepts as a file.
+//! A real SMTP server (Python's aiosmtpd) that stores each message it accepts as a file,
+//! and refuses any recipient whose address holds `bounce`, repeating the address in its
+//! reply as real servers do.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -10,6 +12,11 @@ const SERVER: &str = r#"
 import signal, sys, time
 from aiosmtpd.controller import Controller
 class Store:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if "bounce" in address:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
     async def handle_DATA(self, server, session, envelope):
         with open(f"{sys.argv[2]}/{time.time_ns()}.eml", "wb") as f:
             f.write(envelope.content)
