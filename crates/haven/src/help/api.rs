@@ -251,28 +251,34 @@ pub(crate) async fn search(
     Ok(Json(find(&help, checked_query(&q)?).await?).into_response())
 }
 
-/// An image of a help article, by its id (unguessable: help content is public, but a
-/// draft's images are not listed anywhere).
+/// An image of a published help article, by its id (a draft's or an archived article's
+/// images are served to help editors only, at `/help-editor/images/{id}`).
 #[utoipa::path(get, path = "/api/help/v1/images/{id}", tag = "help",
     params(("id" = uuid::Uuid, Path, description = "The image's id")),
     responses(
         (status = 200, description = "The image (PNG, JPEG, WebP or GIF)"),
-        (status = 404, description = "No such image, or its article is archived", body = ErrorEnvelope),
+        (status = 404, description = "No such image, or its article is not published", body = ErrorEnvelope),
     ))]
 pub(crate) async fn image(State(help): State<HelpState>, Path(id): Path<String>) -> Result<Response, Error> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
-    let (content_type, bytes) = store::image(&help.pool, id).await?.ok_or(Error::NotFound)?;
+    let (content_type, bytes) = store::image(&help.pool, id, false).await?.ok_or(Error::NotFound)?;
+    Ok(image_response(
+        &content_type,
+        bytes,
+        // An image never changes under its id.
+        "public, max-age=86400, immutable",
+    ))
+}
+
+/// An image's bytes with its type and caching.
+pub(crate) fn image_response(content_type: &str, bytes: Vec<u8>, cache: &'static str) -> Response {
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&content_type) {
+    if let Ok(value) = HeaderValue::from_str(content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    // An image never changes under its id.
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400, immutable"),
-    );
-    Ok(response)
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
 }
 
 #[cfg(test)]

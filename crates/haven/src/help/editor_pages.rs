@@ -50,6 +50,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
             revisions_page,
         )
         .add(Access::Full, Method::POST, "/help-editor/preview", preview)
+        .add(Access::Full, Method::GET, "/help-editor/images/{id}", editor_image)
         .add(Access::Full, Method::GET, "/help-editor/categories", categories_page)
         .add(Access::Full, Method::POST, "/help-editor/categories", category_form)
         .add(Access::Full, Method::GET, "/help-editor/usage", usage_page)
@@ -218,7 +219,7 @@ async fn article_page(
         sections: shown,
         body: input.body_markdown.clone(),
         body_error,
-        preview: markdown::render(&input.body_markdown).html,
+        preview: for_editors(&markdown::render(&input.body_markdown).html),
         errors: problems,
         existing,
         image_error: None,
@@ -482,9 +483,22 @@ async fn preview(caller: Actor, ApiJson(input): ApiJson<PreviewInput>) -> Result
         )]));
     }
     Ok(Json(PreviewOutput {
-        html: markdown::render(&input.markdown).html,
+        html: for_editors(&markdown::render(&input.markdown).html),
     })
     .into_response())
+}
+
+/// A preview's images come from the editors' route, which serves a draft's images too.
+fn for_editors(html: &str) -> String {
+    html.replace("src=\"/api/help/v1/images/", "src=\"/help-editor/images/")
+}
+
+/// Any article's image, for help editors (readers get published articles' only).
+async fn editor_image(caller: Actor, State(help): State<HelpState>, Path(id): Path<String>) -> Result<Response, Error> {
+    caller.authorize(&Action::EditHelp).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
+    let (content_type, bytes) = store::image(&help.pool, id, true).await?.ok_or(Error::NotFound)?;
+    Ok(super::api::image_response(&content_type, bytes, "private, no-store"))
 }
 
 #[derive(Template)]

@@ -553,14 +553,20 @@ pub async fn images_of(db: impl PgExecutor<'_>, article: ArticleId) -> Result<Ve
     .await
 }
 
-/// An image's type and bytes, unless its article is archived.
-pub async fn image(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+/// An image's type and bytes: readers get those of published articles only; editors
+/// (`any_status`) those of drafts and archived ones too.
+pub async fn image(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    any_status: bool,
+) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
         SELECT i.content_type, i.bytes FROM help_images i JOIN help_articles a ON a.id = i.article_id
-        WHERE i.id = $1 AND a.status <> 'archived'
+        WHERE i.id = $1 AND ($2 OR a.status = 'published')
         "#,
-        id
+        id,
+        any_status
     )
     .fetch_optional(db)
     .await?;

@@ -503,3 +503,91 @@ async fn help_editors_write_preview_publish_and_archive_audited_and_no_one_else_
     .await;
     assert_eq!(audited, 5);
 }
+
+/// A draft's images are not public: readers get a published article's images only, and
+/// editors see a draft's (in the editor and its preview) through their own route
+/// (issue 17, finding 16).
+#[tokio::test]
+async fn a_drafts_images_are_served_to_editors_only_until_it_is_published() {
+    let app = TestApp::spawn().await;
+    let gray = Staff::sign_in(&app, "gray@example.org", &[Role::HelpEditor]).await;
+    let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
+    let fields = [
+        ("title", "A draft with a picture"),
+        ("body_markdown", "Soon."),
+        ("page_keys", "clients.search"),
+    ];
+    let response = post_form(&app, &gray, "/help-editor/new", &fields).await;
+    assert_eq!(response.status(), 303);
+    let edit_path = response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let form = reqwest::multipart::Form::new().part(
+        "image",
+        reqwest::multipart::Part::bytes(crate::help_service::PNG.to_vec()).file_name("panel.png"),
+    );
+    let uploaded = gray
+        .client
+        .post(app.url(&format!("{edit_path}/images?_csrf={}", gray.csrf)))
+        .header("accept", "text/html")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 303);
+    let (_, edit) = page(&app, &gray, &edit_path).await;
+    let image = edit
+        .split("(/api/help/v1/images/")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(
+        get(&app, &format!("/api/help/v1/images/{image}")).await.status(),
+        404,
+        "not public yet"
+    );
+    let editors = format!("/help-editor/images/{image}");
+    let response = gray.get(&app, &editors).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), crate::help_service::PNG);
+    assert_envelope(alex.get(&app, &editors).await, 403, "forbidden").await;
+    let preview: Value = gray
+        .post(
+            &app,
+            "/help-editor/preview",
+            &json!({ "markdown": format!("![Panel](/api/help/v1/images/{image})") }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        preview["html"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("src=\"{editors}\"")),
+        "{preview}"
+    );
+
+    let response = post_form(
+        &app,
+        &gray,
+        &format!("{edit_path}/status"),
+        &[("status", "published"), ("revision", "1")],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        get(&app, &format!("/api/help/v1/images/{image}")).await.status(),
+        200,
+        "published"
+    );
+}
