@@ -126,6 +126,7 @@ impl Application {
             storage,
             help,
             modules: Arc::new(modules),
+            readiness: Arc::default(),
         };
         Ok(Self {
             listener,

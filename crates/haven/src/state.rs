@@ -33,4 +33,6 @@ pub struct AppState {
     /// Every module's declarations: routes, API document, jobs, navigation, scopes,
     /// sealed columns and client tables.
     pub modules: Arc<crate::module::Modules>,
+    /// The last readiness answer for anonymous callers.
+    pub readiness: Arc<crate::health::Readiness>,
 }

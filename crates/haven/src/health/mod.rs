@@ -3,7 +3,8 @@
 //!
 //! - `/health`: liveness; touches no database.
 //! - `/ready`: the control database and every tenant database answer and have every
-//!   migration applied; 503 otherwise. Per-tenant detail only on the admin listener.
+//!   migration applied; 503 otherwise. Per-tenant detail only on the admin listener; an
+//!   anonymous caller gets the answer of the last second ([`Readiness`]).
 //! - `/api/v1/health/database`: the control database and the database of the tenant
 //!   this host name leads to.
 //! - `/api/v1/health/redis`: `not_configured` without `REDIS_URL`, else a PING.
@@ -74,6 +75,22 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "service": "haven", "version": VERSION }))
 }
 
+/// How long an anonymous caller's readiness answer is reused: a flood of `/ready`
+/// requests costs every database at most one check a second.
+const READY_REUSED_FOR: Duration = Duration::from_secs(1);
+
+/// The last readiness answer given to anonymous callers, with when it was checked.
+#[derive(Default)]
+pub struct Readiness(tokio::sync::Mutex<Option<(Instant, Counted)>>);
+
+/// Readiness as anonymous callers see it: counts, never names.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    ready: bool,
+    tenants: usize,
+    failing: usize,
+}
+
 #[derive(Debug, Serialize)]
 struct DatabaseCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,7 +139,31 @@ pub(crate) async fn ready(
     State(state): State<AppState>,
     operator: Option<Extension<OperatorView>>,
 ) -> Result<Json<serde_json::Value>, Error> {
-    let control = control_check(&state).await;
+    if operator.is_some() {
+        let (counted, detail) = check_everything(&state).await;
+        return answer(counted, detail);
+    }
+    // One check at a time; callers meanwhile wait for it and share its answer.
+    let mut last = state.readiness.0.lock().await;
+    let counted = match *last {
+        Some((at, counted)) if at.elapsed() < READY_REUSED_FOR => counted,
+        _ => {
+            let (counted, _) = check_everything(&state).await;
+            *last = Some((Instant::now(), counted));
+            counted
+        }
+    };
+    drop(last);
+    answer(
+        counted,
+        json!({ "tenants": counted.tenants, "failing": counted.failing }),
+    )
+}
+
+/// Checks the control database and every tenant database: the counts, and the detail
+/// operators see.
+async fn check_everything(state: &AppState) -> (Counted, serde_json::Value) {
+    let control = control_check(state).await;
     let mut tenants = Vec::new();
     for tenant in state.tenants.tenants() {
         tenants.push(
@@ -135,14 +176,16 @@ pub(crate) async fn ready(
             .await,
         );
     }
-    let all_ok = control.ok() && !tenants.is_empty() && tenants.iter().all(DatabaseCheck::ok);
-    let failing = tenants.iter().filter(|t| !t.ok()).count() + usize::from(!control.ok());
-    let body = if operator.is_some() {
-        json!({ "control": control, "tenants": tenants })
-    } else {
-        json!({ "tenants": tenants.len(), "failing": failing })
+    let counted = Counted {
+        ready: control.ok() && !tenants.is_empty() && tenants.iter().all(DatabaseCheck::ok),
+        tenants: tenants.len(),
+        failing: tenants.iter().filter(|t| !t.ok()).count() + usize::from(!control.ok()),
     };
-    if all_ok {
+    (counted, json!({ "control": control, "tenants": tenants }))
+}
+
+fn answer(counted: Counted, body: serde_json::Value) -> Result<Json<serde_json::Value>, Error> {
+    if counted.ready {
         Ok(Json(json!({ "status": "ready", "checks": body })))
     } else {
         Err(Error::Unavailable {

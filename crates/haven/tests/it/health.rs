@@ -134,3 +134,23 @@ async fn the_public_listener_never_names_the_organisations_served() {
         );
     }
 }
+
+/// An anonymous `/ready` reuses the last second's answer, so a flood of them does not
+/// query every organisation's database each time; operators always get a fresh check
+/// (issue 17, finding 16).
+#[tokio::test]
+async fn an_anonymous_ready_answer_is_reused_for_a_second() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/ready").await.status(), 200);
+    let mut tenant_db = sqlx::PgConnection::connect(&app.database_url(&app.tenant_database("default")))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)")
+        .execute(&mut tenant_db)
+        .await
+        .unwrap();
+    assert_eq!(app.get("/ready").await.status(), 200, "the last second's answer");
+    assert_envelope(app.admin_get("/ready").await, 503, "not_ready").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_envelope(app.get("/ready").await, 503, "not_ready").await;
+}
