@@ -128,6 +128,11 @@ pub struct FeedbackInput {
     pub comment: Option<String>,
 }
 
+/// How many answers of each kind (helpful, not helpful) an article takes a day, and so
+/// how many comments: readers are anonymous and no address is kept, so the day's count
+/// is what bounds a flood.
+pub const FEEDBACK_PER_DAY: i64 = 100;
+
 /// "Was this helpful?": counted per day; an optional comment is kept with the day only.
 #[utoipa::path(post, path = "/api/help/v1/articles/{slug}/feedback", tag = "help",
     params(("slug" = String, Path, description = "The article's slug")),
@@ -136,6 +141,7 @@ pub struct FeedbackInput {
         (status = 204, description = "Counted"),
         (status = 404, description = "No published article with this slug", body = ErrorEnvelope),
         (status = 422, description = "No answer, or a comment over 500 characters", body = ErrorEnvelope),
+        (status = 429, description = "The article has had the day's answers of this kind", body = ErrorEnvelope),
     ))]
 pub(crate) async fn feedback(
     State(help): State<HelpState>,
@@ -165,13 +171,14 @@ pub async fn record_feedback(
     }
     let day = help.today();
     let mut tx = help.pool.begin().await?;
-    store::count(
-        &mut *tx,
-        day,
-        if helpful { "helpful" } else { "not_helpful" },
-        Some(article.id),
-    )
-    .await?;
+    let metric = if helpful { "helpful" } else { "not_helpful" };
+    if !store::count_feedback(&mut *tx, day, metric, article.id, FEEDBACK_PER_DAY).await? {
+        return Err(Error::RateLimited {
+            message: "This article has had all the answers it takes today; thank you, and try again tomorrow."
+                .to_owned(),
+            retry_after_secs: 3600,
+        });
+    }
     if let Some(comment) = comment {
         store::insert_comment(&mut *tx, article.id, day, helpful, comment).await?;
     }

@@ -254,6 +254,33 @@ pub async fn count(
     Ok(())
 }
 
+/// Counts one answer of an article's "was this helpful?" for the day unless the day
+/// already holds `cap` of them; whether it counted.
+pub async fn count_feedback(
+    db: impl PgExecutor<'_>,
+    day: NaiveDate,
+    metric: &str,
+    article: ArticleId,
+    cap: i64,
+) -> Result<bool, sqlx::Error> {
+    let counted = sqlx::query_scalar!(
+        r#"
+        INSERT INTO help_daily_counts (day, metric, article_id, count)
+        VALUES ($1, $2, $3, 1)
+        ON CONFLICT (day, metric, article_id) DO UPDATE SET count = help_daily_counts.count + 1
+        WHERE help_daily_counts.count < $4
+        RETURNING count
+        "#,
+        day,
+        metric,
+        article.0,
+        cap
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(counted.is_some())
+}
+
 /// Counts one search in one round trip: the day's searches, its zero-result searches
 /// when nothing was found, and the (normalised) term's aggregate.
 pub async fn count_search(db: impl PgExecutor<'_>, day: NaiveDate, term: &str, zero: bool) -> Result<(), sqlx::Error> {

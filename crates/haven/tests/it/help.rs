@@ -249,6 +249,30 @@ async fn articles_are_read_by_slug_or_page_key_with_validators_and_rated_anonymo
     .await
     .unwrap();
     assert_eq!((views, unhelpful), (2, 1), "two reads (one revalidated), one 'no'");
+
+    // An article takes a bounded number of answers of each kind a day (and so of
+    // comments), counted without any address: past it, 429 and nothing stored.
+    sqlx::query("UPDATE help_daily_counts SET count = $1 WHERE metric = 'not_helpful'")
+        .bind(haven::help::api::FEEDBACK_PER_DAY)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let flood = json!({ "helpful": false, "comment": "spam spam spam" });
+    let response = app.client.post(&path).json(&flood).send().await.unwrap();
+    assert_envelope(response, 429, "rate_limited").await;
+    let comments: i64 = sqlx::query_scalar("SELECT count(*) FROM help_comments")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(comments, 1, "the refused answer's comment is not kept");
+    let response = app
+        .client
+        .post(&path)
+        .json(&json!({ "helpful": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204, "the other answer still counts");
 }
 
 #[tokio::test]
