@@ -90,11 +90,15 @@ impl Application {
         );
         // A wrong master key stops the start here, not on the first note opened.
         for tenant in tenants.tenants() {
-            vault
-                .keyring(tenant.database.as_str())
+            let keyring = vault.keyring(tenant.database.as_str());
+            keyring
                 .verify(&tenant.pool)
                 .await
                 .with_context(|| format!("organisation {}", tenant.record.slug))?;
+            // Second-factor secrets stored before they were sealed are sealed now.
+            crate::identity::two_factor::seal_plain_secrets(&tenant.pool, &keyring, clock.now())
+                .await
+                .with_context(|| format!("organisation {}: sealing second-factor secrets", tenant.record.slug))?;
         }
         tenants.watch();
         audit::maintenance::spawn(

@@ -218,7 +218,7 @@ fn sign_in_failure(err: &SignInError) -> Result<(StatusCode, String), Error> {
         SignInError::Audit(err) => Err(Error::from(crate::compliance::audit::AuditError::Unavailable(
             err.to_string(),
         ))),
-        SignInError::Database(_) | SignInError::Password(_) | SignInError::Random(_) => {
+        SignInError::Database(_) | SignInError::Password(_) | SignInError::Random(_) | SignInError::Sealing(_) => {
             Err(Error::internal(anyhow::anyhow!(err.to_string())))
         }
     }
@@ -321,7 +321,16 @@ async fn second_factor_form(caller: Actor, Form(form): Form<CodeForm>) -> Result
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Ok(Redirect::to("/").into_response());
     }
-    match service::verify_second_factor(&tenant, &state.clock, &meta, &identity, &form.code).await {
+    match service::verify_second_factor(
+        &tenant,
+        &state.vault.keyring(tenant.database.as_str()),
+        &state.clock,
+        &meta,
+        &identity,
+        &form.code,
+    )
+    .await
+    {
         Ok(()) => Ok(Redirect::to("/").into_response()),
         Err(err) => {
             let (status, message) = sign_in_failure(&err)?;
@@ -348,9 +357,16 @@ pub(crate) async fn second_factor_api(caller: Actor, Json(body): Json<CodeJson>)
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Err(Error::conflict("This session needs no verification code.".to_owned()));
     }
-    service::verify_second_factor(&tenant, &state.clock, &meta, &identity, &body.code)
-        .await
-        .map_err(|err| sign_in_error(&err))?;
+    service::verify_second_factor(
+        &tenant,
+        &state.vault.keyring(tenant.database.as_str()),
+        &state.clock,
+        &meta,
+        &identity,
+        &body.code,
+    )
+    .await
+    .map_err(|err| sign_in_error(&err))?;
     Ok(Json(json!({ "status": "signed_in" })).into_response())
 }
 
@@ -374,9 +390,14 @@ async fn enrol_page(caller: Actor) -> Result<Response, Error> {
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
     }
-    let enrolment = service::enrolment(&tenant, &state.clock, &identity)
-        .await
-        .map_err(|e| Error::internal(e.into()))?;
+    let enrolment = service::enrolment(
+        &tenant,
+        &state.vault.keyring(tenant.database.as_str()),
+        &state.clock,
+        &identity,
+    )
+    .await
+    .map_err(|e| Error::internal(e.into()))?;
     render(&EnrolPage {
         chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         qr_svg: enrolment.qr_svg,
@@ -398,15 +419,29 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
     }
-    match service::confirm_enrolment(&tenant, &state.clock, &meta, &identity, &form.code).await {
+    match service::confirm_enrolment(
+        &tenant,
+        &state.vault.keyring(tenant.database.as_str()),
+        &state.clock,
+        &meta,
+        &identity,
+        &form.code,
+    )
+    .await
+    {
         Ok(codes) => render(&RecoveryCodesPage {
             chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
             codes,
         }),
         Err(SignInError::InvalidCode) => {
-            let enrolment = service::enrolment(&tenant, &state.clock, &identity)
-                .await
-                .map_err(|e| Error::internal(e.into()))?;
+            let enrolment = service::enrolment(
+                &tenant,
+                &state.vault.keyring(tenant.database.as_str()),
+                &state.clock,
+                &identity,
+            )
+            .await
+            .map_err(|e| Error::internal(e.into()))?;
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EnrolPage {
@@ -434,9 +469,14 @@ pub(crate) async fn enrol_api(caller: Actor) -> Result<Response, Error> {
             message: "Enter your current verification code first.".to_owned(),
         });
     }
-    let enrolment = service::enrolment(&tenant, &state.clock, &identity)
-        .await
-        .map_err(|e| Error::internal(e.into()))?;
+    let enrolment = service::enrolment(
+        &tenant,
+        &state.vault.keyring(tenant.database.as_str()),
+        &state.clock,
+        &identity,
+    )
+    .await
+    .map_err(|e| Error::internal(e.into()))?;
     Ok(Json(json!({
         "otpauth_url": enrolment.otpauth_url,
         "manual_key": enrolment.manual_key,
@@ -455,9 +495,16 @@ pub(crate) async fn confirm_api(caller: Actor, Json(body): Json<CodeJson>) -> Re
             message: "Enter your current verification code first.".to_owned(),
         });
     }
-    let codes = service::confirm_enrolment(&tenant, &state.clock, &meta, &identity, &body.code)
-        .await
-        .map_err(|err| sign_in_error(&err))?;
+    let codes = service::confirm_enrolment(
+        &tenant,
+        &state.vault.keyring(tenant.database.as_str()),
+        &state.clock,
+        &meta,
+        &identity,
+        &body.code,
+    )
+    .await
+    .map_err(|err| sign_in_error(&err))?;
     Ok(Json(json!({ "status": "enabled", "recovery_codes": codes })).into_response())
 }
 

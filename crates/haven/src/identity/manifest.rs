@@ -4,6 +4,7 @@
 use utoipa::OpenApi;
 
 use super::{admin_handlers, handlers, links, password_handlers, settings_handlers, token_handlers};
+use crate::compliance::rotation::SealedColumn;
 use crate::module::Module;
 use crate::policy::{Action, Scope};
 
@@ -64,4 +65,9 @@ pub fn module() -> Module {
         .scope(Scope::UsersRead, "the staff list (admins)")
         .scope(Scope::UsersWrite, "staff accounts (admins)")
         .scope(Scope::OrganisationWrite, "organisation settings (admins)")
+        .sealed(SealedColumn::new(
+            "user_second_factors",
+            "secret",
+            "second_factor.secret",
+        ))
 }

@@ -12,7 +12,9 @@ use super::{UserStatus, secret, store};
 use crate::actor::RequestMeta;
 use crate::clock::SharedClock;
 use crate::compliance::audit::{self, ActorKind, AuditError, AuditEvent, Outcome};
+use crate::compliance::sealing::Keyring;
 use crate::platform::tenancy::Tenant;
+use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -30,6 +32,9 @@ pub enum SignInError {
     Database(#[from] sqlx::Error),
     #[error("no random numbers: {0}")]
     Random(String),
+    /// A second factor's secret could not be sealed or opened.
+    #[error(transparent)]
+    Sealing(#[from] crate::compliance::sealing::SealError),
 }
 
 /// What comes after a correct password.
@@ -193,6 +198,7 @@ async fn locked_out(
 /// Checks a TOTP code or a recovery code for a signed-in session awaiting its second factor.
 pub async fn verify_second_factor(
     tenant: &Tenant,
+    keyring: &Keyring,
     clock: &SharedClock,
     meta: &RequestMeta,
     identity: &Identity,
@@ -225,7 +231,7 @@ pub async fn verify_second_factor(
             .await?
             .then_some(SecondFactorKind::RecoveryCode)
     } else {
-        match two_factor::totp_factor(pool, user.id, true).await? {
+        match two_factor::totp_factor(pool, keyring, user.id, true).await? {
             Some(factor) => match two_factor::matching_step(&factor.secret, &user.email, code, now) {
                 Ok(Some(step)) if two_factor::consume_step(pool, factor.id, step).await? => {
                     Some(SecondFactorKind::Totp)
@@ -273,16 +279,20 @@ pub async fn verify_second_factor(
 }
 
 /// The pending TOTP enrolment of the signed-in person, made if there is none.
-pub async fn enrolment(tenant: &Tenant, clock: &SharedClock, identity: &Identity) -> Result<Enrolment, SignInError> {
+pub async fn enrolment(
+    tenant: &Tenant,
+    keyring: &Keyring,
+    clock: &SharedClock,
+    identity: &Identity,
+) -> Result<Enrolment, SignInError> {
     let user = &identity.user;
-    let pending = two_factor::totp_factor(&tenant.pool, user.id, false).await?;
+    let pending = two_factor::totp_factor(&tenant.pool, keyring, user.id, false).await?;
     let secret = if let Some(factor) = pending {
         factor.secret
     } else {
         let secret = two_factor::new_secret().map_err(|e| SignInError::Random(e.to_string()))?;
-        let mut conn = tenant.pool.acquire().await?;
-        two_factor::start_enrolment(&mut conn, user.id, &secret, clock.now()).await?;
-        secret.to_vec()
+        two_factor::start_enrolment(&tenant.pool, keyring, user.id, &secret, clock.now()).await?;
+        Zeroizing::new(secret.to_vec())
     };
     two_factor::enrolment(&secret, &user.email).map_err(|e| SignInError::Random(e.to_string()))
 }
@@ -291,6 +301,7 @@ pub async fn enrolment(tenant: &Tenant, clock: &SharedClock, identity: &Identity
 /// (shown once). The session counts as having passed its second factor.
 pub async fn confirm_enrolment(
     tenant: &Tenant,
+    keyring: &Keyring,
     clock: &SharedClock,
     meta: &RequestMeta,
     identity: &Identity,
@@ -298,7 +309,7 @@ pub async fn confirm_enrolment(
 ) -> Result<Vec<String>, SignInError> {
     let now = clock.now();
     let user = &identity.user;
-    let Some(factor) = two_factor::totp_factor(&tenant.pool, user.id, false).await? else {
+    let Some(factor) = two_factor::totp_factor(&tenant.pool, keyring, user.id, false).await? else {
         return Err(SignInError::InvalidCode);
     };
     let step =

@@ -1,9 +1,13 @@
 //! TOTP second factor (RFC 6238: SHA-1, 6 digits, 30-second steps, one step of clock
-//! drift either way), with each code accepted once, and one-time recovery codes stored
-//! hashed. WebAuthn credentials will be further rows of `user_second_factors`.
+//! drift either way), with each code accepted once, its secret sealed under the
+//! organisation's data keys, and one-time recovery codes stored hashed. WebAuthn
+//! credentials will be further rows of `user_second_factors`.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use zeroize::Zeroizing;
+
+use crate::compliance::sealing::{Keyring, SealError};
 use subtle::ConstantTimeEq as _;
 use totp_rs::{Algorithm, TOTP};
 use uuid::Uuid;
@@ -92,46 +96,82 @@ pub fn matching_step(
     Ok(None)
 }
 
-/// Replaces the unconfirmed enrolment of `user` with a new secret.
+/// What a factor's secret is sealed for: its own row (docs/encryption.md).
+fn secret_context(id: Uuid) -> String {
+    format!("second_factor.secret:{id}")
+}
+
+/// Replaces the unconfirmed enrolment of `user` with a new secret, sealed under the
+/// organisation's data keys like note bodies.
 pub async fn start_enrolment(
-    conn: &mut PgConnection,
+    pool: &PgPool,
+    keyring: &Keyring,
     user: UserId,
     secret: &[u8],
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), SealError> {
+    let id = Uuid::now_v7();
+    let sealed = keyring.seal(pool, secret, &secret_context(id), now).await?;
+    let mut tx = pool.begin().await?;
     sqlx::query!(
         "DELETE FROM user_second_factors WHERE user_id = $1 AND kind = 'totp' AND confirmed_at IS NULL",
         user.0
     )
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await?;
     sqlx::query!(
         "INSERT INTO user_second_factors (id, user_id, kind, secret, created_at) VALUES ($1, $2, 'totp', $3, $4)",
-        Uuid::now_v7(),
+        id,
         user.0,
-        secret,
+        sealed,
         now
     )
-    .execute(conn)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// A TOTP factor: its row, secret and whether it is confirmed.
+/// Seals every secret an earlier version stored unsealed; returns how many.
+pub async fn seal_plain_secrets(pool: &PgPool, keyring: &Keyring, now: DateTime<Utc>) -> Result<usize, SealError> {
+    let plain = sqlx::query!(
+        "SELECT id, secret FROM user_second_factors WHERE length(secret) = $1",
+        i32::try_from(PLAIN_SECRET_LEN).unwrap_or(20)
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in &plain {
+        let sealed = keyring.seal(pool, &row.secret, &secret_context(row.id), now).await?;
+        sqlx::query!(
+            "UPDATE user_second_factors SET secret = $2 WHERE id = $1 AND secret = $3",
+            row.id,
+            sealed,
+            row.secret
+        )
+        .execute(pool)
+        .await?;
+    }
+    Ok(plain.len())
+}
+
+/// A TOTP factor: its row, its secret (opened) and whether it is confirmed.
 pub struct TotpFactor {
     pub id: Uuid,
-    pub secret: Vec<u8>,
+    pub secret: Zeroizing<Vec<u8>>,
     pub confirmed: bool,
 }
 
-/// The confirmed factor if there is one, else the pending enrolment.
+/// The length of a secret stored before secrets were sealed (RFC 4226's 160 bits).
+const PLAIN_SECRET_LEN: usize = 20;
+
+/// The confirmed factor if there is one, else the pending enrolment, its secret opened.
 pub async fn totp_factor(
-    db: impl PgExecutor<'_>,
+    pool: &PgPool,
+    keyring: &Keyring,
     user: UserId,
     confirmed: bool,
-) -> Result<Option<TotpFactor>, sqlx::Error> {
-    sqlx::query_as!(
-        TotpFactor,
+) -> Result<Option<TotpFactor>, SealError> {
+    let Some(row) = sqlx::query!(
         r#"
         SELECT id, secret, confirmed_at IS NOT NULL AS "confirmed!"
         FROM user_second_factors
@@ -141,8 +181,17 @@ pub async fn totp_factor(
         user.0,
         confirmed
     )
-    .fetch_optional(db)
-    .await
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let secret = keyring.open(pool, &row.secret, &secret_context(row.id)).await?;
+    Ok(Some(TotpFactor {
+        id: row.id,
+        secret,
+        confirmed: row.confirmed,
+    }))
 }
 
 /// Accepts `step` for the factor once: `false` if it (or a later one) was used already.

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use haven::clock::{Clock as _, ManualClock};
 use haven::compliance::audit::{self, EventFilter};
 use haven::identity::admin::{self, ChangedBy};
-use haven::identity::{Role, store};
+use haven::identity::{Role, store, two_factor};
 
 use crate::support::{TestApp, assert_envelope};
 
@@ -414,6 +414,17 @@ async fn totp_enrolment_and_sign_in_accept_codes_from_another_implementation_onc
         .unwrap();
     let key = enrolment["manual_key"].as_str().unwrap().to_owned();
     assert!(enrolment["qr_svg"].as_str().unwrap().contains("<svg"));
+    // The secret is sealed at rest like note bodies: the table never holds it.
+    let raw = totp_rs::Secret::Encoded(key.clone()).to_bytes().unwrap();
+    let mut db = app.superuser("default").await;
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT secret FROM user_second_factors")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(
+        stored.len() > raw.len() && !stored.windows(raw.len()).any(|w| w == raw.as_slice()),
+        "the second-factor secret is stored sealed"
+    );
     let bad = client
         .post(app.url("/api/v1/auth/two-factor/confirm"))
         .header("x-csrf-token", &csrf)
@@ -747,4 +758,43 @@ async fn a_burst_of_concurrent_guesses_gets_the_threshold_and_no_more() {
     )
     .await;
     assert_eq!(elsewhere, [401], "the next /64 has its own");
+}
+
+/// A second-factor secret an earlier version stored unsealed is sealed when Haven starts
+/// (this is the start-up step), and still opens to the same secret.
+#[tokio::test]
+async fn second_factor_secrets_stored_unsealed_are_sealed_at_start() {
+    let app = TestApp::spawn().await;
+    let user = app
+        .create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let tenant = app.tenant("default");
+    let raw = [7u8; 20];
+    sqlx::query("INSERT INTO user_second_factors (id, user_id, kind, secret, created_at, confirmed_at) VALUES ($1, $2, 'totp', $3, now(), now())")
+        .bind(uuid::Uuid::now_v7())
+        .bind(user.0)
+        .bind(&raw[..])
+        .execute(&tenant.pool)
+        .await
+        .unwrap();
+    let keyring = app.state.vault.keyring(tenant.database.as_str());
+    let now = app.state.clock.now();
+    assert_eq!(
+        two_factor::seal_plain_secrets(&tenant.pool, &keyring, now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        two_factor::seal_plain_secrets(&tenant.pool, &keyring, now)
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
+    let factor = two_factor::totp_factor(&tenant.pool, &keyring, user, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(factor.secret.as_slice(), &raw[..]);
 }
