@@ -54,6 +54,7 @@ impl Actor {
     /// Someone acting outside a request (the demo's records), under the same policy,
     /// checks and audit as a request from the organisation's own network.
     pub fn acting_as(state: &AppState, tenant: Arc<Tenant>, user: crate::identity::User, request_id: &str) -> Self {
+        let installation_help = crate::identity::auth::keeps_installation_help(&state.config, &tenant);
         Self {
             state: state.clone(),
             tenant,
@@ -68,6 +69,7 @@ impl Actor {
                 session: None,
                 api_token: None,
                 csrf_token: None,
+                installation_help,
             },
         }
     }

@@ -121,6 +121,7 @@ pub async fn overhead(pool: &PgPool, clock: &SharedClock, samples: u32) -> Resul
                 }),
                 api_token: None,
                 csrf_token: None,
+                installation_help: false,
             });
         }
     }

@@ -15,6 +15,9 @@ pub struct HelpConfig {
     /// browser (CORS). Empty: the help centre's own pages only.
     #[serde(deserialize_with = "list")]
     pub cors_origins: Vec<String>,
+    /// The organisation (its slug) whose help editors write this installation's help
+    /// centre; help editors of every other organisation may not edit it.
+    pub editing_organisation: String,
 }
 
 impl Default for HelpConfig {
@@ -23,6 +26,7 @@ impl Default for HelpConfig {
             database: "haven_help".to_owned(),
             term_threshold: 5,
             cors_origins: Vec::new(),
+            editing_organisation: "default".to_owned(),
         }
     }
 }
@@ -40,6 +44,11 @@ impl Section for HelpConfig {
             "cors_origins",
             "help_cors_origins",
             "use a comma-separated list of origins such as https://www.example.org, or leave it empty",
+        ),
+        (
+            "editing_organisation",
+            "help_editing_organisation",
+            "use the slug of the organisation whose help editors write the help centre",
         ),
     ];
 

@@ -42,6 +42,10 @@ pub struct Identity {
     pub api_token: Option<ApiTokenInfo>,
     /// The token for this session's unsafe requests (forms carry it as `_csrf`).
     pub csrf_token: Option<String>,
+    /// Their organisation is the one whose help editors write the installation's help
+    /// centre (`[help] editing_organisation`): help is shared by every organisation, so
+    /// editing it is an installation-wide power.
+    pub installation_help: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -173,7 +177,8 @@ async fn authenticate(state: AppState, mut request: Request, next: Next, gate: G
 
     let now = state.clock.now();
     if let Some(bearer) = bearer_token(request.headers()) {
-        return authenticate_bearer(&tenant, request, next, &bearer, is_api, now).await;
+        let installation_help = keeps_installation_help(&state.config, &tenant);
+        return authenticate_bearer(&tenant, request, next, &bearer, is_api, now, installation_help).await;
     }
     let Some(token) = session_token(request.headers(), https) else {
         return unauthenticated(is_api, &path, None);
@@ -200,8 +205,14 @@ async fn authenticate(state: AppState, mut request: Request, next: Next, gate: G
         session: Some(info),
         api_token: None,
         csrf_token: Some(csrf_token),
+        installation_help: keeps_installation_help(&state.config, &tenant),
     }));
     next.run(request).await
+}
+
+/// Whether `tenant` is the organisation that keeps the installation's help centre.
+pub fn keeps_installation_help(config: &crate::config::Config, tenant: &crate::platform::tenancy::Tenant) -> bool {
+    tenant.record.slug.as_str() == config.help.editing_organisation
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
@@ -221,6 +232,7 @@ async fn authenticate_bearer(
     bearer: &str,
     is_api: bool,
     now: chrono::DateTime<chrono::Utc>,
+    installation_help: bool,
 ) -> Response {
     let refused = || {
         Error::Rejected {
@@ -242,6 +254,7 @@ async fn authenticate_bearer(
                     scopes: token.scopes,
                 }),
                 csrf_token: None,
+                installation_help,
             }));
             next.run(request).await
         }

@@ -454,7 +454,12 @@ pub fn may(identity: &Identity, action: &Action) -> Decision {
         | Action::UploadDocument(_)
         | Action::ViewDocuments(_)
         | Action::OpenDocument(_) => may_keep_records(identity, action),
-        Action::EditHelp => allow_if(has(Role::HelpEditor), "only help editors write help articles"),
+        // The help centre is shared by every organisation of the installation: only the
+        // help editors of the organisation that keeps it edit it.
+        Action::EditHelp => allow_if(
+            has(Role::HelpEditor) && identity.installation_help,
+            "only the help editors of the organisation that keeps this installation's help centre write it",
+        ),
     }
 }
 

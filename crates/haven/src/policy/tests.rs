@@ -20,6 +20,7 @@ fn person(roles: &[Role]) -> Identity {
         session: None,
         api_token: None,
         csrf_token: None,
+        installation_help: true,
     }
 }
 
@@ -437,7 +438,7 @@ fn role_by_care_team_and_referral_matrix_with_break_glass() {
 }
 
 #[test]
-fn only_help_editors_edit_help() {
+fn only_help_editors_of_the_organisation_keeping_the_help_centre_edit_it() {
     for role in Role::ALL {
         assert_eq!(
             may(&person(&[role]), &Action::EditHelp).is_allowed(),
@@ -445,4 +446,9 @@ fn only_help_editors_edit_help() {
             "{role}"
         );
     }
+    let elsewhere = Identity {
+        installation_help: false,
+        ..person(&[Role::HelpEditor])
+    };
+    assert!(!may(&elsewhere, &Action::EditHelp).is_allowed());
 }

@@ -1,5 +1,6 @@
 //! Requests reach their organisation's own database by host name.
 
+use haven::identity::Role;
 use haven::platform::database::DatabaseServer;
 use haven::platform::tenancy::{self, HostName, NewTenant, TenantSlug};
 
@@ -213,4 +214,60 @@ fn haven_migrate_brings_a_new_installation_up_to_date() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("1 tenant database(s) are up to date"));
     // Running it again changes nothing and still succeeds.
     assert!(run().status.success());
+}
+
+/// The help centre is shared by every organisation of an installation, so only the help
+/// editors of the organisation that keeps it (`[help] editing_organisation`) write it or
+/// read its usage: a help editor of another organisation is refused on their own host
+/// (issue 17, finding 8).
+#[tokio::test]
+async fn only_the_keeping_organisations_help_editors_write_the_shared_help_centre() {
+    let app = TestApp::spawn().await;
+    create_tenant(&app, "north", "north.test").await;
+    let client = app.client_for_hosts(&["north.test"]);
+    wait_for_tenant(&app, &client, "north.test", "north").await;
+    let north = app.tenant("north");
+    haven::identity::admin::create(
+        &north.pool,
+        &app.state.passwords,
+        &app.state.clock,
+        &haven::identity::admin::ChangedBy::command_line("test"),
+        &haven::identity::admin::NewAccount {
+            email: "editor@north.example",
+            display_name: "North Editor",
+            roles: &[Role::HelpEditor],
+            password: Some("lantern orbit velvet quarry"),
+        },
+    )
+    .await
+    .unwrap();
+    let signed_in: serde_json::Value = client
+        .post(app.url_on_host("north.test", "/api/v1/auth/sign-in"))
+        .json(&serde_json::json!({ "email": "editor@north.example", "password": "lantern orbit velvet quarry" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = signed_in["csrf_token"]
+        .as_str()
+        .expect("the north editor signs in")
+        .to_owned();
+    for path in ["/help-editor", "/help-editor/usage", "/help-editor/new"] {
+        let response = client.get(app.url_on_host("north.test", path)).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{path} on north.test");
+    }
+    let response = client
+        .post(app.url_on_host("north.test", "/help-editor/preview"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "markdown": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "forbidden").await;
+
+    // The keeping organisation's help editor writes it.
+    let keeper = crate::clients::Staff::sign_in(&app, "gray@example.org", &[Role::HelpEditor]).await;
+    assert_eq!(crate::notes::page(&app, &keeper, "/help-editor").await.0, 200);
 }
