@@ -44,6 +44,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
     pool_connections: Family<PoolLabels, Gauge>,
+    forwarded_unconfigured: Counter,
 }
 
 impl Default for Metrics {
@@ -74,12 +75,24 @@ impl Metrics {
             "Database pool connections by database and state",
             pool_connections.clone(),
         );
+        let forwarded_unconfigured = Counter::default();
+        registry.register(
+            "forwarded_without_trusted_proxies",
+            "Requests from a private or loopback peer carrying X-Forwarded-For while trusted_proxies is empty",
+            forwarded_unconfigured.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             pool_connections,
+            forwarded_unconfigured,
         }
+    }
+
+    /// Counts a request that looks proxied while no proxy is trusted; true the first time.
+    pub fn forwarded_without_trusted_proxies(&self) -> bool {
+        self.forwarded_unconfigured.inc() == 0
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

@@ -14,6 +14,7 @@ use super::{Client, ClientSummary};
 use crate::actor::Actor;
 use crate::clients::ClientId;
 use crate::compliance::audit::{self, Audited, Outcome};
+use crate::compliance::networks;
 use crate::error::{Error, FieldError};
 use crate::identity::{self, Role, UserId};
 use crate::policy::{self, Action, ClientFacts};
@@ -71,6 +72,9 @@ pub async fn chart(caller: &Actor, id: ClientId) -> Result<Audited<Chart>, Error
     let pool = &caller.tenant.pool;
     let mut conn = pool.acquire().await?;
     let mut client = store::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
+    drop(conn);
+    networks::require_for_client(caller, id, client.hipaa_exempt).await?;
+    let mut conn = pool.acquire().await?;
     let care_team = access::care_team(&mut *conn, id).await?;
     let via_break_glass = facts.break_glass && !facts.on_care_team && !facts.supervises_care_team;
     let break_glass_until = if via_break_glass {
@@ -154,6 +158,7 @@ pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, E
     }
     let details = fields.validate(caller.now().date_naive()).map_err(Error::Invalid)?;
     let id = ClientId(Uuid::now_v7());
+    networks::require_for_client(caller, id, exempt).await?;
     let now = caller.now();
     let me = caller.identity.user.id;
     let mut tx = caller.tenant.pool.begin().await?;
@@ -197,6 +202,7 @@ pub async fn update(caller: &Actor, id: ClientId, change: ClientFields) -> Resul
     let now = caller.now();
     let mut tx = caller.tenant.pool.begin().await?;
     let current = store::find(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    networks::require_for_client(caller, id, current.hipaa_exempt).await?;
     if let Some(expected) = change.version
         && expected != current.version
     {
@@ -251,7 +257,18 @@ pub struct ResultPage {
 pub async fn find_clients(caller: &Actor, query: &Query) -> Result<Audited<ResultPage>, Error> {
     caller.authorize(&Action::ListClients).await?;
     let scope = policy::client_scope(&caller.identity);
+    // From outside the approved networks only records that may leave them are listed:
+    // none when the organisation keeps everything local, else the hipaa_exempt clients.
+    let outside = !networks::from_approved_network(caller);
+    if outside && caller.tenant.settings().await?.storage_policy == networks::StoragePolicy::LocalOnly {
+        return Err(networks::refuse_outside(caller, ("clients", "list".to_owned()), None).await);
+    }
     let mut clients = search::search(&caller.tenant.pool, scope, query, caller.now()).await?;
+    if outside {
+        let exempt =
+            store::exempt_among(&caller.tenant.pool, &clients.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
+        clients.retain(|c| exempt.contains(&c.id));
+    }
     let limit = usize::try_from(query.limit.clamp(1, search::MAX_PAGE)).unwrap_or(100);
     let has_more = clients.len() > limit;
     clients.truncate(limit);

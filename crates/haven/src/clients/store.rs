@@ -357,6 +357,21 @@ pub async fn summaries(db: impl PgExecutor<'_>, ids: &[ClientId]) -> Result<Vec<
 }
 
 /// Whether the organisation has any client.
+/// Which of `ids` are `hipaa_exempt`.
+pub async fn exempt_among(
+    db: impl PgExecutor<'_>,
+    ids: &[ClientId],
+) -> Result<std::collections::HashSet<ClientId>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    let rows = sqlx::query_scalar!(
+        r#"SELECT id AS "id: ClientId" FROM clients WHERE id = ANY($1) AND hipaa_exempt"#,
+        &ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn any(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM clients) AS "any!""#)
         .fetch_one(db)

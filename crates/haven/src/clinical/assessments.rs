@@ -213,6 +213,7 @@ async fn raise_alert(
 pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<AssessmentSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
+    super::notes::require_client_network(caller, client).await?;
     let rows = sqlx::query!(
         r#"
         SELECT a.id, a.client_id, a.instrument, a.total, a.severity, a.self_harm_risk, a.administered_at,
@@ -327,6 +328,7 @@ pub async fn acknowledge(caller: &Actor, alert: AlertId, response: Option<&str>)
     .ok_or(Error::NotFound)?;
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::AcknowledgeAlert(facts)).await?;
+    super::notes::require_client_network(caller, client).await?;
     let response = response.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| {
         Error::Invalid(vec![FieldError::new(
             "response",

@@ -137,6 +137,15 @@ pub async fn record_policy(caller: &Actor, hipaa_exempt: bool) -> Result<Storage
     Ok(StoragePolicy::of(hipaa_exempt, organisation))
 }
 
+/// Refuses a request for a client's records from outside the approved networks unless
+/// their storage policy lets them leave (for lists: notes, measures, documents, alerts).
+pub async fn require_client_network(caller: &Actor, client: ClientId) -> Result<(), Error> {
+    let exempt = note_store::client_exempt(&caller.tenant.pool, client)
+        .await?
+        .ok_or(Error::NotFound)?;
+    networks::require_for_client(caller, client, exempt).await
+}
+
 /// Reads a note the caller may see, refusing requests from outside approved networks.
 async fn load_readable(caller: &Actor, id: NoteId) -> Result<(NoteFacts, StoredNote), Error> {
     let (facts, stored) = load(caller, id).await?;
@@ -507,6 +516,7 @@ pub async fn facts(caller: &Actor, id: NoteId) -> Result<(ClientId, NoteFacts), 
 pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<NoteSummary>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewClinical(facts)).await?;
+    require_client_network(caller, client).await?;
     let scope = policy::psychotherapy_scope(&caller.identity, facts);
     let notes = note_store::list_for_client(&caller.tenant.pool, client, None, scope).await?;
     let event = caller

@@ -36,6 +36,30 @@ pub fn is_approved(networks: &[IpNet], address: IpAddr) -> bool {
     networks.iter().any(|n| n.contains(&address))
 }
 
+/// Lets the request reach a client's records (their chart, notes, measures, alerts,
+/// documents and the lists of them), whose storage policy follows the client's
+/// `hipaa_exempt` and the organisation's policy; or refuses as
+/// [`require_approved_network`] does.
+pub async fn require_for_client(
+    caller: &Actor,
+    client: crate::clients::ClientId,
+    hipaa_exempt: bool,
+) -> Result<(), Error> {
+    let organisation = caller.tenant.settings().await?.storage_policy;
+    require_approved_network(
+        caller,
+        StoragePolicy::of(hipaa_exempt, organisation),
+        ("client", client.to_string()),
+        client,
+    )
+    .await
+}
+
+/// Whether the request comes from the approved networks.
+pub fn from_approved_network(caller: &Actor) -> bool {
+    is_approved(&caller.config().approved_networks, caller.meta.client_ip)
+}
+
 /// Lets the request reach a record of `policy`, or refuses with a 403 that says why,
 /// recorded in the audit trail first.
 pub async fn require_approved_network(
@@ -44,24 +68,33 @@ pub async fn require_approved_network(
     (kind, id): (&str, String),
     subject: crate::clients::ClientId,
 ) -> Result<(), Error> {
-    if policy == StoragePolicy::CloudAllowed || is_approved(&caller.config().approved_networks, caller.meta.client_ip) {
+    if policy == StoragePolicy::CloudAllowed || from_approved_network(caller) {
         return Ok(());
     }
-    caller
-        .tenant
-        .audit
-        .record(
-            caller
-                .event("access.outside_approved_network", Outcome::Denied)
-                .resource(kind, id)
-                .subjects([subject.to_string()])
-                .reason("local_only record requested from outside the approved networks"),
-        )
-        .await?;
-    Err(Error::Forbidden {
+    Err(refuse_outside(caller, (kind, id), Some(subject)).await)
+}
+
+/// The refusal of a request for `local_only` records from outside the approved
+/// networks, recorded in the audit trail first (an audit failure refuses too).
+pub async fn refuse_outside(
+    caller: &Actor,
+    (kind, id): (&str, String),
+    subject: Option<crate::clients::ClientId>,
+) -> Error {
+    let mut event = caller
+        .event("access.outside_approved_network", Outcome::Denied)
+        .resource(kind, id)
+        .reason("local_only record requested from outside the approved networks");
+    if let Some(subject) = subject {
+        event = event.subjects([subject.to_string()]);
+    }
+    if let Err(err) = caller.tenant.audit.record(event).await {
+        return err.into();
+    }
+    Error::Forbidden {
         code: "outside_approved_network",
         message: "This record's storage policy is local_only: it can be opened only from the organisation's approved networks, and this request comes from elsewhere. Connect through the organisation's network or VPN.".to_owned(),
-    })
+    }
 }
 
 #[cfg(test)]

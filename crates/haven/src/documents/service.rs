@@ -310,6 +310,7 @@ async fn opened(caller: &Actor, d: &StoredDocument) -> Result<Document, Error> {
 pub async fn list(caller: &Actor, client: ClientId) -> Result<Audited<Vec<Document>>, Error> {
     let facts = client_facts(caller, client).await?;
     caller.authorize(&Action::ViewDocuments(facts)).await?;
+    crate::clinical::notes::require_client_network(caller, client).await?;
     let stored = store::list_for_client(&caller.tenant.pool, client).await?;
     let mut notes: std::collections::HashMap<NoteId, NoteFacts> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(stored.len());

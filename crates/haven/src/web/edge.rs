@@ -70,6 +70,17 @@ pub async fn edge(
         .filter(|id| peer_trusted && is_acceptable_request_id(id))
         .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned);
     let client_ip = client_ip(peer.ip(), request.headers(), trusted);
+    if trusted.is_empty()
+        && request.headers().contains_key(&X_FORWARDED_FOR)
+        && is_private_or_loopback(peer.ip())
+        && state.metrics.forwarded_without_trusted_proxies()
+    {
+        tracing::warn!(
+            peer = %peer.ip(),
+            "requests arrive through a proxy but trusted_proxies is empty: each counts as coming from the proxy's \
+             address, which the approved networks may include; set trusted_proxies to the proxy's address"
+        );
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -172,6 +183,14 @@ fn is_acceptable_request_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A peer on a private network or this machine: where a reverse proxy usually sits.
+fn is_private_or_loopback(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
+    }
 }
 
 /// The first address, reading `X-Forwarded-For` from the right, that is not one of our

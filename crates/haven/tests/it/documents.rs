@@ -389,14 +389,39 @@ async fn local_only_records_are_served_only_to_approved_networks() {
     })
     .await;
     let alex = Staff::sign_in(&app, "alex@example.org", &[Role::Clinician]).await;
-    let client = alex
-        .register(
-            &app,
-            &json!({ "legal_given_name": "Nell", "legal_family_name": "Quarry" }),
-        )
-        .await;
     let through_office = |request: reqwest::RequestBuilder| request.header("x-forwarded-for", "10.20.3.4");
-    let path = format!("/api/v1/clients/{}/notes", client["id"].as_str().unwrap());
+    let outside = |request: reqwest::RequestBuilder| request.header("x-forwarded-for", "203.0.113.9");
+    let registration = json!({ "legal_given_name": "Nell", "legal_family_name": "Quarry" });
+    // Registering from outside writes nothing: a new client's records are local_only.
+    let response = outside(alex.client.post(app.url("/api/v1/clients")))
+        .header("x-csrf-token", &alex.csrf)
+        .json(&registration)
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "outside_approved_network").await;
+    assert_eq!(count_rows(&app, "SELECT count(*) FROM clients").await, 0);
+    let response = through_office(alex.client.post(app.url("/api/v1/clients")))
+        .header("x-csrf-token", &alex.csrf)
+        .json(&registration)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let client: Value = response.json().await.unwrap();
+    let id = client["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/clients/{id}/notes");
+    let response = through_office(alex.client.post(app.url(&format!("/api/v1/clients/{id}/assessments"))))
+        .header("x-csrf-token", &alex.csrf)
+        .json(&json!({ "instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let alert = response.json::<Value>().await.unwrap()["alert_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let response = through_office(alex.client.post(app.url(&path)))
         .header("accept", "application/json")
         .header("x-csrf-token", &alex.csrf)
@@ -417,8 +442,29 @@ async fn local_only_records_are_served_only_to_approved_networks() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    // From anywhere else: a 403 that says why, audited.
-    let outside = |request: reqwest::RequestBuilder| request.header("x-forwarded-for", "203.0.113.9");
+    // From anywhere else: a 403 that says why, audited; the lists, the chart, the
+    // client list and acknowledging an alert as much as one note.
+    for list in [
+        format!("/api/v1/clients/{id}"),
+        format!("/api/v1/clients/{id}/notes"),
+        format!("/api/v1/clients/{id}/assessments"),
+        format!("/api/v1/clients/{id}/documents"),
+        "/api/v1/clients".to_owned(),
+        "/api/v1/clients?q=Quarry".to_owned(),
+    ] {
+        let response = outside(alex.client.get(app.url(&list))).send().await.unwrap();
+        assert_envelope(response, 403, "outside_approved_network").await;
+        let response = through_office(alex.client.get(app.url(&list))).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{list} from the office");
+    }
+    let acknowledge = format!("/api/v1/safety-alerts/{alert}/acknowledge");
+    let response = outside(alex.client.post(app.url(&acknowledge)))
+        .header("x-csrf-token", &alex.csrf)
+        .json(&json!({ "response": "Called the crisis team." }))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "outside_approved_network").await;
     let response = outside(alex.client.get(app.url(&format!("/api/v1/notes/{note}"))))
         .header("accept", "application/json")
         .send()
@@ -463,6 +509,32 @@ async fn local_only_records_are_served_only_to_approved_networks() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // And the list from outside holds the exempt clients only.
+    let other = through_office(alex.client.post(app.url("/api/v1/clients")))
+        .header("x-csrf-token", &alex.csrf)
+        .json(&json!({ "legal_given_name": "Ivo", "legal_family_name": "Quarry" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+    let listed: Value = outside(alex.client.get(app.url("/api/v1/clients?q=Quarry")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [id.as_str()],
+        "only the exempt client leaves the approved networks"
+    );
 }
 
 /// A document attached to a psychotherapy note takes the note's rules: listed and

@@ -166,6 +166,30 @@ async fn metrics_are_not_public_without_a_token() {
         "the 404 above was counted: {text}"
     );
     assert!(text.contains("haven_db_pool_connections"), "{text}");
+    assert!(
+        text.contains("haven_forwarded_without_trusted_proxies_total 0"),
+        "{text}"
+    );
+
+    // A request that came through a local proxy nobody declared is counted (and the
+    // first one is logged as a warning): every such request counts as the proxy's own
+    // address, which the approved networks may include.
+    app.client
+        .get(app.url("/health"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("haven_forwarded_without_trusted_proxies_total 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
