@@ -129,6 +129,6 @@ impl Actor {
 
     /// This organisation's data keys (encryption at rest).
     pub fn keyring(&self) -> Arc<crate::compliance::sealing::Keyring> {
-        self.state.vault.keyring(self.tenant.database.as_str())
+        self.state.vault.keyring(&self.tenant.record)
     }
 }

@@ -90,11 +90,16 @@ impl Application {
         );
         // A wrong master key stops the start here, not on the first note opened.
         for tenant in tenants.tenants() {
-            let keyring = vault.keyring(tenant.database.as_str());
+            let keyring = vault.keyring(&tenant.record);
             keyring
                 .verify(&tenant.pool)
                 .await
                 .with_context(|| format!("organisation {}", tenant.record.slug))?;
+            // Data keys wrapped before keys named their organisation are re-wrapped now.
+            keyring
+                .bind_legacy_keys(&tenant.pool)
+                .await
+                .with_context(|| format!("organisation {}: binding data keys", tenant.record.slug))?;
             // Second-factor secrets stored before they were sealed are sealed now.
             crate::identity::two_factor::seal_plain_secrets(&tenant.pool, &keyring, clock.now())
                 .await

@@ -58,7 +58,7 @@ pub async fn run(command: KeysCommand, config: &Config, server: &DatabaseServer)
     match command {
         KeysCommand::Status { tenant, .. } => {
             for (record, pool) in super::audit::tenant_pools(config, server, tenant.as_deref()).await? {
-                vault.keyring(&record.database_name).verify(&pool).await?;
+                vault.keyring(&record).verify(&pool).await?;
                 println!("{}:", record.slug);
                 for (id, count, retired) in rotation::usage(&pool, &sealed).await? {
                     let state = if retired { "retired" } else { "in use" };
@@ -69,12 +69,12 @@ pub async fn run(command: KeysCommand, config: &Config, server: &DatabaseServer)
         }
         KeysCommand::Rotate { tenant, .. } => {
             for (record, pool) in super::audit::tenant_pools(config, server, tenant.as_deref()).await? {
-                let ring = vault.keyring(&record.database_name);
+                let ring = vault.keyring(&record);
                 ring.verify(&pool)
                     .await
                     .with_context(|| format!("organisation {}", record.slug))?;
                 let bar = bar();
-                let done = rotation::rotate(&pool, &sealed, vault.master(), &ring, clock.now(), &|total, done| {
+                let done = rotation::rotate(&pool, &sealed, &ring, clock.now(), &|total, done| {
                     bar.set_length(total);
                     bar.set_position(done);
                 })

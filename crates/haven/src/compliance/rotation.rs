@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
 
-use super::sealing::{self, Keyring, MasterKey, SealError};
+use super::sealing::{self, Keyring, SealError};
 
 /// A sealed column: table, column, and the associated-data prefix it was sealed with
 /// (the row's id follows). Fixed names declared by the modules, never input.
@@ -72,14 +72,15 @@ pub struct Rotation {
 pub async fn rotate(
     pool: &PgPool,
     sealed: &[SealedColumn],
-    master: &MasterKey,
     ring: &Keyring,
     now: DateTime<Utc>,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Rotation, SealError> {
+    // Keys of the first format are re-wrapped to name their organisation first.
+    ring.bind_legacy_keys(pool).await?;
     let (key, resumed) = match sealing::active_key(pool).await? {
         Some(active) if remaining(pool, sealed, active).await? > 0 => (active, true),
-        _ => (sealing::new_data_key(pool, master, now).await?, false),
+        _ => (ring.new_data_key(pool, now).await?, false),
     };
     let total = u64::try_from(remaining(pool, sealed, key).await?).unwrap_or(0);
     progress(total, 0);

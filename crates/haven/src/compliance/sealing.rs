@@ -4,9 +4,13 @@
 //! in a file or the environment and never in the database. A dump of the database holds
 //! only ciphertext and wrapped keys. See docs/encryption.md.
 //!
-//! A sealed value is `0x01 ‖ key id (4 bytes, big-endian) ‖ nonce (24) ‖ ciphertext and
-//! tag`, sealed with associated data naming what it is (`note.body:<id>`), so a value
-//! copied onto another row or column does not open.
+//! A sealed value is `0x02 ‖ key id (4 bytes, big-endian) ‖ nonce (24) ‖ ciphertext and
+//! tag`, sealed with associated data naming the organisation and what it is
+//! (`<organisation id>/note.body:<id>`), so a value copied onto another row, column or
+//! organisation does not open. Data keys are wrapped naming their organisation too, so a
+//! key copied into another organisation's database does not unwrap there. Values and
+//! keys of the first format (`0x01`, which named neither) still open; Haven re-wraps
+//! such keys when it starts and `haven keys rotate` re-seals such values.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,9 +23,15 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
-const VERSION: u8 = 1;
+use crate::platform::tenancy::TenantRecord;
+
+/// The first format: associated data without the organisation.
+const LEGACY: u8 = 1;
+/// The current format: associated data naming the organisation.
+const VERSION: u8 = 2;
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
@@ -64,6 +74,7 @@ fn cipher(key: &[u8; KEY_LEN]) -> XChaCha20Poly1305 {
     XChaCha20Poly1305::new(&(*key).into())
 }
 
+/// Seals in the current format; `context` must name the organisation.
 fn seal_with(key: &[u8; KEY_LEN], key_id: i32, plaintext: &[u8], context: &str) -> Result<Vec<u8>, SealError> {
     let nonce = random::<NONCE_LEN>()?;
     let sealed = cipher(key)
@@ -86,13 +97,16 @@ fn seal_with(key: &[u8; KEY_LEN], key_id: i32, plaintext: &[u8], context: &str) 
 /// The key id a sealed value names.
 pub fn key_id_of(sealed: &[u8]) -> Result<i32, SealError> {
     match sealed {
-        [VERSION, a, b, c, d, ..] if sealed.len() > HEADER_LEN => Ok(i32::from_be_bytes([*a, *b, *c, *d])),
+        [LEGACY | VERSION, a, b, c, d, ..] if sealed.len() > HEADER_LEN => Ok(i32::from_be_bytes([*a, *b, *c, *d])),
         _ => Err(SealError::Damaged),
     }
 }
 
-fn open_with(key: &[u8; KEY_LEN], sealed: &[u8], context: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+/// Opens a value of either format: `bound` is the associated data of the current one
+/// (naming the organisation), `legacy` that of the first.
+fn open_with(key: &[u8; KEY_LEN], sealed: &[u8], bound: &str, legacy: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
     key_id_of(sealed)?;
+    let context = if sealed[0] == LEGACY { legacy } else { bound };
     let nonce: [u8; NONCE_LEN] = sealed[5..HEADER_LEN].try_into().map_err(|_| SealError::Damaged)?;
     cipher(key)
         .decrypt(
@@ -144,13 +158,23 @@ impl MasterKey {
         }
     }
 
-    fn wrap(&self, key_id: i32, data_key: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
-        seal_with(&self.0, key_id, data_key, &format!("haven data key {key_id}"))
+    fn wrap(&self, organisation: Uuid, key_id: i32, data_key: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
+        seal_with(
+            &self.0,
+            key_id,
+            data_key,
+            &format!("haven data key {key_id} of organisation {organisation}"),
+        )
     }
 
-    fn unwrap(&self, key_id: i32, wrapped: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>, SealError> {
-        let opened =
-            open_with(&self.0, wrapped, &format!("haven data key {key_id}")).map_err(|_| SealError::WrongMasterKey)?;
+    fn unwrap(&self, organisation: Uuid, key_id: i32, wrapped: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>, SealError> {
+        let opened = open_with(
+            &self.0,
+            wrapped,
+            &format!("haven data key {key_id} of organisation {organisation}"),
+            &format!("haven data key {key_id}"),
+        )
+        .map_err(|_| SealError::WrongMasterKey)?;
         let key: [u8; KEY_LEN] = opened.as_slice().try_into().map_err(|_| SealError::WrongMasterKey)?;
         Ok(Zeroizing::new(key))
     }
@@ -171,6 +195,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// One tenant's data keys, unwrapped on first use and kept in memory.
 pub struct Keyring {
     master: Arc<MasterKey>,
+    /// The organisation (its id in the control database) the keys and values belong to.
+    organisation: Uuid,
     keys: RwLock<HashMap<i32, Arc<Zeroizing<[u8; KEY_LEN]>>>>,
 }
 
@@ -181,11 +207,17 @@ impl fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    pub fn new(master: Arc<MasterKey>) -> Self {
+    pub fn new(master: Arc<MasterKey>, organisation: Uuid) -> Self {
         Self {
             master,
+            organisation,
             keys: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// What a value is sealed for in this organisation.
+    fn bound(&self, context: &str) -> String {
+        format!("{}/{context}", self.organisation)
     }
 
     async fn key(&self, db: impl PgExecutor<'_>, id: i32) -> Result<Arc<Zeroizing<[u8; KEY_LEN]>>, SealError> {
@@ -196,7 +228,7 @@ impl Keyring {
             .fetch_optional(db)
             .await?
             .ok_or(SealError::UnknownKey(id))?;
-        let key = Arc::new(self.master.unwrap(id, &wrapped)?);
+        let key = Arc::new(self.master.unwrap(self.organisation, id, &wrapped)?);
         self.keys
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -214,10 +246,10 @@ impl Keyring {
     ) -> Result<Vec<u8>, SealError> {
         let id = match active_key(db).await? {
             Some(id) => id,
-            None => new_data_key(db, &self.master, now).await?,
+            None => self.new_data_key(db, now).await?,
         };
         let key = self.key(db, id).await?;
-        seal_with(&key, id, plaintext, context)
+        seal_with(&key, id, plaintext, &self.bound(context))
     }
 
     /// Opens a value sealed for `context` (the same row and column it was sealed for).
@@ -228,14 +260,56 @@ impl Keyring {
         context: &str,
     ) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let key = self.key(db, key_id_of(sealed)?).await?;
-        open_with(&key, sealed, context)
+        open_with(&key, sealed, &self.bound(context), context)
     }
 
     /// Opens a value and seals it again under data key `to` (key rotation).
     pub async fn reseal(&self, db: &sqlx::PgPool, sealed: &[u8], context: &str, to: i32) -> Result<Vec<u8>, SealError> {
         let plain = self.open(db, sealed, context).await?;
         let key = self.key(db, to).await?;
-        seal_with(&key, to, &plain, context)
+        seal_with(&key, to, &plain, &self.bound(context))
+    }
+
+    /// Makes a data key, wraps it for this organisation and stores it; it becomes the
+    /// active one.
+    pub async fn new_data_key(&self, db: &sqlx::PgPool, now: DateTime<Utc>) -> Result<i32, SealError> {
+        let mut tx = db.begin().await?;
+        let id: i32 = sqlx::query_scalar!(r#"SELECT nextval('data_keys_id_seq')::int4 AS "id!""#)
+            .fetch_one(&mut *tx)
+            .await?;
+        let key = random::<KEY_LEN>()?;
+        let wrapped = self.master.wrap(self.organisation, id, &key)?;
+        sqlx::query!(
+            "INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)",
+            id,
+            wrapped,
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Re-wraps every data key still in the first format so that it names this
+    /// organisation; returns how many. Run at start-up and by `haven keys rotate`.
+    pub async fn bind_legacy_keys(&self, db: &sqlx::PgPool) -> Result<usize, SealError> {
+        let legacy = sqlx::query!("SELECT id, wrapped FROM data_keys WHERE get_byte(wrapped, 0) = 1")
+            .fetch_all(db)
+            .await?;
+        for row in &legacy {
+            let key = self.master.unwrap(self.organisation, row.id, &row.wrapped)?;
+            let wrapped = self.master.wrap(self.organisation, row.id, &key)?;
+            sqlx::query!(
+                "UPDATE data_keys SET wrapped = $2 WHERE id = $1 AND wrapped = $3",
+                row.id,
+                wrapped,
+                row.wrapped
+            )
+            .execute(db)
+            .await?;
+        }
+        Ok(legacy.len())
     }
 
     /// Checks that the master key opens every data key of this tenant.
@@ -253,7 +327,7 @@ impl Keyring {
 /// Every tenant's keyring under the one master key.
 pub struct Vault {
     master: Arc<MasterKey>,
-    rings: RwLock<HashMap<String, Arc<Keyring>>>,
+    rings: RwLock<HashMap<Uuid, Arc<Keyring>>>,
 }
 
 impl fmt::Debug for Vault {
@@ -283,16 +357,21 @@ impl Vault {
         &self.master
     }
 
-    /// The keyring of the tenant whose database is `database`.
-    pub fn keyring(&self, database: &str) -> Arc<Keyring> {
-        if let Some(ring) = self.rings.read().unwrap_or_else(PoisonError::into_inner).get(database) {
+    /// The keyring of `tenant`.
+    pub fn keyring(&self, tenant: &TenantRecord) -> Arc<Keyring> {
+        if let Some(ring) = self
+            .rings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant.id)
+        {
             return Arc::clone(ring);
         }
         let mut rings = self.rings.write().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(
             rings
-                .entry(database.to_owned())
-                .or_insert_with(|| Arc::new(Keyring::new(Arc::clone(&self.master)))),
+                .entry(tenant.id)
+                .or_insert_with(|| Arc::new(Keyring::new(Arc::clone(&self.master), tenant.id))),
         )
     }
 }
@@ -302,26 +381,6 @@ pub async fn active_key(db: impl PgExecutor<'_>) -> Result<Option<i32>, sqlx::Er
     sqlx::query_scalar!("SELECT max(id) FROM data_keys WHERE retired_at IS NULL")
         .fetch_one(db)
         .await
-}
-
-/// Makes a data key, wraps it and stores it; it becomes the active one.
-pub async fn new_data_key(db: &sqlx::PgPool, master: &MasterKey, now: DateTime<Utc>) -> Result<i32, SealError> {
-    let mut tx = db.begin().await?;
-    let id: i32 = sqlx::query_scalar!(r#"SELECT nextval('data_keys_id_seq')::int4 AS "id!""#)
-        .fetch_one(&mut *tx)
-        .await?;
-    let key = random::<KEY_LEN>()?;
-    let wrapped = master.wrap(id, &key)?;
-    sqlx::query!(
-        "INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)",
-        id,
-        wrapped,
-        now
-    )
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(id)
 }
 
 #[cfg(test)]
@@ -335,22 +394,22 @@ mod tests {
         assert_eq!(key_id_of(&sealed).unwrap(), 3);
         assert!(!sealed.windows(5).any(|w| w == b"safer"), "no plaintext in the output");
         assert_eq!(
-            open_with(&key, &sealed, "note.body:1").unwrap().as_slice(),
+            open_with(&key, &sealed, "note.body:1", "-").unwrap().as_slice(),
             b"feels safer at home now"
         );
         assert!(matches!(
-            open_with(&key, &sealed, "note.body:2"),
+            open_with(&key, &sealed, "note.body:2", "note.body:1"),
             Err(SealError::Damaged)
         ));
         assert!(matches!(
-            open_with(&[8u8; KEY_LEN], &sealed, "note.body:1"),
+            open_with(&[8u8; KEY_LEN], &sealed, "note.body:1", "-"),
             Err(SealError::Damaged)
         ));
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert!(matches!(
-            open_with(&key, &tampered, "note.body:1"),
+            open_with(&key, &tampered, "note.body:1", "-"),
             Err(SealError::Damaged)
         ));
         assert!(matches!(key_id_of(b"\x01ab"), Err(SealError::Damaged)));
@@ -366,13 +425,25 @@ mod tests {
         let master = MasterKey::from_base64(&STANDARD.encode([1u8; KEY_LEN])).unwrap();
         let other = MasterKey::from_base64(&STANDARD.encode([2u8; KEY_LEN])).unwrap();
         let data_key = [9u8; KEY_LEN];
-        let wrapped = master.wrap(5, &data_key).unwrap();
-        assert_eq!(*master.unwrap(5, &wrapped).unwrap(), data_key);
-        assert!(matches!(other.unwrap(5, &wrapped), Err(SealError::WrongMasterKey)));
+        let (here, there) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let wrapped = master.wrap(here, 5, &data_key).unwrap();
+        assert_eq!(*master.unwrap(here, 5, &wrapped).unwrap(), data_key);
+        assert!(matches!(
+            other.unwrap(here, 5, &wrapped),
+            Err(SealError::WrongMasterKey)
+        ));
         assert!(
-            matches!(master.unwrap(6, &wrapped), Err(SealError::WrongMasterKey)),
+            matches!(master.unwrap(here, 6, &wrapped), Err(SealError::WrongMasterKey)),
             "bound to its id"
         );
+        assert!(
+            matches!(master.unwrap(there, 5, &wrapped), Err(SealError::WrongMasterKey)),
+            "bound to its organisation"
+        );
+        // A key wrapped in the first format (naming no organisation) still unwraps.
+        let mut legacy = seal_with(&master.0, 5, &data_key, "haven data key 5").unwrap();
+        legacy[0] = LEGACY;
+        assert_eq!(*master.unwrap(there, 5, &legacy).unwrap(), data_key);
         assert!(matches!(
             MasterKey::from_base64("c2hvcnQ="),
             Err(SealError::MasterKeyFormat)

@@ -323,7 +323,7 @@ async fn second_factor_form(caller: Actor, Form(form): Form<CodeForm>) -> Result
     }
     match service::verify_second_factor(
         &tenant,
-        &state.vault.keyring(tenant.database.as_str()),
+        &state.vault.keyring(&tenant.record),
         &state.clock,
         &meta,
         &identity,
@@ -359,7 +359,7 @@ pub(crate) async fn second_factor_api(caller: Actor, Json(body): Json<CodeJson>)
     }
     service::verify_second_factor(
         &tenant,
-        &state.vault.keyring(tenant.database.as_str()),
+        &state.vault.keyring(&tenant.record),
         &state.clock,
         &meta,
         &identity,
@@ -390,14 +390,9 @@ async fn enrol_page(caller: Actor) -> Result<Response, Error> {
     if !may_enrol(&identity) {
         return Ok(Redirect::to("/sign-in/two-factor").into_response());
     }
-    let enrolment = service::enrolment(
-        &tenant,
-        &state.vault.keyring(tenant.database.as_str()),
-        &state.clock,
-        &identity,
-    )
-    .await
-    .map_err(|e| Error::internal(e.into()))?;
+    let enrolment = service::enrolment(&tenant, &state.vault.keyring(&tenant.record), &state.clock, &identity)
+        .await
+        .map_err(|e| Error::internal(e.into()))?;
     render(&EnrolPage {
         chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         qr_svg: enrolment.qr_svg,
@@ -421,7 +416,7 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
     }
     match service::confirm_enrolment(
         &tenant,
-        &state.vault.keyring(tenant.database.as_str()),
+        &state.vault.keyring(&tenant.record),
         &state.clock,
         &meta,
         &identity,
@@ -434,14 +429,9 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
             codes,
         }),
         Err(SignInError::InvalidCode) => {
-            let enrolment = service::enrolment(
-                &tenant,
-                &state.vault.keyring(tenant.database.as_str()),
-                &state.clock,
-                &identity,
-            )
-            .await
-            .map_err(|e| Error::internal(e.into()))?;
+            let enrolment = service::enrolment(&tenant, &state.vault.keyring(&tenant.record), &state.clock, &identity)
+                .await
+                .map_err(|e| Error::internal(e.into()))?;
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EnrolPage {
@@ -469,14 +459,9 @@ pub(crate) async fn enrol_api(caller: Actor) -> Result<Response, Error> {
             message: "Enter your current verification code first.".to_owned(),
         });
     }
-    let enrolment = service::enrolment(
-        &tenant,
-        &state.vault.keyring(tenant.database.as_str()),
-        &state.clock,
-        &identity,
-    )
-    .await
-    .map_err(|e| Error::internal(e.into()))?;
+    let enrolment = service::enrolment(&tenant, &state.vault.keyring(&tenant.record), &state.clock, &identity)
+        .await
+        .map_err(|e| Error::internal(e.into()))?;
     Ok(Json(json!({
         "otpauth_url": enrolment.otpauth_url,
         "manual_key": enrolment.manual_key,
@@ -497,7 +482,7 @@ pub(crate) async fn confirm_api(caller: Actor, Json(body): Json<CodeJson>) -> Re
     }
     let codes = service::confirm_enrolment(
         &tenant,
-        &state.vault.keyring(tenant.database.as_str()),
+        &state.vault.keyring(&tenant.record),
         &state.clock,
         &meta,
         &identity,

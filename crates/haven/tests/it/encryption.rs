@@ -16,7 +16,7 @@ fn key(byte: u8) -> String {
 async fn sealed_values_open_under_their_key_and_a_wrong_master_key_stops_the_start() {
     let app = TestApp::spawn_with(|c| c.master_key = Some(haven::config::Secret::new(key(1)))).await;
     let tenant = app.tenant("default");
-    let ring = app.state.vault.keyring(tenant.database.as_str());
+    let ring = app.state.vault.keyring(&tenant.record);
     let now = app.state.clock.now();
     let sealed = ring
         .seal(&tenant.pool, b"MARKER-plum-umbrella", "note.body:1", now)
@@ -44,7 +44,7 @@ async fn sealed_values_open_under_their_key_and_a_wrong_master_key_stops_the_sta
     // Another master key cannot open it, and Haven refuses to start with it.
     let other = Vault::new(MasterKey::from_base64(&key(2)).unwrap());
     assert!(matches!(
-        other.keyring(tenant.database.as_str()).verify(&tenant.pool).await,
+        other.keyring(&tenant.record).verify(&tenant.pool).await,
         Err(SealError::WrongMasterKey)
     ));
     let mut config = app.config.clone();
@@ -156,7 +156,7 @@ async fn keys_rotate_reseals_everything_and_new_writes_use_the_new_key() {
     // A fresh keyring from the key file, as a restarted Haven has.
     let tenant = app.tenant("default");
     let vault = Vault::from_config(&app.config).unwrap();
-    let ring = vault.keyring(tenant.database.as_str());
+    let ring = vault.keyring(&tenant.record);
     let mut db = app.superuser("default").await;
     for haven::compliance::rotation::SealedColumn { table, column, context } in haven::modules::all().sealed() {
         let rows: Vec<(uuid::Uuid, Vec<u8>)> =
@@ -324,4 +324,50 @@ async fn a_database_dump_and_the_document_folder_hold_none_of_the_markers() {
         .await
         .unwrap();
     assert_eq!(list[0]["name"], format!("{}.pdf", markers[4]));
+}
+
+/// Sealed values and their data keys copied into another organisation's database do not
+/// open there: keys are wrapped, and values sealed, naming their organisation
+/// (issue 17, finding 14).
+#[tokio::test]
+async fn sealed_values_and_keys_copied_into_another_organisation_do_not_open_there() {
+    let app = TestApp::spawn().await;
+    crate::tenancy::create_tenant(&app, "north", "north.test").await;
+    let client = app.client_for_hosts(&["north.test"]);
+    crate::tenancy::wait_for_tenant(&app, &client, "north.test", "north").await;
+    let (home, north) = (app.tenant("default"), app.tenant("north"));
+    let now = app.state.clock.now();
+    let sealed = app
+        .state
+        .vault
+        .keyring(&home.record)
+        .seal(&home.pool, b"MARKER-copied-row", "note.body:7", now)
+        .await
+        .unwrap();
+    let keys: Vec<(i32, Vec<u8>)> = sqlx::query_as("SELECT id, wrapped FROM data_keys")
+        .fetch_all(&mut app.superuser("default").await)
+        .await
+        .unwrap();
+    let mut theirs = app.superuser("north").await;
+    sqlx::query("DELETE FROM data_keys").execute(&mut theirs).await.unwrap();
+    for (id, wrapped) in &keys {
+        sqlx::query("INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, now())")
+            .bind(id)
+            .bind(wrapped)
+            .execute(&mut theirs)
+            .await
+            .unwrap();
+    }
+    let ring = app.state.vault.keyring(&north.record);
+    assert!(
+        ring.open(&north.pool, &sealed, "note.body:7").await.is_err(),
+        "a copied row does not open in another organisation"
+    );
+    let output = app.haven(&["keys", "status", "--tenant", "north"]).await;
+    assert!(!output.status.success(), "the copied key does not unwrap there");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("does not open"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -777,7 +777,7 @@ async fn second_factor_secrets_stored_unsealed_are_sealed_at_start() {
         .execute(&tenant.pool)
         .await
         .unwrap();
-    let keyring = app.state.vault.keyring(tenant.database.as_str());
+    let keyring = app.state.vault.keyring(&tenant.record);
     let now = app.state.clock.now();
     assert_eq!(
         two_factor::seal_plain_secrets(&tenant.pool, &keyring, now)

@@ -17,7 +17,7 @@ async fn tenant_of(app: &TestApp, client: &reqwest::Client, host: &str) -> reqwe
 }
 
 /// Registry changes reach the server by notification, a moment after they commit.
-async fn wait_for_tenant(app: &TestApp, client: &reqwest::Client, host: &str, slug: &str) -> serde_json::Value {
+pub async fn wait_for_tenant(app: &TestApp, client: &reqwest::Client, host: &str, slug: &str) -> serde_json::Value {
     for _ in 0..100 {
         let body: serde_json::Value = tenant_of(app, client, host).await.json().await.unwrap();
         if body["checks"]["tenant"]["tenant"] == slug {
@@ -28,7 +28,7 @@ async fn wait_for_tenant(app: &TestApp, client: &reqwest::Client, host: &str, sl
     panic!("{host} never reached tenant {slug}");
 }
 
-async fn create_tenant(app: &TestApp, slug: &str, host: &str) {
+pub async fn create_tenant(app: &TestApp, slug: &str, host: &str) {
     let server = DatabaseServer::from_url(app.config.database_url.as_ref().unwrap().expose()).unwrap();
     let control = server.connect_pool(server.control_database()).await.unwrap();
     let new = NewTenant {
