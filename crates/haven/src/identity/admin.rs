@@ -53,6 +53,135 @@ impl ChangedBy {
     }
 }
 
+/// The job that tells every other organisation admin that someone was given access to
+/// clinical records, the audit trail or administration.
+pub const GRANT_JOB: &str = "identity.access_granted";
+
+/// Roles whose grant opens clinical records, the audit trail or administration: every
+/// other admin hears of it.
+fn opens_records(role: Role) -> bool {
+    matches!(
+        role,
+        Role::Clinician | Role::CaseManager | Role::Supervisor | Role::Auditor | Role::OrgAdmin
+    )
+}
+
+/// Queues the notice of a grant to every other admin, in the grant's transaction.
+async fn queue_grant_notice(
+    tx: &mut sqlx::PgConnection,
+    clock: &SharedClock,
+    by: &ChangedBy,
+    user: UserId,
+    what: &str,
+) -> Result<(), sqlx::Error> {
+    let now = clock.now();
+    let job = crate::platform::jobs::NewJob::new(
+        GRANT_JOB,
+        serde_json::json!({ "user": user, "what": what, "by": by.user }),
+        now,
+    )
+    .attempts(5);
+    crate::platform::jobs::enqueue(&mut *tx, &job, now).await?;
+    Ok(())
+}
+
+/// Emails every active organisation admin but the one who made the grant: who was given
+/// what, by whom, with a link to their account. Without a mail server the grant is still
+/// listed on the staff page.
+pub async fn notify_grant(
+    state: crate::state::AppState,
+    run: crate::platform::jobs::JobRun,
+) -> Result<(), crate::platform::jobs::JobFailure> {
+    use crate::platform::jobs::JobFailure;
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        user: UserId,
+        what: String,
+        by: Option<UserId>,
+    }
+    let payload: Payload = serde_json::from_value(run.payload.clone())
+        .map_err(|_| JobFailure::permanent("the job's payload is not a grant"))?;
+    if !state.mailer.is_configured() {
+        tracing::info!("a grant notice was not emailed: no mail server is configured");
+        return Ok(());
+    }
+    let pool = &run.tenant.pool;
+    let everyone = store::list(pool).await?;
+    let name = |id: Option<UserId>| {
+        id.and_then(|id| everyone.iter().find(|u| u.id == id))
+            .map_or_else(|| "the command line".to_owned(), |u| u.display_name.clone())
+    };
+    let grantee = name(Some(payload.user));
+    let base = state.config.public_url.clone().unwrap_or_default();
+    let body = format!(
+        "{grantee} was given {} by {}.\n\nIf you did not expect this, review their account now:\n{}/admin/users/{}\n",
+        payload.what,
+        name(payload.by),
+        base.trim_end_matches('/'),
+        payload.user
+    );
+    for admin in everyone
+        .iter()
+        .filter(|u| u.has_role(Role::OrgAdmin) && u.status == UserStatus::Active && Some(u.id) != payload.by)
+    {
+        state
+            .mailer
+            .send(&admin.email, "Haven: access was granted", body.clone())
+            .await
+            .map_err(|e| JobFailure::retry(format!("mail: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A grant as the staff page lists it.
+pub struct Grant {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub user: String,
+    pub what: String,
+    pub by: String,
+}
+
+/// The grants of roles and supervisor links of the last `days` days, newest first, from
+/// the audit trail.
+pub async fn recent_grants(
+    pool: &PgPool,
+    now: chrono::DateTime<chrono::Utc>,
+    days: i64,
+) -> Result<Vec<Grant>, sqlx::Error> {
+    let everyone = store::list(pool).await?;
+    let name_of = |id: Option<&str>| {
+        id.and_then(|id| everyone.iter().find(|u| u.id.to_string() == id))
+            .map_or_else(|| id.unwrap_or("someone").to_owned(), |u| u.display_name.clone())
+    };
+    let mut grants = Vec::new();
+    for action in ["role.grant", "user.supervisor_set"] {
+        let filter = crate::compliance::audit::EventFilter {
+            action: Some(action.to_owned()),
+            from: Some(now - chrono::TimeDelta::days(days)),
+            ..Default::default()
+        };
+        for e in crate::compliance::audit::list_events(pool, &filter, 50).await? {
+            let reason = e.event.reason.clone().unwrap_or_default();
+            let what = if action == "role.grant" {
+                Role::parse(&reason).map_or(reason, |r| format!("the {} role", r.label()))
+            } else if reason == "none" {
+                continue;
+            } else {
+                format!("{} as supervisor", name_of(Some(reason.as_str())))
+            };
+            let by = e.event.actor_id.clone();
+            grants.push(Grant {
+                at: e.event.occurred_at,
+                user: name_of(e.event.resource_id.as_deref()),
+                what,
+                by: name_of(by.as_deref().map(|b| b.strip_prefix("user:").unwrap_or(b))),
+            });
+        }
+    }
+    grants.sort_by_key(|g| std::cmp::Reverse(g.at));
+    Ok(grants)
+}
+
 pub struct NewAccount<'a> {
     pub email: &'a str,
     pub display_name: &'a str,
@@ -126,6 +255,9 @@ pub async fn create(
         let mut grant = by.event(clock, "role.grant", id);
         grant.reason = Some(role.as_str().to_owned());
         audit::stage(&mut tx, &grant).await?;
+        if opens_records(*role) {
+            queue_grant_notice(&mut tx, clock, by, id, &format!("the {} role", role.label())).await?;
+        }
     }
     tx.commit().await?;
     Ok(id)
@@ -154,6 +286,9 @@ pub async fn set_roles(
             let mut event = by.event(clock, if has { "role.grant" } else { "role.revoke" }, user);
             event.reason = Some(role.as_str().to_owned());
             audit::stage(&mut tx, &event).await?;
+            if has && opens_records(role) {
+                queue_grant_notice(&mut tx, clock, by, user, &format!("the {} role", role.label())).await?;
+            }
         }
     }
     tx.commit().await?;
@@ -186,6 +321,20 @@ pub async fn set_supervisor(
     let mut event = by.event(clock, "user.supervisor_set", user);
     event.reason = Some(supervisor.map_or_else(|| "none".to_owned(), |s| s.to_string()));
     audit::stage(&mut tx, &event).await?;
+    if let Some(supervisor) = supervisor {
+        let name = store::find(pool, supervisor)
+            .await?
+            .map(|s| s.display_name)
+            .unwrap_or_default();
+        queue_grant_notice(
+            &mut tx,
+            clock,
+            by,
+            user,
+            &format!("{name} as supervisor (who then reads their notes)"),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -23,6 +23,7 @@ use crate::policy::{self, Action};
 use crate::state::AppState;
 use crate::web::page::{Chrome, render, render_with_status};
 use crate::web::routes::{Access, RouteTable};
+use crate::web::time::filters;
 
 pub fn routes(table: RouteTable) -> RouteTable {
     table
@@ -358,6 +359,8 @@ fn role_choices(selected: &[Role]) -> Vec<RoleChoice> {
 struct UsersPage {
     chrome: Chrome,
     users: Vec<User>,
+    /// Access granted in the last 30 days (roles that open records, supervisor links).
+    grants: Vec<super::admin::Grant>,
     roles: Vec<RoleChoice>,
     errors: FieldErrors,
     notice: Option<String>,
@@ -376,6 +379,7 @@ async fn users_page(caller: Actor) -> Result<Response, Error> {
     render(&UsersPage {
         chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
         users: store::list(&tenant.pool).await?,
+        grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
         roles: role_choices(&[]),
         errors: FieldErrors::default(),
         notice: None,
@@ -415,6 +419,7 @@ async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
             render(&UsersPage {
                 chrome,
                 users: store::list(&tenant.pool).await?,
+                grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
                 roles: role_choices(&[]),
                 errors: FieldErrors::default(),
                 notice: Some(notice),
@@ -426,6 +431,7 @@ async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
             &UsersPage {
                 chrome,
                 users: store::list(&tenant.pool).await?,
+                grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
                 roles: role_choices(&roles),
                 errors: errors.into(),
                 notice: None,
@@ -437,6 +443,7 @@ async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
             &UsersPage {
                 chrome,
                 users: store::list(&tenant.pool).await?,
+                grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
                 roles: role_choices(&roles),
                 errors: vec![FieldError::new("email", message)].into(),
                 notice: None,

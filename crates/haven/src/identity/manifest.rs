@@ -45,6 +45,7 @@ struct ApiDoc;
 pub fn module() -> Module {
     Module::new("identity")
         .demo(10, super::demo::seed)
+        .jobs(|handlers| handlers.on(super::admin::GRANT_JOB, super::admin::notify_grant))
         .routes(handlers::routes)
         .routes(token_handlers::routes)
         .routes(admin_handlers::routes)

@@ -716,3 +716,72 @@ async fn a_refused_email_is_recorded_by_its_code_without_the_servers_words() {
         .unwrap();
     assert_eq!(reply, "250");
 }
+
+/// Granting access to records (a clinical, supervisor, auditor or admin role, or a
+/// supervisor link) is visible: every other admin is emailed, and the staff page lists
+/// it (issue 17, finding 9).
+#[tokio::test]
+async fn granting_access_is_listed_and_every_other_admin_is_emailed() {
+    let smtp = SmtpServer::start();
+    let smtp_url = smtp.url();
+    let app = TestApp::spawn_with(|c| c.smtp_url = Some(haven::config::Secret::new(smtp_url))).await;
+    app.create_user("ben@example.org", &[Role::OrgAdmin], Some(PASSWORD))
+        .await;
+    let ana = crate::clients::Staff::sign_in(&app, "ana@example.org", &[Role::OrgAdmin]).await;
+    let counsellor = app
+        .create_user("cal@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let response = ana
+        .post(
+            &app,
+            "/api/v1/users",
+            &serde_json::json!({ "email": "second@example.org", "display_name": "Ana Again", "roles": ["supervisor"] }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let invited: serde_json::Value = response.json().await.unwrap();
+    let second = invited["id"].as_str().unwrap().to_owned();
+    // The notice reaches Ben, the other admin; never Ana, who made the grant.
+    let supervisor_role = "Ana Again was given the Supervisor role";
+    let notice = arrives(&smtp, "ben@example.org", supervisor_role).await;
+    assert!(notice.contains(&format!("/admin/users/{second}")), "{notice}");
+
+    // Making the new account a counsellor's supervisor is announced the same way.
+    let response = ana
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{counsellor}"),
+            &serde_json::json!({ "supervisor_id": second }),
+        )
+        .await;
+    assert!(response.status().is_success(), "{:?}", response.text().await);
+    arrives(&smtp, "ben@example.org", "was given Ana Again as supervisor").await;
+    assert!(
+        smtp.messages().iter().all(|m| !(m.contains("To: ana@example.org")
+            && (m.contains(supervisor_role) || m.contains("Ana Again as supervisor")))),
+        "not to the admin who made the grant"
+    );
+
+    // The staff page lists both.
+    let (status, page) = crate::notes::page(&app, &ana, "/admin/users").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Access granted in the last 30 days"), "{page}");
+    assert!(page.contains("was given the Supervisor role by"), "{page}");
+    assert!(page.contains("was given Ana Again as supervisor"), "{page}");
+}
+
+/// Waits for a message to `to` that holds `text`.
+async fn arrives(smtp: &SmtpServer, to: &str, text: &str) -> String {
+    for _ in 0..200 {
+        if let Some(found) = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.contains(&format!("To: {to}")) && m.contains(text))
+        {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no message to {to} saying {text:?}: {:?}", smtp.messages());
+}

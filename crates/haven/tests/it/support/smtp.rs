@@ -66,6 +66,28 @@ impl SmtpServer {
         files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect()
     }
 
+    /// The messages so far whose subject starts with `subject`, oldest first.
+    pub fn about(&self, subject: &str) -> Vec<String> {
+        let line = format!("Subject: {subject}");
+        self.messages().into_iter().filter(|m| m.contains(&line)).collect()
+    }
+
+    /// Waits for the `n`th message (1-based) whose subject starts with `subject`.
+    pub async fn wait_for_about(&self, subject: &str, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let messages = self.about(subject);
+            if messages.len() >= n {
+                return messages[n - 1].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message {n} about {subject:?} within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Waits for the `n`th message (1-based).
     pub async fn wait_for(&self, n: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
