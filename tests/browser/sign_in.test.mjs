@@ -1,7 +1,7 @@
 // Sign-in with two-step verification, as a person does it, on a phone and a desktop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHaven, launchBrowser, checkAccessibility, screenshot, totp, VIEWPORTS, DEMO_PASSWORD } from './support.mjs';
+import { startHaven, launchBrowser, checkAccessibility, screenshot, signInAs, totp, VIEWPORTS, DEMO_PASSWORD } from './support.mjs';
 
 let haven;
 let browser;
@@ -76,6 +76,23 @@ for (const viewport of VIEWPORTS) {
     assert.match(await page.locator('body').innerText(), /Two-step verification: on/);
     await checkAccessibility(page, 'the account page');
     await shot('06-account');
+    await context.close();
+  });
+}
+
+for (const viewport of VIEWPORTS) {
+  test(`an admin sees the staff and the access granted lately (${viewport.name})`, async () => {
+    const context = await browser.newContext({ viewport: { width: viewport.width, height: viewport.height } });
+    await context.route((url) => !url.href.startsWith(haven.url), (route) => route.abort());
+    const page = await context.newPage();
+    await signInAs(page, haven.url, 'admin@demo.haven.example');
+    await page.goto(`${haven.url}/admin/users`);
+    assert.match(await page.locator('h1').innerText(), /Staff accounts/);
+    const grants = await page.locator('#grants-title').innerText();
+    assert.match(grants, /Access granted in the last 30 days/);
+    assert.match(await page.locator('#grants').innerText(), /was given the Counsellor \/ clinician role by demo on the command line/);
+    await checkAccessibility(page, 'the staff page');
+    await screenshot(page, `${viewport.name}-07-staff`);
     await context.close();
   });
 }

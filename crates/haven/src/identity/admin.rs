@@ -149,9 +149,13 @@ pub async fn recent_grants(
     days: i64,
 ) -> Result<Vec<Grant>, sqlx::Error> {
     let everyone = store::list(pool).await?;
-    let name_of = |id: Option<&str>| {
-        id.and_then(|id| everyone.iter().find(|u| u.id.to_string() == id))
-            .map_or_else(|| id.unwrap_or("someone").to_owned(), |u| u.display_name.clone())
+    let name_of = |id: Option<&str>| match id {
+        Some(id) if id.starts_with("cli:") => format!("{} on the command line", &id[4..]),
+        Some(id) => everyone
+            .iter()
+            .find(|u| u.id.to_string() == id)
+            .map_or_else(|| "a former account".to_owned(), |u| u.display_name.clone()),
+        None => "someone".to_owned(),
     };
     let mut grants = Vec::new();
     for action in ["role.grant", "user.supervisor_set"] {
