@@ -51,6 +51,9 @@ struct HomePage {
     can_create: bool,
     can_manage_users: bool,
     can_read_audit: bool,
+    /// The request comes from outside the approved networks of an organisation that
+    /// keeps every record local: no client record is shown, and the page says why.
+    outside_network: bool,
     now: DateTime<Utc>,
 }
 
@@ -74,7 +77,20 @@ fn panels(caller: &Actor) -> Panels {
 }
 
 async fn home(caller: Actor) -> Result<Response, Error> {
-    let show = panels(&caller);
+    let mut show = panels(&caller);
+    let lists_records = show.caseload || show.waitlist || show.triage || caller.may(&Action::ViewSchedule);
+    let outside_network = lists_records
+        && match crate::compliance::networks::list_reach(&caller, "home").await {
+            Ok(_) => false,
+            Err(Error::Forbidden {
+                code: "outside_approved_network",
+                ..
+            }) => true,
+            Err(other) => return Err(other),
+        };
+    if outside_network {
+        (show.caseload, show.waitlist, show.triage) = (false, false, false);
+    }
     let caseload = if show.caseload {
         let query = Query {
             term: Term::Everyone,
@@ -123,7 +139,7 @@ async fn home(caller: Actor) -> Result<Response, Error> {
     } else {
         None
     };
-    let today = if caller.may(&Action::ViewSchedule) {
+    let today = if caller.may(&Action::ViewSchedule) && !outside_network {
         Some(crate::appointments::pages::today_rows(&caller).await?)
     } else {
         None
@@ -142,6 +158,7 @@ async fn home(caller: Actor) -> Result<Response, Error> {
         can_create: caller.may(&Action::CreateClient),
         can_manage_users: caller.may(&Action::ManageUsers),
         can_read_audit: caller.may(&Action::ReadAuditTrail),
+        outside_network,
         now: caller.now(),
     })
 }

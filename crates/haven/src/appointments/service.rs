@@ -10,6 +10,7 @@ use super::store::{self, ClashAt, Filter, NewAppointment};
 use super::{Appointment, AppointmentStatus, EditScope, Place};
 use crate::actor::Actor;
 use crate::compliance::audit::{self, Audited, Outcome};
+use crate::compliance::networks;
 use crate::error::{Error, FieldError};
 use crate::organisation::OrganisationSettings;
 use crate::policy::{self, Action, AppointmentFacts};
@@ -499,6 +500,8 @@ fn describe(clashes: &[ClashAt], outside: &[(DateTime<Utc>, DateTime<Utc>)], zon
 pub async fn view(caller: &Actor, id: AppointmentId) -> Result<Audited<Appointment>, Error> {
     let (facts, appointment) = facts(caller, id).await?;
     caller.authorize(&Action::ViewAppointment(facts)).await?;
+    let clients: Vec<_> = appointment.clients.iter().map(|c| c.id).collect();
+    networks::require_for_clients(caller, ("appointment", id.to_string()), &clients).await?;
     let event = caller
         .event("appointment.read", Outcome::Allowed)
         .resource("appointment", id.to_string())
@@ -510,9 +513,18 @@ pub async fn view(caller: &Actor, id: AppointmentId) -> Result<Audited<Appointme
 pub async fn list(caller: &Actor, filter: &Filter) -> Result<Audited<Vec<Appointment>>, Error> {
     caller.authorize(&Action::ViewSchedule).await?;
     let scope = policy::schedule_scope(&caller.identity);
+    let reach = networks::list_reach(caller, "appointments").await?;
     let mut conn = caller.tenant.pool.acquire().await?;
-    let appointments = store::list(&mut conn, scope, filter, caller.now()).await?;
+    let mut appointments = store::list(&mut conn, scope, filter, caller.now()).await?;
     drop(conn);
+    if reach == networks::ListReach::ExemptClientsOnly {
+        let ids: Vec<_> = appointments
+            .iter()
+            .flat_map(|a| a.clients.iter().map(|c| c.id))
+            .collect();
+        let exempt = crate::clients::store::exempt_among(&caller.tenant.pool, &ids).await?;
+        appointments.retain(|a| a.clients.iter().all(|c| exempt.contains(&c.id)));
+    }
     let mut subjects: Vec<String> = appointments
         .iter()
         .flat_map(|a| a.clients.iter().map(|c| c.id.to_string()))

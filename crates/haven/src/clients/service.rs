@@ -259,12 +259,9 @@ pub async fn find_clients(caller: &Actor, query: &Query) -> Result<Audited<Resul
     let scope = policy::client_scope(&caller.identity);
     // From outside the approved networks only records that may leave them are listed:
     // none when the organisation keeps everything local, else the hipaa_exempt clients.
-    let outside = !networks::from_approved_network(caller);
-    if outside && caller.tenant.settings().await?.storage_policy == networks::StoragePolicy::LocalOnly {
-        return Err(networks::refuse_outside(caller, ("clients", "list".to_owned()), None).await);
-    }
+    let reach = networks::list_reach(caller, "clients").await?;
     let mut clients = search::search(&caller.tenant.pool, scope, query, caller.now()).await?;
-    if outside {
+    if reach == networks::ListReach::ExemptClientsOnly {
         let exempt =
             store::exempt_among(&caller.tenant.pool, &clients.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
         clients.retain(|c| exempt.contains(&c.id));

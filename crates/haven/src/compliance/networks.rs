@@ -55,6 +55,48 @@ pub async fn require_for_client(
     .await
 }
 
+/// How far a list may reach for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListReach {
+    /// From the approved networks: everything the policy allows.
+    Everything,
+    /// From elsewhere, in an organisation that allows the cloud: only records of
+    /// `hipaa_exempt` clients.
+    ExemptClientsOnly,
+}
+
+/// The reach of a list of client records (`kind`: what is listed) for this request:
+/// everything from the approved networks; from elsewhere, refused (and audited) when
+/// the organisation keeps every record local, else the `hipaa_exempt` clients' only.
+pub async fn list_reach(caller: &Actor, kind: &str) -> Result<ListReach, Error> {
+    if from_approved_network(caller) {
+        return Ok(ListReach::Everything);
+    }
+    if caller.tenant.settings().await?.storage_policy == StoragePolicy::LocalOnly {
+        return Err(refuse_outside(caller, (kind, "list".to_owned()), None).await);
+    }
+    Ok(ListReach::ExemptClientsOnly)
+}
+
+/// Lets the request reach records about `clients` (an appointment's, a referral's; none
+/// for someone not yet a client, whose records are `local_only`), or refuses.
+pub async fn require_for_clients(
+    caller: &Actor,
+    (kind, id): (&str, String),
+    clients: &[crate::clients::ClientId],
+) -> Result<(), Error> {
+    if from_approved_network(caller) {
+        return Ok(());
+    }
+    let exempt = crate::clients::store::exempt_among(&caller.tenant.pool, clients).await?;
+    let organisation = caller.tenant.settings().await?.storage_policy;
+    if organisation == StoragePolicy::CloudAllowed && !clients.is_empty() && clients.iter().all(|c| exempt.contains(c))
+    {
+        return Ok(());
+    }
+    Err(refuse_outside(caller, (kind, id), clients.first().copied()).await)
+}
+
 /// Whether the request comes from the approved networks.
 pub fn from_approved_network(caller: &Actor) -> bool {
     is_approved(&caller.config().approved_networks, caller.meta.client_ip)

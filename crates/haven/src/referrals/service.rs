@@ -12,6 +12,7 @@ use crate::clients::ClientId;
 use crate::clients::access::{self as client_access, TeamRole};
 use crate::clients::{self, ClientDetails, ClientStatus, ContactRules};
 use crate::compliance::audit::{self, Audited, Outcome};
+use crate::compliance::networks;
 use crate::error::{Error, FieldError};
 use crate::identity::{Role, UserId};
 use crate::policy::{Action, ReferralFacts};
@@ -194,6 +195,7 @@ pub async fn view(caller: &Actor, id: ReferralId) -> Result<Audited<ReferralView
     let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
     caller.authorize(&Action::ViewReferral(facts)).await?;
+    networks::require_for_clients(caller, ("referral", id.to_string()), referral.client_id.as_slice()).await?;
     let history = store::transitions(pool, id).await?;
     let next = if caller.may(&Action::MoveReferral(facts)) {
         referral.status.next()
@@ -236,6 +238,11 @@ pub async fn list(caller: &Actor, filter: &Filter) -> Result<Audited<ReferralPag
         &asked,
     )
     .await?;
+    if networks::list_reach(caller, "referrals").await? == networks::ListReach::ExemptClientsOnly {
+        let ids: Vec<ClientId> = referrals.iter().filter_map(|r| r.client_id).collect();
+        let exempt = clients::store::exempt_among(&caller.tenant.pool, &ids).await?;
+        referrals.retain(|r| r.client_id.is_some_and(|c| exempt.contains(&c)));
+    }
     let limit = usize::try_from(filter.limit).unwrap_or(25);
     let has_more = referrals.len() > limit;
     referrals.truncate(limit);
@@ -285,6 +292,7 @@ pub async fn move_on(caller: &Actor, id: ReferralId, fields: &MoveFields) -> Res
     let referral = store::find(pool, id).await?.ok_or(Error::NotFound)?;
     let facts = referral_facts(caller, &referral).await?;
     caller.authorize(&Action::MoveReferral(facts)).await?;
+    networks::require_for_clients(caller, ("referral", id.to_string()), referral.client_id.as_slice()).await?;
 
     let mut problems = Problems::default();
     let to = problems.required_choice(

@@ -451,12 +451,26 @@ async fn local_only_records_are_served_only_to_approved_networks() {
         format!("/api/v1/clients/{id}/documents"),
         "/api/v1/clients".to_owned(),
         "/api/v1/clients?q=Quarry".to_owned(),
+        "/api/v1/referrals".to_owned(),
+        "/api/v1/appointments".to_owned(),
     ] {
         let response = outside(alex.client.get(app.url(&list))).send().await.unwrap();
         assert_envelope(response, 403, "outside_approved_network").await;
         let response = through_office(alex.client.get(app.url(&list))).send().await.unwrap();
         assert_eq!(response.status(), 200, "{list} from the office");
     }
+    // The home page still opens, says why it shows no client, and lists none.
+    let home = outside(alex.client.get(app.url("/")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    let home = home.text().await.unwrap();
+    assert!(
+        home.contains("outside the organisation's approved networks") && !home.contains("Quarry"),
+        "{home}"
+    );
     let acknowledge = format!("/api/v1/safety-alerts/{alert}/acknowledge");
     let response = outside(alex.client.post(app.url(&acknowledge)))
         .header("x-csrf-token", &alex.csrf)
