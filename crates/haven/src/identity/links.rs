@@ -54,13 +54,13 @@ pub async fn request_password_reset(
     let now = state.clock.now();
     // Bounded per address: a reset request is an email sent on someone's behalf.
     let key = ThrottleKey::account(&format!("reset-requests:{}", meta.client_ip));
-    if throttle::locked_until(&tenant.pool, &key, now).await?.is_some() {
+    let attempt = throttle::attempt(&tenant.pool, &key, now, 10, chrono::TimeDelta::minutes(15)).await?;
+    if matches!(attempt, throttle::Attempt::Locked { .. }) {
         return Err(Error::RateLimited {
             message: "Too many reset requests from this address; try again later.".to_owned(),
             retry_after_secs: 900,
         });
     }
-    throttle::record_failure(&tenant.pool, &key, now, 10, chrono::TimeDelta::minutes(15)).await?;
 
     let Some(user) = store::find_by_email(&tenant.pool, email.trim()).await? else {
         return Ok(());

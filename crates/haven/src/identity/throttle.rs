@@ -125,37 +125,6 @@ pub async fn refund(db: impl PgExecutor<'_>, key: &ThrottleKey) -> Result<(), sq
     Ok(())
 }
 
-/// Counts a failure; returns the lock's end if this failure locked `key`.
-pub async fn record_failure(
-    db: impl PgExecutor<'_>,
-    key: &ThrottleKey,
-    now: DateTime<Utc>,
-    threshold: i32,
-    window: TimeDelta,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"
-        INSERT INTO login_throttle AS t (key_hash, failures, window_started_at, locked_until)
-        VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $5::timestamptz END)
-        ON CONFLICT (key_hash) DO UPDATE SET
-            failures = CASE WHEN t.window_started_at < $3 THEN 1 ELSE t.failures + 1 END,
-            window_started_at = CASE WHEN t.window_started_at < $3 THEN $2 ELSE t.window_started_at END,
-            locked_until = CASE
-                WHEN (CASE WHEN t.window_started_at < $3 THEN 1 ELSE t.failures + 1 END) >= $4 THEN $5
-                ELSE t.locked_until END
-        RETURNING failures, locked_until
-        "#,
-        &key.hash()[..],
-        now,
-        now - window,
-        threshold,
-        now + window,
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(row.locked_until.filter(|_| row.failures == threshold))
-}
-
 /// Forgets `key`'s failures (a successful sign-in, or an administrator's unlock).
 pub async fn clear(db: impl PgExecutor<'_>, key: &ThrottleKey) -> Result<(), sqlx::Error> {
     sqlx::query!("DELETE FROM login_throttle WHERE key_hash = $1", &key.hash()[..])

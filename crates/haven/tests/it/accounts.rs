@@ -785,3 +785,21 @@ async fn arrives(smtp: &SmtpServer, to: &str, text: &str) -> String {
     }
     panic!("no message to {to} saying {text:?}: {:?}", smtp.messages());
 }
+
+/// Reset requests are bounded per address (each sends an email on someone's behalf):
+/// ten in fifteen minutes, counted before anything is looked up, then 429.
+#[tokio::test]
+async fn reset_requests_are_bounded_per_address() {
+    let app = TestApp::spawn().await;
+    let client = app.browser();
+    let request = || {
+        client
+            .post(app.url("/api/v1/auth/password-reset"))
+            .json(&serde_json::json!({ "email": "nobody@example.org" }))
+            .send()
+    };
+    for n in 1..=10 {
+        assert_eq!(request().await.unwrap().status(), 202, "request {n}");
+    }
+    assert_envelope(request().await.unwrap(), 429, "rate_limited").await;
+}
