@@ -5,8 +5,9 @@ use sqlx::PgPool;
 
 use super::password::{PasswordError, PasswordHasher, check_strength};
 use super::session::{self, EndReason};
+use super::store::GrantRequest;
 use super::throttle::{self, ThrottleKey};
-use super::{Email, Role, User, UserId, UserStatus, store, two_factor};
+use super::{Email, GrantRequestId, Role, User, UserId, UserStatus, store, two_factor};
 use crate::clock::SharedClock;
 use crate::compliance::audit::{self, ActorKind, AuditEvent, Outcome};
 use crate::error::FieldError;
@@ -19,6 +20,10 @@ pub enum AdminError {
     EmailTaken,
     #[error("no such account")]
     NoSuchUser,
+    #[error("no such grant is waiting")]
+    NoSuchRequest,
+    #[error("a grant is decided by another admin than the one who asked, and not by the person it is for")]
+    OwnRequest,
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -73,11 +78,12 @@ async fn queue_grant_notice(
     by: &ChangedBy,
     user: UserId,
     what: &str,
+    held: bool,
 ) -> Result<(), sqlx::Error> {
     let now = clock.now();
     let job = crate::platform::jobs::NewJob::new(
         GRANT_JOB,
-        serde_json::json!({ "user": user, "what": what, "by": by.user }),
+        serde_json::json!({ "user": user, "what": what, "by": by.user, "held": held }),
         now,
     )
     .attempts(5);
@@ -98,6 +104,8 @@ pub async fn notify_grant(
         user: UserId,
         what: String,
         by: Option<UserId>,
+        #[serde(default)]
+        held: bool,
     }
     let payload: Payload = serde_json::from_value(run.payload.clone())
         .map_err(|_| JobFailure::permanent("the job's payload is not a grant"))?;
@@ -113,20 +121,36 @@ pub async fn notify_grant(
     };
     let grantee = name(Some(payload.user));
     let base = state.config.public_url.clone().unwrap_or_default();
-    let body = format!(
-        "{grantee} was given {} by {}.\n\nIf you did not expect this, review their account now:\n{}/admin/users/{}\n",
-        payload.what,
-        name(payload.by),
-        base.trim_end_matches('/'),
-        payload.user
-    );
-    for admin in everyone
-        .iter()
-        .filter(|u| u.has_role(Role::OrgAdmin) && u.status == UserStatus::Active && Some(u.id) != payload.by)
-    {
+    let base = base.trim_end_matches('/');
+    let (subject, body) = if payload.held {
+        (
+            "Haven: access waits for your approval",
+            format!(
+                "{} asks to give {grantee} {}.\n\nNothing changes until another admin approves it. Approve or refuse it on the staff page:\n{base}/admin/users\n",
+                name(payload.by),
+                payload.what,
+            ),
+        )
+    } else {
+        (
+            "Haven: access was granted",
+            format!(
+                "{grantee} was given {} by {}.\n\nIf you did not expect this, review their account now:\n{base}/admin/users/{}\n",
+                payload.what,
+                name(payload.by),
+                payload.user
+            ),
+        )
+    };
+    for admin in everyone.iter().filter(|u| {
+        u.has_role(Role::OrgAdmin)
+            && u.status == UserStatus::Active
+            && Some(u.id) != payload.by
+            && !(payload.held && u.id == payload.user)
+    }) {
         state
             .mailer
-            .send(&admin.email, "Haven: access was granted", body.clone())
+            .send(&admin.email, subject, body.clone())
             .await
             .map_err(|e| JobFailure::retry(format!("mail: {e}")))?;
     }
@@ -253,18 +277,67 @@ pub async fn create(
     if !inserted {
         return Err(AdminError::EmailTaken);
     }
-    store::set_roles(&mut tx, id, account.roles, by.user, now).await?;
     audit::stage(&mut tx, &by.event(clock, "user.create", id)).await?;
-    for role in account.roles {
-        let mut grant = by.event(clock, "role.grant", id);
-        grant.reason = Some(role.as_str().to_owned());
-        audit::stage(&mut tx, &grant).await?;
-        if opens_records(*role) {
-            queue_grant_notice(&mut tx, clock, by, id, &format!("the {} role", role.label())).await?;
-        }
-    }
+    grant_roles(&mut tx, clock, by, id, &[], account.roles).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// The admin whose grants wait for a second admin, when the organisation asks for that.
+/// The command line is the operator of the server, whose grants apply at once.
+async fn holds_grants(tx: &mut sqlx::PgConnection, by: &ChangedBy) -> Result<Option<UserId>, sqlx::Error> {
+    let Some(admin) = by.user else {
+        return Ok(None);
+    };
+    let settings = crate::organisation::store::load(&mut *tx).await?;
+    Ok(settings.security.grants_need_approval.then_some(admin))
+}
+
+/// Gives `user` the roles `wanted` in place of `current`. Each grant and revocation is
+/// audited; a grant that opens records is announced to the other admins, and when the
+/// organisation asks for a second admin it is held instead of made (everything else
+/// applies at once).
+async fn grant_roles(
+    tx: &mut sqlx::PgConnection,
+    clock: &SharedClock,
+    by: &ChangedBy,
+    user: UserId,
+    current: &[Role],
+    wanted: &[Role],
+) -> Result<(), sqlx::Error> {
+    let held_by = holds_grants(tx, by).await?;
+    let held = |role: &Role| held_by.is_some() && opens_records(*role) && !current.contains(role);
+    let now_roles: Vec<Role> = wanted.iter().copied().filter(|r| !held(r)).collect();
+    store::set_roles(tx, user, &now_roles, by.user, clock.now()).await?;
+    for role in Role::ALL {
+        let (had, has) = (current.contains(&role), wanted.contains(&role));
+        if had == has {
+            continue;
+        }
+        let action = match (has, held(&role)) {
+            (false, _) => "role.revoke",
+            (true, false) => "role.grant",
+            (true, true) => "role.grant_held",
+        };
+        let mut event = by.event(clock, action, user);
+        event.reason = Some(role.as_str().to_owned());
+        audit::stage(tx, &event).await?;
+        if let (true, Some(requester)) = (held(&role), held_by) {
+            let request = GrantRequest {
+                id: GrantRequestId::new(),
+                user,
+                role: Some(role),
+                supervisor: None,
+                requested_by: requester,
+                requested_at: clock.now(),
+            };
+            store::hold_grant(tx, &request).await?;
+        }
+        if has && opens_records(role) {
+            queue_grant_notice(tx, clock, by, user, &format!("the {} role", role.label()), held(&role)).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Replaces an account's roles; each grant and revocation is audited.
@@ -283,18 +356,7 @@ pub async fn set_roles(
     }
     let current = store::find(pool, user).await?.ok_or(AdminError::NoSuchUser)?;
     let mut tx = pool.begin().await?;
-    store::set_roles(&mut tx, user, roles, by.user, clock.now()).await?;
-    for role in Role::ALL {
-        let (had, has) = (current.roles.contains(&role), roles.contains(&role));
-        if had != has {
-            let mut event = by.event(clock, if has { "role.grant" } else { "role.revoke" }, user);
-            event.reason = Some(role.as_str().to_owned());
-            audit::stage(&mut tx, &event).await?;
-            if has && opens_records(role) {
-                queue_grant_notice(&mut tx, clock, by, user, &format!("the {} role", role.label())).await?;
-            }
-        }
-    }
+    grant_roles(&mut tx, clock, by, user, &current.roles, roles).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -310,37 +372,137 @@ pub async fn set_supervisor(
 ) -> Result<(), AdminError> {
     store::find(pool, user).await?.ok_or(AdminError::NoSuchUser)?;
     if let Some(supervisor) = supervisor {
-        let found = store::find(pool, supervisor).await?;
-        if supervisor == user
-            || !found.is_some_and(|s| s.has_role(Role::Supervisor) && s.status != UserStatus::Disabled)
-        {
-            return Err(AdminError::Invalid(vec![FieldError::new(
-                "supervisor_id",
-                "must be another active staff member with the supervisor role",
-            )]));
-        }
+        check_supervisor(pool, user, supervisor).await?;
     }
     let mut tx = pool.begin().await?;
+    if let (Some(supervisor), Some(requester)) = (supervisor, holds_grants(&mut tx, by).await?) {
+        let request = GrantRequest {
+            id: GrantRequestId::new(),
+            user,
+            role: None,
+            supervisor: Some(supervisor),
+            requested_by: requester,
+            requested_at: clock.now(),
+        };
+        store::hold_grant(&mut tx, &request).await?;
+        let mut event = by.event(clock, "user.supervisor_held", user);
+        event.reason = Some(supervisor.to_string());
+        audit::stage(&mut tx, &event).await?;
+        let what = supervision(pool, supervisor).await?;
+        queue_grant_notice(&mut tx, clock, by, user, &what, true).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    link_supervisor(&mut tx, clock, by, user, supervisor).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A supervisor must be another active staff member with the supervisor role.
+async fn check_supervisor(pool: &PgPool, user: UserId, supervisor: UserId) -> Result<(), AdminError> {
+    let found = store::find(pool, supervisor).await?;
+    if supervisor == user || !found.is_some_and(|s| s.has_role(Role::Supervisor) && s.status != UserStatus::Disabled) {
+        return Err(AdminError::Invalid(vec![FieldError::new(
+            "supervisor_id",
+            "must be another active staff member with the supervisor role",
+        )]));
+    }
+    Ok(())
+}
+
+/// What a supervisor link gives, as the notice to admins says it.
+async fn supervision(db: impl sqlx::PgExecutor<'_>, supervisor: UserId) -> Result<String, sqlx::Error> {
+    let name = store::find(db, supervisor)
+        .await?
+        .map(|s| s.display_name)
+        .unwrap_or_default();
+    Ok(format!("{name} as supervisor (who then reads their notes)"))
+}
+
+/// Sets the supervisor link now, audited, and announces a new link to the other admins.
+async fn link_supervisor(
+    tx: &mut sqlx::PgConnection,
+    clock: &SharedClock,
+    by: &ChangedBy,
+    user: UserId,
+    supervisor: Option<UserId>,
+) -> Result<(), sqlx::Error> {
     store::set_supervisor(&mut *tx, user, supervisor, clock.now()).await?;
     let mut event = by.event(clock, "user.supervisor_set", user);
     event.reason = Some(supervisor.map_or_else(|| "none".to_owned(), |s| s.to_string()));
-    audit::stage(&mut tx, &event).await?;
+    audit::stage(tx, &event).await?;
     if let Some(supervisor) = supervisor {
-        let name = store::find(pool, supervisor)
-            .await?
-            .map(|s| s.display_name)
-            .unwrap_or_default();
-        queue_grant_notice(
-            &mut tx,
-            clock,
-            by,
-            user,
-            &format!("{name} as supervisor (who then reads their notes)"),
-        )
-        .await?;
+        let what = supervision(&mut *tx, supervisor).await?;
+        queue_grant_notice(tx, clock, by, user, &what, false).await?;
+    }
+    Ok(())
+}
+
+/// The grants waiting for a second admin.
+pub async fn waiting_grants(pool: &PgPool) -> Result<Vec<GrantRequest>, AdminError> {
+    Ok(store::waiting_grants(pool).await?)
+}
+
+/// Approves or refuses a held grant. The admin who decides is neither the one who asked
+/// nor the person it is for; an approved grant is made as if given now, by the approver.
+pub async fn decide_grant(
+    pool: &PgPool,
+    clock: &SharedClock,
+    by: &ChangedBy,
+    id: GrantRequestId,
+    approve: bool,
+) -> Result<GrantRequest, AdminError> {
+    let me = by.user.ok_or(AdminError::OwnRequest)?;
+    let waiting = store::waiting_grants(pool).await?;
+    let request = waiting.iter().find(|r| r.id == id).ok_or(AdminError::NoSuchRequest)?;
+    if request.requested_by == me || request.user == me {
+        return Err(AdminError::OwnRequest);
+    }
+    if let (true, Some(supervisor)) = (approve, request.supervisor) {
+        check_supervisor(pool, request.user, supervisor).await?;
+    }
+    let mut tx = pool.begin().await?;
+    let request = store::decide_grant(&mut tx, id, me, approve, clock.now())
+        .await?
+        .ok_or(AdminError::NoSuchRequest)?;
+    let mut decision = by.event(
+        clock,
+        if approve { "grant.approved" } else { "grant.refused" },
+        request.user,
+    );
+    decision.reason = Some(match (request.role, request.supervisor) {
+        (Some(role), _) => role.as_str().to_owned(),
+        (None, Some(supervisor)) => format!("supervisor {supervisor}"),
+        (None, None) => String::new(),
+    });
+    audit::stage(&mut tx, &decision).await?;
+    if approve {
+        if let Some(role) = request.role {
+            let user = store::find(&mut *tx, request.user)
+                .await?
+                .ok_or(AdminError::NoSuchUser)?;
+            let mut wanted = user.roles.clone();
+            wanted.push(role);
+            store::set_roles(&mut tx, request.user, &wanted, Some(me), clock.now()).await?;
+            let mut event = by.event(clock, "role.grant", request.user);
+            event.reason = Some(role.as_str().to_owned());
+            audit::stage(&mut tx, &event).await?;
+            queue_grant_notice(
+                &mut tx,
+                clock,
+                by,
+                request.user,
+                &format!("the {} role", role.label()),
+                false,
+            )
+            .await?;
+        }
+        if let Some(supervisor) = request.supervisor {
+            link_supervisor(&mut tx, clock, by, request.user, Some(supervisor)).await?;
+        }
     }
     tx.commit().await?;
-    Ok(())
+    Ok(request)
 }
 
 /// Disables an account and ends every one of its sessions at once.

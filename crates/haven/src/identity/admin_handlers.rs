@@ -13,7 +13,8 @@ use serde_json::json;
 use super::admin::{self, AdminError, ChangedBy, NewAccount};
 use super::auth::Identity;
 use super::email_token::{self, Purpose};
-use super::{Role, User, UserId, UserStatus, store};
+use super::store::GrantRequest;
+use super::{GrantRequestId, Role, User, UserId, UserStatus, store};
 use crate::actor::Actor;
 use crate::actor::RequestMeta;
 use crate::compliance::audit::{self, EventFilter};
@@ -42,6 +43,20 @@ pub fn routes(table: RouteTable) -> RouteTable {
             reset_api,
         )
         .add(Access::Full, Method::GET, "/api/v1/users/{id}/sign-ins", sign_ins_api)
+        .add(Access::Full, Method::POST, "/admin/grant-requests/{id}", decide_form)
+        .add(Access::Full, Method::GET, "/api/v1/grant-requests", grant_requests_api)
+        .add(
+            Access::Full,
+            Method::POST,
+            "/api/v1/grant-requests/{id}/approve",
+            approve_api,
+        )
+        .add(
+            Access::Full,
+            Method::POST,
+            "/api/v1/grant-requests/{id}/refuse",
+            refuse_api,
+        )
 }
 
 fn changed_by(identity: &Identity, meta: &RequestMeta) -> ChangedBy {
@@ -58,7 +73,10 @@ fn admin_error(err: AdminError) -> Error {
     match err {
         AdminError::Invalid(fields) => Error::Invalid(fields),
         AdminError::EmailTaken => Error::conflict("An account with this email already exists.".to_owned()),
-        AdminError::NoSuchUser => Error::NotFound,
+        AdminError::NoSuchUser | AdminError::NoSuchRequest => Error::NotFound,
+        AdminError::OwnRequest => Error::conflict(
+            "Another admin decides this: not the one who asked for it, and not the person it is for.".to_owned(),
+        ),
         other => Error::internal(other.into()),
     }
 }
@@ -202,6 +220,46 @@ async fn apply(
     Ok(())
 }
 
+/// A grant waiting for a second admin's approval.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct GrantRequestJson {
+    id: GrantRequestId,
+    /// Who the grant is for.
+    user_id: UserId,
+    /// The role to add, when the grant is a role (`clinician`, `case_manager`, `supervisor`,
+    /// `org_admin`, `auditor`).
+    #[schema(value_type = Option<String>)]
+    role: Option<Role>,
+    /// The supervisor to link, when the grant is a supervisor link.
+    supervisor_id: Option<UserId>,
+    requested_by: UserId,
+    requested_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&GrantRequest> for GrantRequestJson {
+    fn from(r: &GrantRequest) -> Self {
+        Self {
+            id: r.id,
+            user_id: r.user,
+            role: r.role,
+            supervisor_id: r.supervisor,
+            requested_by: r.requested_by,
+            requested_at: r.requested_at,
+        }
+    }
+}
+
+/// The grants held for `user` (everyone's with `None`).
+async fn waiting_for(tenant: &Tenant, user: Option<UserId>) -> Result<Vec<GrantRequestJson>, Error> {
+    Ok(admin::waiting_grants(&tenant.pool)
+        .await
+        .map_err(admin_error)?
+        .iter()
+        .filter(|r| user.is_none_or(|u| r.user == u))
+        .map(GrantRequestJson::from)
+        .collect())
+}
+
 fn user_json(user: &User) -> serde_json::Value {
     json!({
         "id": user.id,
@@ -245,9 +303,10 @@ pub(crate) async fn invite_api(caller: Actor, Json(body): Json<InviteJson>) -> R
         Invitation::Emailed => ("emailed", None),
         Invitation::Link(link) => ("link", Some(link)),
     };
+    let waiting = waiting_for(&tenant, Some(id)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "status": "invited", "delivery": delivery, "link": link })),
+        Json(json!({ "id": id, "status": "invited", "delivery": delivery, "link": link, "waiting_for_approval": waiting })),
     )
         .into_response())
 }
@@ -264,7 +323,9 @@ pub(crate) async fn change_api(
     let by = changed_by(&identity, &meta);
     apply(&state, &tenant, &by, identity.user.id, id, &change).await?;
     let user = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;
-    Ok(Json(user_json(&user)).into_response())
+    let mut body = user_json(&user);
+    body["waiting_for_approval"] = json!(waiting_for(&tenant, Some(id)).await?);
+    Ok(Json(body).into_response())
 }
 
 async fn one_shot(
@@ -361,10 +422,72 @@ struct UsersPage {
     users: Vec<User>,
     /// Access granted in the last 30 days (roles that open records, supervisor links).
     grants: Vec<super::admin::Grant>,
+    /// Grants held for a second admin's approval.
+    waiting: Vec<WaitingRow>,
     roles: Vec<RoleChoice>,
     errors: FieldErrors,
     notice: Option<String>,
     link: Option<String>,
+}
+
+/// A held grant as the staff page shows it.
+struct WaitingRow {
+    id: GrantRequestId,
+    user: String,
+    what: String,
+    asked_by: String,
+    at: chrono::DateTime<chrono::Utc>,
+    /// The viewer asked for it or it is for them: another admin decides.
+    theirs: bool,
+}
+
+async fn waiting_rows(tenant: &Tenant, users: &[User], me: UserId) -> Result<Vec<WaitingRow>, Error> {
+    let name = |id: UserId| {
+        users
+            .iter()
+            .find(|u| u.id == id)
+            .map_or_else(|| "a former account".to_owned(), |u| u.display_name.clone())
+    };
+    Ok(admin::waiting_grants(&tenant.pool)
+        .await
+        .map_err(admin_error)?
+        .into_iter()
+        .map(|r| WaitingRow {
+            id: r.id,
+            user: name(r.user),
+            what: match (r.role, r.supervisor) {
+                (Some(role), _) => format!("the {} role", role.label()),
+                (None, Some(s)) => format!("{} as supervisor", name(s)),
+                (None, None) => String::new(),
+            },
+            asked_by: name(r.requested_by),
+            at: r.requested_at,
+            theirs: r.requested_by == me || r.user == me,
+        })
+        .collect())
+}
+
+/// The staff page, with the invitation form holding `roles` and any `errors`.
+async fn staff_page(
+    state: &AppState,
+    tenant: &Tenant,
+    identity: &Identity,
+    roles: &[Role],
+    errors: Vec<FieldError>,
+    notice: Option<String>,
+    link: Option<String>,
+) -> Result<UsersPage, Error> {
+    let users = store::list(&tenant.pool).await?;
+    Ok(UsersPage {
+        chrome: Chrome::for_user(&state.modules, tenant, identity).await?,
+        waiting: waiting_rows(tenant, &users, identity.user.id).await?,
+        users,
+        grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
+        roles: role_choices(roles),
+        errors: errors.into(),
+        notice,
+        link,
+    })
 }
 
 impl UsersPage {
@@ -373,18 +496,20 @@ impl UsersPage {
     }
 }
 
-async fn users_page(caller: Actor) -> Result<Response, Error> {
+async fn users_page(
+    caller: Actor,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
-    render(&UsersPage {
-        chrome: Chrome::for_user(&state.modules, &tenant, &identity).await?,
-        users: store::list(&tenant.pool).await?,
-        grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
-        roles: role_choices(&[]),
-        errors: FieldErrors::default(),
-        notice: None,
-        link: None,
-    })
+    let notice = if query.contains_key("approved") {
+        Some("Approved: the access is given now.".to_owned())
+    } else if query.contains_key("refused") {
+        Some("Refused: nothing changed.".to_owned())
+    } else {
+        None
+    };
+    render(&staff_page(&state, &tenant, &identity, &[], Vec::new(), notice, None).await?)
 }
 
 async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -> Result<Response, Error> {
@@ -403,7 +528,6 @@ async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
         .filter_map(|(_, v)| Role::parse(v))
         .collect();
     let by = changed_by(&identity, &meta);
-    let chrome = Chrome::for_user(&state.modules, &tenant, &identity).await?;
     match invite(&state, &tenant, &by, &value("email"), &value("display_name"), &roles).await {
         Ok((_, invitation)) => {
             let (notice, link) = match invitation {
@@ -416,39 +540,24 @@ async fn invite_form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -
                     Some(link),
                 ),
             };
-            render(&UsersPage {
-                chrome,
-                users: store::list(&tenant.pool).await?,
-                grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
-                roles: role_choices(&[]),
-                errors: FieldErrors::default(),
-                notice: Some(notice),
-                link,
-            })
+            render(&staff_page(&state, &tenant, &identity, &[], Vec::new(), Some(notice), link).await?)
         }
         Err(Error::Invalid(errors)) => render_with_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &UsersPage {
-                chrome,
-                users: store::list(&tenant.pool).await?,
-                grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
-                roles: role_choices(&roles),
-                errors: errors.into(),
-                notice: None,
-                link: None,
-            },
+            &staff_page(&state, &tenant, &identity, &roles, errors, None, None).await?,
         ),
         Err(Error::Conflict { message, .. }) => render_with_status(
             StatusCode::CONFLICT,
-            &UsersPage {
-                chrome,
-                users: store::list(&tenant.pool).await?,
-                grants: super::admin::recent_grants(&tenant.pool, state.clock.now(), 30).await?,
-                roles: role_choices(&roles),
-                errors: vec![FieldError::new("email", message)].into(),
-                notice: None,
-                link: None,
-            },
+            &staff_page(
+                &state,
+                &tenant,
+                &identity,
+                &roles,
+                vec![FieldError::new("email", message)],
+                None,
+                None,
+            )
+            .await?,
         ),
         Err(other) => Err(other),
     }
@@ -586,4 +695,57 @@ async fn change_form(
         ),
         Err(other) => Err(other),
     }
+}
+
+/// The grants waiting for a second admin's approval (when the organisation asks for one).
+#[utoipa::path(get, path = "/api/v1/grant-requests", tag = "users", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Waiting grants, oldest first", body = [GrantRequestJson]), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn grant_requests_api(caller: Actor) -> Result<Response, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
+    Ok(Json(json!({ "grant_requests": waiting_for(&tenant, None).await? })).into_response())
+}
+
+async fn decide(caller: Actor, id: GrantRequestId, approve: bool) -> Result<GrantRequest, Error> {
+    let (state, tenant, meta, identity) = caller.into_parts();
+    policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
+    let by = changed_by(&identity, &meta);
+    let request = admin::decide_grant(&tenant.pool, &state.clock, &by, id, approve)
+        .await
+        .map_err(admin_error)?;
+    tenant.audit.nudge();
+    Ok(request)
+}
+
+/// Approve a waiting grant: made at once, by you. Not by the admin who asked, nor by the person it is for.
+#[utoipa::path(post, path = "/api/v1/grant-requests/{id}/approve", tag = "users", params(("id" = uuid::Uuid, Path, description = "The waiting grant")), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Approved and made", body = GrantRequestJson), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such grant is waiting", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You asked for it, or it is for you", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "The supervisor no longer qualifies", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn approve_api(caller: Actor, Path(id): Path<GrantRequestId>) -> Result<Response, Error> {
+    let request = decide(caller, id, true).await?;
+    Ok(Json(GrantRequestJson::from(&request)).into_response())
+}
+
+/// Refuse a waiting grant: nothing changes. Not by the admin who asked, nor by the person it is for.
+#[utoipa::path(post, path = "/api/v1/grant-requests/{id}/refuse", tag = "users", params(("id" = uuid::Uuid, Path, description = "The waiting grant")), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Refused", body = GrantRequestJson), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such grant is waiting", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You asked for it, or it is for you", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn refuse_api(caller: Actor, Path(id): Path<GrantRequestId>) -> Result<Response, Error> {
+    let request = decide(caller, id, false).await?;
+    Ok(Json(GrantRequestJson::from(&request)).into_response())
+}
+
+/// The staff page's approve and refuse buttons.
+async fn decide_form(
+    caller: Actor,
+    Path(id): Path<GrantRequestId>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, Error> {
+    let approve = match fields.iter().find(|(k, _)| k == "do").map(|(_, v)| v.as_str()) {
+        Some("approve") => true,
+        Some("refuse") => false,
+        _ => return Err(Error::Malformed("unknown decision".to_owned())),
+    };
+    decide(caller, id, approve).await?;
+    Ok(Redirect::to(if approve {
+        "/admin/users?approved"
+    } else {
+        "/admin/users?refused"
+    })
+    .into_response())
 }

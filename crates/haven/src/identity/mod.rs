@@ -99,6 +99,11 @@ crate::typed_id!(
     UserId
 );
 
+crate::typed_id!(
+    /// A grant held for a second admin's approval.
+    GrantRequestId
+);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserStatus {

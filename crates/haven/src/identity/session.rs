@@ -130,7 +130,7 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
         r#"
         SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.second_factor_at,
                o.idle_timeout_minutes, o.session_lifetime_hours, o.require_two_factor,
-               o.lockout_threshold, o.lockout_minutes,
+               o.lockout_threshold, o.lockout_minutes, o.grants_need_approval,
                u.email::text AS "email!", u.display_name, u.status, u.password_hash, u.supervisor_id,
                u.is_trainee,
                coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}')
@@ -155,6 +155,7 @@ pub async fn lookup(pool: &PgPool, token_hash: &[u8; 32], now: DateTime<Utc>) ->
         require_two_factor: row.require_two_factor,
         lockout_threshold: row.lockout_threshold,
         lockout_minutes: row.lockout_minutes,
+        grants_need_approval: row.grants_need_approval,
     };
     if now >= row.expires_at {
         end(pool, SessionId(row.id), EndReason::Expired, now).await?;

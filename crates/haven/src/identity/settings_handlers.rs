@@ -58,12 +58,13 @@ async fn save(
         .actor(kind, actor)
         .resource("organisation", "security");
     change.reason = Some(format!(
-        "two_factor={} idle={}m lifetime={}h lockout={}/{}m",
+        "two_factor={} idle={}m lifetime={}h lockout={}/{}m grants_need_approval={}",
         settings.require_two_factor,
         settings.idle_timeout_minutes,
         settings.session_lifetime_hours,
         settings.lockout_threshold,
-        settings.lockout_minutes
+        settings.lockout_minutes,
+        settings.grants_need_approval
     ));
     audit::stage(&mut tx, &change).await?;
     tx.commit().await?;
@@ -184,6 +185,7 @@ async fn form(caller: Actor, Form(fields): Form<Vec<(String, String)>>) -> Resul
     };
     let settings = SecuritySettings {
         require_two_factor: fields.iter().any(|(k, v)| k == "require_two_factor" && v == "on"),
+        grants_need_approval: fields.iter().any(|(k, v)| k == "grants_need_approval" && v == "on"),
         idle_timeout_minutes: number("idle_timeout_minutes"),
         session_lifetime_hours: number("session_lifetime_hours"),
         lockout_threshold: number("lockout_threshold"),

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Role, User, UserId, UserStatus};
+use super::{GrantRequestId, Role, User, UserId, UserStatus};
 
 /// An account as read, before its values are checked.
 pub(super) struct UserRow {
@@ -228,4 +228,92 @@ pub async fn set_supervisor(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// A grant held for a second admin: a role to add, or a supervisor to link.
+#[derive(Debug, Clone)]
+pub struct GrantRequest {
+    pub id: GrantRequestId,
+    pub user: UserId,
+    pub role: Option<Role>,
+    pub supervisor: Option<UserId>,
+    pub requested_by: UserId,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Holds a grant; `false` when the same grant is already waiting.
+pub async fn hold_grant(conn: &mut PgConnection, request: &GrantRequest) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query!(
+        r#"
+        INSERT INTO grant_requests (id, user_id, role, supervisor_id, requested_by, requested_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT DO NOTHING
+        "#,
+        request.id.0,
+        request.user.0,
+        request.role.map(Role::as_str),
+        request.supervisor.map(|s| s.0),
+        request.requested_by.0,
+        request.requested_at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// The grants waiting for a decision, oldest first.
+pub async fn waiting_grants(db: impl PgExecutor<'_>) -> Result<Vec<GrantRequest>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT id AS "id: GrantRequestId", user_id AS "user_id: UserId", role,
+               supervisor_id AS "supervisor_id: UserId", requested_by AS "requested_by: UserId", requested_at
+        FROM grant_requests WHERE decided_at IS NULL ORDER BY requested_at, id
+        "#
+    )
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let role = match row.role {
+                Some(name) => {
+                    Some(Role::parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {name}").into()))?)
+                }
+                None => None,
+            };
+            Ok(GrantRequest {
+                id: row.id,
+                user: row.user_id,
+                role,
+                supervisor: row.supervisor_id,
+                requested_by: row.requested_by,
+                requested_at: row.requested_at,
+            })
+        })
+        .collect()
+}
+
+/// Records the decision on a waiting grant, locking it; `None` when it is not waiting.
+pub async fn decide_grant(
+    conn: &mut PgConnection,
+    id: GrantRequestId,
+    by: UserId,
+    approved: bool,
+    at: DateTime<Utc>,
+) -> Result<Option<GrantRequest>, sqlx::Error> {
+    let Some(request) = waiting_grants(&mut *conn).await?.into_iter().find(|r| r.id == id) else {
+        return Ok(None);
+    };
+    let updated = sqlx::query!(
+        r#"
+        UPDATE grant_requests SET decided_by = $2, decided_at = $3, outcome = $4
+        WHERE id = $1 AND decided_at IS NULL
+        "#,
+        id.0,
+        by.0,
+        at,
+        if approved { "approved" } else { "refused" },
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok((updated.rows_affected() == 1).then_some(request))
 }

@@ -35,6 +35,10 @@ pub struct SecuritySettings {
     pub require_two_factor: bool,
     pub lockout_threshold: i32,
     pub lockout_minutes: i32,
+    /// Hold every grant of a role that opens records, the audit trail or administration,
+    /// and every supervisor link, until a second admin approves it.
+    #[serde(default)]
+    pub grants_need_approval: bool,
 }
 
 /// What reminders say and when they go, and when a cancellation is late.

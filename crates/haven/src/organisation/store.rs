@@ -11,6 +11,7 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<OrganisationSettings, sqlx:
         r#"
         SELECT time_zone, storage_policy,
                idle_timeout_minutes, session_lifetime_hours, require_two_factor, lockout_threshold, lockout_minutes,
+               grants_need_approval,
                reminder_offsets_minutes, reminder_show_clinician, reminder_show_service, reminder_show_client_name,
                late_cancel_hours
         FROM organisation_settings
@@ -29,6 +30,7 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<OrganisationSettings, sqlx:
             require_two_factor: row.require_two_factor,
             lockout_threshold: row.lockout_threshold,
             lockout_minutes: row.lockout_minutes,
+            grants_need_approval: row.grants_need_approval,
         },
         reminders: ReminderSettings {
             offsets_minutes: row.reminder_offsets_minutes,
@@ -46,13 +48,14 @@ pub async fn set_security(db: impl PgExecutor<'_>, settings: &SecuritySettings) 
         r#"
         UPDATE organisation_settings
         SET idle_timeout_minutes = $1, session_lifetime_hours = $2, require_two_factor = $3,
-            lockout_threshold = $4, lockout_minutes = $5, updated_at = now()
+            lockout_threshold = $4, lockout_minutes = $5, grants_need_approval = $6, updated_at = now()
         "#,
         settings.idle_timeout_minutes,
         settings.session_lifetime_hours,
         settings.require_two_factor,
         settings.lockout_threshold,
         settings.lockout_minutes,
+        settings.grants_need_approval,
     )
     .execute(db)
     .await?;

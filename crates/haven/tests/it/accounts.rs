@@ -771,6 +771,164 @@ async fn granting_access_is_listed_and_every_other_admin_is_emailed() {
     assert!(page.contains("was given Ana Again as supervisor"), "{page}");
 }
 
+/// With the organisation's second-admin rule on, a grant that opens records (a role or a
+/// supervisor link) waits until another admin approves it: the one who asked, and the
+/// person it is for, cannot decide it; a refusal changes nothing.
+#[tokio::test]
+async fn with_the_second_admin_rule_grants_wait_for_another_admins_approval() {
+    let smtp = SmtpServer::start();
+    let smtp_url = smtp.url();
+    let app = TestApp::spawn_with(|c| c.smtp_url = Some(haven::config::Secret::new(smtp_url))).await;
+    let ana = crate::clients::Staff::sign_in(&app, "ana@example.org", &[Role::OrgAdmin]).await;
+    let ben = crate::clients::Staff::sign_in(&app, "ben@example.org", &[Role::OrgAdmin]).await;
+    let fay = app
+        .create_user("fay@example.org", &[Role::FrontDesk], Some(PASSWORD))
+        .await;
+    let cal = app
+        .create_user("cal@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let mut rules: serde_json::Value = ana
+        .get(&app, "/api/v1/organisation/security")
+        .await
+        .json()
+        .await
+        .unwrap();
+    rules["grants_need_approval"] = serde_json::json!(true);
+    let saved = ana
+        .send(&app, reqwest::Method::PUT, "/api/v1/organisation/security", &rules)
+        .await;
+    assert_eq!(saved.status(), 200, "{:?}", saved.text().await);
+
+    // Ana invites a second account of her own as a supervisor, and makes Fay an auditor:
+    // both wait; the account exists without the role, Fay keeps only the front desk.
+    let invited = ana
+        .post(
+            &app,
+            "/api/v1/users",
+            &serde_json::json!({ "email": "second@example.org", "display_name": "Ana Again", "roles": ["supervisor"] }),
+        )
+        .await;
+    assert_eq!(invited.status(), 201);
+    let invited: serde_json::Value = invited.json().await.unwrap();
+    assert_eq!(invited["waiting_for_approval"][0]["role"], "supervisor", "{invited}");
+    let second: haven::identity::UserId = invited["id"].as_str().unwrap().parse().unwrap();
+    let changed = ana
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{fay}"),
+            &serde_json::json!({ "roles": ["front_desk", "auditor"] }),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let changed: serde_json::Value = changed.json().await.unwrap();
+    assert_eq!(changed["roles"], serde_json::json!(["front_desk"]), "{changed}");
+    let roles_of = |id: haven::identity::UserId| {
+        let app = &app;
+        async move {
+            let user = haven::identity::store::find(&app.tenant("default").pool, id)
+                .await
+                .unwrap()
+                .unwrap();
+            user.roles
+        }
+    };
+    assert!(roles_of(second).await.is_empty());
+    // Ben hears that it waits for him; Ana, who asked, is not asked.
+    let asked = arrives(&smtp, "ben@example.org", "asks to give Ana Again the Supervisor role").await;
+    assert!(asked.contains("/admin/users"), "{asked}");
+    assert!(
+        smtp.messages()
+            .iter()
+            .all(|m| !(m.contains("To: ana@example.org") && m.contains("asks to give"))),
+        "not to the admin who asked"
+    );
+
+    let waiting: serde_json::Value = ben.get(&app, "/api/v1/grant-requests").await.json().await.unwrap();
+    let waiting = waiting["grant_requests"].as_array().unwrap().clone();
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    let request_for = |role: &str| {
+        waiting
+            .iter()
+            .find(|r| r["role"] == role)
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let (supervisor_grant, auditor_grant) = (request_for("supervisor"), request_for("auditor"));
+    // Ana cannot approve what she asked for.
+    let own = ana
+        .post(
+            &app,
+            &format!("/api/v1/grant-requests/{supervisor_grant}/approve"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_envelope(own, 409, "conflict").await;
+    let (_, page) = crate::notes::page(&app, &ana, "/admin/users").await;
+    assert!(
+        page.contains("Waiting for a second admin") && page.contains("Another admin decides this."),
+        "{page}"
+    );
+
+    // Ben refuses the auditor grant (nothing changes) and approves the supervisor.
+    let refused = ben
+        .post(
+            &app,
+            &format!("/api/v1/grant-requests/{auditor_grant}/refuse"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(refused.status(), 200);
+    assert_eq!(roles_of(fay).await, vec![Role::FrontDesk]);
+    let approved = ben
+        .post(
+            &app,
+            &format!("/api/v1/grant-requests/{supervisor_grant}/approve"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(approved.status(), 200, "{:?}", approved.text().await);
+    assert_eq!(roles_of(second).await, vec![Role::Supervisor]);
+    let again = ben
+        .post(
+            &app,
+            &format!("/api/v1/grant-requests/{supervisor_grant}/approve"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_envelope(again, 404, "not_found").await;
+
+    // A supervisor link waits the same way; the supervisor, for whom it opens notes,
+    // cannot approve it either.
+    let linked = ana
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{cal}"),
+            &serde_json::json!({ "supervisor_id": second.to_string() }),
+        )
+        .await;
+    assert_eq!(linked.status(), 200);
+    let linked: serde_json::Value = linked.json().await.unwrap();
+    assert_eq!(linked["supervisor_id"], serde_json::Value::Null, "{linked}");
+    let link = linked["waiting_for_approval"][0]["id"].as_str().unwrap().to_owned();
+    let approved = ben
+        .post(
+            &app,
+            &format!("/api/v1/grant-requests/{link}/approve"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(approved.status(), 200);
+    let cal_now = haven::identity::store::find(&app.tenant("default").pool, cal)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cal_now.supervisor_id, Some(second));
+    let (_, page) = crate::notes::page(&app, &ana, "/admin/users").await;
+    assert!(page.contains("was given the Supervisor role by Sam Tester"), "{page}");
+}
+
 /// Waits for a message to `to` that holds `text`.
 async fn arrives(smtp: &SmtpServer, to: &str, text: &str) -> String {
     for _ in 0..200 {
