@@ -15,6 +15,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::backups::config::BackupConfig;
 use crate::compliance::audit::config::AuditConfig;
 use crate::compliance::s3_config::S3Config;
 use crate::documents::config::DocumentsConfig;
@@ -135,6 +136,7 @@ fn settings() -> Vec<Setting> {
         fix,
     });
     top.chain(section_settings::<AuditConfig>())
+        .chain(section_settings::<BackupConfig>())
         .chain(section_settings::<DocumentsConfig>())
         .chain(section_settings::<HelpConfig>())
         .chain(section_settings::<JobsConfig>())
@@ -270,6 +272,7 @@ pub struct Config {
     #[serde(deserialize_with = "list")]
     pub approved_networks: Vec<IpNet>,
     pub audit: AuditConfig,
+    pub backup: BackupConfig,
     pub documents: DocumentsConfig,
     pub help: HelpConfig,
     pub jobs: JobsConfig,
@@ -315,6 +318,7 @@ impl Default for Config {
             .filter_map(|n| n.parse().ok())
             .collect(),
             audit: AuditConfig::default(),
+            backup: BackupConfig::default(),
             documents: DocumentsConfig::default(),
             help: HelpConfig::default(),
             jobs: JobsConfig::default(),
@@ -437,6 +441,7 @@ impl Config {
     fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
         check(&self.audit, self)?;
+        check(&self.backup, self)?;
         check(&self.documents, self)?;
         check(&self.help, self)?;
         check(&self.jobs, self)?;

@@ -10,6 +10,7 @@ mod words;
 pub mod actor;
 pub mod app;
 pub mod appointments;
+pub mod backups;
 pub mod bench;
 pub mod cli;
 pub mod clients;

@@ -1,6 +1,7 @@
 //! The `haven` command.
 
 mod audit;
+mod backup;
 mod bench;
 mod help;
 mod keys;
@@ -50,6 +51,9 @@ pub enum Command {
     /// Verify, checkpoint, export and prune the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Back up, verify and restore organisations (docs/backups.md).
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Measure performance on this machine (see the README's "Benchmarks").
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -153,6 +157,7 @@ fn overrides_for(command: &Command) -> Overrides {
         Command::Migrate(arg)
         | Command::Tenant(TenantCommand::Create { data_dir: arg, .. } | TenantCommand::List { data_dir: arg }) => arg,
         Command::Audit(command) => command.data_dir(),
+        Command::Backup(command) => command.data_dir(),
         Command::Bench(command) => command.data_dir(),
         Command::User(command) => command.data_dir(),
         Command::ServiceAccount(command) => command.data_dir(),
@@ -189,6 +194,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         }
         Command::Tenant(TenantCommand::List { .. }) => done(list_tenants(&config, &server).await),
         Command::Audit(command) => audit::run(command, &config, &server).await,
+        Command::Backup(command) => backup::run(command, &config, &server).await,
         Command::Bench(command) => bench::run(command, &config, &server).await,
         Command::User(command) => user::run(command, &config, &server).await,
         Command::ServiceAccount(command) => service_account::run(command, &config, &server).await,

@@ -137,6 +137,22 @@ impl MasterKey {
         Ok(Self(Zeroizing::new(key)))
     }
 
+    /// A key from its bytes (tests, and keys derived elsewhere).
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A 32-byte key for another purpose, derived from this one and `label`: knowing
+    /// the derived key tells nothing of the master key.
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        use sha2::{Digest as _, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(label);
+        hasher.update([0u8]);
+        hasher.update(self.0.as_ref());
+        Zeroizing::new(hasher.finalize().into())
+    }
+
     /// Reads the key file, creating it (readable by its owner only) on first use.
     pub fn load_or_create(path: &Path) -> Result<Self, SealError> {
         let failed = |problem: String| SealError::MasterKeyFile {

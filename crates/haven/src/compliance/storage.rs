@@ -179,6 +179,35 @@ impl Storage {
         Ok(got.into_stream().map(|chunk| chunk.map_err(StorageError::from)).boxed())
     }
 
+    /// The object's size and its bytes as a stream (an archive's entry needs its size first).
+    pub async fn read_sized(
+        &self,
+        target: Target,
+        key: &str,
+    ) -> Result<(u64, BoxStream<'static, Result<Bytes, StorageError>>), StorageError> {
+        let got = self.store(target)?.get(&Path::from(key)).await?;
+        let size = got.meta.size;
+        Ok((
+            size,
+            got.into_stream().map(|chunk| chunk.map_err(StorageError::from)).boxed(),
+        ))
+    }
+
+    /// The keys of the objects under `prefix`, with their sizes and last changes.
+    pub async fn list(
+        &self,
+        target: Target,
+        prefix: &str,
+    ) -> Result<Vec<(String, u64, chrono::DateTime<chrono::Utc>)>, StorageError> {
+        let mut listed = self.store(target)?.list(Some(&Path::from(prefix)));
+        let mut found = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta?;
+            found.push((meta.location.to_string(), meta.size, meta.last_modified));
+        }
+        Ok(found)
+    }
+
     /// Copies `key` to another target (the same check as a write), then removes it from
     /// the source: how jobs and migrations move data between targets.
     pub async fn relocate(

@@ -94,6 +94,8 @@ pub struct DatabaseServer {
     base: PgConnectOptions,
     control: DatabaseName,
     app_password: Option<String>,
+    /// The URL of an external server, for PostgreSQL's own tools (pg_dump, pg_restore).
+    url: Option<String>,
 }
 
 impl DatabaseServer {
@@ -108,6 +110,7 @@ impl DatabaseServer {
             base: quiet(base),
             control,
             app_password: None,
+            url: Some(url.to_owned()),
         })
     }
 
@@ -121,7 +124,38 @@ impl DatabaseServer {
             base: quiet(base),
             control,
             app_password: None,
+            url: None,
         }
+    }
+
+    /// How PostgreSQL's own tools reach `database` as the owner: a connection string for
+    /// `--dbname`, and the password to pass in `PGPASSWORD` (never on a command line).
+    pub fn libpq(&self, database: &DatabaseName) -> (String, Option<String>) {
+        if let Some(text) = &self.url
+            && let Ok(mut url) = url::Url::parse(text)
+        {
+            let password = url
+                .password()
+                .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+            let _ = url.set_password(None);
+            url.set_path(&format!("/{}", database.as_str()));
+            return (url.to_string(), password);
+        }
+        let quote = |value: &str| format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
+        let host = self
+            .base
+            .get_socket()
+            .map_or_else(|| self.base.get_host().to_owned(), |dir| dir.display().to_string());
+        (
+            format!(
+                "host={} port={} user={} dbname={}",
+                quote(&host),
+                self.base.get_port(),
+                quote(self.base.get_username()),
+                quote(database.as_str())
+            ),
+            None,
+        )
     }
 
     /// The password of `haven_app` on a server that asks for one.
@@ -237,6 +271,23 @@ impl DatabaseServer {
 
 impl DatabaseServer {
     /// Drops `database`, ending its sessions (benchmarks' scratch databases).
+    /// Renames a database nobody is connected to.
+    pub async fn rename_database(&self, from: &DatabaseName, to: &DatabaseName) -> Result<(), DatabaseError> {
+        let maintenance = DatabaseName("postgres".to_owned());
+        let mut conn = PgConnection::connect_with(&self.options(&maintenance))
+            .await
+            .map_err(|source| DatabaseError::Connect {
+                database: maintenance.to_string(),
+                source,
+            })?;
+        // Validated identifiers (see `DatabaseName`).
+        sqlx::raw_sql(&format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(())
+    }
+
     pub async fn drop_database(&self, database: &DatabaseName) -> Result<(), DatabaseError> {
         let maintenance = DatabaseName("postgres".to_owned());
         let mut conn = PgConnection::connect_with(&self.options(&maintenance))

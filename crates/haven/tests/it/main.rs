@@ -15,6 +15,7 @@ mod access;
 mod accounts;
 mod appointments;
 mod audit;
+mod backups;
 mod clients;
 mod crash;
 mod documents;

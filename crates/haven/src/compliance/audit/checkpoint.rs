@@ -157,6 +157,11 @@ pub async fn create_checkpoint(
     Ok(checkpoint)
 }
 
+/// The latest checkpoint kept in the database, if any.
+pub async fn latest_checkpoint(db: impl sqlx::PgExecutor<'_>) -> Result<Option<Checkpoint>, sqlx::Error> {
+    Ok(stored(db).await?.pop())
+}
+
 /// The checkpoints kept in the database (the genesis head is never checkpointed).
 pub(super) async fn stored(pool: impl sqlx::PgExecutor<'_>) -> Result<Vec<Checkpoint>, sqlx::Error> {
     let rows = sqlx::query!(

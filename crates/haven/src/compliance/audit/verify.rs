@@ -33,6 +33,7 @@ impl Trust {
     pub fn of(config: &Config, key: &SigningKey) -> Self {
         let mut keys = vec![key.public_key()];
         keys.extend(config.audit.trusted_keys.iter().map(|k| k.0));
+        keys.extend(restored_keys(config));
         Self {
             keys,
             external: Vec::new(),
@@ -45,6 +46,46 @@ impl Trust {
         self.external = external;
         self
     }
+}
+
+/// The file of checkpoint keys that restored organisations' trails were signed with
+/// (`haven backup restore` adds them from the backup's signed manifest).
+pub fn restored_keys_path(config: &Config) -> PathBuf {
+    config.data_dir.join("keys").join("audit-restored-keys.txt")
+}
+
+/// The keys of [`restored_keys_path`], one hexadecimal key a line.
+fn restored_keys(config: &Config) -> Vec<[u8; 32]> {
+    let text = std::fs::read_to_string(restored_keys_path(config)).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(line.trim(), &mut key).ok().map(|()| key)
+        })
+        .collect()
+}
+
+/// Trusts `keys` (hex) from now on, as restored organisations' checkpoint keys.
+pub fn trust_restored_keys(config: &Config, keys: &[String]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let known = restored_keys(config);
+    let path = restored_keys_path(config);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)?;
+    for key in keys {
+        let mut bytes = [0u8; 32];
+        if hex::decode_to_slice(key.trim(), &mut bytes).is_ok() && !known.contains(&bytes) {
+            writeln!(file, "{}", hex::encode(bytes))?;
+        }
+    }
+    file.sync_all()
 }
 
 /// The first thing found wrong, in chain order.

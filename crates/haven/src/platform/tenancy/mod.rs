@@ -12,7 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use directory::{ResolveError, Tenant, TenantDirectory};
-pub use provision::{NewTenant, ProvisionError, bootstrap, provision};
+pub use provision::{NewTenant, ProvisionError, adopt, bootstrap, provision, suspend};
 pub use store::list_tenants;
 
 /// A tenant's short name: 2 to 32 lower-case letters, digits and hyphens, starting with

@@ -141,6 +141,58 @@ async fn register(control: &PgPool, prefix: &str, new: &NewTenant) -> Result<Ten
     })
 }
 
+/// Puts a restored organisation in the registry under `record`'s id, slug, database and
+/// host names (a host another organisation has is left to it), replacing any entry with
+/// that id or slug; migrates its database to this version and marks it active. Returns
+/// the host names it got.
+pub async fn adopt(
+    server: &DatabaseServer,
+    control: &PgPool,
+    record: &TenantRecord,
+) -> Result<Vec<String>, ProvisionError> {
+    let lock = MigrationLock::acquire(server).await?;
+    let result = async {
+        let mut tx = control.begin().await?;
+        store::delete_tenant(&mut tx, record.id, &record.slug).await?;
+        store::insert_tenant(
+            &mut tx,
+            &TenantInsert {
+                id: record.id,
+                slug: &record.slug,
+                display_name: &record.display_name,
+                database_name: &record.database_name,
+                enabled_modules: &record.enabled_modules,
+            },
+        )
+        .await?;
+        let mut hosts = Vec::new();
+        for host in &record.hosts {
+            if store::insert_host_if_free(&mut tx, record.id, host).await? {
+                hosts.push(host.clone());
+            }
+        }
+        tx.commit().await?;
+        let provisioning = TenantRecord {
+            status: TenantStatus::Provisioning,
+            ..record.clone()
+        };
+        bring_up(server, control, &provisioning).await?;
+        Ok(hosts)
+    }
+    .await;
+    lock.release().await?;
+    result
+}
+
+/// Stops serving an organisation: every instance drops it from its directory at once.
+pub async fn suspend(control: &PgPool, tenant_id: Uuid) -> Result<(), ProvisionError> {
+    let mut tx = control.begin().await?;
+    store::set_status(&mut *tx, tenant_id, TenantStatus::Suspended).await?;
+    store::notify_change(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn unique_violation(err: sqlx::Error, new: &NewTenant) -> ProvisionError {
     if let sqlx::Error::Database(db_err) = &err
         && db_err.is_unique_violation()

@@ -71,6 +71,38 @@ pub(super) async fn insert_host(conn: &mut PgConnection, tenant_id: Uuid, host: 
     Ok(())
 }
 
+/// Adds a host name unless another organisation has it; returns whether it was added.
+pub(super) async fn insert_host_if_free(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    host: &str,
+) -> Result<bool, sqlx::Error> {
+    let added = sqlx::query!(
+        "INSERT INTO tenant_hosts (host, tenant_id) VALUES ($1, $2) ON CONFLICT (host) DO NOTHING",
+        host,
+        tenant_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(added.rows_affected() == 1)
+}
+
+/// Removes the registry entries with this id or slug (and their host names).
+pub(super) async fn delete_tenant(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    slug: &TenantSlug,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "DELETE FROM tenants WHERE id = $1 OR slug = $2",
+        tenant_id,
+        slug.as_str()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn set_status(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,

@@ -253,9 +253,15 @@ impl TestApp {
     /// here would stall this test's runtime, and with it the app's audit writer, which
     /// the command may be waiting for.
     pub async fn haven(&self, args: &[&str]) -> std::process::Output {
+        self.haven_env(args, &[]).await
+    }
+
+    /// `haven` with more environment (settings as `HAVEN_…` variables).
+    pub async fn haven_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let mut command = process::haven();
         command
             .args(args)
+            .envs(env.iter().copied())
             .env("DATABASE_URL", self.config.database_url.as_ref().expect("url").expose())
             .env("HAVEN_TENANT_DATABASE_PREFIX", &self.config.tenant_database_prefix)
             .env("HAVEN_HELP_DATABASE", &self.config.help.database)
