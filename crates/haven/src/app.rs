@@ -83,6 +83,7 @@ impl Application {
             crate::compliance::storage::Storage::from_config(&config)
                 .context("setting `documents_dir` or the `s3_*` settings")?,
         );
+        let database = Arc::new(server.clone());
         let tenants = Arc::new(
             TenantDirectory::load(server, control, Arc::clone(&clock), config.audit.group_window)
                 .await
@@ -133,6 +134,7 @@ impl Application {
             mailer,
             vault,
             storage,
+            database,
             help,
             modules: Arc::new(modules),
             readiness: Arc::default(),

@@ -23,5 +23,6 @@ pub fn list() -> Vec<Module> {
         crate::clinical::module(),
         crate::documents::module(),
         crate::help::module(),
+        crate::backups::module(),
     ]
 }

@@ -28,6 +28,9 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Local disk and, when configured, S3-compatible storage, behind the storage policy.
     pub storage: Arc<crate::compliance::storage::Storage>,
+    /// The database server as the role that migrates (backups run PostgreSQL's own
+    /// tools with it); requests are served as `haven_app` through the tenants' pools.
+    pub database: Arc<crate::platform::database::DatabaseServer>,
     /// The help centre's database.
     pub help: crate::help::HelpState,
     /// Every module's declarations: routes, API document, jobs, navigation, scopes,

@@ -90,7 +90,7 @@ pub async fn create(
         .ok_or_else(|| BackupError::Refused(format!("`{}` is not a database name", tenant.database_name)))?;
     let mut conn = tools.server.options(&database).connect().await?;
     let snapshot = store::begin_snapshot(&mut conn).await?;
-    let settings = crate::organisation::store::load(&mut conn).await?;
+    let settings = store::settings(&mut conn).await?;
     let policy = StoragePolicy::of(store::every_client_exempt(&mut conn).await?, settings.storage_policy);
     let name = format!("haven-{}-{}.tar.age", tenant.slug, now.format("%Y%m%dT%H%M%S%.3fZ"));
     let pg_dump = pg_tool(tools.config, "pg_dump")?;
@@ -198,7 +198,7 @@ async fn read_facts(
 ) -> Result<Manifest, BackupError> {
     let audit_key = audit::SigningKey::load_or_create(&config.audit_signing_key_path())
         .map_err(|e| BackupError::Keys(e.to_string()))?;
-    let (head_seq, head_hash) = audit::head(&mut *conn).await?;
+    let (head_seq, head_hash) = store::audit_head(conn).await?;
     let mut trusted_keys = vec![hex::encode(audit_key.public_key())];
     trusted_keys.extend(config.audit.trusted_keys.iter().map(|k| hex::encode(k.0)));
     Ok(Manifest {
@@ -213,15 +213,15 @@ async fn read_facts(
             enabled_modules: tenant.enabled_modules.clone(),
         },
         storage_policy: settings.storage_policy.as_str().to_owned(),
-        migrations: store::migrations(&mut *conn).await?,
-        tables: store::table_sums(&mut *conn).await?,
+        migrations: store::migrations(conn).await?,
+        tables: store::table_sums(conn).await?,
         audit: AuditState {
             head_seq,
             head_hash: hex::encode(head_hash),
-            checkpoint: audit::latest_checkpoint(&mut *conn).await?,
+            checkpoint: store::latest_checkpoint(conn).await?,
             trusted_keys,
         },
-        data_keys: store::data_keys(&mut *conn).await?,
+        data_keys: store::data_keys(conn).await?,
         database: Part {
             name: DATABASE_ENTRY.to_owned(),
             bytes: 0,

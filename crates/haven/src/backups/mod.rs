@@ -14,9 +14,15 @@ pub mod config;
 pub mod contents;
 pub mod create;
 pub mod keys;
+mod manifest;
 pub mod restore;
+pub mod retention;
+pub mod runs;
+pub mod schedule;
 mod store;
 mod stream;
+
+pub use manifest::module;
 
 pub use catalog::{Listed, list};
 pub use create::{Destination, Made, create};
@@ -49,6 +55,12 @@ pub enum BackupError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<BackupError> for crate::platform::jobs::JobFailure {
+    fn from(err: BackupError) -> Self {
+        Self::retry(err.to_string())
+    }
 }
 
 impl From<crate::platform::database::DatabaseError> for BackupError {

@@ -504,7 +504,7 @@ async fn check_copy(tools: &Tools<'_>, scratch: &DatabaseName, manifest: &Manife
     if store::migrations(&mut conn).await? != manifest.migrations {
         return Err(BackupError::Mismatch("the migrations differ".to_owned()));
     }
-    let (seq, hash) = audit::head(&mut conn).await?;
+    let (seq, hash) = store::audit_head(&mut conn).await?;
     if seq != manifest.audit.head_seq || hex::encode(hash) != manifest.audit.head_hash {
         return Err(BackupError::Mismatch(format!(
             "the audit head is event {seq}; the manifest says {}",
@@ -558,7 +558,7 @@ async fn open_samples(pool: &PgPool, keyring: &Keyring, sealed: &[SealedColumn])
         let mut conn = pool.acquire().await?;
         for (id, value) in store::sealed_sample(&mut conn, column.table, column.column, 5).await? {
             keyring
-                .open(&mut *conn, &value, &format!("{}:{id}", column.context))
+                .open(pool, &value, &format!("{}:{id}", column.context))
                 .await
                 .map_err(|e| {
                     BackupError::Mismatch(format!(

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::DataDirArg;
 use crate::backups::create::Tools;
 use crate::backups::restore::{RestoreAs, Source};
+use crate::backups::runs::{self, RunOutcome};
 use crate::backups::{self, BackupError, Destination};
 use crate::clock::{self, SharedClock};
 use crate::compliance::audit::{ActorKind, AuditEvent, AuditWriter, Outcome};
@@ -113,6 +114,8 @@ fn refused(err: BackupError) -> anyhow::Result<ExitCode> {
 /// What every subcommand works with.
 struct Kit<'a> {
     config: &'a Config,
+    /// The control database, where every backup is recorded.
+    control: sqlx::PgPool,
     server: &'a DatabaseServer,
     storage: Arc<Storage>,
     vault: Vault,
@@ -136,6 +139,7 @@ impl Kit<'_> {
 pub async fn run(command: BackupCommand, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
     let kit = Kit {
         config,
+        control: super::bootstrap(config, server).await?,
         server,
         storage: Arc::new(Storage::from_config(config)?),
         vault: Vault::from_config(config).context("setting `master_key_file` or `master_key`")?,
@@ -214,8 +218,40 @@ async fn create_one(
         event: AuditEvent::new(clock.now(), "backup.create", Outcome::Allowed).actor(ActorKind::System, actor.clone()),
     };
     let tools = kit.tools(&format!("backing up {}", record.slug));
+    let target = match to {
+        Destination::Local(_) => Target::Local,
+        Destination::Cloud => Target::Cloud,
+    };
+    let run = runs::start(&kit.control, record.id, record.slug.as_str(), target, clock.now()).await?;
     let made = backups::create(&tools, record, to, &who, clock.now()).await;
     tools.progress.finish_and_clear();
+    match &made {
+        Ok(made) => {
+            let location = Some(made.location.as_str());
+            runs::finish(
+                &kit.control,
+                run,
+                RunOutcome::Made,
+                location,
+                Some(made.bytes),
+                "",
+                clock.now(),
+            )
+            .await?;
+        }
+        Err(err) => {
+            runs::finish(
+                &kit.control,
+                run,
+                RunOutcome::Failed,
+                None,
+                None,
+                &err.to_string(),
+                clock.now(),
+            )
+            .await?;
+        }
+    }
     let recorded = match &made {
         Ok(made) => writer
             .record(
@@ -258,16 +294,16 @@ async fn create_one(
     let tools = kit.tools("verifying");
     let verified = backups::verify(&tools, &source).await;
     tools.progress.finish_and_clear();
+    let (outcome, detail) = match &verified {
+        Ok(verified) => (RunOutcome::Verified, verified.summary()),
+        Err(err) => (RunOutcome::Failed, format!("verification: {err}")),
+    };
+    runs::finish(&kit.control, run, outcome, None, None, &detail, clock.now()).await?;
     match verified {
-        Ok(verified) => {
-            println!("{}: {}", record.slug, verified.summary());
-            Ok(true)
-        }
-        Err(err) => {
-            eprintln!("{}: refused: {err}", record.slug);
-            Ok(false)
-        }
+        Ok(_) => println!("{}: {detail}", record.slug),
+        Err(err) => eprintln!("{}: refused: {err}", record.slug),
     }
+    Ok(outcome == RunOutcome::Verified)
 }
 
 async fn verify_one(kit: &Kit<'_>, file: &str) -> anyhow::Result<ExitCode> {
@@ -292,11 +328,9 @@ async fn verify_one(kit: &Kit<'_>, file: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn restore_one(kit: &Kit<'_>, file: &str, how: &RestoreAs) -> anyhow::Result<ExitCode> {
-    let control = super::bootstrap(kit.config, kit.server).await?;
     let tools = kit.tools("restoring");
-    let result = backups::restore(&tools, &source(file), &control, how).await;
+    let result = backups::restore(&tools, &source(file), &kit.control, how).await;
     tools.progress.finish_and_clear();
-    control.close().await;
     match result {
         Ok(restored) => {
             println!(

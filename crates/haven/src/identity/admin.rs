@@ -157,6 +157,16 @@ pub async fn notify_grant(
     Ok(())
 }
 
+/// The email addresses of the organisation's active admins.
+pub async fn active_admins(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    Ok(store::list(pool)
+        .await?
+        .into_iter()
+        .filter(|u| u.has_role(Role::OrgAdmin) && u.status == UserStatus::Active)
+        .map(|u| u.email)
+        .collect())
+}
+
 /// A grant as the staff page lists it.
 pub struct Grant {
     pub at: chrono::DateTime<chrono::Utc>,

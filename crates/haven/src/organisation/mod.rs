@@ -25,6 +25,21 @@ pub struct OrganisationSettings {
     pub storage_policy: StoragePolicy,
     pub security: SecuritySettings,
     pub reminders: ReminderSettings,
+    pub backup: BackupSettings,
+}
+
+/// When the organisation's daily backup runs, where it goes and how many are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    pub enabled: bool,
+    /// The local time of day it runs (`02:00`).
+    #[schema(value_type = String, example = "02:00")]
+    pub time: chrono::NaiveTime,
+    /// `local` (the default) or `cloud` (allowed only for organisations whose records may leave).
+    #[schema(value_type = String, example = "local")]
+    pub target: crate::compliance::storage::Target,
+    pub keep: crate::backups::retention::Keep,
 }
 
 /// The organisation's sign-in and session rules.

@@ -13,7 +13,8 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<OrganisationSettings, sqlx:
                idle_timeout_minutes, session_lifetime_hours, require_two_factor, lockout_threshold, lockout_minutes,
                grants_need_approval,
                reminder_offsets_minutes, reminder_show_clinician, reminder_show_service, reminder_show_client_name,
-               late_cancel_hours
+               late_cancel_hours,
+               backup_enabled, backup_time, backup_target, backup_keep_daily, backup_keep_weekly, backup_keep_monthly
         FROM organisation_settings
         "#
     )
@@ -38,6 +39,17 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<OrganisationSettings, sqlx:
             show_service: row.reminder_show_service,
             show_client_name: row.reminder_show_client_name,
             late_cancel_hours: row.late_cancel_hours,
+        },
+        backup: super::BackupSettings {
+            enabled: row.backup_enabled,
+            time: row.backup_time,
+            target: crate::compliance::storage::Target::parse(&row.backup_target)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown backup target {}", row.backup_target).into()))?,
+            keep: crate::backups::retention::Keep {
+                daily: u32::try_from(row.backup_keep_daily).unwrap_or(7),
+                weekly: u32::try_from(row.backup_keep_weekly).unwrap_or(4),
+                monthly: u32::try_from(row.backup_keep_monthly).unwrap_or(12),
+            },
         },
     })
 }
@@ -80,6 +92,27 @@ pub async fn set_reminders(
         settings.show_client_name,
         settings.late_cancel_hours,
         now
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the backup schedule (checked by the table too).
+pub async fn set_backup(db: impl PgExecutor<'_>, settings: &super::BackupSettings) -> Result<(), sqlx::Error> {
+    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    sqlx::query!(
+        r#"
+        UPDATE organisation_settings
+        SET backup_enabled = $1, backup_time = $2, backup_target = $3, backup_keep_daily = $4,
+            backup_keep_weekly = $5, backup_keep_monthly = $6, updated_at = now()
+        "#,
+        settings.enabled,
+        settings.time,
+        settings.target.as_str(),
+        count(settings.keep.daily),
+        count(settings.keep.weekly),
+        count(settings.keep.monthly),
     )
     .execute(db)
     .await?;

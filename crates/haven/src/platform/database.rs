@@ -250,7 +250,7 @@ impl DatabaseServer {
                 source,
             })?;
         // The name is a validated identifier (see `DatabaseName`): quoting it is enough.
-        let created = match sqlx::raw_sql(&format!("CREATE DATABASE \"{database}\""))
+        let created = match sqlx::query(&format!("CREATE DATABASE \"{database}\""))
             .execute(&mut conn)
             .await
         {
@@ -281,7 +281,7 @@ impl DatabaseServer {
                 source,
             })?;
         // Validated identifiers (see `DatabaseName`).
-        sqlx::raw_sql(&format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""))
+        sqlx::query(&format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""))
             .execute(&mut conn)
             .await?;
         conn.close().await?;
@@ -297,7 +297,7 @@ impl DatabaseServer {
                 source,
             })?;
         // A validated identifier (see `DatabaseName`).
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
             .execute(&mut conn)
             .await?;
         conn.close().await?;

@@ -357,3 +357,141 @@ fn haven_pg_tool(name: &str) -> String {
     let real = std::fs::canonicalize(binaries.bin_dir.join("postgres")).unwrap();
     real.parent().unwrap().join(name).display().to_string()
 }
+
+/// Reads the control database (where backups are recorded).
+async fn control(app: &TestApp) -> sqlx::PgConnection {
+    crate::support::cluster().connect(&format!("t{}_ctl", app.id)).await
+}
+
+/// The state of the organisation's daily backup job of 2 March.
+async fn daily_job(app: &TestApp) -> Option<(String, i32)> {
+    let mut db = app.superuser("default").await;
+    sqlx::query_as(
+        "SELECT state, attempts FROM jobs WHERE kind = 'backups.daily' AND run_at = '2026-03-02 02:00:00+00'",
+    )
+    .fetch_optional(&mut db)
+    .await
+    .unwrap()
+}
+
+fn backups_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tar.age"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The daily backup runs from the job queue at the organisation's time (a manual clock
+/// here), is verified, and prunes what the retention rule no longer keeps; when its
+/// target fails it is tried three times, then every admin is emailed.
+#[tokio::test]
+async fn the_daily_backup_verifies_prunes_and_tells_the_admins_when_it_keeps_failing() {
+    use chrono::TimeZone as _;
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let smtp_url = smtp.url();
+    let start = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap();
+    let clock = std::sync::Arc::new(haven::clock::ManualClock::new(start));
+    let app = TestApp::spawn_full(
+        |c| {
+            c.smtp_url = Some(haven::config::Secret::new(smtp_url));
+            c.jobs.poll_interval = std::time::Duration::from_millis(50);
+        },
+        clock.clone(),
+    )
+    .await;
+    app.create_user(
+        "admin@example.org",
+        &[haven::identity::Role::OrgAdmin],
+        Some(crate::clients::PASSWORD),
+    )
+    .await;
+    let mut db = app.superuser("default").await;
+    sqlx::query(
+        "UPDATE organisation_settings SET backup_keep_daily = 2, backup_keep_weekly = 0, backup_keep_monthly = 0",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    app.tenant("default").settings.forget();
+    // Three earlier days' backups.
+    let dir = app.config.data_dir.join("backups");
+    std::fs::create_dir_all(&dir).unwrap();
+    for day in ["20260227", "20260228", "20260301"] {
+        std::fs::write(dir.join(format!("haven-default-{day}T020000.000Z.tar.age")), b"earlier").unwrap();
+    }
+
+    // The 02:00 backup is queued ahead; at 02:01 it runs, verifies and prunes.
+    let mut queued = 0;
+    for _ in 0..200 {
+        queued = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM jobs WHERE kind = 'backups.daily' AND run_at = '2026-03-02 02:00:00+00'",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        if queued == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(queued, 1, "today's backup is queued ahead");
+    clock.advance(chrono::TimeDelta::minutes(61));
+    let mut state = None;
+    for _ in 0..400 {
+        state = daily_job(&app).await;
+        if state.as_ref().is_some_and(|(s, _)| s == "done") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, Some(("done".to_owned(), 1)));
+    let kept = backups_in(&dir);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0], "haven-default-20260301T020000.000Z.tar.age");
+    assert!(kept[1].starts_with("haven-default-20260302T0201"), "{kept:?}");
+    let (outcome, detail): (String, String) = sqlx::query_as(
+        "SELECT outcome, detail FROM backup_runs WHERE slug = 'default' ORDER BY started_at DESC LIMIT 1",
+    )
+    .fetch_one(&mut control(&app).await)
+    .await
+    .unwrap();
+    assert_eq!(outcome, "verified");
+    assert!(detail.starts_with("verified:"), "{detail}");
+    let tomorrow: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE kind = 'backups.daily' AND run_at = '2026-03-03 02:00:00+00'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(tomorrow, 1, "the next day's backup is queued");
+
+    // The backup folder becomes a plain file: the next backup fails, is retried, and
+    // when the third attempt fails the admin hears of it.
+    std::fs::rename(&dir, app.config.data_dir.join("backups-moved")).unwrap();
+    std::fs::write(&dir, b"not a folder").unwrap();
+    clock.advance(chrono::TimeDelta::hours(24));
+    for _ in 0..400 {
+        if smtp.messages().iter().any(|m| m.contains("the daily backup failed")) {
+            break;
+        }
+        // Past each retry's backoff.
+        clock.advance(chrono::TimeDelta::minutes(30));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let alert = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.contains("To: admin@example.org") && m.contains("the daily backup failed"))
+        .unwrap_or_else(|| panic!("no alert: {:?}", smtp.messages()));
+    assert!(alert.contains("/admin/backups"), "{alert}");
+    let failed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM backup_runs WHERE slug = 'default' AND outcome = 'failed'")
+            .fetch_one(&mut control(&app).await)
+            .await
+            .unwrap();
+    assert_eq!(failed, 3, "three attempts");
+}

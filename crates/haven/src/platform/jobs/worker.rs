@@ -64,16 +64,23 @@ impl From<sqlx::Error> for JobFailure {
 
 type Handler<C> = Arc<dyn Fn(C, JobRun) -> BoxFuture<'static, Result<(), JobFailure>> + Send + Sync>;
 
+/// Plans a recurring job's next occurrence for one organisation (`None`: none is due).
+/// The job's unique key makes planning it again harmless.
+pub type Planner<C> =
+    fn(C, Arc<Tenant>, DateTime<Utc>) -> BoxFuture<'static, Result<Option<super::NewJob>, sqlx::Error>>;
+
 /// What each kind of job does. A worker claims only the kinds it has a handler for, so
 /// instances of different versions can share a queue.
 pub struct Handlers<C> {
     by_kind: HashMap<&'static str, Handler<C>>,
+    planners: Vec<Planner<C>>,
 }
 
 impl<C> Default for Handlers<C> {
     fn default() -> Self {
         Self {
             by_kind: HashMap::new(),
+            planners: Vec::new(),
         }
     }
 }
@@ -87,6 +94,14 @@ impl<C: Send + 'static> Handlers<C> {
     {
         self.by_kind
             .insert(kind, Arc::new(move |context, run| Box::pin(handler(context, run))));
+        self
+    }
+
+    /// Adds a recurring job: every worker's upkeep asks `planner` for each organisation's
+    /// next occurrence and queues it (a job usually queues its successor itself too).
+    #[must_use]
+    pub fn plan(mut self, planner: Planner<C>) -> Self {
+        self.planners.push(planner);
         self
     }
 
@@ -246,8 +261,19 @@ impl<C: Clone + Send + Sync + 'static> Worker<C> {
         running.spawn(execution.run(handler, self.context.clone(), run));
     }
 
-    async fn upkeep(&self, tenant: &Tenant) {
+    async fn upkeep(&self, tenant: &Arc<Tenant>) {
         let now = self.clock.now();
+        for planner in &self.handlers.planners {
+            let planned = planner(self.context.clone(), Arc::clone(tenant), now).await;
+            let queued = match planned {
+                Ok(Some(job)) => store::enqueue(&tenant.pool, &job, now).await.map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = queued {
+                tracing::warn!(tenant = %tenant.record.slug, error = %err, "could not plan a recurring job");
+            }
+        }
         match store::requeue_lapsed(&tenant.pool, now).await {
             Ok(0) => {}
             Ok(n) => {
