@@ -96,3 +96,20 @@ for (const viewport of VIEWPORTS) {
     await context.close();
   });
 }
+
+for (const viewport of VIEWPORTS) {
+  test(`an admin sees the organisation's backups and their schedule (${viewport.name})`, async () => {
+    const context = await browser.newContext({ viewport: { width: viewport.width, height: viewport.height } });
+    await context.route((url) => !url.href.startsWith(haven.url), (route) => route.abort());
+    const page = await context.newPage();
+    await signInAs(page, haven.url, 'admin@demo.haven.example');
+    await page.goto(`${haven.url}/admin/backups`);
+    assert.match(await page.locator('h1').innerText(), /Backups/);
+    // The demo has made no backup yet: the page says so plainly.
+    assert.match(await page.locator('[role=alert]').innerText(), /no verified backup from the last 24 hours/);
+    assert.equal(await page.locator('#time').inputValue(), '02:00');
+    await checkAccessibility(page, 'the backups page');
+    await screenshot(page, `${viewport.name}-08-backups`);
+    await context.close();
+  });
+}

@@ -123,6 +123,12 @@ impl Actor {
     }
 
     /// Every module's declarations (routes, API document, navigation).
+    /// The installation's control database (as `haven_app`): the organisation registry,
+    /// service accounts and backup records.
+    pub fn control(&self) -> &sqlx::PgPool {
+        self.state.tenants.control_pool()
+    }
+
     pub fn modules(&self) -> &crate::module::Modules {
         &self.state.modules
     }

@@ -223,6 +223,7 @@ fn admin_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics::admin_metrics))
         .merge(crate::health::admin_routes())
+        .merge(state.modules.operator_router())
         .layer(axum::Extension(crate::health::OperatorView))
         .layer(from_fn_with_state(state.clone(), web::edge::edge))
         .with_state(state)

@@ -17,6 +17,8 @@ use crate::web::routes::RouteTable;
 
 type RoutesFn = Box<dyn Fn(RouteTable, &AppState) -> RouteTable + Send + Sync>;
 type JobsFn = fn(Handlers<AppState>) -> Handlers<AppState>;
+/// Routes served on the operators' listener (`admin_listen`) as well.
+type OperatorFn = fn() -> axum::Router<AppState>;
 /// Writes a module's demo data (`haven serve --demo`) into every organisation that has
 /// none of it yet.
 pub type DemoFn = for<'a> fn(&'a AppState) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>>;
@@ -74,6 +76,7 @@ pub struct Module {
     routes: Vec<RoutesFn>,
     openapi: Vec<fn() -> utoipa::openapi::OpenApi>,
     jobs: Vec<JobsFn>,
+    operator: Vec<OperatorFn>,
     nav: Vec<NavEntry>,
     scopes: Vec<(Scope, &'static str)>,
     sealed: Vec<SealedColumn>,
@@ -89,6 +92,7 @@ impl Module {
             routes: Vec::new(),
             openapi: Vec::new(),
             jobs: Vec::new(),
+            operator: Vec::new(),
             nav: Vec::new(),
             scopes: Vec::new(),
             sealed: Vec::new(),
@@ -120,6 +124,12 @@ impl Module {
     }
 
     /// Job kinds the module queues, with what runs them.
+    #[must_use]
+    pub fn operator_routes(mut self, routes: OperatorFn) -> Self {
+        self.operator.push(routes);
+        self
+    }
+
     #[must_use]
     pub fn jobs(mut self, jobs: JobsFn) -> Self {
         self.jobs.push(jobs);
@@ -244,6 +254,14 @@ impl Modules {
     }
 
     /// What each kind of background job does.
+    /// The routes every module serves on the operators' listener too.
+    pub fn operator_router(&self) -> axum::Router<AppState> {
+        self.list
+            .iter()
+            .flat_map(|m| m.operator.iter())
+            .fold(axum::Router::new(), |router, routes| router.merge(routes()))
+    }
+
     pub fn job_handlers(&self) -> Handlers<AppState> {
         self.list
             .iter()

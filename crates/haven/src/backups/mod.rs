@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod config;
 pub mod contents;
 pub mod create;
+pub mod handlers;
 pub mod keys;
 mod manifest;
 pub mod restore;

@@ -13,8 +13,12 @@ use super::create::Tools;
 use super::restore::Source;
 use super::runs::{self, RunOutcome};
 use super::{BackupError, Destination, retention};
+use crate::actor::Actor;
 use crate::compliance::audit::{ActorKind, AuditEvent, Outcome};
+use crate::compliance::networks::StoragePolicy;
 use crate::compliance::storage::{Accountable, StorageError, Target};
+use crate::error::{Error, FieldError};
+use crate::organisation::BackupSettings;
 use crate::platform::jobs::{JobFailure, JobRun, NewJob};
 use crate::platform::tenancy::Tenant;
 use crate::state::AppState;
@@ -235,4 +239,92 @@ async fn alert_admins(state: &AppState, tenant: &Tenant, why: &str) {
             tracing::error!(tenant = %tenant.record.slug, error = %err, "could not email an admin that the backup failed");
         }
     }
+}
+
+/// Whether the organisation may send its backups to the cloud target: one is configured,
+/// the organisation's policy is `cloud_allowed`, and every client is `hipaa_exempt`.
+pub async fn cloud_allowed(caller: &Actor) -> Result<bool, Error> {
+    if !caller.storage().has_cloud() {
+        return Ok(false);
+    }
+    let settings = caller.tenant.settings().await?;
+    let exempt = crate::clients::store::every_client_exempt(&caller.tenant.pool).await?;
+    Ok(StoragePolicy::of(exempt, settings.storage_policy) == StoragePolicy::CloudAllowed)
+}
+
+/// Reads the schedule form; every problem at once.
+pub fn parse_form(value: &dyn Fn(&str) -> String, current: BackupSettings) -> Result<BackupSettings, Vec<FieldError>> {
+    let mut problems = Vec::new();
+    let time = chrono::NaiveTime::parse_from_str(&value("time"), "%H:%M").unwrap_or_else(|_| {
+        problems.push(FieldError::new("time", "must be a time of day, such as 02:00"));
+        current.time
+    });
+    let target = Target::parse(&value("target")).unwrap_or_else(|| {
+        problems.push(FieldError::new("target", "must be local or cloud"));
+        current.target
+    });
+    let mut count = |field: &'static str, fallback: u32| {
+        value(field).parse::<u32>().unwrap_or_else(|_| {
+            problems.push(FieldError::new(field, "must be a whole number"));
+            fallback
+        })
+    };
+    let keep = retention::Keep {
+        daily: count("keep_daily", current.keep.daily),
+        weekly: count("keep_weekly", current.keep.weekly),
+        monthly: count("keep_monthly", current.keep.monthly),
+    };
+    if problems.is_empty() {
+        Ok(BackupSettings {
+            enabled: value("enabled") == "on",
+            time,
+            target,
+            keep,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks and saves the schedule, audited; the cloud target only where it is allowed.
+pub async fn save(caller: &Actor, settings: &BackupSettings) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    let mut within = |field: &'static str, value: u32, low: u32, high: u32| {
+        if !(low..=high).contains(&value) {
+            problems.push(FieldError::new(field, format!("must be between {low} and {high}")));
+        }
+    };
+    within("keep_daily", settings.keep.daily, 1, 60);
+    within("keep_weekly", settings.keep.weekly, 0, 52);
+    within("keep_monthly", settings.keep.monthly, 0, 120);
+    if settings.target == Target::Cloud && !cloud_allowed(caller).await? {
+        problems.push(FieldError::new(
+            "target",
+            "the cloud target takes only organisations whose storage policy is cloud_allowed and whose every client is hipaa_exempt",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    let mut tx = caller.tenant.pool.begin().await?;
+    crate::organisation::store::set_backup(&mut *tx, settings).await?;
+    let (kind, actor) = caller.identity.audit_actor();
+    let mut change = AuditEvent::new(caller.now(), "organisation.backup_update", Outcome::Allowed)
+        .actor(kind, actor)
+        .resource("organisation", "backup");
+    change.request_id = Some(caller.meta.request_id.clone());
+    change.reason = Some(format!(
+        "enabled={} time={} target={} keep={}/{}/{}",
+        settings.enabled,
+        settings.time.format("%H:%M"),
+        settings.target.as_str(),
+        settings.keep.daily,
+        settings.keep.weekly,
+        settings.keep.monthly
+    ));
+    crate::compliance::audit::stage(&mut tx, &change).await?;
+    tx.commit().await?;
+    caller.tenant.settings.forget();
+    caller.tenant.audit.nudge();
+    Ok(())
 }

@@ -385,3 +385,11 @@ pub async fn first(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<ClientId>,
         .await?;
     Ok(ids.into_iter().map(ClientId).collect())
 }
+
+/// Whether every client is `hipaa_exempt` (so everything the organisation holds may leave
+/// the premises, where its storage policy allows).
+pub async fn every_client_exempt(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT NOT EXISTS (SELECT 1 FROM clients WHERE NOT hipaa_exempt) AS "exempt!""#)
+        .fetch_one(db)
+        .await
+}

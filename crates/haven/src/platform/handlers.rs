@@ -64,7 +64,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Platform {
 }
 
 impl Platform {
-    fn require(&self, scope: &str) -> Result<(), Error> {
+    pub fn require(&self, scope: &str) -> Result<(), Error> {
         if self.0.scopes.iter().any(|s| s == scope) {
             Ok(())
         } else {

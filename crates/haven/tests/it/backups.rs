@@ -403,12 +403,13 @@ async fn the_daily_backup_verifies_prunes_and_tells_the_admins_when_it_keeps_fai
         clock.clone(),
     )
     .await;
-    app.create_user(
-        "admin@example.org",
-        &[haven::identity::Role::OrgAdmin],
-        Some(crate::clients::PASSWORD),
-    )
-    .await;
+    let admin_id = app
+        .create_user(
+            "admin@example.org",
+            &[haven::identity::Role::OrgAdmin],
+            Some(crate::clients::PASSWORD),
+        )
+        .await;
     let mut db = app.superuser("default").await;
     sqlx::query(
         "UPDATE organisation_settings SET backup_keep_daily = 2, backup_keep_weekly = 0, backup_keep_monthly = 0",
@@ -469,6 +470,63 @@ async fn the_daily_backup_verifies_prunes_and_tells_the_admins_when_it_keeps_fai
     .unwrap();
     assert_eq!(tomorrow, 1, "the next day's backup is queued");
 
+    // Visible to operators (by name on their listener, as counts elsewhere), to their
+    // automation, and to the organisation's admins.
+    let health = app.admin_get("/api/v1/health/backups").await;
+    assert_eq!(health.status(), 200);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["organisations"][0]["slug"], "default", "{health}");
+    assert_eq!(health["organisations"][0]["fresh"], true, "{health}");
+    let public: Value = app.get("/api/v1/health/backups").await.json().await.unwrap();
+    assert_eq!(
+        public,
+        json!({ "status": "ok", "fresh_for_hours": 24, "organisations": 1, "stale": 0 })
+    );
+    let watcher = crate::platform::key(9);
+    let kid = crate::platform::register(&app, "backup-watch", &watcher, "platform:read").await;
+    let token = crate::platform::jwt(&watcher, &kid, haven::clock::Clock::now(&*clock).timestamp(), 60);
+    let platform: Value = reqwest::Client::new()
+        .get(app.url("/api/platform/backups"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        platform["organisations"][0]["last_verified"]["outcome"], "verified",
+        "{platform}"
+    );
+    let admin = Staff::sign_in_again(&app, "admin@example.org", admin_id).await;
+    let (status, page) = crate::notes::page(&app, &admin, "/admin/backups").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Recent backups") && page.contains(">verified<"), "{page}");
+    // The schedule: bad values are named, the cloud target is refused here (no cloud,
+    // records local_only), and only admins see any of it.
+    let schedule = |keep_daily: u32, target: &str| json!({ "enabled": true, "time": "03:30:00", "target": target, "keep": { "daily": keep_daily, "weekly": 4, "monthly": 12 } });
+    let put = |body: Value| {
+        let admin = &admin;
+        let app = &app;
+        async move {
+            admin
+                .send(app, reqwest::Method::PUT, "/api/v1/backups/schedule", &body)
+                .await
+        }
+    };
+    let bad = crate::support::assert_envelope(put(schedule(0, "local")).await, 422, "validation_failed").await;
+    assert_eq!(crate::support::field_names(&bad), ["keep_daily"]);
+    let cloud = crate::support::assert_envelope(put(schedule(7, "cloud")).await, 422, "validation_failed").await;
+    assert_eq!(crate::support::field_names(&cloud), ["target"]);
+    assert_eq!(put(schedule(7, "local")).await.status(), 200);
+    let counsellor = Staff::sign_in(&app, "cal@example.org", &[haven::identity::Role::Clinician]).await;
+    crate::support::assert_envelope(counsellor.get(&app, "/api/v1/backups").await, 403, "forbidden").await;
+    sqlx::query("UPDATE organisation_settings SET backup_time = '02:00'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    app.tenant("default").settings.forget();
+
     // The backup folder becomes a plain file: the next backup fails, is retried, and
     // when the third attempt fails the admin hears of it.
     std::fs::rename(&dir, app.config.data_dir.join("backups-moved")).unwrap();
@@ -494,4 +552,77 @@ async fn the_daily_backup_verifies_prunes_and_tells_the_admins_when_it_keeps_fai
             .await
             .unwrap();
     assert_eq!(failed, 3, "three attempts");
+    let health = app.admin_get("/api/v1/health/backups").await;
+    assert_eq!(health.status(), 503, "no verified backup in the last 24 hours");
+}
+
+/// The storage policy decides where a backup may go: a `local_only` organisation's backup
+/// to the S3-compatible target (s3s-fs, checking signatures) is refused and audited with
+/// nothing written there; once the organisation is `cloud_allowed` and its every client
+/// `hipaa_exempt`, the backup lands there encrypted and verifies from there.
+#[tokio::test]
+async fn the_cloud_target_takes_a_backup_only_where_the_storage_policy_lets_records_leave() {
+    let s3 = crate::support::s3::S3Server::start();
+    let app = TestApp::spawn_with(|c| s3.configure(c)).await;
+    let staff = Staff::sign_in(&app, "front@example.org", &[haven::identity::Role::FrontDesk]).await;
+    staff
+        .register(
+            &app,
+            &json!({ "legal_given_name": "Quillon", "legal_family_name": "Marsh" }),
+        )
+        .await;
+    let endpoint = s3.endpoint();
+    let env = [
+        ("HAVEN_S3_BUCKET", crate::support::s3::BUCKET),
+        ("HAVEN_S3_ENDPOINT", endpoint.as_str()),
+        ("HAVEN_S3_ALLOW_HTTP", "true"),
+        ("HAVEN_S3_ACCESS_KEY_ID", crate::support::s3::ACCESS_KEY),
+        ("HAVEN_S3_SECRET_ACCESS_KEY", crate::support::s3::SECRET_KEY),
+    ];
+    let to_cloud = ["backup", "create", "--tenant", "default", "--to", "cloud"];
+    let refused = app.haven_env(&to_cloud, &env).await;
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("local_only"));
+    assert!(s3.objects().is_empty(), "{:?}", s3.objects());
+    let mut db = app.superuser("default").await;
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'storage.refused' AND outcome = 'denied'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+
+    sqlx::query("UPDATE organisation_settings SET storage_policy = 'cloud_allowed'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE clients SET hipaa_exempt = true")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let made = app.haven_env(&to_cloud, &env).await;
+    let said = String::from_utf8_lossy(&made.stdout).into_owned();
+    assert!(made.status.success(), "{said}{}", String::from_utf8_lossy(&made.stderr));
+    let objects = s3.objects();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let bytes = std::fs::read(&objects[0]).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1"));
+    for plain in [&b"manifest.json"[..], b"database.dump", b"Quillon", b"PGDMP"] {
+        assert!(
+            !bytes.windows(plain.len()).any(|w| w == plain),
+            "the bucket holds plaintext"
+        );
+    }
+    let key = said
+        .split_whitespace()
+        .find(|w| w.starts_with("backups/default/"))
+        .unwrap_or_else(|| panic!("{said}"));
+    let verified = app
+        .haven_env(&["backup", "verify", &format!("cloud:{key}")], &env)
+        .await;
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }

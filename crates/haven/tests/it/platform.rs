@@ -4,19 +4,19 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 
 use crate::support::{TestApp, assert_envelope};
 
-struct Key {
+pub struct Key {
     seed: [u8; 32],
     public: [u8; 32],
 }
 
-fn key(byte: u8) -> Key {
+pub fn key(byte: u8) -> Key {
     let seed = [byte; 32];
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
     Key { seed, public }
 }
 
 /// A JWT as an operator's script makes one: EdDSA, `kid` = the account, `aud`, `iat`, `exp`.
-fn jwt(key: &Key, kid: &str, issued: i64, lifetime: i64) -> String {
+pub fn jwt(key: &Key, kid: &str, issued: i64, lifetime: i64) -> String {
     // PKCS#8 wrapping of an Ed25519 seed (RFC 8410): fixed prefix, then the 32 bytes.
     let mut der = hex::decode("302e020100300506032b657004220420").unwrap();
     der.extend_from_slice(&key.seed);
@@ -26,7 +26,7 @@ fn jwt(key: &Key, kid: &str, issued: i64, lifetime: i64) -> String {
     encode(&header, &claims, &EncodingKey::from_ed_der(&der)).unwrap()
 }
 
-async fn register(app: &TestApp, name: &str, key: &Key, scope: &str) -> String {
+pub async fn register(app: &TestApp, name: &str, key: &Key, scope: &str) -> String {
     let output = app
         .haven(&[
             "service-account",
