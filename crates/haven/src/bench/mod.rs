@@ -3,6 +3,7 @@
 //! functions as any other caller does.
 
 pub mod audit;
+pub mod backup;
 pub mod help;
 pub mod identity;
 pub mod search;

@@ -2,7 +2,7 @@
 //! PostgreSQL (the private cluster, or DATABASE_URL). See the README's "Benchmarks".
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use indicatif::ProgressBar;
@@ -62,6 +62,19 @@ pub enum BenchCommand {
         #[command(flatten)]
         data_dir: DataDirArg,
     },
+    /// Seeds an organisation (clients, sealed notes, documents) into a scratch database,
+    /// backs it up and verifies the backup: time and peak memory of each.
+    Backup {
+        #[arg(long, default_value_t = 100_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 200_000)]
+        notes: usize,
+        /// Documents, in MiB (4 MiB files).
+        #[arg(long, default_value_t = 1024)]
+        documents_mib: u64,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
     /// Seeds help articles into a scratch help database, serves them with the standalone
     /// help service on a loopback port, and measures article reads per second and
     /// search latency over HTTP.
@@ -89,7 +102,8 @@ impl BenchCommand {
             Self::Audit { data_dir, .. }
             | Self::Identity { data_dir, .. }
             | Self::Search { data_dir, .. }
-            | Self::Help { data_dir, .. } => data_dir,
+            | Self::Help { data_dir, .. }
+            | Self::Backup { data_dir, .. } => data_dir,
         }
     }
 }
@@ -154,6 +168,19 @@ pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer
             let scratch = scratch_database(config)?;
             let server = server.clone().with_control_database(scratch.clone());
             let result = help(config, &server, &scratch, articles, connections, seconds, queries).await;
+            server.drop_database(&scratch).await?;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        BenchCommand::Backup {
+            clients,
+            notes,
+            documents_mib,
+            ..
+        } => {
+            super::bootstrap(config, server).await?.close().await;
+            let scratch = scratch_database(config)?;
+            server.ensure_database(&scratch).await?;
+            let result = backup(config, server, &scratch, clients, notes, documents_mib).await;
             server.drop_database(&scratch).await?;
             result.map(|()| ExitCode::SUCCESS)
         }
@@ -366,5 +393,142 @@ async fn audit(
         if ok { "chain intact" } else { "CHAIN BROKEN" }
     );
     pool.close().await;
+    Ok(())
+}
+
+/// Seeds an organisation into a scratch database, backs it up and verifies the backup,
+/// reporting each step's time and peak memory.
+async fn backup(
+    config: &Config,
+    server: &DatabaseServer,
+    scratch: &DatabaseName,
+    clients: usize,
+    notes: usize,
+    documents_mib: u64,
+) -> anyhow::Result<()> {
+    use crate::bench::backup as bench;
+    let owner = server.connect_pool(scratch).await?;
+    migrate(&owner, &TENANT_MIGRATIONS, scratch).await?;
+    let clock = clock::system();
+    let now = clock.now();
+    let record = crate::platform::tenancy::TenantRecord {
+        id: uuid::Uuid::now_v7(),
+        slug: crate::platform::tenancy::TenantSlug::parse("bench-backup").map_err(|e| anyhow::anyhow!(e))?,
+        display_name: "Backup benchmark".to_owned(),
+        database_name: scratch.as_str().to_owned(),
+        hosts: Vec::new(),
+        enabled_modules: Vec::new(),
+        status: crate::platform::tenancy::TenantStatus::Active,
+    };
+    let vault = crate::compliance::sealing::Vault::from_config(config)?;
+    let keyring = vault.keyring(&record);
+    let storage = std::sync::Arc::new(crate::compliance::storage::Storage::from_config(config)?);
+    let writer = crate::compliance::audit::AuditWriter::spawn(owner.clone(), clock.clone(), Duration::ZERO);
+    let who = crate::compliance::storage::Accountable {
+        audit: &writer,
+        event: crate::compliance::audit::AuditEvent::new(now, "bench.seed", crate::compliance::audit::Outcome::Allowed),
+    };
+    let seeding = Instant::now();
+    seed_organisation(
+        &owner,
+        &storage,
+        &who,
+        &keyring,
+        scratch,
+        (clients, notes, documents_mib),
+    )
+    .await?;
+    sqlx::query("VACUUM ANALYZE").execute(&owner).await?;
+    println!(
+        "seeded {clients} clients, {notes} notes and {documents_mib} MiB of documents in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+    let dir = config.backup.dir_path(config).join("bench");
+    let tools = crate::backups::create::Tools {
+        config,
+        server,
+        storage: std::sync::Arc::clone(&storage),
+        vault: &vault,
+        sealed: crate::modules::all().sealed(),
+        progress: ProgressBar::hidden(),
+        clock: clock.clone(),
+    };
+    let (made, took, peak) = bench::measured(crate::backups::create(
+        &tools,
+        &record,
+        &crate::backups::Destination::Local(dir.clone()),
+        &who,
+        now,
+    ))
+    .await;
+    let made = made?;
+    let tools_peak = bench::children_peak();
+    #[allow(clippy::cast_precision_loss)] // a rate for people to read
+    let rate =
+        (made.manifest.database.bytes + made.manifest.documents_bytes()) as f64 / 1_048_576.0 / took.as_secs_f64();
+    println!(
+        "backup: {:.1} s, {} MiB file ({rate:.0} MiB/s of input), Haven peak RSS {} MiB, pg_dump peak RSS {} MiB",
+        took.as_secs_f64(),
+        made.bytes >> 20,
+        peak >> 20,
+        tools_peak >> 20
+    );
+    let source = crate::backups::restore::Source::File(made.location.clone().into());
+    let (verified, took, peak) = bench::measured(crate::backups::verify(&tools, &source)).await;
+    let verified = verified?;
+    println!(
+        "verified restore: {:.1} s, Haven peak RSS {} MiB, pg_restore peak RSS {} MiB\n  {}",
+        took.as_secs_f64(),
+        peak >> 20,
+        bench::children_peak() >> 20,
+        verified.summary()
+    );
+    drop(who);
+    drop(writer);
+    owner.close().await;
+    std::fs::remove_file(&made.location)?;
+    for document in &made.manifest.documents {
+        if let Some(key) = document.name.strip_prefix("documents/") {
+            storage.delete(crate::compliance::storage::Target::Local, key).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The benchmark's organisation: clients, an author, sealed notes and documents.
+async fn seed_organisation(
+    owner: &sqlx::PgPool,
+    storage: &crate::compliance::storage::Storage,
+    who: &crate::compliance::storage::Accountable<'_>,
+    keyring: &crate::compliance::sealing::Keyring,
+    scratch: &DatabaseName,
+    (clients, notes, documents_mib): (usize, usize, u64),
+) -> anyhow::Result<()> {
+    use crate::bench::backup as bench;
+    let now = clock::system().now();
+    let bar = ProgressBar::new(u64::try_from(clients).unwrap_or(u64::MAX));
+    let ids = bench::seed_clients(owner, clients, now, &|n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    let author = bench::seed_author(owner, now).await?;
+    let bar = ProgressBar::new(u64::try_from(notes).unwrap_or(u64::MAX));
+    bench::seed_notes(owner, keyring, &ids, author, notes, now, &|n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    let bar = ProgressBar::new(documents_mib << 20);
+    bench::seed_documents(
+        owner,
+        storage,
+        who,
+        keyring,
+        scratch.as_str(),
+        &ids,
+        author,
+        documents_mib << 20,
+        now,
+        &|n| {
+            bar.set_position(n);
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
     Ok(())
 }

@@ -13,7 +13,7 @@ const ALLOWLIST: &[(&str, &str)] = &[
     ("GET", "/api/v1/health/audit-status"),
     ("GET", "/api/v1/health/database"),
     ("GET", "/api/v1/health/backups"), // counts only; names on the operators' listener
-    ("GET", "/metrics"), // 404 unless a token is configured, then only for its bearer
+    ("GET", "/metrics"),               // 404 unless a token is configured, then only for its bearer
     ("GET", "/assets/app.css"),
     ("GET", "/assets/app.js"),
     ("GET", "/sign-in"),
