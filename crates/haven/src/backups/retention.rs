@@ -7,23 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike as _, Utc};
 use chrono_tz::Tz;
 
-/// How many of each period's newest backup to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Keep {
-    pub daily: u32,
-    pub weekly: u32,
-    pub monthly: u32,
-}
-
-impl Default for Keep {
-    fn default() -> Self {
-        Self {
-            daily: 7,
-            weekly: 4,
-            monthly: 12,
-        }
-    }
-}
+pub use crate::organisation::Keep;
 
 /// A backup's period: its day, ISO week or month.
 type PeriodOf = fn(DateTime<Tz>) -> (i32, u32, u32);

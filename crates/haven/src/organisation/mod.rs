@@ -39,7 +39,26 @@ pub struct BackupSettings {
     /// `local` (the default) or `cloud` (allowed only for organisations whose records may leave).
     #[schema(value_type = String, example = "local")]
     pub target: crate::compliance::storage::Target,
-    pub keep: crate::backups::retention::Keep,
+    pub keep: Keep,
+}
+
+/// How many of each period's newest backup the daily backup keeps (the retention
+/// rule itself is `backups::retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Keep {
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+}
+
+impl Default for Keep {
+    fn default() -> Self {
+        Self {
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+        }
+    }
 }
 
 /// The organisation's sign-in and session rules.

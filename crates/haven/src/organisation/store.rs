@@ -45,7 +45,7 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<OrganisationSettings, sqlx:
             time: row.backup_time,
             target: crate::compliance::storage::Target::parse(&row.backup_target)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown backup target {}", row.backup_target).into()))?,
-            keep: crate::backups::retention::Keep {
+            keep: super::Keep {
                 daily: u32::try_from(row.backup_keep_daily).unwrap_or(7),
                 weekly: u32::try_from(row.backup_keep_weekly).unwrap_or(4),
                 monthly: u32::try_from(row.backup_keep_monthly).unwrap_or(12),

@@ -22,7 +22,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x4841_5645_4e5f_4d31; // "HAVEN_M1"
 const POOL_SIZE: u32 = 16;
 /// A server that is starting, recovering from a crash or restarting drops or refuses
 /// connections for a moment: Haven waits this long for it before giving up.
-const RESTART_PATIENCE: Duration = Duration::from_secs(10);
+const RESTART_PATIENCE: Duration = Duration::from_secs(30);
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 
 /// Errors that a server in the middle of (re)starting gives: the connection reset or
