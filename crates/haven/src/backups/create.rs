@@ -43,6 +43,14 @@ pub enum Destination {
 }
 
 impl Destination {
+    /// The storage target it is on.
+    pub fn target(&self) -> Target {
+        match self {
+            Self::Local(_) => Target::Local,
+            Self::Cloud => Target::Cloud,
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Self::Local(dir) => dir.display().to_string(),
@@ -75,6 +83,16 @@ pub struct Made {
     /// The file's size.
     pub bytes: u64,
     pub manifest: Manifest,
+}
+
+impl Made {
+    /// Where to read it back from.
+    pub fn source(&self) -> super::restore::Source {
+        match self.target {
+            Target::Cloud => super::restore::Source::Cloud(self.location.clone()),
+            Target::Local => super::restore::Source::File(self.location.clone().into()),
+        }
+    }
 }
 
 /// Backs up one organisation to `to`. A destination its storage policy does not allow is
@@ -296,8 +314,61 @@ pub(super) fn pg_tool(config: &Config, name: &str) -> Result<PathBuf, BackupErro
         })
 }
 
+/// One of PostgreSQL's tools, running, its error output gathered on a thread so that a
+/// failure can say why.
+pub(super) struct Tool {
+    name: &'static str,
+    pub child: std::process::Child,
+    errors: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Tool {
+    /// Starts `program` with `args`; the password goes in `PGPASSWORD`, never on the
+    /// command line.
+    pub(super) fn start(
+        name: &'static str,
+        program: &Path,
+        args: &[&str],
+        password: Option<&str>,
+        (stdin, stdout): (Stdio, Stdio),
+    ) -> Result<Self, BackupError> {
+        let mut command = Command::new(program);
+        command.args(args).stdin(stdin).stdout(stdout).stderr(Stdio::piped());
+        if let Some(password) = password {
+            command.env("PGPASSWORD", password);
+        }
+        let mut child = command.spawn().map_err(|e| BackupError::Tool {
+            tool: name,
+            detail: e.to_string(),
+        })?;
+        let stderr = child.stderr.take();
+        let errors = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut stderr) = stderr {
+                let _ = stderr.read_to_end(&mut text);
+            }
+            text
+        });
+        Ok(Self { name, child, errors })
+    }
+
+    /// Waits for it; a failure carries the last lines of its error output.
+    pub(super) fn finish(mut self) -> Result<(), BackupError> {
+        let status = self.child.wait()?;
+        let errors = self.errors.join().unwrap_or_default();
+        if status.success() {
+            Ok(())
+        } else {
+            Err(BackupError::Tool {
+                tool: self.name,
+                detail: tail_of(&errors),
+            })
+        }
+    }
+}
+
 /// The last lines a tool wrote to its error output, for an operator to read.
-pub(super) fn tail_of(stderr: &[u8]) -> String {
+fn tail_of(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
@@ -314,41 +385,27 @@ fn dump_to_spool(
     spool: &Path,
     bar: &ProgressBar,
 ) -> Result<(Part, age::x25519::Identity), BackupError> {
-    let mut command = Command::new(pg_dump);
-    command
-        .args([
+    let mut tool = Tool::start(
+        "pg_dump",
+        pg_dump,
+        &[
             "--format=custom",
             "--no-password",
             "--snapshot",
             snapshot,
             "--dbname",
             dbname,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(password) = password {
-        command.env("PGPASSWORD", password);
-    }
-    let mut child = command.spawn().map_err(|e| BackupError::Tool {
-        tool: "pg_dump",
-        detail: e.to_string(),
-    })?;
-    let stderr = child.stderr.take();
-    let errors = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_end(&mut text);
-        }
-        text
-    });
+        ],
+        password,
+        (Stdio::null(), Stdio::piped()),
+    )?;
     let key = age::x25519::Identity::generate();
     let recipient = key.to_public();
     let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
         .map_err(|e| BackupError::Keys(e.to_string()))?;
     let mut spooled = encryptor.wrap_output(BufWriter::new(private_file(spool)?))?;
     let mut tally = Tally::default();
-    let mut stdout = child.stdout.take().ok_or_else(|| BackupError::Tool {
+    let mut stdout = tool.child.stdout.take().ok_or_else(|| BackupError::Tool {
         tool: "pg_dump",
         detail: "no output".to_owned(),
     })?;
@@ -362,14 +419,7 @@ fn dump_to_spool(
         spooled.write_all(&buf[..n])?;
         bar.inc(n as u64);
     }
-    let status = child.wait()?;
-    let errors = errors.join().unwrap_or_default();
-    if !status.success() {
-        return Err(BackupError::Tool {
-            tool: "pg_dump",
-            detail: tail_of(&errors),
-        });
-    }
+    tool.finish()?;
     spooled
         .finish()?
         .into_inner()

@@ -8,7 +8,7 @@
 
 use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use super::contents::{
     BackupKey, DATABASE_ENTRY, DOCUMENTS_PREFIX, FORMAT, MANIFEST_ENTRY, Manifest, Part, SIGNATURE_ENTRY, Signature,
     Tallied, Tally,
 };
-use super::create::{Tools, pg_tool, tail_of};
+use super::create::{Tool, Tools, pg_tool};
 use super::stream::ObjectReader;
 use super::{BackupError, keys, store};
 use crate::compliance::audit::{self, ActorKind, AuditEvent, AuditWriter, Outcome, Trust};
@@ -412,36 +412,22 @@ fn pipe_to_restore(
     entry: &mut impl Read,
     bar: &ProgressBar,
 ) -> Result<Part, BackupError> {
-    let mut command = Command::new(pg_restore);
-    command
-        .args([
+    let mut tool = Tool::start(
+        "pg_restore",
+        pg_restore,
+        &[
             "--exit-on-error",
             "--single-transaction",
             "--no-password",
             "--dbname",
             dbname,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(password) = password {
-        command.env("PGPASSWORD", password);
-    }
-    let mut child = command.spawn().map_err(|e| BackupError::Tool {
-        tool: "pg_restore",
-        detail: e.to_string(),
-    })?;
-    let stderr = child.stderr.take();
-    let errors = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_end(&mut text);
-        }
-        text
-    });
+        ],
+        password,
+        (Stdio::piped(), Stdio::null()),
+    )?;
     let mut tally = Tally::default();
     {
-        let mut stdin = child.stdin.take().ok_or_else(|| BackupError::Tool {
+        let mut stdin = tool.child.stdin.take().ok_or_else(|| BackupError::Tool {
             tool: "pg_restore",
             detail: "no input".to_owned(),
         })?;
@@ -459,14 +445,7 @@ fn pipe_to_restore(
             }
         }
     }
-    let status = child.wait()?;
-    let errors = errors.join().unwrap_or_default();
-    if !status.success() {
-        return Err(BackupError::Tool {
-            tool: "pg_restore",
-            detail: tail_of(&errors),
-        });
-    }
+    tool.finish()?;
     Ok(tally.part(DATABASE_ENTRY))
 }
 

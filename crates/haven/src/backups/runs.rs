@@ -61,7 +61,7 @@ pub async fn start(
 }
 
 /// Records where a run's file is and how far it got.
-pub async fn finish(
+async fn finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
     outcome: RunOutcome,
@@ -87,6 +87,21 @@ pub async fn finish(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// A run whose backup was made (not yet verified).
+pub async fn made(db: impl PgExecutor<'_>, id: Uuid, made: &super::Made, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    finish(db, id, RunOutcome::Made, Some(&made.location), Some(made.bytes), "", at).await
+}
+
+/// A run that failed, and why (never PHI: the error names files, tables and tools).
+pub async fn failed(db: impl PgExecutor<'_>, id: Uuid, why: &str, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    finish(db, id, RunOutcome::Failed, None, None, why, at).await
+}
+
+/// A run whose backup was restored and checked, with the verification's summary.
+pub async fn verified(db: impl PgExecutor<'_>, id: Uuid, summary: &str, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    finish(db, id, RunOutcome::Verified, None, None, summary, at).await
 }
 
 /// Marks the runs whose files were pruned.

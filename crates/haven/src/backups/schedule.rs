@@ -10,8 +10,7 @@ use futures_util::future::BoxFuture;
 use indicatif::ProgressBar;
 
 use super::create::Tools;
-use super::restore::Source;
-use super::runs::{self, RunOutcome};
+use super::runs;
 use super::{BackupError, Destination, retention};
 use crate::actor::Actor;
 use crate::compliance::audit::{ActorKind, AuditEvent, Outcome};
@@ -90,13 +89,13 @@ pub async fn run(state: AppState, job: JobRun) -> Result<(), JobFailure> {
 async fn back_up(state: &AppState, tenant: &Arc<Tenant>) -> Result<(), BackupError> {
     let settings = tenant.settings().await?;
     let config = &state.config;
-    let (to, target) = match settings.backup.target {
-        Target::Local => (Destination::Local(config.backup.dir_path(config)), Target::Local),
-        Target::Cloud => (Destination::Cloud, Target::Cloud),
+    let to = match settings.backup.target {
+        Target::Local => Destination::Local(config.backup.dir_path(config)),
+        Target::Cloud => Destination::Cloud,
     };
     let control = state.tenants.control_pool();
     let now = state.clock.now();
-    let run = runs::start(control, tenant.record.id, tenant.record.slug.as_str(), target, now).await?;
+    let run = runs::start(control, tenant.record.id, tenant.record.slug.as_str(), to.target(), now).await?;
     let tools = Tools {
         config,
         server: &state.database,
@@ -114,59 +113,19 @@ async fn back_up(state: &AppState, tenant: &Arc<Tenant>) -> Result<(), BackupErr
     let made = match super::create(&tools, &tenant.record, &to, &who, now).await {
         Ok(made) => made,
         Err(err) => {
-            runs::finish(
-                control,
-                run,
-                RunOutcome::Failed,
-                None,
-                None,
-                &err.to_string(),
-                state.clock.now(),
-            )
-            .await?;
+            runs::failed(control, run, &err.to_string(), state.clock.now()).await?;
             return Err(err);
         }
     };
-    runs::finish(
-        control,
-        run,
-        RunOutcome::Made,
-        Some(&made.location),
-        Some(made.bytes),
-        "",
-        state.clock.now(),
-    )
-    .await?;
-    let source = match made.target {
-        Target::Cloud => Source::Cloud(made.location.clone()),
-        Target::Local => Source::File(made.location.clone().into()),
-    };
-    let verified = match super::verify(&tools, &source).await {
+    runs::made(control, run, &made, state.clock.now()).await?;
+    let verified = match super::verify(&tools, &made.source()).await {
         Ok(verified) => verified,
         Err(err) => {
-            runs::finish(
-                control,
-                run,
-                RunOutcome::Failed,
-                None,
-                None,
-                &format!("verification: {err}"),
-                state.clock.now(),
-            )
-            .await?;
+            runs::failed(control, run, &format!("verification: {err}"), state.clock.now()).await?;
             return Err(err);
         }
     };
-    runs::finish(
-        control,
-        run,
-        RunOutcome::Verified,
-        None,
-        None,
-        &verified.summary(),
-        state.clock.now(),
-    )
-    .await?;
+    runs::verified(control, run, &verified.summary(), state.clock.now()).await?;
     tenant
         .audit
         .record(
@@ -177,7 +136,7 @@ async fn back_up(state: &AppState, tenant: &Arc<Tenant>) -> Result<(), BackupErr
         )
         .await
         .map_err(|e| BackupError::Refused(format!("the backup could not be recorded in the audit trail: {e}")))?;
-    prune(state, tenant, target, &settings).await
+    prune(state, tenant, to.target(), &settings).await
 }
 
 /// Removes this organisation's files on `target` that the retention rule no longer keeps.

@@ -12,12 +12,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::DataDirArg;
 use crate::backups::create::Tools;
 use crate::backups::restore::{RestoreAs, Source};
-use crate::backups::runs::{self, RunOutcome};
+use crate::backups::runs;
 use crate::backups::{self, BackupError, Destination};
 use crate::clock::{self, SharedClock};
 use crate::compliance::audit::{ActorKind, AuditEvent, AuditWriter, Outcome};
 use crate::compliance::sealing::Vault;
-use crate::compliance::storage::{Accountable, Storage, Target};
+use crate::compliance::storage::{Accountable, Storage};
 use crate::config::Config;
 use crate::platform::database::DatabaseServer;
 use crate::platform::tenancy::{TenantRecord, TenantSlug};
@@ -218,39 +218,12 @@ async fn create_one(
         event: AuditEvent::new(clock.now(), "backup.create", Outcome::Allowed).actor(ActorKind::System, actor.clone()),
     };
     let tools = kit.tools(&format!("backing up {}", record.slug));
-    let target = match to {
-        Destination::Local(_) => Target::Local,
-        Destination::Cloud => Target::Cloud,
-    };
-    let run = runs::start(&kit.control, record.id, record.slug.as_str(), target, clock.now()).await?;
+    let run = runs::start(&kit.control, record.id, record.slug.as_str(), to.target(), clock.now()).await?;
     let made = backups::create(&tools, record, to, &who, clock.now()).await;
     tools.progress.finish_and_clear();
     match &made {
-        Ok(made) => {
-            let location = Some(made.location.as_str());
-            runs::finish(
-                &kit.control,
-                run,
-                RunOutcome::Made,
-                location,
-                Some(made.bytes),
-                "",
-                clock.now(),
-            )
-            .await?;
-        }
-        Err(err) => {
-            runs::finish(
-                &kit.control,
-                run,
-                RunOutcome::Failed,
-                None,
-                None,
-                &err.to_string(),
-                clock.now(),
-            )
-            .await?;
-        }
+        Ok(made) => runs::made(&kit.control, run, made, clock.now()).await?,
+        Err(err) => runs::failed(&kit.control, run, &err.to_string(), clock.now()).await?,
     }
     let recorded = match &made {
         Ok(made) => writer
@@ -287,23 +260,21 @@ async fn create_one(
     if !verify {
         return Ok(true);
     }
-    let source = match made.target {
-        Target::Cloud => Source::Cloud(made.location.clone()),
-        Target::Local => Source::File(PathBuf::from(&made.location)),
-    };
     let tools = kit.tools("verifying");
-    let verified = backups::verify(&tools, &source).await;
+    let verified = backups::verify(&tools, &made.source()).await;
     tools.progress.finish_and_clear();
-    let (outcome, detail) = match &verified {
-        Ok(verified) => (RunOutcome::Verified, verified.summary()),
-        Err(err) => (RunOutcome::Failed, format!("verification: {err}")),
-    };
-    runs::finish(&kit.control, run, outcome, None, None, &detail, clock.now()).await?;
     match verified {
-        Ok(_) => println!("{}: {detail}", record.slug),
-        Err(err) => eprintln!("{}: refused: {err}", record.slug),
+        Ok(verified) => {
+            runs::verified(&kit.control, run, &verified.summary(), clock.now()).await?;
+            println!("{}: {}", record.slug, verified.summary());
+            Ok(true)
+        }
+        Err(err) => {
+            runs::failed(&kit.control, run, &format!("verification: {err}"), clock.now()).await?;
+            eprintln!("{}: refused: {err}", record.slug);
+            Ok(false)
+        }
     }
-    Ok(outcome == RunOutcome::Verified)
 }
 
 async fn verify_one(kit: &Kit<'_>, file: &str) -> anyhow::Result<ExitCode> {

@@ -270,9 +270,8 @@ impl DatabaseServer {
 }
 
 impl DatabaseServer {
-    /// Drops `database`, ending its sessions (benchmarks' scratch databases).
-    /// Renames a database nobody is connected to.
-    pub async fn rename_database(&self, from: &DatabaseName, to: &DatabaseName) -> Result<(), DatabaseError> {
+    /// Runs one statement on the maintenance database (`postgres`).
+    async fn maintain(&self, statement: &str) -> Result<(), DatabaseError> {
         let maintenance = DatabaseName("postgres".to_owned());
         let mut conn = PgConnection::connect_with(&self.options(&maintenance))
             .await
@@ -280,28 +279,23 @@ impl DatabaseServer {
                 database: maintenance.to_string(),
                 source,
             })?;
-        // Validated identifiers (see `DatabaseName`).
-        sqlx::query(&format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(statement).execute(&mut conn).await?;
         conn.close().await?;
         Ok(())
     }
 
-    pub async fn drop_database(&self, database: &DatabaseName) -> Result<(), DatabaseError> {
-        let maintenance = DatabaseName("postgres".to_owned());
-        let mut conn = PgConnection::connect_with(&self.options(&maintenance))
+    /// Renames a database nobody is connected to.
+    pub async fn rename_database(&self, from: &DatabaseName, to: &DatabaseName) -> Result<(), DatabaseError> {
+        // Validated identifiers (see `DatabaseName`).
+        self.maintain(&format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""))
             .await
-            .map_err(|source| DatabaseError::Connect {
-                database: maintenance.to_string(),
-                source,
-            })?;
+    }
+
+    /// Drops `database`, ending its sessions (scratch databases, a restore's swap).
+    pub async fn drop_database(&self, database: &DatabaseName) -> Result<(), DatabaseError> {
         // A validated identifier (see `DatabaseName`).
-        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
-        Ok(())
+        self.maintain(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
+            .await
     }
 
     /// A serving pool (as `haven_app`) of a chosen size, connected now.
