@@ -134,7 +134,7 @@ for (const viewport of VIEWPORTS) {
 }
 
 for (const viewport of VIEWPORTS) {
-  test(`the style guide shows every component, accessibly (${viewport.name})`, async () => {
+  test(`the style guide shows every component and the API guide reads, accessibly (${viewport.name})`, async () => {
     const context = await browser.newContext({ viewport: { width: viewport.width, height: viewport.height } });
     await context.route((url) => !url.href.startsWith(haven.url), (route) => route.abort());
     const page = await context.newPage();
@@ -155,6 +155,12 @@ for (const viewport of VIEWPORTS) {
     assert.equal(await page.locator('#example-dialog').isVisible(), false);
     await checkAccessibility(page, 'the style guide');
     await screenshot(page, `${viewport.name}-style-guide`);
+    // The API guide: scopes and every operation, readable on a phone too.
+    await page.goto(`${haven.url}/api/docs`);
+    assert.ok((await page.locator('#scope-list tbody tr').count()) >= 10, 'the guide lists the scopes');
+    assert.ok((await page.locator('#operation-list li').count()) >= 80, 'the guide lists every operation');
+    await checkAccessibility(page, 'the API guide');
+    await screenshot(page, `${viewport.name}-api-docs`);
     await context.close();
   });
 }

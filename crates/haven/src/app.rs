@@ -25,10 +25,14 @@ use crate::platform::tenancy::{self, TenantDirectory};
 use crate::state::AppState;
 use crate::web;
 
+/// Wraps the public router (see [`Application::wrap_public`]).
+type Wrap = Box<dyn FnOnce(Router) -> Router + Send>;
+
 pub struct Application {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     state: AppState,
+    wrap: Option<Wrap>,
 }
 
 impl Application {
@@ -143,6 +147,7 @@ impl Application {
             listener,
             admin_listener,
             state,
+            wrap: None,
         })
     }
 
@@ -158,6 +163,15 @@ impl Application {
         &self.state
     }
 
+    /// Puts a layer around the public router, outside everything Haven's own layers do:
+    /// it sees each request as it arrives and each response as it leaves. The test kit
+    /// checks every API answer against the OpenAPI document this way.
+    #[must_use]
+    pub fn wrap_public(mut self, wrap: impl FnOnce(Router) -> Router + Send + 'static) -> Self {
+        self.wrap = Some(Box::new(wrap));
+        self
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
     /// finish (up to `shutdown_grace`), and closes the database pools.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
@@ -165,7 +179,12 @@ impl Application {
         let grace = state.config.shutdown_grace;
         let (stop_tx, stop_rx) = watch::channel(false);
 
-        let public = serve(self.listener, web::router(state.clone()), stop_rx.clone());
+        let router = web::router(state.clone());
+        let router = match self.wrap {
+            Some(wrap) => wrap(router),
+            None => router,
+        };
+        let public = serve(self.listener, router, stop_rx.clone());
         let admin = async {
             match self.admin_listener {
                 Some(listener) => serve(listener, admin_router(state.clone()), stop_rx.clone()).await,

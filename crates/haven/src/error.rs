@@ -39,6 +39,9 @@ pub enum Error {
     /// An upload larger than its limit.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// A body in a format the address does not take (not JSON where JSON is asked).
+    #[error("unsupported media type: {0}")]
+    WrongMediaType(String),
     /// Too many attempts; try again after `retry_after_secs`.
     #[error("rate limited")]
     RateLimited { message: String, retry_after_secs: u64 },

@@ -211,6 +211,7 @@ pub struct Modules {
     chart_tabs: Vec<ChartTab>,
     openapi: utoipa::openapi::OpenApi,
     openapi_json: bytes::Bytes,
+    query_names: crate::web::query::QueryNames,
 }
 
 impl Modules {
@@ -222,12 +223,14 @@ impl Modules {
         let openapi =
             crate::web::openapi::document(modules.iter().flat_map(|m| m.openapi.iter().map(|document| document())));
         let openapi_json = serde_json::to_vec(&openapi).unwrap_or_default().into();
+        let query_names = crate::web::query::QueryNames::of(&openapi);
         Self {
             list: modules,
             nav,
             chart_tabs,
             openapi,
             openapi_json,
+            query_names,
         }
     }
 
@@ -239,6 +242,11 @@ impl Modules {
     /// The same, serialised once.
     pub fn openapi_json(&self) -> bytes::Bytes {
         self.openapi_json.clone()
+    }
+
+    /// The query parameters each API operation takes (from the document).
+    pub fn query_names(&self) -> &crate::web::query::QueryNames {
+        &self.query_names
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {

@@ -1,13 +1,30 @@
 //! Small shared macros.
 
 /// A closed set of words stored as text (statuses, kinds): the Rust enum, its stored
-/// word, a label for people, parsing, and the "must be one of" message.
+/// word, a label for people, parsing, and the "must be one of" message. Its OpenAPI
+/// schema is built from the same words that serialise it (a string enum of the stored
+/// words), so the document and the wire cannot disagree.
 #[macro_export]
 macro_rules! word_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal, $label:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
 
         impl $name {
             pub const ALL: &'static [Self] = &[$(Self::$variant),+];

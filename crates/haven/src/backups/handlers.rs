@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
-use serde_json::json;
 
 use super::runs::{self, Run};
 use super::schedule;
@@ -41,51 +40,119 @@ pub fn operator_routes() -> axum::Router<AppState> {
 
 /// This organisation's schedule and latest backups.
 #[utoipa::path(get, path = "/api/v1/backups", tag = "backups", security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "The schedule and the latest 30 backups, newest first"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The schedule and the latest 30 backups, newest first", body = Backups), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn get_api(caller: Actor) -> Result<Response, Error> {
     caller.authorize(&Action::ManageOrganisation).await?;
     let settings = caller.tenant.settings().await?;
     let latest = runs::latest(caller.control(), Some(caller.tenant.record.id), 30).await?;
-    Ok(Json(json!({ "schedule": settings.backup, "backups": latest })).into_response())
+    Ok(Json(Backups {
+        schedule: settings.backup,
+        backups: latest,
+    })
+    .into_response())
+}
+
+/// The schedule and the latest backups.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Backups {
+    schedule: BackupSettings,
+    backups: Vec<Run>,
+}
+
+/// The schedule as saved.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SavedSchedule {
+    /// Always `saved`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    schedule: BackupSettings,
+}
+
+/// One organisation's backups: the latest, the latest verified one and its age.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Freshness {
+    slug: crate::platform::tenancy::TenantSlug,
+    last_backup: Option<Run>,
+    last_verified: Option<Run>,
+    verified_age_minutes: Option<i64>,
+    /// A verified backup younger than 24 hours exists.
+    fresh: bool,
+}
+
+/// Every organisation's backups.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct PlatformBackups {
+    organisations: Vec<Freshness>,
+}
+
+/// Whether every organisation has a fresh verified backup (`ok`) or not (`stale`), as
+/// counts; the operators' listener names each organisation instead.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct BackupHealth {
+    #[schema(value_type = String)]
+    status: &'static str,
+    fresh_for_hours: i64,
+    organisations: usize,
+    stale: usize,
+}
+
+/// The operators' view: each organisation.
+#[derive(serde::Serialize)]
+struct OperatorBackupHealth {
+    status: &'static str,
+    fresh_for_hours: i64,
+    organisations: Vec<Freshness>,
 }
 
 /// Replace the schedule: `enabled`, `time` (`HH:MM`, local), `target` (`local`, or `cloud`
 /// where the storage policy lets records leave), `keep` (`daily` 1-60, `weekly` 0-52,
 /// `monthly` 0-120).
 #[utoipa::path(put, path = "/api/v1/backups/schedule", tag = "backups", request_body = BackupSettings, security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "Saved"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "A value is out of range; `details.fields` names it", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn put_api(caller: Actor, Json(settings): Json<BackupSettings>) -> Result<Response, Error> {
+    responses((status = 200, description = "Saved", body = SavedSchedule), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "A value is out of range; `details.fields` names it", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn put_api(
+    caller: Actor,
+    crate::web::json::ApiJson(settings): crate::web::json::ApiJson<BackupSettings>,
+) -> Result<Response, Error> {
     caller.authorize(&Action::ManageOrganisation).await?;
     schedule::save(&caller, &settings).await?;
-    Ok(Json(json!({ "status": "saved", "schedule": settings })).into_response())
+    Ok(Json(SavedSchedule {
+        status: "saved",
+        schedule: settings,
+    })
+    .into_response())
 }
 
 /// Every organisation's latest backup and latest verified backup. Needs `platform:read`.
 #[utoipa::path(get, path = "/api/platform/backups", tag = "platform", security(("service_account" = [])),
-    responses((status = 200, description = "Per organisation: the latest backup, the latest verified one and its age"), (status = 401, description = "No valid service-account token", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Lacks `platform:read`", body = crate::web::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Per organisation: the latest backup, the latest verified one and its age", body = PlatformBackups), (status = 401, description = "No valid service-account token", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Lacks `platform:read`", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn platform_api(State(state): State<AppState>, platform: Platform) -> Result<Response, Error> {
     platform.require("platform:read")?;
-    Ok(Json(json!({ "organisations": freshness(&state).await? })).into_response())
+    Ok(Json(PlatformBackups {
+        organisations: freshness(&state).await?,
+    })
+    .into_response())
 }
 
 /// Each organisation: whether a verified backup younger than 24 hours exists.
-async fn freshness(state: &AppState) -> Result<Vec<serde_json::Value>, Error> {
+async fn freshness(state: &AppState) -> Result<Vec<Freshness>, Error> {
     let control = state.tenants.control_pool();
     let verified = runs::last_verified(control).await?;
     let latest = runs::latest(control, None, 1000).await?;
     let now = state.clock.now();
     let mut organisations = Vec::new();
     for record in crate::platform::tenancy::list_tenants(control).await? {
-        let last = latest.iter().find(|r| r.tenant_id == record.id);
-        let good = verified.iter().find(|r| r.tenant_id == record.id);
-        let age_minutes = good.map(|r| (now - r.finished_at.unwrap_or(r.started_at)).num_minutes());
-        organisations.push(json!({
-            "slug": record.slug,
-            "last_backup": last,
-            "last_verified": good,
-            "verified_age_minutes": age_minutes,
-            "fresh": age_minutes.is_some_and(|m| m < FRESH_FOR_HOURS * 60),
-        }));
+        let last = latest.iter().find(|r| r.tenant_id == record.id).cloned();
+        let good = verified.iter().find(|r| r.tenant_id == record.id).cloned();
+        let age_minutes = good
+            .as_ref()
+            .map(|r| (now - r.finished_at.unwrap_or(r.started_at)).num_minutes());
+        organisations.push(Freshness {
+            slug: record.slug,
+            last_backup: last,
+            last_verified: good,
+            verified_age_minutes: age_minutes,
+            fresh: age_minutes.is_some_and(|m| m < FRESH_FOR_HOURS * 60),
+        });
     }
     Ok(organisations)
 }
@@ -93,25 +160,35 @@ async fn freshness(state: &AppState) -> Result<Vec<serde_json::Value>, Error> {
 /// Whether every organisation has a verified backup younger than 24 hours: 200, else
 /// 503. The operators' listener names each organisation; elsewhere, counts only.
 #[utoipa::path(get, path = "/api/v1/health/backups", tag = "health",
-    responses((status = 200, description = "Every organisation has a verified backup younger than 24 h"), (status = 503, description = "At least one has none")))]
+    responses((status = 200, description = "Every organisation has a verified backup younger than 24 h", body = BackupHealth), (status = 503, description = "At least one has none", body = BackupHealth)))]
 pub(crate) async fn health(
     State(state): State<AppState>,
     operator: Option<Extension<crate::health::OperatorView>>,
 ) -> Result<Response, Error> {
     let organisations = freshness(&state).await?;
-    let without = organisations.iter().filter(|o| o["fresh"] != json!(true)).count();
+    let without = organisations.iter().filter(|o| !o.fresh).count();
     let status = if without == 0 {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = if without == 0 { "ok" } else { "stale" };
-    let body = if operator.is_some() {
-        json!({ "status": word, "fresh_for_hours": FRESH_FOR_HOURS, "organisations": organisations })
+    Ok(if operator.is_some() {
+        let body = OperatorBackupHealth {
+            status: word,
+            fresh_for_hours: FRESH_FOR_HOURS,
+            organisations,
+        };
+        (status, Json(body)).into_response()
     } else {
-        json!({ "status": word, "fresh_for_hours": FRESH_FOR_HOURS, "organisations": organisations.len(), "stale": without })
-    };
-    Ok((status, Json(body)).into_response())
+        let body = BackupHealth {
+            status: word,
+            fresh_for_hours: FRESH_FOR_HOURS,
+            organisations: organisations.len(),
+            stale: without,
+        };
+        (status, Json(body)).into_response()
+    })
 }
 
 struct Row {

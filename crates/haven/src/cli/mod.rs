@@ -69,6 +69,9 @@ pub enum Command {
     /// The help centre: serve it alone, export and import its content.
     #[command(subcommand)]
     Help(help::HelpCommand),
+    /// Print the API's OpenAPI 3.1 document (the one `/api/openapi.json` serves), for
+    /// generating a client without signing in.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +122,17 @@ pub enum TenantCommand {
 /// Runs the command; errors print as one line on standard error.
 pub fn main(cli: Cli) -> ExitCode {
     let started = Instant::now();
+    if matches!(cli.command, Command::Openapi) {
+        // Needs no configuration and no database: the document is made from the code.
+        let document = crate::modules::all().openapi_json();
+        return match std::io::Write::write_all(&mut std::io::stdout(), &document) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("haven: cannot write the document: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let overrides = overrides_for(&cli.command);
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,
@@ -163,6 +177,7 @@ fn overrides_for(command: &Command) -> Overrides {
         Command::ServiceAccount(command) => command.data_dir(),
         Command::Keys(command) => command.data_dir(),
         Command::Help(command) => command.data_dir(),
+        Command::Openapi => return Overrides::default(),
     };
     let mut overrides = Overrides {
         data_dir: data_dir.data_dir.clone(),
@@ -200,6 +215,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::ServiceAccount(command) => service_account::run(command, &config, &server).await,
         Command::Keys(command) => keys::run(command, &config, &server).await,
         Command::Help(command) => help::run(command, &config, &server).await,
+        Command::Openapi => Ok(ExitCode::SUCCESS),
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {

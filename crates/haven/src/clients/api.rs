@@ -217,11 +217,17 @@ pub(crate) async fn open_break_glass(
 #[utoipa::path(get, path = "/api/v1/break-glass", tag = "clients",
     security(("session" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "Grants, newest first", body = Vec<super::access::BreakGlassGrant>),
+        (status = 200, description = "Grants, newest first", body = BreakGlassLog),
         (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
         (status = 403, description = "Only admins and supervisors", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn break_glass_log(caller: Actor) -> Result<Response, Error> {
     let grants = service::break_glass_log(&caller).await?.into_inner();
-    Ok(Json(serde_json::json!({ "grants": grants })).into_response())
+    Ok(Json(BreakGlassLog { grants }).into_response())
+}
+
+/// The emergency-access log.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct BreakGlassLog {
+    grants: Vec<super::access::BreakGlassGrant>,
 }

@@ -53,6 +53,15 @@ pub(crate) async fn list(caller: Actor, Path(id): Path<ClientId>) -> Result<Resp
     Ok(Json(service::list(&caller, id).await?.into_inner()).into_response())
 }
 
+/// The upload form (read field by field as it streams; this is its shape).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct UploadForm {
+    /// The document's bytes, with its file name.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
 /// Upload a document (multipart field `file`): PDF, PNG, JPEG, WebP or Word (.docx), as
 /// decided from its content; at most `document_max_size`. `note_id` attaches it to a
 /// draft note of the client; `target` asks for `local` or `cloud`, and the storage layer
@@ -63,7 +72,7 @@ pub(crate) async fn list(caller: Actor, Path(id): Path<ClientId>) -> Result<Resp
         ("note_id" = Option<Uuid>, Query, description = "A draft note of the client to attach it to"),
         ("target" = Option<String>, Query, description = "local or cloud (default: by storage policy)"),
     ),
-    request_body(content_type = "multipart/form-data", description = "The field `file`"),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The field `file`"),
     security(("session" = []), ("bearer" = [])),
     responses(
         (status = 201, description = "Stored", body = super::Document),

@@ -70,9 +70,56 @@ pub fn admin_routes() -> Router<AppState> {
 }
 
 /// Liveness: the process answers. Touches no database.
-#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive")))]
-pub(crate) async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "service": "haven", "version": VERSION }))
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive", body = Alive)))]
+pub(crate) async fn health() -> Json<Alive> {
+    Json(Alive {
+        status: "ok",
+        service: "haven",
+        version: VERSION,
+    })
+}
+
+/// The process answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Alive {
+    /// Always `ok`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    #[schema(value_type = String)]
+    service: &'static str,
+    #[schema(value_type = String)]
+    version: &'static str,
+}
+
+/// Checks passed: `status` (`ready` or `ok`) and what was checked. Anonymous callers get
+/// counts; the operators' listener gets each database.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Checked {
+    #[schema(value_type = String)]
+    status: &'static str,
+    #[schema(value_type = Object)]
+    checks: serde_json::Value,
+}
+
+/// Redis: `ok` with the round trip of a PING, or `not_configured`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct RedisHealth {
+    #[schema(value_type = String)]
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<f64>,
+}
+
+/// Every audit writer runs and the last verification passed. `tenants` is how many
+/// organisations were checked (on the operators' listener: each one's chain head, writer
+/// and queue).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditHealth {
+    /// Always `ok`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    #[schema(value_type = u64)]
+    tenants: serde_json::Value,
 }
 
 /// How long an anonymous caller's readiness answer is reused: a flood of `/ready`
@@ -134,11 +181,11 @@ async fn control_check(state: &AppState) -> DatabaseCheck {
 }
 
 /// Readiness: the control database and every tenant database answer and are migrated.
-#[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, description = "Ready, with per-database checks"), (status = 503, description = "`not_ready`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, description = "Ready, with per-database checks", body = Checked), (status = 503, description = "`not_ready`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn ready(
     State(state): State<AppState>,
     operator: Option<Extension<OperatorView>>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<Checked>, Error> {
     if operator.is_some() {
         let (counted, detail) = check_everything(&state).await;
         return answer(counted, detail);
@@ -184,9 +231,12 @@ async fn check_everything(state: &AppState) -> (Counted, serde_json::Value) {
     (counted, json!({ "control": control, "tenants": tenants }))
 }
 
-fn answer(counted: Counted, body: serde_json::Value) -> Result<Json<serde_json::Value>, Error> {
+fn answer(counted: Counted, body: serde_json::Value) -> Result<Json<Checked>, Error> {
     if counted.ready {
-        Ok(Json(json!({ "status": "ready", "checks": body })))
+        Ok(Json(Checked {
+            status: "ready",
+            checks: body,
+        }))
     } else {
         Err(Error::Unavailable {
             code: "not_ready",
@@ -197,11 +247,11 @@ fn answer(counted: Counted, body: serde_json::Value) -> Result<Json<serde_json::
 }
 
 /// The control database and the database of the organisation this host name leads to.
-#[utoipa::path(get, path = "/api/v1/health/database", tag = "health", responses((status = 200, description = "Both answer and are migrated"), (status = 404, description = "`unknown_tenant`", body = crate::web::openapi::ErrorEnvelope), (status = 503, description = "`database_unavailable`", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/health/database", tag = "health", responses((status = 200, description = "Both answer and are migrated", body = Checked), (status = 404, description = "`unknown_tenant`", body = crate::web::openapi::ErrorEnvelope), (status = 503, description = "`database_unavailable`", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn database(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<Checked>, Error> {
     let control = control_check(&state).await;
     let own = check(
         &tenant.pool,
@@ -212,7 +262,10 @@ pub(crate) async fn database(
     .await;
     let body = json!({ "control": control, "tenant": own });
     if control.ok() && own.ok() {
-        Ok(Json(json!({ "status": "ok", "checks": body })))
+        Ok(Json(Checked {
+            status: "ok",
+            checks: body,
+        }))
     } else {
         Err(Error::Unavailable {
             code: "database_unavailable",
@@ -223,10 +276,13 @@ pub(crate) async fn database(
 }
 
 /// Redis: `not_configured` without REDIS_URL, else a PING.
-#[utoipa::path(get, path = "/api/v1/health/redis", tag = "health", responses((status = 200, description = "`ok` or `not_configured`"), (status = 503, description = "`redis_unavailable`", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn redis(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Error> {
+#[utoipa::path(get, path = "/api/v1/health/redis", tag = "health", responses((status = 200, description = "`ok` or `not_configured`", body = RedisHealth), (status = 503, description = "`redis_unavailable`", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn redis(State(state): State<AppState>) -> Result<Json<RedisHealth>, Error> {
     let Some(client) = &state.redis else {
-        return Ok(Json(json!({ "status": "not_configured" })));
+        return Ok(Json(RedisHealth {
+            status: "not_configured",
+            latency_ms: None,
+        }));
     };
     let started = Instant::now();
     let ping = async {
@@ -234,10 +290,10 @@ pub(crate) async fn redis(State(state): State<AppState>) -> Result<Json<serde_js
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };
     match tokio::time::timeout(REDIS_TIMEOUT, ping).await {
-        Ok(Ok(_)) => Ok(Json(json!({
-            "status": "ok",
-            "latency_ms": (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0,
-        }))),
+        Ok(Ok(_)) => Ok(Json(RedisHealth {
+            status: "ok",
+            latency_ms: Some((started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0),
+        })),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "redis health check failed");
             Err(redis_unavailable())
@@ -259,11 +315,11 @@ fn redis_unavailable() -> Error {
 
 /// Per tenant: the chain's head, the last verification, the writer, and what waits to
 /// Per organisation: the audit chain's head, last verification, writer state and pending events.
-#[utoipa::path(get, path = "/api/v1/health/audit-status", tag = "health", responses((status = 200, description = "Every writer runs and the last verification passed"), (status = 503, description = "`audit_unhealthy`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/health/audit-status", tag = "health", responses((status = 200, description = "Every writer runs and the last verification passed", body = AuditHealth), (status = 503, description = "`audit_unhealthy`, with `details`", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn audit_status(
     State(state): State<AppState>,
     operator: Option<Extension<OperatorView>>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<AuditHealth>, Error> {
     let mut tenants = Vec::new();
     let mut healthy = true;
     for tenant in state.tenants.tenants() {
@@ -292,7 +348,7 @@ pub(crate) async fn audit_status(
         json!(tenants.len())
     };
     if healthy {
-        Ok(Json(json!({ "status": "ok", "tenants": tenants })))
+        Ok(Json(AuditHealth { status: "ok", tenants }))
     } else {
         Err(Error::Unavailable {
             code: "audit_unhealthy",

@@ -271,14 +271,12 @@ pub async fn change_status(
 /// What an image's bytes are, by their content (the name and the browser's word are not
 /// trusted).
 pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
-    match infer::get(bytes)?.mime_type() {
-        "image/png" => Some("image/png"),
-        "image/jpeg" => Some("image/jpeg"),
-        "image/webp" => Some("image/webp"),
-        "image/gif" => Some("image/gif"),
-        _ => None,
-    }
+    let found = infer::get(bytes)?.mime_type();
+    IMAGE_TYPES.iter().copied().find(|t| *t == found)
 }
+
+/// The image types articles may hold.
+pub const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
 
 /// Adds an image to an article; returns its id (its address is
 /// `/api/help/v1/images/{id}`).

@@ -16,6 +16,19 @@ use crate::web::routes::RouteTable;
 )]
 struct ApiDoc;
 
+/// The fragment, with the image types articles may hold.
+fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    crate::web::openapi::file_response(
+        &mut document,
+        "/api/help/v1/images/{id}",
+        &axum::http::Method::GET,
+        "200",
+        super::editing::IMAGE_TYPES.iter().copied(),
+    );
+    document
+}
+
 fn public_routes(table: RouteTable, state: &AppState) -> RouteTable {
     let (router, paths) = public::routes::<AppState>().into_parts(&state.config.help.cors_origins);
     table.merge_instance(router, paths)
@@ -26,7 +39,7 @@ pub fn module() -> Module {
         .demo(60, super::demo::seed)
         .routes_with(public_routes)
         .routes(editor_pages::routes)
-        .openapi(ApiDoc::openapi)
+        .openapi(document)
         .nav(
             90,
             "/help-editor",

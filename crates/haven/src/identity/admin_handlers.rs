@@ -8,7 +8,6 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::admin::{self, AdminError, ChangedBy, NewAccount};
 use super::auth::Identity;
@@ -260,25 +259,95 @@ async fn waiting_for(tenant: &Tenant, user: Option<UserId>) -> Result<Vec<GrantR
         .collect())
 }
 
-fn user_json(user: &User) -> serde_json::Value {
-    json!({
-        "id": user.id,
-        "email": user.email,
-        "display_name": user.display_name,
-        "status": user.status,
-        "roles": user.roles,
-        "second_factor": user.has_second_factor,
-        "supervisor_id": user.supervisor_id,
-    })
+/// A staff account as the API shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Account {
+    id: UserId,
+    email: String,
+    display_name: String,
+    status: super::UserStatus,
+    roles: Vec<Role>,
+    /// A confirmed second factor exists.
+    second_factor: bool,
+    supervisor_id: Option<UserId>,
+}
+
+impl From<User> for Account {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            status: user.status,
+            roles: user.roles,
+            second_factor: user.has_second_factor,
+            supervisor_id: user.supervisor_id,
+        }
+    }
+}
+
+/// Every account.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Accounts {
+    users: Vec<Account>,
+}
+
+/// An account as changed, with the grants of it still waiting for a second admin.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ChangedAccount {
+    #[serde(flatten)]
+    account: Account,
+    waiting_for_approval: Vec<GrantRequestJson>,
+}
+
+/// An invitation sent (`delivery` = `emailed`) or to hand over (`link`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Invited {
+    id: UserId,
+    /// Always `invited`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    /// `emailed` or `link`.
+    #[schema(value_type = String)]
+    delivery: &'static str,
+    /// The invitation link, when it was not emailed.
+    link: Option<String>,
+    waiting_for_approval: Vec<GrantRequestJson>,
+}
+
+/// One sign-in event.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SignInEvent {
+    at: chrono::DateTime<chrono::Utc>,
+    action: String,
+    outcome: crate::compliance::audit::Outcome,
+    client_ip: Option<String>,
+    device: Option<String>,
+}
+
+/// Recent sign-in activity, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SignIns {
+    sign_ins: Vec<SignInEvent>,
+}
+
+/// Grants waiting for a second admin.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct GrantRequests {
+    grant_requests: Vec<GrantRequestJson>,
 }
 
 /// The staff list.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Every account"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Every account", body = Accounts), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn list_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
-    let users: Vec<serde_json::Value> = store::list(&tenant.pool).await?.iter().map(user_json).collect();
-    Ok(Json(json!({ "users": users })).into_response())
+    let users = store::list(&tenant.pool)
+        .await?
+        .into_iter()
+        .map(Account::from)
+        .collect();
+    Ok(Json(Accounts { users }).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -289,8 +358,11 @@ pub(crate) struct InviteJson {
 }
 
 /// Invite someone: an invited account and a one-time link, emailed or returned.
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = InviteJson, security(("session" = []), ("bearer" = [])), responses((status = 201, description = "Invited"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "The email is taken", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn invite_api(caller: Actor, Json(body): Json<InviteJson>) -> Result<Response, Error> {
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = InviteJson, security(("session" = []), ("bearer" = [])), responses((status = 201, description = "Invited", body = Invited), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "The email is taken", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn invite_api(
+    caller: Actor,
+    crate::web::json::ApiJson(body): crate::web::json::ApiJson<InviteJson>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let roles: Vec<Role> = body.roles.iter().filter_map(|r| Role::parse(r)).collect();
@@ -306,26 +378,34 @@ pub(crate) async fn invite_api(caller: Actor, Json(body): Json<InviteJson>) -> R
     let waiting = waiting_for(&tenant, Some(id)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "status": "invited", "delivery": delivery, "link": link, "waiting_for_approval": waiting })),
+        Json(Invited {
+            id,
+            status: "invited",
+            delivery,
+            link,
+            waiting_for_approval: waiting,
+        }),
     )
         .into_response())
 }
 
 /// Change roles or status (`active`, `disabled`); disabling ends every session at once.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), request_body = Change, security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The account as changed"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You cannot change your own roles or disable yourself", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), request_body = Change, security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The account as changed", body = ChangedAccount), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 404, description = "No such account", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "You cannot change your own roles or disable yourself", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn change_api(
     caller: Actor,
     Path(id): Path<UserId>,
-    Json(change): Json<Change>,
+    crate::web::json::ApiJson(change): crate::web::json::ApiJson<Change>,
 ) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageUsers).await?;
     let by = changed_by(&identity, &meta);
     apply(&state, &tenant, &by, identity.user.id, id, &change).await?;
     let user = store::find(&tenant.pool, id).await?.ok_or(Error::NotFound)?;
-    let mut body = user_json(&user);
-    body["waiting_for_approval"] = json!(waiting_for(&tenant, Some(id)).await?);
-    Ok(Json(body).into_response())
+    Ok(Json(ChangedAccount {
+        account: user.into(),
+        waiting_for_approval: waiting_for(&tenant, Some(id)).await?,
+    })
+    .into_response())
 }
 
 async fn one_shot(
@@ -378,24 +458,22 @@ async fn sign_ins(tenant: &Tenant, user: UserId) -> Result<Vec<audit::ChainedEve
 }
 
 /// Someone's recent sign-in activity (yours, or anyone's for admins).
-#[utoipa::path(get, path = "/api/v1/users/{id}/sign-ins", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Recent sign-in events"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}/sign-ins", tag = "users", params(("id" = uuid::Uuid, Path, description = "The account")), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Recent sign-in events", body = SignIns), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn sign_ins_api(caller: Actor, Path(id): Path<UserId>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewSignInHistory { of: id }).await?;
-    let events: Vec<serde_json::Value> = sign_ins(&tenant, id)
+    let sign_ins = sign_ins(&tenant, id)
         .await?
         .into_iter()
-        .map(|e| {
-            json!({
-                "at": e.event.occurred_at,
-                "action": e.event.action,
-                "outcome": e.event.outcome,
-                "client_ip": e.event.client_ip,
-                "device": e.event.user_agent,
-            })
+        .map(|e| SignInEvent {
+            at: e.event.occurred_at,
+            action: e.event.action,
+            outcome: e.event.outcome,
+            client_ip: e.event.client_ip,
+            device: e.event.user_agent,
         })
         .collect();
-    Ok(Json(json!({ "sign_ins": events })).into_response())
+    Ok(Json(SignIns { sign_ins }).into_response())
 }
 
 struct RoleChoice {
@@ -698,11 +776,14 @@ async fn change_form(
 }
 
 /// The grants waiting for a second admin's approval (when the organisation asks for one).
-#[utoipa::path(get, path = "/api/v1/grant-requests", tag = "users", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Waiting grants, oldest first", body = [GrantRequestJson]), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/grant-requests", tag = "users", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Waiting grants, oldest first", body = GrantRequests), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn grant_requests_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ViewUsers).await?;
-    Ok(Json(json!({ "grant_requests": waiting_for(&tenant, None).await? })).into_response())
+    Ok(Json(GrantRequests {
+        grant_requests: waiting_for(&tenant, None).await?,
+    })
+    .into_response())
 }
 
 async fn decide(caller: Actor, id: GrantRequestId, approve: bool) -> Result<GrantRequest, Error> {

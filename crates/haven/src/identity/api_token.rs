@@ -16,7 +16,7 @@ crate::typed_id!(
     TokenId
 );
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenSummary {
     pub id: TokenId,
     pub name: String,

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::auth::{self, Identity};
 use super::service::{self, NextStep, SignInError, SignOut};
@@ -242,6 +241,26 @@ fn sign_in_error(err: &SignInError) -> Error {
     }
 }
 
+/// A session begun: what to do next, and the CSRF token unsafe requests of this session
+/// carry in `X-CSRF-Token`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SignedIn {
+    /// Always `signed_in`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    next_step: NextStep,
+    session_id: session::SessionId,
+    display_name: String,
+    csrf_token: String,
+}
+
+/// A step done: `signed_in`, `signed_out` or `enabled`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Done {
+    #[schema(value_type = String)]
+    status: &'static str,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct SignInJson {
     email: String,
@@ -249,13 +268,13 @@ pub(crate) struct SignInJson {
 }
 
 /// Sign in with email and password. Sets the session cookie; returns the session's CSRF token and the next step (`done`, `second_factor` or `enrol`).
-#[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignInJson, responses((status = 200, description = "Signed in (possibly awaiting the second factor)"), (status = 401, description = "`invalid_credentials`: email or password is incorrect", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "`rate_limited`: locked after failed attempts", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignInJson, responses((status = 200, description = "Signed in (possibly awaiting the second factor)", body = SignedIn), (status = 401, description = "`invalid_credentials`: email or password is incorrect", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "`rate_limited`: locked after failed attempts", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn sign_in_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
     headers: HeaderMap,
-    Json(body): Json<SignInJson>,
+    crate::web::json::ApiJson(body): crate::web::json::ApiJson<SignInJson>,
 ) -> Result<Response, Error> {
     let mut problems = Vec::new();
     if let Err(problem) = Email::parse(&body.email) {
@@ -279,13 +298,13 @@ pub(crate) async fn sign_in_api(
     )
     .await
     .map_err(|err| sign_in_error(&err))?;
-    let body = json!({
-        "status": "signed_in",
-        "next_step": signed_in.next,
-        "session_id": signed_in.session_id,
-        "display_name": signed_in.display_name,
-        "csrf_token": auth::csrf_token_for(&signed_in.session_token),
-    });
+    let body = SignedIn {
+        status: "signed_in",
+        next_step: signed_in.next,
+        session_id: signed_in.session_id,
+        display_name: signed_in.display_name,
+        csrf_token: auth::csrf_token_for(&signed_in.session_token),
+    };
     let mut response = Json(body).into_response();
     if let Some(cookie) = auth::session_cookie(&signed_in.session_token, meta.https) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -351,8 +370,11 @@ pub(crate) struct CodeJson {
 }
 
 /// Complete sign-in with a TOTP code or a recovery code.
-#[utoipa::path(post, path = "/api/v1/auth/two-factor/verify", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Fully signed in"), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "This session needs no code", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "Too many wrong codes", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn second_factor_api(caller: Actor, Json(body): Json<CodeJson>) -> Result<Response, Error> {
+#[utoipa::path(post, path = "/api/v1/auth/two-factor/verify", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Fully signed in", body = Done), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope), (status = 409, description = "This session needs no code", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "Too many wrong codes", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn second_factor_api(
+    caller: Actor,
+    crate::web::json::ApiJson(body): crate::web::json::ApiJson<CodeJson>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     if !identity.session.as_ref().is_some_and(|s| s.needs_second_factor) {
         return Err(Error::conflict("This session needs no verification code.".to_owned()));
@@ -367,7 +389,7 @@ pub(crate) async fn second_factor_api(caller: Actor, Json(body): Json<CodeJson>)
     )
     .await
     .map_err(|err| sign_in_error(&err))?;
-    Ok(Json(json!({ "status": "signed_in" })).into_response())
+    Ok(Json(Done { status: "signed_in" }).into_response())
 }
 
 #[derive(Template)]
@@ -450,7 +472,7 @@ async fn enrol_form(caller: Actor, Form(form): Form<CodeForm>) -> Result<Respons
 }
 
 /// Start (or show) TOTP enrolment: the otpauth URL, the key in base32, and a QR code as SVG.
-#[utoipa::path(post, path = "/api/v1/auth/two-factor/enrol", tag = "auth", security(("session" = [])), responses((status = 200, description = "The pending enrolment"), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/auth/two-factor/enrol", tag = "auth", security(("session" = [])), responses((status = 200, description = "The pending enrolment", body = Enrolment), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn enrol_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     if !may_enrol(&identity) {
@@ -462,17 +484,37 @@ pub(crate) async fn enrol_api(caller: Actor) -> Result<Response, Error> {
     let enrolment = service::enrolment(&tenant, &state.vault.keyring(&tenant.record), &state.clock, &identity)
         .await
         .map_err(|e| Error::internal(e.into()))?;
-    Ok(Json(json!({
-        "otpauth_url": enrolment.otpauth_url,
-        "manual_key": enrolment.manual_key,
-        "qr_svg": enrolment.qr_svg,
-    }))
+    Ok(Json(Enrolment {
+        otpauth_url: enrolment.otpauth_url,
+        manual_key: enrolment.manual_key,
+        qr_svg: enrolment.qr_svg,
+    })
     .into_response())
 }
 
+/// A pending enrolment: the `otpauth://` URL, its key in base32, and a QR code as SVG.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Enrolment {
+    otpauth_url: String,
+    manual_key: String,
+    qr_svg: String,
+}
+
+/// Two-step verification turned on, with ten one-time recovery codes, shown once.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Enabled {
+    /// Always `enabled`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    recovery_codes: Vec<String>,
+}
+
 /// Confirm enrolment with a code from the app; returns ten one-time recovery codes, shown once.
-#[utoipa::path(post, path = "/api/v1/auth/two-factor/confirm", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Two-step verification is on"), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn confirm_api(caller: Actor, Json(body): Json<CodeJson>) -> Result<Response, Error> {
+#[utoipa::path(post, path = "/api/v1/auth/two-factor/confirm", tag = "auth", request_body = CodeJson, security(("session" = [])), responses((status = 200, description = "Two-step verification is on", body = Enabled), (status = 401, description = "`invalid_code`", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn confirm_api(
+    caller: Actor,
+    crate::web::json::ApiJson(body): crate::web::json::ApiJson<CodeJson>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     if !may_enrol(&identity) {
         return Err(Error::Forbidden {
@@ -490,7 +532,11 @@ pub(crate) async fn confirm_api(caller: Actor, Json(body): Json<CodeJson>) -> Re
     )
     .await
     .map_err(|err| sign_in_error(&err))?;
-    Ok(Json(json!({ "status": "enabled", "recovery_codes": codes })).into_response())
+    Ok(Json(Enabled {
+        status: "enabled",
+        recovery_codes: codes,
+    })
+    .into_response())
 }
 
 fn signed_out(to: &str, https: bool) -> Response {
@@ -510,13 +556,13 @@ async fn sign_out_form(caller: Actor) -> Result<Response, Error> {
 }
 
 /// End this session.
-#[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", security(("session" = [])), responses((status = 200, description = "Signed out; the cookie is cleared"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", security(("session" = [])), responses((status = 200, description = "Signed out; the cookie is cleared", body = Done), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn sign_out_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::This)
         .await
         .map_err(|err| sign_in_error(&err))?;
-    let mut response = Json(json!({ "status": "signed_out" })).into_response();
+    let mut response = Json(Done { status: "signed_out" }).into_response();
     if let Some(clear) = auth::clear_session_cookie(meta.https) {
         response.headers_mut().append(header::SET_COOKIE, clear);
     }
@@ -654,36 +700,71 @@ async fn end_all_form(caller: Actor) -> Result<Response, Error> {
 }
 
 /// Who is signed in: id, email, name, roles, second factor.
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The signed-in person"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn me_api(identity: Identity) -> Json<serde_json::Value> {
-    let user = &identity.user;
-    Json(json!({
-        "id": user.id,
-        "email": user.email,
-        "display_name": user.display_name,
-        "roles": user.roles,
-        "second_factor": user.has_second_factor,
-        "session_id": identity.session_id(),
-    }))
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The signed-in person", body = Me), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn me_api(identity: Identity) -> Json<Me> {
+    let session_id = identity.session_id();
+    let user = identity.user;
+    Json(Me {
+        id: user.id,
+        email: user.email,
+        display_name: user.display_name,
+        roles: user.roles,
+        second_factor: user.has_second_factor,
+        session_id,
+    })
+}
+
+/// The person signed in (or whose token this is).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Me {
+    id: super::UserId,
+    email: String,
+    display_name: String,
+    roles: Vec<super::Role>,
+    /// A confirmed second factor exists.
+    second_factor: bool,
+    /// The session asking; null for an API token.
+    session_id: Option<session::SessionId>,
+}
+
+/// A live session; `current` marks the one asking.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct LiveSession {
+    #[serde(flatten)]
+    session: session::SessionSummary,
+    current: bool,
+}
+
+/// Your live sessions.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct LiveSessions {
+    sessions: Vec<LiveSession>,
+}
+
+/// How many sessions ended.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SignedOutEverywhere {
+    /// Always `signed_out`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    sessions_ended: u64,
 }
 
 /// Your live sessions, with device and address; `current` marks this one.
-#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Live sessions"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "Live sessions", body = LiveSessions), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn sessions_api(caller: Actor) -> Result<Response, Error> {
     caller.authorize(&crate::policy::Action::ManageOwnAccount).await?;
     let (_, tenant, _, identity) = caller.into_parts();
     let current = identity.session_id();
-    let sessions: Vec<serde_json::Value> = session::live_for_user(&tenant.pool, identity.user.id)
+    let sessions = session::live_for_user(&tenant.pool, identity.user.id)
         .await?
         .into_iter()
-        .map(|s| {
-            let is_current = Some(s.id) == current;
-            let mut value = serde_json::to_value(s).unwrap_or_default();
-            value["current"] = is_current.into();
-            value
+        .map(|session| LiveSession {
+            current: Some(session.id) == current,
+            session,
         })
         .collect();
-    Ok(Json(json!({ "sessions": sessions })).into_response())
+    Ok(Json(LiveSessions { sessions }).into_response())
 }
 
 /// Sign out one of your devices.
@@ -704,14 +785,18 @@ pub(crate) async fn end_session_api(
 }
 
 /// Sign out everywhere, this session included.
-#[utoipa::path(post, path = "/api/v1/auth/sign-out-everywhere", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "How many sessions ended"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/auth/sign-out-everywhere", tag = "auth", security(("session" = []), ("bearer" = [])), responses((status = 200, description = "How many sessions ended", body = SignedOutEverywhere), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn end_all_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     identity.session_only("Sessions are ended")?;
     let ended = service::sign_out(&tenant, &state.clock, &meta, &identity, SignOut::Everywhere)
         .await
         .map_err(|err| sign_in_error(&err))?;
-    let mut response = Json(json!({ "status": "signed_out", "sessions_ended": ended })).into_response();
+    let mut response = Json(SignedOutEverywhere {
+        status: "signed_out",
+        sessions_ended: ended,
+    })
+    .into_response();
     if let Some(clear) = auth::clear_session_cookie(meta.https) {
         response.headers_mut().append(header::SET_COOKIE, clear);
     }

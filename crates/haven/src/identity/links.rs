@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::email_token::{self, Purpose};
 use super::password::check_strength;
@@ -225,12 +224,12 @@ pub(crate) struct ResetRequestJson {
 }
 
 /// Ask for a password-reset link by email. The same answer whether or not the account exists.
-#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = ResetRequestJson, responses((status = 202, description = "If the account exists, a link is on its way"), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = ResetRequestJson, responses((status = 202, description = "If the account exists, a link is on its way", body = crate::web::openapi::Accepted), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn reset_request_api(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     meta: RequestMeta,
-    Json(body): Json<ResetRequestJson>,
+    crate::web::json::ApiJson(body): crate::web::json::ApiJson<ResetRequestJson>,
 ) -> Result<Response, Error> {
     if let Err(problem) = super::Email::parse(&body.email) {
         return Err(Error::Invalid(vec![FieldError::new("email", problem)]));
@@ -238,9 +237,10 @@ pub(crate) async fn reset_request_api(
     request_password_reset(&state, &tenant, &meta, &body.email).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "status": "accepted", "message": "If an account exists for this address, a link is on its way." }),
-        ),
+        Json(crate::web::openapi::Accepted {
+            status: "accepted",
+            message: "If an account exists for this address, a link is on its way.",
+        }),
     )
         .into_response())
 }

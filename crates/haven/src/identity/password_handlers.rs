@@ -6,7 +6,6 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::auth::Identity;
 use super::password::check_strength;
@@ -111,18 +110,31 @@ async fn change(
 
 /// Change your password. Other sessions end and every API token is revoked; this session stays.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = Change, security(("session" = [])),
-    responses((status = 200, description = "Changed; `other_sessions_ended` and `api_tokens_revoked` say how many"),
+    responses((status = 200, description = "Changed; `other_sessions_ended` and `api_tokens_revoked` say how many", body = Changed),
               (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope),
               (status = 422, description = "Wrong current password or a weak new one", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn api(caller: Actor, Json(body): Json<Change>) -> Result<Response, Error> {
+pub(crate) async fn api(
+    caller: Actor,
+    crate::web::json::ApiJson(body): crate::web::json::ApiJson<Change>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     let ended = change(&state, &tenant, &meta, &identity, &body).await?;
-    Ok(Json(json!({
-        "status": "changed",
-        "other_sessions_ended": ended.sessions,
-        "api_tokens_revoked": ended.api_tokens,
-    }))
+    Ok(Json(Changed {
+        status: "changed",
+        other_sessions_ended: ended.sessions,
+        api_tokens_revoked: ended.api_tokens,
+    })
     .into_response())
+}
+
+/// The password changed; every other session ended and every API token revoked.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Changed {
+    /// Always `changed`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    other_sessions_ended: u64,
+    api_tokens_revoked: u64,
 }
 
 #[derive(Template)]

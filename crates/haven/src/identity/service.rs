@@ -38,7 +38,7 @@ pub enum SignInError {
 }
 
 /// What comes after a correct password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NextStep {
     /// Fully signed in.

@@ -80,7 +80,7 @@ pub enum Lookup {
 }
 
 /// A session as listed on the "your sessions" page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionSummary {
     pub id: SessionId,
     pub created_at: DateTime<Utc>,

@@ -5,7 +5,6 @@ use askama::Template;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use serde_json::json;
 
 use super::auth::Identity;
 use super::service::event;
@@ -85,12 +84,28 @@ pub(crate) async fn get_api(caller: Actor) -> Result<Response, Error> {
 /// Replace the rules: `require_two_factor`, `idle_timeout_minutes` (1-720),
 /// `session_lifetime_hours` (1-168), `lockout_threshold` (3-50), `lockout_minutes` (1-1440).
 #[utoipa::path(put, path = "/api/v1/organisation/security", tag = "users", request_body = SecuritySettings, security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "Saved"), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "A value is out of range", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn put_api(caller: Actor, Json(settings): Json<SecuritySettings>) -> Result<Response, Error> {
+    responses((status = 200, description = "Saved", body = SavedSecurity), (status = 403, description = "Organisation admins only", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "A value is out of range", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn put_api(
+    caller: Actor,
+    crate::web::json::ApiJson(settings): crate::web::json::ApiJson<SecuritySettings>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ManageOrganisation).await?;
     save(&state, &tenant, &meta, &identity, &settings).await?;
-    Ok(Json(json!({ "status": "saved", "settings": settings })).into_response())
+    Ok(Json(SavedSecurity {
+        status: "saved",
+        settings,
+    })
+    .into_response())
+}
+
+/// The rules as saved.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SavedSecurity {
+    /// Always `saved`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    settings: SecuritySettings,
 }
 
 struct NumberField {

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use chrono::TimeDelta;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::api_token::{self, MAX_DAYS, TokenSummary};
 use super::auth::Identity;
@@ -198,12 +197,31 @@ async fn revoke_form(caller: Actor, Path(id): Path<api_token::TokenId>) -> Resul
 }
 
 /// Your live API tokens (never the tokens themselves).
-#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "tokens", security(("session" = [])), responses((status = 200, description = "Live tokens"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "tokens", security(("session" = [])), responses((status = 200, description = "Live tokens", body = Tokens), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn list_api(caller: Actor) -> Result<Response, Error> {
     let (state, tenant, _, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     let tokens = api_token::list_live(&tenant.pool, identity.user.id, state.clock.now()).await?;
-    Ok(Json(json!({ "tokens": tokens })).into_response())
+    Ok(Json(Tokens { tokens }).into_response())
+}
+
+/// Your live API tokens (never their secrets).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Tokens {
+    tokens: Vec<api_token::TokenSummary>,
+}
+
+/// A new token: its secret `token` is shown only now.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct MadeToken {
+    id: api_token::TokenId,
+    name: String,
+    scopes: Vec<String>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    /// The secret, `hvn_…`: send it as `Authorization: Bearer …`.
+    token: String,
+    #[schema(value_type = String)]
+    note: &'static str,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -214,22 +232,25 @@ pub(crate) struct CreateJson {
 }
 
 /// Create a token. It is in the answer once and never again.
-#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "tokens", request_body = CreateJson, security(("session" = [])), responses((status = 201, description = "The token, shown once"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
-pub(crate) async fn create_api(caller: Actor, Json(body): Json<CreateJson>) -> Result<Response, Error> {
+#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "tokens", request_body = CreateJson, security(("session" = [])), responses((status = 201, description = "The token, shown once", body = MadeToken), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+pub(crate) async fn create_api(
+    caller: Actor,
+    crate::web::json::ApiJson(body): crate::web::json::ApiJson<CreateJson>,
+) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     identity.session_only("API tokens are managed")?;
     let new = validate(&body.name, &body.scopes, body.expires_in_days).map_err(Error::Invalid)?;
     let (id, token, expires_at) = create(&state, &tenant, &meta, &identity, &new).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "name": new.name,
-            "scopes": new.scopes,
-            "expires_at": expires_at,
-            "token": token,
-            "note": "The token is shown only now; store it safely.",
-        })),
+        Json(MadeToken {
+            id,
+            name: new.name,
+            scopes: new.scopes,
+            expires_at,
+            token,
+            note: "The token is shown only now; store it safely.",
+        }),
     )
         .into_response())
 }

@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::service_accounts::{self, ServiceAccount};
 use super::tenancy;
@@ -78,11 +77,17 @@ impl Platform {
 
 /// The organisations this installation serves. Needs `platform:read`.
 #[utoipa::path(get, path = "/api/platform/tenants", tag = "platform", security(("service_account" = [])),
-    responses((status = 200, description = "Every tenant: slug, name, status, hosts, database"),
+    responses((status = 200, description = "Every tenant: slug, name, status, hosts, database", body = Tenants),
               (status = 401, description = "`invalid_token`", body = crate::web::openapi::ErrorEnvelope),
               (status = 403, description = "The account lacks `platform:read`", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn tenants(State(state): State<AppState>, platform: Platform) -> Result<Response, Error> {
     platform.require("platform:read")?;
     let tenants = tenancy::list_tenants(state.tenants.control_pool()).await?;
-    Ok(Json(json!({ "tenants": tenants })).into_response())
+    Ok(Json(Tenants { tenants }).into_response())
+}
+
+/// Every organisation this installation serves.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Tenants {
+    tenants: Vec<tenancy::TenantRecord>,
 }

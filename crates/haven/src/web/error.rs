@@ -141,6 +141,10 @@ impl Report for Error {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorReport::plain("payload_too_large", message),
             ),
+            Self::WrongMediaType(message) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorReport::plain("unsupported_media_type", message),
+            ),
             Self::Conflict { code, message } => (StatusCode::CONFLICT, ErrorReport::plain(code, message)),
             Self::RateLimited { message, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

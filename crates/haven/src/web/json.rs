@@ -25,7 +25,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
             });
         if !is_json {
-            return Err(Error::Malformed(
+            return Err(Error::WrongMediaType(
                 "Send the body as JSON, with Content-Type: application/json.".to_owned(),
             ));
         }

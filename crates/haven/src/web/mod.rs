@@ -11,6 +11,7 @@ pub mod form;
 pub mod json;
 pub mod openapi;
 pub mod page;
+pub mod query;
 pub mod redirect;
 pub mod routes;
 pub mod style_guide;

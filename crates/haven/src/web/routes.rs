@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, on};
 
 use crate::identity::auth;
 use crate::state::AppState;
-use crate::web::tenant;
+use crate::web::{query, tenant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -97,21 +97,30 @@ impl RouteTable {
     /// The routes with their gates: tenant resolution for all but instance routes, then
     /// authentication as declared.
     pub fn into_router(self, state: &AppState) -> Router<AppState> {
-        let tenant_routes = self
-            .public
-            .merge(
-                self.signed_in
-                    .route_layer(from_fn_with_state(state.clone(), auth::require_signed_in)),
-            )
-            .merge(
-                self.full
-                    .route_layer(from_fn_with_state(state.clone(), auth::require_full)),
-            )
+        // Innermost on every route, so that who is asking is settled before what they
+        // asked is judged: unknown API query parameters are refused after sign-in checks.
+        // (A route layer on a group without routes would be a bug axum refuses.)
+        let has = |access: Access| self.specs.iter().any(|spec| spec.access == access);
+        let exact = |router: Router<AppState>, access: Access| {
+            if has(access) {
+                router.route_layer(from_fn_with_state(state.clone(), query::refuse_unknown))
+            } else {
+                router
+            }
+        };
+        let public = exact(self.public, Access::Public);
+        let signed_in = exact(self.signed_in, Access::SignedIn);
+        let full = exact(self.full, Access::Full);
+        let platform = exact(self.platform, Access::Platform);
+        let instance = exact(self.instance, Access::Instance);
+        let tenant_routes = public
+            .merge(signed_in.route_layer(from_fn_with_state(state.clone(), auth::require_signed_in)))
+            .merge(full.route_layer(from_fn_with_state(state.clone(), auth::require_full)))
             .route_layer(from_fn_with_state(state.clone(), tenant::resolve_tenant));
-        let platform_routes = self.platform.route_layer(from_fn_with_state(
+        let platform_routes = platform.route_layer(from_fn_with_state(
             state.clone(),
             crate::platform::handlers::require_service_account,
         ));
-        self.instance.merge(platform_routes).merge(tenant_routes)
+        instance.merge(platform_routes).merge(tenant_routes)
     }
 }

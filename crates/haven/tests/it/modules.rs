@@ -26,11 +26,18 @@ mod example {
 
     pub const JOB: &str = "example.tidy";
 
+    /// The example's answer: its type is its schema.
+    #[derive(serde::Serialize, utoipa::ToSchema)]
+    pub struct Count {
+        count: u32,
+    }
+
     /// The example's count.
-    #[utoipa::path(get, path = "/api/v1/example", tag = "example", responses((status = 200, description = "The count")))]
+    #[utoipa::path(get, path = "/api/v1/example", tag = "example", security(("session" = []), ("bearer" = [])),
+        responses((status = 200, description = "The count", body = Count)))]
     pub async fn count(caller: Actor) -> Result<Response, Error> {
         caller.authorize(&Action::ManageJobs).await?;
-        Ok(axum::Json(serde_json::json!({ "count": 3 })).into_response())
+        Ok(axum::Json(Count { count: 3 }).into_response())
     }
 
     async fn page(caller: Actor) -> Result<Response, Error> {

@@ -8,7 +8,6 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::export::{self, ExportFormat};
 use super::{ChainedEvent, EventFilter, Outcome, list_events};
@@ -168,6 +167,14 @@ async fn audited_read<T>(
     Ok(tenant.audit.read(look, value).await?.into_inner())
 }
 
+/// A page of the trail, newest first; ask for the next with `before` = `next_before`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditPage {
+    events: Vec<ChainedEvent>,
+    /// Null on the last page.
+    next_before: Option<i64>,
+}
+
 fn next_before(events: &[ChainedEvent], limit: i64) -> Option<i64> {
     (i64::try_from(events.len()).unwrap_or(0) == limit)
         .then(|| events.last().map(|e| e.seq))
@@ -175,20 +182,23 @@ fn next_before(events: &[ChainedEvent], limit: i64) -> Option<i64> {
 }
 
 /// Search the audit trail, newest first. Pages with `before` (the `next_before` of the previous page). Auditors only; each search is itself recorded.
-#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "`events` and `next_before`"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 503, description = "`audit_unavailable`: the look could not be recorded, so nothing is shown", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "`events` and `next_before`", body = AuditPage), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope), (status = 503, description = "`audit_unavailable`: the look could not be recorded, so nothing is shown", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn events_api(caller: Actor, Query(query): Query<FilterQuery>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ReadAuditTrail).await?;
     let (filter, limit) = query.parse().map_err(Error::Invalid)?;
     let events = list_events(&tenant.pool, &filter, limit).await?;
     let next = next_before(&events, limit);
-    let body = json!({ "events": events, "next_before": next });
+    let body = AuditPage {
+        events,
+        next_before: next,
+    };
     let body = audited_read(&state, &tenant, &meta, &identity, "audit.read", None, body).await?;
     Ok(Json(body).into_response())
 }
 
 /// Export events of `[from, to)` as JSON lines or CSV (at most 100,000; larger through `haven audit export`). Needs a `reason`, recorded before the export.
-#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The file, as an attachment"), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(FilterQuery), security(("session" = []), ("bearer" = [])), responses((status = 200, description = "The file, as an attachment", content((String = "application/x-ndjson"), (String = "text/csv"))), (status = 401, description = "Not signed in", body = crate::web::openapi::ErrorEnvelope), (status = 403, description = "Refused by the policy, a missing CSRF token, or a pending second factor", body = crate::web::openapi::ErrorEnvelope), (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope)))]
 pub(crate) async fn export_api(caller: Actor, Query(query): Query<FilterQuery>) -> Result<Response, Error> {
     let (state, tenant, meta, identity) = caller.into_parts();
     policy::authorize(&state, &tenant, &meta, &identity, &Action::ExportAuditTrail).await?;

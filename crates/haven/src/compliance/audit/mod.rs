@@ -35,7 +35,7 @@ pub use verify::{
 };
 pub use writer::{AuditWriter, WriterStatus, drain_outbox};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     User,
@@ -69,7 +69,7 @@ impl ActorKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Allowed,
@@ -98,7 +98,7 @@ pub const MAX_SUBJECTS: usize = 200;
 
 /// One audit event before it joins the chain. Identifiers only: never a name, a note or
 /// any other PHI (the columns' length limits and the review of every `action` keep it so).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub occurred_at: DateTime<Utc>,
     pub actor_kind: ActorKind,

@@ -8,14 +8,18 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
 use super::{ActorKind, AuditEvent, Hash, Outcome};
 
 /// An event in the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainedEvent {
     pub seq: i64,
     #[serde(flatten)]
     pub event: AuditEvent,
+    /// The previous event's hash, in hex.
     #[serde(with = "hex_hash")]
+    #[schema(value_type = String)]
     pub prev_hash: Hash,
+    /// This event's hash, in hex.
     #[serde(with = "hex_hash")]
+    #[schema(value_type = String)]
     pub hash: Hash,
 }
 

@@ -17,8 +17,9 @@ pub use store::list_tenants;
 
 /// A tenant's short name: 2 to 32 lower-case letters, digits and hyphens, starting with
 /// a letter. It names the tenant's database too.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String)]
 pub struct TenantSlug(String);
 
 impl TenantSlug {
@@ -107,7 +108,7 @@ pub const SWITCHABLE_MODULES: &[&str] = &[
     "interoperability",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
@@ -118,7 +119,7 @@ pub enum TenantStatus {
 }
 
 /// A row of the tenant registry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TenantRecord {
     pub id: Uuid,
     pub slug: TenantSlug,

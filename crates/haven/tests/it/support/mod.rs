@@ -14,6 +14,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod contract;
 pub mod process;
 pub mod s3;
 pub mod smtp;
@@ -127,6 +128,8 @@ pub struct TestApp {
     pub config: Config,
     pub id: String,
     pub client: reqwest::Client,
+    /// Every `/api/` answer this app gives is checked against its OpenAPI document.
+    pub contract: std::sync::Arc<contract::Contract>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -196,6 +199,8 @@ impl TestApp {
         let addr = app.local_addr().expect("addr");
         let admin_addr = app.admin_addr();
         let state = app.state().clone();
+        let contract = contract::Contract::of(&state.modules);
+        let app = app.wrap_public(contract.layer());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
@@ -207,6 +212,7 @@ impl TestApp {
             config,
             id,
             client: client_for(addr, &[]),
+            contract,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -410,6 +416,20 @@ impl TestApp {
                 .expect("shutdown within 30 s")
                 .expect("server task"),
             None => Ok(()),
+        }
+    }
+}
+
+/// A test whose app answered outside its API contract fails, whatever else it checked.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let violations = self.contract.take_violations();
+        if !std::thread::panicking() {
+            assert!(
+                violations.is_empty(),
+                "answers that break the OpenAPI document:\n  {}",
+                violations.join("\n  ")
+            );
         }
     }
 }
