@@ -9,6 +9,7 @@
 
 pub mod store;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,9 @@ const FRESH_FOR: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct SettingsCache {
     current: RwLock<Option<(Instant, Arc<OrganisationSettings>)>>,
+    /// Bumped by every [`SettingsCache::forget`]: a read that began before a change must
+    /// not put what it read back after the change forgot it.
+    generation: AtomicU64,
 }
 
 impl SettingsCache {
@@ -114,14 +118,19 @@ impl SettingsCache {
         {
             return Ok(Arc::clone(settings));
         }
+        let began = self.generation.load(Ordering::Acquire);
         let settings = Arc::new(store::load(pool).await?);
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), Arc::clone(&settings)));
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation.load(Ordering::Acquire) == began {
+            *current = Some((Instant::now(), Arc::clone(&settings)));
+        }
         Ok(settings)
     }
 
-    /// Drops the cached copy after a change, so the next read sees it.
+    /// Drops the cached copy after a change, so the next read sees it; a read already
+    /// under way when the change was made keeps its copy to itself.
     pub fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }
