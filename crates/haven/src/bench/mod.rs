@@ -5,5 +5,6 @@
 pub mod audit;
 pub mod backup;
 pub mod help;
+pub mod http;
 pub mod identity;
 pub mod search;

@@ -75,6 +75,24 @@ pub enum BenchCommand {
         #[command(flatten)]
         data_dir: DataDirArg,
     },
+    /// Haven under load over HTTP: starts `haven serve` on scratch databases of this
+    /// server, seeds an organisation and a front-desk token, then times creating,
+    /// listing, opening and searching clients, clients hanging up mid-request, and a
+    /// sign-in flood, with Haven's and PostgreSQL's peak memory; verifies the audit
+    /// chain at the end.
+    Http {
+        /// How many clients to seed.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        /// How long each workload runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
     /// Seeds help articles into a scratch help database, serves them with the standalone
     /// help service on a loopback port, and measures article reads per second and
     /// search latency over HTTP.
@@ -103,6 +121,7 @@ impl BenchCommand {
             | Self::Identity { data_dir, .. }
             | Self::Search { data_dir, .. }
             | Self::Help { data_dir, .. }
+            | Self::Http { data_dir, .. }
             | Self::Backup { data_dir, .. } => data_dir,
         }
     }
@@ -110,6 +129,17 @@ impl BenchCommand {
 
 pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
     match command {
+        BenchCommand::Http {
+            clients,
+            connections,
+            seconds,
+            ..
+        } => {
+            super::bootstrap(config, server).await?.close().await;
+            http(config, server, clients, connections, seconds)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
         BenchCommand::Audit {
             writers,
             seconds,
@@ -531,4 +561,258 @@ async fn seed_organisation(
     .await?;
     bar.finish_and_clear();
     Ok(())
+}
+
+/// The load benchmark's own databases, beside the installation's on the same server.
+const HTTP_CONTROL: &str = "haven_bench_http";
+const HTTP_PREFIX: &str = "haven_bench_http_";
+const HTTP_HELP: &str = "haven_bench_http_help";
+/// The benchmark's front-desk accounts, one per connection.
+fn http_email(n: usize) -> String {
+    format!("frontdesk{n}@bench.haven.example")
+}
+const HTTP_PASSWORD: &str = "lantern orbit velvet quarry bench";
+
+/// `haven bench http`: Haven (`haven serve`, a child process) on scratch databases of
+/// this installation's server, an organisation of `clients` seeded, a front-desk token,
+/// then each workload over HTTP with Haven's and PostgreSQL's peak memory, and the audit
+/// chain verified at the end. The scratch databases are dropped afterwards.
+async fn http(
+    config: &Config,
+    server: &DatabaseServer,
+    clients: usize,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let names = [
+        HTTP_CONTROL.to_owned(),
+        format!("{HTTP_PREFIX}default"),
+        HTTP_HELP.to_owned(),
+    ];
+    let names: Vec<DatabaseName> = names
+        .iter()
+        .map(|n| DatabaseName::parse(n).ok_or_else(|| anyhow::anyhow!("bad scratch name {n}")))
+        .collect::<anyhow::Result<_>>()?;
+    for name in &names {
+        server.drop_database(name).await?;
+    }
+    let result = http_run(config, server, &names[1], clients, connections, seconds).await;
+    for name in &names {
+        server.drop_database(name).await?;
+    }
+    result
+}
+
+async fn http_run(
+    config: &Config,
+    server: &DatabaseServer,
+    tenant_database: &DatabaseName,
+    clients: usize,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let log_path = config.data_dir.join("bench-http.log");
+    let log = std::fs::File::create(&log_path)?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .arg("serve")
+        .env("HAVEN_DATA_DIR", &config.data_dir)
+        .env("HAVEN_CONTROL_DATABASE", HTTP_CONTROL)
+        .env("HAVEN_TENANT_DATABASE_PREFIX", HTTP_PREFIX)
+        .env("HAVEN_HELP_DATABASE", HTTP_HELP)
+        .env("HAVEN_LISTEN", addr.to_string())
+        .env("HAVEN_ADMIN_LISTEN", "off")
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if let Some(url) = &config.database_url {
+        command.env("DATABASE_URL", url.expose());
+    }
+    let mut child = command.spawn()?;
+    let pid = child.id();
+    let result = http_measure(
+        config,
+        server,
+        tenant_database,
+        addr,
+        pid,
+        clients,
+        connections,
+        seconds,
+    )
+    .await;
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    if result.is_err() {
+        eprintln!("Haven's log: {}", log_path.display());
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn http_measure(
+    config: &Config,
+    server: &DatabaseServer,
+    tenant_database: &DatabaseName,
+    addr: std::net::SocketAddr,
+    pid: u32,
+    clients: usize,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    use crate::bench::http::{self as bench, Request};
+    let started = Instant::now();
+    loop {
+        if let Ok((200, _)) = bench::once(addr, Request::get("/health".to_owned()), None).await {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "Haven did not start (see its log)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let owner = http_seed(server, tenant_database, clients, connections).await?;
+    let token: Arc<str> = bench::token(addr, &http_email(0), HTTP_PASSWORD, &["clients:read", "clients:write"])
+        .await?
+        .into();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let postmaster = std::fs::read_to_string(config.data_dir.join("pg/data/postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        .unwrap_or(0);
+    let target = bench::Target {
+        addr,
+        haven: pid,
+        postmaster,
+        connections,
+        duration: Duration::from_secs(seconds),
+        token,
+    };
+    let (haven, postgres) = target.memory();
+    println!(
+        "idle after seeding: Haven {} MiB, PostgreSQL {} MiB",
+        haven >> 20,
+        postgres >> 20
+    );
+    let (ids, names) = http_samples(addr, &target.token).await?;
+    println!(
+        "{connections} connections, {seconds} s each, bearer token (clients:read, clients:write); every request audited"
+    );
+    let mut failed = 0;
+    for workload in bench::client_workloads(Arc::new(ids), Arc::new(names)) {
+        failed += target.run(&workload).await?.errors;
+    }
+    // Clients that hang up mid-request, then steady load: nothing stalls or fails.
+    bench::abandon(addr, connections, &target.token).await?;
+    let steady = bench::Workload::new(
+        &format!("list after {connections} hang-ups"),
+        200,
+        Arc::new(|_, _| Request::get("/api/v1/clients?per_page=100".to_owned())),
+    );
+    failed += target.run(&steady).await?.errors;
+    let mut flood = bench::Workload::new(
+        "sign-in flood (argon2id each)",
+        200,
+        Arc::new(|worker, _| {
+            Request::post(
+                "/api/v1/auth/sign-in",
+                &serde_json::json!({ "email": http_email(worker), "password": HTTP_PASSWORD }),
+            )
+        }),
+    );
+    flood.bearer = false;
+    failed += target.run(&flood).await?.errors;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (haven, postgres) = target.memory();
+    println!(
+        "idle after the load: Haven {} MiB, PostgreSQL {} MiB",
+        haven >> 20,
+        postgres >> 20
+    );
+
+    let key = crate::compliance::audit::SigningKey::load_or_create(&config.audit_signing_key_path())?;
+    let trust = crate::compliance::audit::Trust::of(config, &key);
+    let report = crate::compliance::audit::verify(&owner, &trust, &|_| {}).await?;
+    println!("audit chain: {}", report.summary());
+    owner.close().await;
+    anyhow::ensure!(report.broken.is_none(), "the audit chain did not verify");
+    anyhow::ensure!(failed == 0, "{failed} requests failed");
+    Ok(())
+}
+
+/// Seeds `clients` and the front-desk account into the organisation Haven made at start,
+/// as its owner; the owner's pool.
+async fn http_seed(
+    server: &DatabaseServer,
+    tenant_database: &DatabaseName,
+    clients: usize,
+    connections: usize,
+) -> anyhow::Result<PgPool> {
+    let owner = server.connect_pool(tenant_database).await?;
+    let clock = clock::system();
+    let bar = ProgressBar::new(u64::try_from(clients).unwrap_or(u64::MAX));
+    let seeding = Instant::now();
+    crate::bench::backup::seed_clients(&owner, clients, clock.now(), &|n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    // One front-desk account per connection: the sign-in flood signs each in on its own
+    // connection, as many people arriving at once would (concurrent attempts on one
+    // account count towards its lockout).
+    let passwords = crate::identity::password::PasswordHasher::new(2)?;
+    for n in 0..connections {
+        crate::identity::admin::create(
+            &owner,
+            &passwords,
+            &clock,
+            &crate::identity::admin::ChangedBy::command_line("bench"),
+            &crate::identity::admin::NewAccount {
+                email: &http_email(n),
+                display_name: "Bench Front Desk",
+                roles: &[crate::identity::Role::FrontDesk],
+                password: Some(HTTP_PASSWORD),
+            },
+        )
+        .await?;
+    }
+    sqlx::query("VACUUM ANALYZE").execute(&owner).await?;
+    println!("seeded {clients} clients in {:.1} s", seeding.elapsed().as_secs_f64());
+    Ok(owner)
+}
+
+/// Ids to open and family names (one letter dropped) to search for, from the first
+/// page the front desk sees.
+async fn http_samples(addr: std::net::SocketAddr, token: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    use crate::bench::http::{self as bench, Request};
+    let (status, page) = bench::once(
+        addr,
+        Request::get("/api/v1/clients?per_page=100".to_owned()),
+        Some(token),
+    )
+    .await?;
+    anyhow::ensure!(status == 200, "the list answered {status}");
+    let page: serde_json::Value = serde_json::from_slice(&page)?;
+    let listed = page["clients"].as_array().cloned().unwrap_or_default();
+    let ids: Vec<String> = listed
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+        .collect();
+    let names = listed
+        .iter()
+        .filter_map(|c| c["legal_family_name"].as_str())
+        .map(|name| {
+            let mut chars: Vec<char> = name.chars().collect();
+            if chars.len() > 4 {
+                chars.remove(2);
+            }
+            chars.into_iter().collect()
+        })
+        .collect();
+    anyhow::ensure!(!ids.is_empty(), "the front desk sees no clients");
+    Ok((ids, names))
 }
