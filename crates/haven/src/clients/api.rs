@@ -96,12 +96,11 @@ pub(crate) async fn list(caller: Actor, Query(params): Query<Vec<(String, String
         (status = 422, description = "Invalid input; `details.fields` names each field", body = crate::web::openapi::ErrorEnvelope),
     ))]
 pub(crate) async fn create(caller: Actor, ApiJson(fields): ApiJson<ClientFields>) -> Result<Response, Error> {
-    let id = service::create(&caller, &fields).await?;
-    let chart = service::chart(&caller, id).await?;
+    let (id, chart) = service::register(&caller, &fields).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/clients/{id}"))],
-        Json(chart.into_inner()),
+        Json(chart),
     )
         .into_response())
 }

@@ -67,6 +67,19 @@ pub struct Chart {
 
 /// Opens a client's chart; the read is in the audit trail before anything is shown.
 pub async fn chart(caller: &Actor, id: ClientId) -> Result<Audited<Chart>, Error> {
+    let (chart, via_break_glass) = build_chart(caller, id).await?;
+    let mut event = caller
+        .event("client.read", Outcome::Allowed)
+        .resource("client", id.to_string());
+    if via_break_glass {
+        event = event.reason("break-glass access");
+    }
+    Ok(caller.tenant.audit.read(event, chart).await?)
+}
+
+/// The chart, as the policy lets the caller see it, and whether only emergency access
+/// reaches it.
+async fn build_chart(caller: &Actor, id: ClientId) -> Result<(Chart, bool), Error> {
     let facts = facts(caller, id).await?;
     caller.authorize(&Action::ViewClient(facts)).await?;
     let pool = &caller.tenant.pool;
@@ -102,13 +115,7 @@ pub async fn chart(caller: &Actor, id: ClientId) -> Result<Audited<Chart>, Error
     };
     // The whole record at debug level: its Debug shows the id and flags, never PHI.
     tracing::debug!(client = ?chart.client, "client chart read");
-    let mut event = caller
-        .event("client.read", Outcome::Allowed)
-        .resource("client", id.to_string());
-    if via_break_glass {
-        event = event.reason("break-glass access");
-    }
-    Ok(caller.tenant.audit.read(event, chart).await?)
+    Ok((chart, via_break_glass))
 }
 
 /// The client with this record number, when there is one (a booking form names clients
@@ -151,6 +158,18 @@ fn team_role_for_creator(caller: &Actor) -> Option<TeamRole> {
 
 /// Registers a client. Returns its id.
 pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, Error> {
+    insert(caller, fields, false).await
+}
+
+/// Registers a client and answers with its chart. The chart's read is recorded in the
+/// registration's own transaction, so one commit makes both events durable before the
+/// answer (rather than a second wait on the audit writer).
+pub async fn register(caller: &Actor, fields: &ClientFields) -> Result<(ClientId, Chart), Error> {
+    let id = insert(caller, fields, true).await?;
+    Ok((id, build_chart(caller, id).await?.0))
+}
+
+async fn insert(caller: &Actor, fields: &ClientFields, answered_with_chart: bool) -> Result<ClientId, Error> {
     caller.authorize(&Action::CreateClient).await?;
     let exempt = fields.hipaa_exempt.unwrap_or(false);
     if exempt {
@@ -180,6 +199,15 @@ pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, E
                 .event("client.hipaa_exempt_set", Outcome::Allowed)
                 .resource("client", id.to_string())
                 .reason("marked hipaa_exempt at registration"),
+        )
+        .await?;
+    }
+    if answered_with_chart {
+        audit::stage(
+            &mut tx,
+            &caller
+                .event("client.read", Outcome::Allowed)
+                .resource("client", id.to_string()),
         )
         .await?;
     }

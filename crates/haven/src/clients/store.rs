@@ -76,7 +76,7 @@ pub async fn insert(
     )
     .fetch_one(&mut *conn)
     .await?;
-    replace_lists(conn, id, details).await?;
+    add_lists(conn, id, details).await?;
     Ok(record_number)
 }
 
@@ -147,21 +147,28 @@ async fn replace_lists(conn: &mut PgConnection, id: ClientId, details: &ClientDe
     sqlx::query!("DELETE FROM client_identifiers WHERE client_id = $1", id as _)
         .execute(&mut *conn)
         .await?;
-    let kinds: Vec<String> = details.identifiers.iter().map(|i| i.kind.clone()).collect();
-    let values: Vec<String> = details.identifiers.iter().map(|i| i.value.clone()).collect();
-    sqlx::query!(
-        "INSERT INTO client_identifiers (client_id, kind, value) SELECT $1, * FROM UNNEST($2::text[], $3::text[])",
-        id as _,
-        &kinds,
-        &values,
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(identifier_taken)?;
-
     sqlx::query!("DELETE FROM client_related_people WHERE client_id = $1", id as _)
         .execute(&mut *conn)
         .await?;
+    add_lists(conn, id, details).await
+}
+
+/// Writes a client's identifiers and related people (a new client's, or after
+/// [`replace_lists`] cleared them); nothing to send when there are none.
+async fn add_lists(conn: &mut PgConnection, id: ClientId, details: &ClientDetails) -> Result<(), ClientError> {
+    if !details.identifiers.is_empty() {
+        let kinds: Vec<String> = details.identifiers.iter().map(|i| i.kind.clone()).collect();
+        let values: Vec<String> = details.identifiers.iter().map(|i| i.value.clone()).collect();
+        sqlx::query!(
+            "INSERT INTO client_identifiers (client_id, kind, value) SELECT $1, * FROM UNNEST($2::text[], $3::text[])",
+            id as _,
+            &kinds,
+            &values,
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(identifier_taken)?;
+    }
     for (position, person) in details.related_people.iter().enumerate() {
         sqlx::query!(
             r#"

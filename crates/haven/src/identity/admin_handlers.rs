@@ -129,6 +129,7 @@ async fn invite(
 
 /// A change to one account. Nobody changes their own roles or disables themselves.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Change {
     roles: Option<Vec<String>>,
     status: Option<String>,
@@ -351,6 +352,7 @@ pub(crate) async fn list_api(caller: Actor) -> Result<Response, Error> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct InviteJson {
     email: String,
     display_name: String,

@@ -122,33 +122,22 @@ pub async fn authenticate(
     if !bearer.starts_with(PREFIX) {
         return Ok(None);
     }
-    let Some(row) = sqlx::query!(
-        r#"
-        SELECT id, user_id, scopes, last_used_at FROM api_tokens
-        WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
-        "#,
-        &secret::digest(bearer)[..],
-        now
-    )
-    .fetch_optional(pool)
-    .await?
-    else {
+    let Some(row) = store::find_by_token(pool, &secret::digest(bearer)[..], now).await? else {
         return Ok(None);
     };
-    let Some(user) = store::find(pool, UserId(row.user_id)).await? else {
-        return Ok(None);
-    };
+    let (id, scopes, last_used_at, user) = row.split();
+    let user = User::try_from(user)?;
     if user.status != UserStatus::Active {
         return Ok(None);
     }
-    if row.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
-        sqlx::query!("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1", row.id, now)
+    if last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+        sqlx::query!("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1", id, now)
             .execute(pool)
             .await?;
     }
     Ok(Some(TokenIdentity {
-        id: TokenId(row.id),
+        id: TokenId(id),
         user,
-        scopes: row.scopes,
+        scopes,
     }))
 }

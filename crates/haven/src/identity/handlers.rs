@@ -262,6 +262,7 @@ pub(crate) struct Done {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SignInJson {
     email: String,
     password: String,
@@ -365,6 +366,7 @@ async fn second_factor_form(caller: Actor, Form(form): Form<CodeForm>) -> Result
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CodeJson {
     code: String,
 }

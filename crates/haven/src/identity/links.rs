@@ -219,6 +219,7 @@ async fn reset_request_form(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ResetRequestJson {
     email: String,
 }

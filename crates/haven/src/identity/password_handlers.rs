@@ -29,6 +29,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Change {
     current_password: String,
     new_password: String,

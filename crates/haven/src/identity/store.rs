@@ -42,21 +42,82 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-// One SELECT list for every way of finding users.
+/// A live API token with its owner, read in one statement ([`find_by_token`]).
+pub(super) struct TokenUserRow {
+    pub(super) token_id: Uuid,
+    pub(super) scopes: Vec<String>,
+    pub(super) last_used_at: Option<DateTime<Utc>>,
+    pub(super) id: Uuid,
+    pub(super) email: String,
+    pub(super) display_name: String,
+    pub(super) status: String,
+    pub(super) password_hash: Option<String>,
+    pub(super) supervisor_id: Option<Uuid>,
+    pub(super) is_trainee: bool,
+    pub(super) roles: Vec<String>,
+    pub(super) has_second_factor: bool,
+}
+
+impl TokenUserRow {
+    /// The token's own columns, and its owner's row.
+    pub(super) fn split(self) -> (Uuid, Vec<String>, Option<DateTime<Utc>>, UserRow) {
+        (
+            self.token_id,
+            self.scopes,
+            self.last_used_at,
+            UserRow {
+                id: self.id,
+                email: self.email,
+                display_name: self.display_name,
+                status: self.status,
+                password_hash: self.password_hash,
+                supervisor_id: self.supervisor_id,
+                is_trainee: self.is_trainee,
+                roles: self.roles,
+                has_second_factor: self.has_second_factor,
+            },
+        )
+    }
+}
+
+// One SELECT list for every way of finding users: `$columns` come first (a token's, when
+// the user is found by a token), then the user's, then `$from` and `$tail`.
 macro_rules! query_users {
     ($tail:tt $(, $arg:expr)*) => {
+        query_users!(@ UserRow, "", "FROM users u ", $tail $(, $arg)*)
+    };
+    (@ $row:ident, $columns:tt, $from:tt, $tail:tt $(, $arg:expr)*) => {
         sqlx::query_as!(
-            UserRow,
-            r#"SELECT u.id, u.email::text AS "email!", u.display_name, u.status, u.password_hash, u.supervisor_id,
-                      u.is_trainee,
+            $row,
+            "SELECT " + $columns + r#"u.id, u.email::text AS "email!", u.display_name, u.status, u.password_hash,
+                      u.supervisor_id, u.is_trainee,
                       coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}')
                           AS "roles!",
                       EXISTS (SELECT 1 FROM user_second_factors f WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL)
                           AS "has_second_factor!"
-               FROM users u "# + $tail
+               "# + $from + $tail
             $(, $arg)*
         )
     };
+}
+
+/// The live (unrevoked, unexpired) token whose secret hashes to `hash`, with its owner:
+/// one round trip for every request made with a token.
+pub(super) async fn find_by_token(
+    db: impl PgExecutor<'_>,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<TokenUserRow>, sqlx::Error> {
+    query_users!(
+        @ TokenUserRow,
+        "t.id AS token_id, t.scopes, t.last_used_at, ",
+        "FROM api_tokens t JOIN users u ON u.id = t.user_id ",
+        "WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
+        hash,
+        now
+    )
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<User>, sqlx::Error> {

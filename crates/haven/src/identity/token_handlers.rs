@@ -225,6 +225,7 @@ pub(crate) struct MadeToken {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateJson {
     name: String,
     scopes: Vec<String>,

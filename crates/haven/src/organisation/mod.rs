@@ -46,6 +46,7 @@ pub struct BackupSettings {
 /// How many of each period's newest backup the daily backup keeps (the retention
 /// rule itself is `backups::retention`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Keep {
     pub daily: u32,
     pub weekly: u32,
@@ -64,6 +65,7 @@ impl Default for Keep {
 
 /// The organisation's sign-in and session rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
     pub idle_timeout_minutes: i32,
     pub session_lifetime_hours: i32,

@@ -58,6 +58,19 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             };
             return Error::Invalid(vec![FieldError::new(field, "is required")]);
         }
+        // "unknown field `x`, expected one of ...": name `x`, and say what is taken.
+        if let Some(rest) = message.strip_prefix("unknown field `")
+            && let Some((name, expected)) = rest.split_once('`')
+        {
+            // The path already ends with the unknown field's name.
+            let field = if path == "." { name.to_owned() } else { path };
+            let expected = expected.split(" at line ").next().unwrap_or_default();
+            let takes = expected.trim_start_matches(", ").replace('`', "");
+            return Error::Invalid(vec![FieldError::new(
+                field,
+                format!("is not a field of this body ({takes})"),
+            )]);
+        }
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         let field = if path == "." { "body".to_owned() } else { path };
         Error::Invalid(vec![FieldError::new(field, message)])
@@ -86,6 +99,25 @@ mod tests {
             Err(Error::Invalid(fields)) => fields[0].field.to_string(),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        name: String,
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_what_the_body_takes() {
+        let Err(Error::Invalid(fields)) = parse::<Strict>(br#"{"name": "Ada", "nmae": "x"}"#) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(fields[0].field, "nmae");
+        assert_eq!(
+            fields[0].message,
+            "is not a field of this body (expected `name`)".replace('`', "")
+        );
     }
 
     #[test]

@@ -223,7 +223,8 @@ async fn a_client_generated_from_the_document_registers_lists_and_reads_appointm
     check(&app.contract).expect("the served document describes the same answer");
 
     // Refusals the document names: an unknown query parameter (named, with what the
-    // operation takes), a body that is not JSON, an id that is not one.
+    // operation takes), an unknown body field, a body that is not JSON, an id that is
+    // not one.
     let unknown = app
         .client
         .get(app.url("/api/v1/clients?limit=100&per_page=5"))
@@ -240,6 +241,16 @@ async fn a_client_generated_from_the_document_registers_lists_and_reads_appointm
             .contains("per_page"),
         "{body}"
     );
+    let extra = app
+        .client
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(&token)
+        .json(&json!({ "legal_given_name": "Quinn", "legal_family_name": "Marlowe", "nickname": "Q" }))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_envelope(extra, 422, "validation_failed").await;
+    assert_eq!(field_names(&body), ["nickname"], "an unknown body field is named too");
     let form = app
         .client
         .post(app.url("/api/v1/clients"))
