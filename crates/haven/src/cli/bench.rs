@@ -706,7 +706,7 @@ async fn http_measure(
         "{connections} connections, {seconds} s each, bearer token (clients:read, clients:write); every request audited"
     );
     let mut failed = 0;
-    for workload in bench::client_workloads(Arc::new(ids), Arc::new(names)) {
+    for workload in bench::client_workloads(Arc::new(ids), Arc::new(names), clock::system().now().date_naive()) {
         failed += target.run(&workload).await?.errors;
     }
     // Clients that hang up mid-request, then steady load: nothing stalls or fails.
