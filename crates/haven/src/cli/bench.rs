@@ -81,15 +81,8 @@ pub enum BenchCommand {
     /// sign-in flood, with Haven's and PostgreSQL's peak memory; verifies the audit
     /// chain at the end.
     Http {
-        /// How many clients to seed.
-        #[arg(long, default_value_t = 10_000)]
-        clients: usize,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 50)]
-        connections: usize,
-        /// How long each workload runs.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
+        #[command(flatten)]
+        size: HttpSize,
         #[command(flatten)]
         data_dir: DataDirArg,
     },
@@ -129,17 +122,7 @@ impl BenchCommand {
 
 pub async fn run(command: BenchCommand, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
     match command {
-        BenchCommand::Http {
-            clients,
-            connections,
-            seconds,
-            ..
-        } => {
-            super::bootstrap(config, server).await?.close().await;
-            http(config, server, clients, connections, seconds)
-                .await
-                .map(|()| ExitCode::SUCCESS)
-        }
+        BenchCommand::Http { size, .. } => http(config, server, &size).await.map(|()| ExitCode::SUCCESS),
         BenchCommand::Audit {
             writers,
             seconds,
@@ -573,17 +556,29 @@ fn http_email(n: usize) -> String {
 }
 const HTTP_PASSWORD: &str = "lantern orbit velvet quarry bench";
 
+/// How big `haven bench http` makes the organisation and the load.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct HttpSize {
+    /// How many clients to seed.
+    #[arg(long, default_value_t = 10_000)]
+    clients: usize,
+    /// How many audit events to add to the organisation's chain before the load.
+    #[arg(long, default_value_t = 0)]
+    audit_events: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 50)]
+    connections: usize,
+    /// How long each workload runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
 /// `haven bench http`: Haven (`haven serve`, a child process) on scratch databases of
 /// this installation's server, an organisation of `clients` seeded, a front-desk token,
 /// then each workload over HTTP with Haven's and PostgreSQL's peak memory, and the audit
 /// chain verified at the end. The scratch databases are dropped afterwards.
-async fn http(
-    config: &Config,
-    server: &DatabaseServer,
-    clients: usize,
-    connections: usize,
-    seconds: u64,
-) -> anyhow::Result<()> {
+async fn http(config: &Config, server: &DatabaseServer, size: &HttpSize) -> anyhow::Result<()> {
+    super::bootstrap(config, server).await?.close().await;
     let names = [
         HTTP_CONTROL.to_owned(),
         format!("{HTTP_PREFIX}default"),
@@ -596,7 +591,7 @@ async fn http(
     for name in &names {
         server.drop_database(name).await?;
     }
-    let result = http_run(config, server, &names[1], clients, connections, seconds).await;
+    let result = http_run(config, server, &names[1], size).await;
     for name in &names {
         server.drop_database(name).await?;
     }
@@ -607,9 +602,7 @@ async fn http_run(
     config: &Config,
     server: &DatabaseServer,
     tenant_database: &DatabaseName,
-    clients: usize,
-    connections: usize,
-    seconds: u64,
+    size: &HttpSize,
 ) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -631,17 +624,7 @@ async fn http_run(
     }
     let mut child = command.spawn()?;
     let pid = child.id();
-    let result = http_measure(
-        config,
-        server,
-        tenant_database,
-        addr,
-        pid,
-        clients,
-        connections,
-        seconds,
-    )
-    .await;
+    let result = http_measure(config, server, tenant_database, addr, pid, size).await;
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(pid)?),
         nix::sys::signal::Signal::SIGTERM,
@@ -653,20 +636,23 @@ async fn http_run(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn http_measure(
     config: &Config,
     server: &DatabaseServer,
     tenant_database: &DatabaseName,
     addr: std::net::SocketAddr,
     pid: u32,
-    clients: usize,
-    connections: usize,
-    seconds: u64,
+    size: &HttpSize,
 ) -> anyhow::Result<()> {
     use std::sync::Arc;
 
     use crate::bench::http::{self as bench, Request};
+    let HttpSize {
+        clients,
+        audit_events,
+        connections,
+        seconds,
+    } = *size;
     let started = Instant::now();
     loop {
         if let Ok((200, _)) = bench::once(addr, Request::get("/health".to_owned()), None).await {
@@ -679,6 +665,17 @@ async fn http_measure(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let owner = http_seed(server, tenant_database, clients, connections).await?;
+    if audit_events > 0 {
+        let bar = ProgressBar::new(audit_events);
+        let seeding = Instant::now();
+        crate::bench::audit::seed(&owner, &clock::system(), audit_events, &|n| bar.set_position(n)).await?;
+        bar.finish_and_clear();
+        sqlx::query("VACUUM ANALYZE audit_events").execute(&owner).await?;
+        println!(
+            "added {audit_events} audit events to the chain in {:.1} s",
+            seeding.elapsed().as_secs_f64()
+        );
+    }
     let token: Arc<str> = bench::token(addr, &http_email(0), HTTP_PASSWORD, &["clients:read", "clients:write"])
         .await?
         .into();
