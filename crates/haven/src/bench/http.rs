@@ -94,22 +94,13 @@ pub struct Outcome {
 impl Outcome {
     fn from(mut latencies: Vec<Duration>, errors: usize, unexpected: Vec<(u16, usize)>, elapsed: Duration) -> Self {
         latencies.sort_unstable();
-        let at = |q: f64| {
-            #[allow(
-                clippy::cast_precision_loss,
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss
-            )]
-            let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-            latencies.get(index).copied().unwrap_or_default()
-        };
         Self {
             requests: latencies.len(),
             errors,
             unexpected,
             elapsed,
-            p50: at(0.50),
-            p99: at(0.99),
+            p50: super::quantile(&latencies, 0.50),
+            p99: super::quantile(&latencies, 0.99),
             max: latencies.last().copied().unwrap_or_default(),
         }
     }

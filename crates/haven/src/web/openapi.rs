@@ -246,23 +246,6 @@ pub fn file_response(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn operation_ids_are_the_method_and_the_path() {
-        assert_eq!(super::operation_id("get", "/api/v1/clients"), "get_clients");
-        assert_eq!(
-            super::operation_id("put", "/api/v1/clients/{id}/care-team/{user_id}"),
-            "put_clients_by_id_care_team_by_user_id"
-        );
-        assert_eq!(
-            super::operation_id("get", "/api/help/v1/articles/{slug}"),
-            "get_help_articles_by_slug"
-        );
-        assert_eq!(super::operation_id("get", "/health"), "get_health");
-    }
-}
-
 /// A response whose body is the error envelope.
 fn envelope(description: &str) -> utoipa::openapi::Response {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -346,4 +329,21 @@ pub async fn docs_page(caller: Actor) -> Result<Response, Error> {
         scopes,
         operations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn operation_ids_are_the_method_and_the_path() {
+        assert_eq!(super::operation_id("get", "/api/v1/clients"), "get_clients");
+        assert_eq!(
+            super::operation_id("put", "/api/v1/clients/{id}/care-team/{user_id}"),
+            "put_clients_by_id_care_team_by_user_id"
+        );
+        assert_eq!(
+            super::operation_id("get", "/api/help/v1/articles/{slug}"),
+            "get_help_articles_by_slug"
+        );
+        assert_eq!(super::operation_id("get", "/health"), "get_health");
+    }
 }

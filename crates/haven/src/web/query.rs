@@ -19,14 +19,14 @@ use utoipa::openapi::path::ParameterIn;
 use crate::error::{Error, FieldError};
 use crate::state::AppState;
 
-/// The query parameters each API operation declares, by method and path template.
+/// The query parameters each API operation declares, by path template and method.
 #[derive(Debug, Default)]
-pub struct QueryNames(HashMap<(Method, String), BTreeSet<String>>);
+pub struct QueryNames(HashMap<String, HashMap<Method, BTreeSet<String>>>);
 
 impl QueryNames {
     /// Read from the OpenAPI document.
     pub fn of(document: &utoipa::openapi::OpenApi) -> Self {
-        let mut names = HashMap::new();
+        let mut names: HashMap<String, HashMap<Method, BTreeSet<String>>> = HashMap::new();
         for (path, item) in &document.paths.paths {
             let operations = [
                 (Method::GET, item.get.as_ref()),
@@ -44,7 +44,7 @@ impl QueryNames {
                     .filter(|p| p.parameter_in == ParameterIn::Query)
                     .map(|p| p.name.clone())
                     .collect();
-                names.insert((method, path.clone()), declared);
+                names.entry(path.clone()).or_default().insert(method, declared);
             }
         }
         Self(names)
@@ -55,7 +55,7 @@ impl QueryNames {
     pub fn check(&self, method: &Method, path: &str, query: &str) -> Result<(), Vec<FieldError>> {
         let method = if method == Method::HEAD { &Method::GET } else { method };
         let empty = BTreeSet::new();
-        let declared = self.0.get(&(method.clone(), path.to_owned())).unwrap_or(&empty);
+        let declared = self.0.get(path).and_then(|m| m.get(method)).unwrap_or(&empty);
         let mut unknown: Vec<String> = Vec::new();
         for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
             if !declared.contains(name.as_ref()) && !unknown.iter().any(|u| u == name.as_ref()) {
@@ -105,12 +105,14 @@ mod tests {
     use super::*;
 
     fn names() -> QueryNames {
-        let mut map = HashMap::new();
-        map.insert(
-            (Method::GET, "/api/v1/clients".to_owned()),
+        let mut map: HashMap<String, HashMap<Method, BTreeSet<String>>> = HashMap::new();
+        map.entry("/api/v1/clients".to_owned()).or_default().insert(
+            Method::GET,
             ["page", "per_page", "q"].into_iter().map(str::to_owned).collect(),
         );
-        map.insert((Method::GET, "/api/v1/clients/{id}".to_owned()), BTreeSet::new());
+        map.entry("/api/v1/clients/{id}".to_owned())
+            .or_default()
+            .insert(Method::GET, BTreeSet::new());
         QueryNames(map)
     }
 
