@@ -134,6 +134,8 @@ pub type Next = Arc<dyn Fn(usize, u64) -> Request + Send + Sync>;
 
 /// One kind of request, sent over and over.
 pub struct Workload {
+    /// The word `--only` names it by.
+    pub key: &'static str,
     pub name: String,
     /// The status every answer should have.
     pub expect: u16,
@@ -143,8 +145,9 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(name: &str, expect: u16, next: Next) -> Self {
+    pub fn new(key: &'static str, name: &str, expect: u16, next: Next) -> Self {
         Self {
+            key,
             name: name.to_owned(),
             expect,
             bearer: true,
@@ -158,6 +161,7 @@ impl Workload {
 pub fn client_workloads(ids: Arc<Vec<String>>, names: Arc<Vec<String>>, today: chrono::NaiveDate) -> Vec<Workload> {
     vec![
         Workload::new(
+            "create",
             "create a client (POST, 201)",
             201,
             Arc::new(move |worker, n| {
@@ -172,11 +176,13 @@ pub fn client_workloads(ids: Arc<Vec<String>>, names: Arc<Vec<String>>, today: c
             }),
         ),
         Workload::new(
+            "list",
             "list 100 clients",
             200,
             Arc::new(|_, _| Request::get("/api/v1/clients?per_page=100".to_owned())),
         ),
         Workload::new(
+            "open",
             "open one client",
             200,
             Arc::new(move |worker, n| {
@@ -185,6 +191,7 @@ pub fn client_workloads(ids: Arc<Vec<String>>, names: Arc<Vec<String>>, today: c
             }),
         ),
         Workload::new(
+            "search",
             "search by a misspelt name",
             200,
             Arc::new(move |worker, n| {
@@ -214,6 +221,7 @@ impl Target {
     /// Runs `workload` and prints its line, with Haven's and PostgreSQL's peak memory.
     pub async fn run(&self, workload: &Workload) -> anyhow::Result<Outcome> {
         let sampler = Sampler::start(self.haven, self.postmaster);
+        let cpu_before = cpu(self.haven, self.postmaster);
         let token = workload.bearer.then(|| Arc::clone(&self.token));
         let outcome = load(
             self.addr,
@@ -224,12 +232,17 @@ impl Target {
             Arc::clone(&workload.next),
         )
         .await?;
+        let cpu_after = cpu(self.haven, self.postmaster);
         let (haven, postgres) = sampler.finish(self.haven).await;
+        let per_request = per_request(cpu_before, cpu_after, outcome.requests);
         println!(
-            "{}   Haven {} MiB, PostgreSQL {} MiB",
+            "{}   Haven {} MiB, PostgreSQL {} MiB   CPU per request: Haven {} µs, PostgreSQL {} µs, load {} µs",
             outcome.line(&workload.name),
             haven >> 20,
-            postgres >> 20
+            postgres >> 20,
+            per_request[0],
+            per_request[1],
+            per_request[2],
         );
         Ok(outcome)
     }
@@ -365,29 +378,65 @@ fn field(path: &str, name: &str) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// The processes the postmaster started (its backends and helpers).
+fn children(postmaster: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| stat_fields(*pid).and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok())) == Some(postmaster))
+        .collect()
+}
+
+/// The fields of `/proc/PID/stat` after the command name (which may hold spaces):
+/// state, ppid, ... (field 3 onwards of proc(5)).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
+}
+
+/// CPU time a process has used, user and system (clock ticks).
+fn cpu_ticks(pid: u32) -> u64 {
+    stat_fields(pid).map_or(0, |f| {
+        // utime and stime are fields 14 and 15 of proc(5).
+        let at = |n: usize| f.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        at(11) + at(12)
+    })
+}
+
+/// CPU microseconds per request between two [`cpu`] readings.
+fn per_request(before: [u64; 3], after: [u64; 3], requests: usize) -> [u64; 3] {
+    let ticks_per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(100);
+    let requests = u64::try_from(requests.max(1)).unwrap_or(u64::MAX);
+    let mut out = [0; 3];
+    for (n, slot) in out.iter_mut().enumerate() {
+        *slot = after[n].saturating_sub(before[n]) * 1_000_000 / ticks_per_second / requests;
+    }
+    out
+}
+
 /// PostgreSQL's memory: the proportional set size of the postmaster and every process it
 /// started (shared buffers counted once across them).
 pub fn postgres_memory(postmaster: u32) -> u64 {
-    let mut total = field(&format!("/proc/{postmaster}/smaps_rollup"), "Pss:");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return total;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| {
-                // "pid (comm) state ppid ...": the comm may hold spaces; read after the ')'.
-                let after = stat.rsplit_once(')')?.1.to_owned();
-                after.split_whitespace().nth(1)?.parse::<u32>().ok()
-            });
-        if parent == Some(postmaster) {
-            total += field(&format!("/proc/{pid}/smaps_rollup"), "Pss:");
-        }
-    }
-    total
+    let own = field(&format!("/proc/{postmaster}/smaps_rollup"), "Pss:");
+    own + children(postmaster)
+        .into_iter()
+        .map(|pid| field(&format!("/proc/{pid}/smaps_rollup"), "Pss:"))
+        .sum::<u64>()
+}
+
+/// CPU used so far (ticks) by Haven, by PostgreSQL (the postmaster and its running
+/// processes) and by this process (the load generator).
+pub fn cpu(haven: u32, postmaster: u32) -> [u64; 3] {
+    let postgres = cpu_ticks(postmaster) + children(postmaster).into_iter().map(cpu_ticks).sum::<u64>();
+    [cpu_ticks(haven), postgres, cpu_ticks(std::process::id())]
 }
 
 /// Samples PostgreSQL's memory once a second until finished, and reads Haven's peak

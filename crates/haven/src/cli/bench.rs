@@ -557,7 +557,7 @@ fn http_email(n: usize) -> String {
 const HTTP_PASSWORD: &str = "lantern orbit velvet quarry bench";
 
 /// How big `haven bench http` makes the organisation and the load.
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct HttpSize {
     /// How many clients to seed.
     #[arg(long, default_value_t = 10_000)]
@@ -571,6 +571,16 @@ pub struct HttpSize {
     /// How long each workload runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Run only these workloads (create, list, open, search, hang-ups, flood); all when
+    /// not given.
+    #[arg(long, value_delimiter = ',', value_parser = ["create", "list", "open", "search", "hang-ups", "flood"])]
+    only: Vec<String>,
+}
+
+impl HttpSize {
+    fn runs(&self, workload: &crate::bench::http::Workload) -> bool {
+        self.only.is_empty() || self.only.iter().any(|key| key == workload.key)
+    }
 }
 
 /// `haven bench http`: Haven (`haven serve`, a child process) on scratch databases of
@@ -652,6 +662,7 @@ async fn http_measure(
         audit_events,
         connections,
         seconds,
+        ..
     } = *size;
     let started = Instant::now();
     loop {
@@ -702,30 +713,7 @@ async fn http_measure(
     println!(
         "{connections} connections, {seconds} s each, bearer token (clients:read, clients:write); every request audited"
     );
-    let mut failed = 0;
-    for workload in bench::client_workloads(Arc::new(ids), Arc::new(names), clock::system().now().date_naive()) {
-        failed += target.run(&workload).await?.errors;
-    }
-    // Clients that hang up mid-request, then steady load: nothing stalls or fails.
-    bench::abandon(addr, connections, &target.token).await?;
-    let steady = bench::Workload::new(
-        &format!("list after {connections} hang-ups"),
-        200,
-        Arc::new(|_, _| Request::get("/api/v1/clients?per_page=100".to_owned())),
-    );
-    failed += target.run(&steady).await?.errors;
-    let mut flood = bench::Workload::new(
-        "sign-in flood (argon2id each)",
-        200,
-        Arc::new(|worker, _| {
-            Request::post(
-                "/api/v1/auth/sign-in",
-                &serde_json::json!({ "email": http_email(worker), "password": HTTP_PASSWORD }),
-            )
-        }),
-    );
-    flood.bearer = false;
-    failed += target.run(&flood).await?.errors;
+    let failed = http_workloads(&target, size, ids, names).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (haven, postgres) = target.memory();
     println!(
@@ -742,6 +730,52 @@ async fn http_measure(
     anyhow::ensure!(report.broken.is_none(), "the audit chain did not verify");
     anyhow::ensure!(failed == 0, "{failed} requests failed");
     Ok(())
+}
+
+/// Runs the workloads `size` asks for against `target`; how many requests failed.
+async fn http_workloads(
+    target: &crate::bench::http::Target,
+    size: &HttpSize,
+    ids: Vec<String>,
+    names: Vec<String>,
+) -> anyhow::Result<usize> {
+    use std::sync::Arc;
+
+    use crate::bench::http::{self as bench, Request};
+    let (addr, connections) = (target.addr, target.connections);
+    let mut failed = 0;
+    for workload in bench::client_workloads(Arc::new(ids), Arc::new(names), clock::system().now().date_naive()) {
+        if size.runs(&workload) {
+            failed += target.run(&workload).await?.errors;
+        }
+    }
+    let steady = bench::Workload::new(
+        "hang-ups",
+        &format!("list after {connections} hang-ups"),
+        200,
+        Arc::new(|_, _| Request::get("/api/v1/clients?per_page=100".to_owned())),
+    );
+    // Clients that hang up mid-request, then steady load: nothing stalls or fails.
+    if size.runs(&steady) {
+        bench::abandon(addr, connections, &target.token).await?;
+        failed += target.run(&steady).await?.errors;
+    }
+    let mut flood = bench::Workload::new(
+        "flood",
+        "sign-in flood (argon2id each)",
+        200,
+        Arc::new(|worker, _| {
+            Request::post(
+                "/api/v1/auth/sign-in",
+                &serde_json::json!({ "email": http_email(worker), "password": HTTP_PASSWORD }),
+            )
+        }),
+    );
+    flood.bearer = false;
+    if size.runs(&flood) {
+        failed += target.run(&flood).await?.errors;
+    }
+    Ok(failed)
 }
 
 /// Seeds `clients` and the front-desk account into the organisation Haven made at start,

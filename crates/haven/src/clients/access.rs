@@ -20,28 +20,7 @@ pub async fn facts(
     client: ClientId,
     now: DateTime<Utc>,
 ) -> Result<Option<ClientFacts>, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"
-        SELECT
-          EXISTS (SELECT 1 FROM care_team_members WHERE client_id = c.id AND user_id = $2) AS "on_team!",
-          EXISTS (SELECT 1 FROM care_team_members m JOIN users u ON u.id = m.user_id
-                  WHERE m.client_id = c.id AND u.supervisor_id = $2) AS "supervises!",
-          EXISTS (SELECT 1 FROM break_glass_grants g
-                  WHERE g.client_id = c.id AND g.user_id = $2 AND g.ended_at IS NULL AND g.expires_at > $3)
-            AS "break_glass!"
-        FROM clients c WHERE c.id = $1
-        "#,
-        client as _,
-        user.0,
-        now
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| ClientFacts {
-        on_care_team: r.on_team,
-        supervises_care_team: r.supervises,
-        break_glass: r.break_glass,
-    }))
+    super::store::facts(db, client, user, now).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -77,7 +56,7 @@ impl TeamRole {
     }
 }
 
-#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TeamMember {
     pub user_id: Uuid,
     pub display_name: String,

@@ -80,24 +80,24 @@ pub async fn chart(caller: &Actor, id: ClientId) -> Result<Audited<Chart>, Error
 /// The chart, as the policy lets the caller see it, and whether only emergency access
 /// reaches it.
 async fn build_chart(caller: &Actor, id: ClientId) -> Result<(Chart, bool), Error> {
-    let facts = facts(caller, id).await?;
+    let reading = store::chart(&caller.tenant.pool, id, caller.identity.user.id, caller.now())
+        .await?
+        .ok_or(Error::NotFound)?;
+    chart_of(caller, reading).await
+}
+
+/// The chart `reading` shows the caller, once the policy allows it; whether the caller
+/// sees it through emergency access.
+async fn chart_of(caller: &Actor, reading: store::ChartReading) -> Result<(Chart, bool), Error> {
+    let store::ChartReading {
+        mut client,
+        care_team,
+        facts,
+        break_glass_until,
+    } = reading;
     caller.authorize(&Action::ViewClient(facts)).await?;
-    let pool = &caller.tenant.pool;
-    let mut conn = pool.acquire().await?;
-    let mut client = store::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
-    drop(conn);
-    networks::require_for_client(caller, id, client.hipaa_exempt).await?;
-    let mut conn = pool.acquire().await?;
-    let care_team = access::care_team(&mut *conn, id).await?;
+    networks::require_for_client(caller, client.id, client.hipaa_exempt).await?;
     let via_break_glass = facts.break_glass && !facts.on_care_team && !facts.supervises_care_team;
-    let break_glass_until = if via_break_glass {
-        access::live_grant(&mut *conn, caller.identity.user.id, id, caller.now())
-            .await?
-            .map(|(_, until)| until)
-    } else {
-        None
-    };
-    drop(conn);
     let can_set_hipaa_exempt = caller.may(&Action::SetHipaaExempt);
     if !can_set_hipaa_exempt {
         // Shown and changed by admins only.
@@ -106,7 +106,7 @@ async fn build_chart(caller: &Actor, id: ClientId) -> Result<(Chart, bool), Erro
     let chart = Chart {
         client,
         care_team,
-        break_glass_until,
+        break_glass_until: break_glass_until.filter(|_| via_break_glass),
         can_edit: caller.may(&Action::EditClient(facts)),
         can_manage_team: caller.may(&Action::ManageCareTeam(facts)),
         can_view_clinical: caller.may(&Action::ViewClinical(facts)),
@@ -129,9 +129,7 @@ pub async fn id_by_record_number(caller: &Actor, record_number: &str) -> Result<
 pub async fn record_number(caller: &Actor, id: ClientId) -> Result<String, Error> {
     let facts = facts(caller, id).await?;
     caller.authorize(&Action::ViewClient(facts)).await?;
-    let mut conn = caller.tenant.pool.acquire().await?;
-    let client = store::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
-    drop(conn);
+    let client = store::find(&caller.tenant.pool, id).await?.ok_or(Error::NotFound)?;
     let event = caller
         .event("client.read", Outcome::Allowed)
         .resource("client", id.to_string())
@@ -185,32 +183,27 @@ async fn insert(caller: &Actor, fields: &ClientFields, answered_with_chart: bool
     if let Some(role) = team_role_for_creator(caller) {
         access::add_member(&mut tx, id, me, role, Some(me), now).await?;
     }
-    audit::stage(
-        &mut tx,
-        &caller
+    let mut events = vec![
+        caller
             .event("client.create", Outcome::Allowed)
             .resource("client", id.to_string()),
-    )
-    .await?;
+    ];
     if exempt {
-        audit::stage(
-            &mut tx,
-            &caller
+        events.push(
+            caller
                 .event("client.hipaa_exempt_set", Outcome::Allowed)
                 .resource("client", id.to_string())
                 .reason("marked hipaa_exempt at registration"),
-        )
-        .await?;
+        );
     }
     if answered_with_chart {
-        audit::stage(
-            &mut tx,
-            &caller
+        events.push(
+            caller
                 .event("client.read", Outcome::Allowed)
                 .resource("client", id.to_string()),
-        )
-        .await?;
+        );
     }
+    audit::stage_all(&mut tx, &events).await?;
     tx.commit().await?;
     caller.tenant.audit.nudge();
     Ok(id)
@@ -229,7 +222,7 @@ pub async fn update(caller: &Actor, id: ClientId, change: ClientFields) -> Resul
     }
     let now = caller.now();
     let mut tx = caller.tenant.pool.begin().await?;
-    let current = store::find(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let current = store::find(&mut *tx, id).await?.ok_or(Error::NotFound)?;
     networks::require_for_client(caller, id, current.hipaa_exempt).await?;
     if let Some(expected) = change.version
         && expected != current.version

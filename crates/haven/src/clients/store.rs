@@ -4,9 +4,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Client, ClientDetails, ClientStatus, ClientSummary, ContactRules, Identifier, RelatedKind, RelatedPerson};
+use super::access::TeamMember;
+use super::{Client, ClientDetails, ClientStatus, ClientSummary, ContactRules, Identifier, RelatedPerson};
 use crate::clients::ClientId;
 use crate::identity::UserId;
+use crate::policy::ClientFacts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -222,82 +224,263 @@ pub async fn set_hipaa_exempt(
     Ok(())
 }
 
-/// The whole record of one client.
-pub async fn find(conn: &mut PgConnection, id: ClientId) -> Result<Option<Client>, sqlx::Error> {
-    let Some(row) = sqlx::query!(
-        r#"
-        SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns, date_of_birth,
-               status, email, phone, address_line, locality, postcode, ok_to_email, ok_to_phone, ok_to_text,
-               ok_to_leave_voicemail, safe_contact_times, confidential_address, hipaa_exempt, version,
-               created_at, updated_at
-        FROM clients WHERE id = $1
-        "#,
-        id as _
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
+// The client's columns with its lists, how a viewer stands to it and its care team: each
+// rule written once here, read by `find`, `facts` and `chart`. Facts take the client as
+// `$1`, the viewer as `$2` and the moment as `$3`.
+macro_rules! client_sql {
+    ($kind:ident $(, $arg:expr)*) => {
+        client_sql!(
+            @ $kind,
+            r#"c.id, c.record_number, c.legal_given_name, c.legal_family_name, c.preferred_name, c.pronouns,
+               c.date_of_birth, c.status, c.email, c.phone, c.address_line, c.locality, c.postcode, c.ok_to_email,
+               c.ok_to_phone, c.ok_to_text, c.ok_to_leave_voicemail, c.safe_contact_times, c.confidential_address,
+               c.hipaa_exempt, c.version, c.created_at, c.updated_at,
+               coalesce((SELECT json_agg(json_build_object('kind', i.kind, 'value', i.value) ORDER BY i.kind)
+                         FROM client_identifiers i WHERE i.client_id = c.id), '[]')
+                   AS "identifiers!: sqlx::types::Json<Vec<Identifier>>",
+               coalesce((SELECT json_agg(json_build_object('kind', p.kind, 'name', p.name,
+                                                           'relationship', p.relationship, 'phone', p.phone,
+                                                           'email', p.email) ORDER BY p.position)
+                         FROM client_related_people p WHERE p.client_id = c.id), '[]')
+                   AS "related_people!: sqlx::types::Json<Vec<RelatedPerson>>""#,
+            r#"EXISTS (SELECT 1 FROM care_team_members WHERE client_id = c.id AND user_id = $2) AS "on_team!",
+               EXISTS (SELECT 1 FROM care_team_members m JOIN users u ON u.id = m.user_id
+                       WHERE m.client_id = c.id AND u.supervisor_id = $2) AS "supervises!",
+               (SELECT max(g.expires_at) FROM break_glass_grants g
+                WHERE g.client_id = c.id AND g.user_id = $2 AND g.ended_at IS NULL AND g.expires_at > $3)
+                   AS break_glass_until"#,
+            r#"coalesce((SELECT json_agg(json_build_object('user_id', m.user_id, 'display_name', u.display_name,
+                                                          'team_role', m.team_role, 'added_at', m.added_at)
+                                         ORDER BY m.team_role = 'primary' DESC, u.display_name)
+                         FROM care_team_members m JOIN users u ON u.id = m.user_id
+                         WHERE m.client_id = c.id), '[]')
+                   AS "care_team!: sqlx::types::Json<Vec<TeamMember>>""#
+            $(, $arg)*
+        )
     };
-    let identifiers = sqlx::query_as!(
-        Identifier,
-        "SELECT kind, value FROM client_identifiers WHERE client_id = $1 ORDER BY kind",
-        id as _
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let related_people = sqlx::query!(
-        r#"
-        SELECT kind, name, relationship, phone, email FROM client_related_people
-        WHERE client_id = $1 ORDER BY position
-        "#,
-        id as _
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| {
-        Ok(RelatedPerson {
-            kind: RelatedKind::parse(&r.kind)
-                .ok_or_else(|| sqlx::Error::Decode(format!("unknown related kind {}", r.kind).into()))?,
-            name: r.name,
-            relationship: r.relationship,
-            phone: r.phone,
-            email: r.email,
+    (@ find, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
+        sqlx::query_as!(ClientRow, "SELECT " + $client + " FROM clients c WHERE c.id = $1" $(, $arg)*)
+    };
+    (@ facts, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
+        sqlx::query_as!(FactsRow, "SELECT " + $facts + " FROM clients c WHERE c.id = $1" $(, $arg)*)
+    };
+    (@ chart, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            ChartRow,
+            "SELECT " + $facts + ", " + $team + ", " + $client + " FROM clients c WHERE c.id = $1"
+            $(, $arg)*
+        )
+    };
+}
+
+/// A client's row with its lists (`client_sql!`).
+#[allow(clippy::struct_excessive_bools)] // the table's columns
+pub(super) struct ClientRow {
+    id: Uuid,
+    record_number: String,
+    legal_given_name: String,
+    legal_family_name: String,
+    preferred_name: Option<String>,
+    pronouns: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    status: String,
+    email: Option<String>,
+    phone: Option<String>,
+    address_line: Option<String>,
+    locality: Option<String>,
+    postcode: Option<String>,
+    ok_to_email: bool,
+    ok_to_phone: bool,
+    ok_to_text: bool,
+    ok_to_leave_voicemail: bool,
+    safe_contact_times: Option<String>,
+    confidential_address: bool,
+    hipaa_exempt: bool,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    identifiers: sqlx::types::Json<Vec<Identifier>>,
+    related_people: sqlx::types::Json<Vec<RelatedPerson>>,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ClientRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.id.into(),
+            record_number: row.record_number,
+            details: ClientDetails {
+                legal_given_name: row.legal_given_name,
+                legal_family_name: row.legal_family_name,
+                preferred_name: row.preferred_name,
+                pronouns: row.pronouns,
+                date_of_birth: row.date_of_birth,
+                status: parse_status(&row.status)?,
+                email: row.email,
+                phone: row.phone,
+                address_line: row.address_line,
+                locality: row.locality,
+                postcode: row.postcode,
+                contact: ContactRules {
+                    ok_to_email: row.ok_to_email,
+                    ok_to_phone: row.ok_to_phone,
+                    ok_to_text: row.ok_to_text,
+                    ok_to_leave_voicemail: row.ok_to_leave_voicemail,
+                    safe_contact_times: row.safe_contact_times,
+                    confidential_address: row.confidential_address,
+                },
+                identifiers: row.identifiers.0,
+                related_people: row.related_people.0,
+            },
+            hipaa_exempt: row.hipaa_exempt,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Some(Client {
-        id: row.id.into(),
-        record_number: row.record_number,
-        details: ClientDetails {
+    }
+}
+
+/// How a viewer stands to a client (`client_sql!`).
+pub(super) struct FactsRow {
+    on_team: bool,
+    supervises: bool,
+    break_glass_until: Option<DateTime<Utc>>,
+}
+
+impl From<FactsRow> for ClientFacts {
+    fn from(row: FactsRow) -> Self {
+        Self {
+            on_care_team: row.on_team,
+            supervises_care_team: row.supervises,
+            break_glass: row.break_glass_until.is_some(),
+        }
+    }
+}
+
+/// A chart's reading in one statement: the viewer's standing, the care team, the client.
+#[allow(clippy::struct_excessive_bools)] // the table's columns
+pub(super) struct ChartRow {
+    on_team: bool,
+    supervises: bool,
+    break_glass_until: Option<DateTime<Utc>>,
+    care_team: sqlx::types::Json<Vec<TeamMember>>,
+    id: Uuid,
+    record_number: String,
+    legal_given_name: String,
+    legal_family_name: String,
+    preferred_name: Option<String>,
+    pronouns: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    status: String,
+    email: Option<String>,
+    phone: Option<String>,
+    address_line: Option<String>,
+    locality: Option<String>,
+    postcode: Option<String>,
+    ok_to_email: bool,
+    ok_to_phone: bool,
+    ok_to_text: bool,
+    ok_to_leave_voicemail: bool,
+    safe_contact_times: Option<String>,
+    confidential_address: bool,
+    hipaa_exempt: bool,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    identifiers: sqlx::types::Json<Vec<Identifier>>,
+    related_people: sqlx::types::Json<Vec<RelatedPerson>>,
+}
+
+/// What [`chart`] reads: the client, its care team, how the viewer stands to it and
+/// until when the viewer's live emergency access lasts.
+pub struct ChartReading {
+    pub client: Client,
+    pub care_team: Vec<TeamMember>,
+    pub facts: ClientFacts,
+    pub break_glass_until: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ChartRow> for ChartReading {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ChartRow) -> Result<Self, sqlx::Error> {
+        let facts = ClientFacts::from(FactsRow {
+            on_team: row.on_team,
+            supervises: row.supervises,
+            break_glass_until: row.break_glass_until,
+        });
+        let client = Client::try_from(ClientRow {
+            id: row.id,
+            record_number: row.record_number,
             legal_given_name: row.legal_given_name,
             legal_family_name: row.legal_family_name,
             preferred_name: row.preferred_name,
             pronouns: row.pronouns,
             date_of_birth: row.date_of_birth,
-            status: parse_status(&row.status)?,
+            status: row.status,
             email: row.email,
             phone: row.phone,
             address_line: row.address_line,
             locality: row.locality,
             postcode: row.postcode,
-            contact: ContactRules {
-                ok_to_email: row.ok_to_email,
-                ok_to_phone: row.ok_to_phone,
-                ok_to_text: row.ok_to_text,
-                ok_to_leave_voicemail: row.ok_to_leave_voicemail,
-                safe_contact_times: row.safe_contact_times,
-                confidential_address: row.confidential_address,
-            },
-            identifiers,
-            related_people,
-        },
-        hipaa_exempt: row.hipaa_exempt,
-        version: row.version,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }))
+            ok_to_email: row.ok_to_email,
+            ok_to_phone: row.ok_to_phone,
+            ok_to_text: row.ok_to_text,
+            ok_to_leave_voicemail: row.ok_to_leave_voicemail,
+            safe_contact_times: row.safe_contact_times,
+            confidential_address: row.confidential_address,
+            hipaa_exempt: row.hipaa_exempt,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            identifiers: row.identifiers,
+            related_people: row.related_people,
+        })?;
+        Ok(Self {
+            client,
+            care_team: row.care_team.0,
+            facts,
+            break_glass_until: row.break_glass_until,
+        })
+    }
+}
+
+/// A client with its identifiers and related people, in one statement.
+pub async fn find(db: impl PgExecutor<'_>, id: ClientId) -> Result<Option<Client>, sqlx::Error> {
+    client_sql!(find, id as _)
+        .fetch_optional(db)
+        .await?
+        .map(Client::try_from)
+        .transpose()
+}
+
+/// How `user` stands to `client` at `now`; `None` when there is no such client.
+pub(super) async fn facts(
+    db: impl PgExecutor<'_>,
+    client: ClientId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Option<ClientFacts>, sqlx::Error> {
+    Ok(client_sql!(facts, client as _, user.0, now)
+        .fetch_optional(db)
+        .await?
+        .map(ClientFacts::from))
+}
+
+/// Everything a chart shows of `client` to `user` at `now`, in one statement;
+/// `None` when there is no such client. The caller asks the policy before showing it.
+pub async fn chart(
+    db: impl PgExecutor<'_>,
+    client: ClientId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Option<ChartReading>, sqlx::Error> {
+    client_sql!(chart, client as _, user.0, now)
+        .fetch_optional(db)
+        .await?
+        .map(ChartReading::try_from)
+        .transpose()
 }
 
 /// The id of the client with this record number.

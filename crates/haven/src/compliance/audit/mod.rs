@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use chain::{GENESIS_HASH, Hash, event_hash};
 pub use checkpoint::{Checkpoint, CheckpointError, SigningKey, create_checkpoint, latest_checkpoint};
 pub use store::outbox_len;
-pub use store::{ChainedEvent, EventFilter, head, list_events, stage};
+pub use store::{ChainedEvent, EventFilter, head, list_events, stage, stage_all};
 pub use verify::{
     Break, LastVerification, Trust, VerifyReport, last_good_verification, last_verification, record_verification,
     trust_restored_keys, verify, verify_from,

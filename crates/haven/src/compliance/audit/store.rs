@@ -128,25 +128,43 @@ impl TryFrom<EventRow> for ChainedEvent {
 
 /// Records a write's event in the write's own transaction.
 pub async fn stage(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), sqlx::Error> {
+    stage_all(conn, std::slice::from_ref(event)).await
+}
+
+/// Records a write's events, in order, in the write's own transaction: one statement.
+pub async fn stage_all(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<(), sqlx::Error> {
+    let text = |f: fn(&AuditEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let occurred_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.occurred_at).collect();
+    let actor_kind: Vec<&str> = events.iter().map(|e| e.actor_kind.as_str()).collect();
+    let action: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    let outcome: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+    // UNNEST cannot carry an array per row; subjects (ids, never spaces) travel joined.
+    let subjects = text(|e| (!e.subjects.is_empty()).then(|| e.subjects.join(" ")));
     sqlx::query!(
         r#"
         INSERT INTO audit_outbox (occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
                                   action, resource_type, resource_id, outcome, reason, request_id, subjects)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        SELECT occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, action, resource_type,
+               resource_id, outcome, reason, request_id, string_to_array(subjects, ' ')
+        FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+             WITH ORDINALITY AS u(occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, action,
+                                  resource_type, resource_id, outcome, reason, request_id, subjects, n)
+        ORDER BY n
         "#,
-        event.occurred_at,
-        event.actor_kind.as_str(),
-        event.actor_id,
-        event.session_id,
-        event.client_ip,
-        event.user_agent,
-        event.action,
-        event.resource_type,
-        event.resource_id,
-        event.outcome.as_str(),
-        event.reason,
-        event.request_id,
-        (!event.subjects.is_empty()).then_some(&event.subjects[..]) as Option<&[String]>,
+        &occurred_at,
+        &actor_kind as &[&str],
+        &text(|e| e.actor_id.clone()) as &[Option<String>],
+        &text(|e| e.session_id.clone()) as &[Option<String>],
+        &text(|e| e.client_ip.clone()) as &[Option<String>],
+        &text(|e| e.user_agent.clone()) as &[Option<String>],
+        &action as &[&str],
+        &text(|e| e.resource_type.clone()) as &[Option<String>],
+        &text(|e| e.resource_id.clone()) as &[Option<String>],
+        &outcome as &[&str],
+        &text(|e| e.reason.clone()) as &[Option<String>],
+        &text(|e| e.request_id.clone()) as &[Option<String>],
+        &subjects as &[Option<String>],
     )
     .execute(conn)
     .await?;
