@@ -191,33 +191,39 @@ async fn apply(
     }
     let (pool, clock) = (&tenant.pool, &state.clock);
     store::find(pool, target).await?.ok_or(Error::NotFound)?;
-    if let Some(roles) = &roles {
-        admin::set_roles(pool, clock, by, target, roles)
-            .await
-            .map_err(admin_error)?;
-    }
-    match status {
-        Some(UserStatus::Disabled) => {
-            admin::disable(pool, clock, by, target).await.map_err(admin_error)?;
+    // Whatever part of the change was made, tokens are read afresh from now on.
+    let changed = async {
+        if let Some(roles) = &roles {
+            admin::set_roles(pool, clock, by, target, roles)
+                .await
+                .map_err(admin_error)?;
         }
-        Some(_) => admin::enable(pool, clock, by, target).await.map_err(admin_error)?,
-        None => {}
+        match status {
+            Some(UserStatus::Disabled) => {
+                admin::disable(pool, clock, by, target).await.map_err(admin_error)?;
+            }
+            Some(_) => admin::enable(pool, clock, by, target).await.map_err(admin_error)?,
+            None => {}
+        }
+        if let Some(supervisor) = supervisor {
+            admin::set_supervisor(pool, clock, by, target, supervisor)
+                .await
+                .map_err(admin_error)?;
+        }
+        if change.unlock == Some(true) {
+            admin::unlock(pool, clock, by, target).await.map_err(admin_error)?;
+        }
+        if change.reset_two_factor == Some(true) {
+            admin::reset_second_factor(pool, clock, by, target)
+                .await
+                .map_err(admin_error)?;
+        }
+        Ok::<_, Error>(())
     }
-    if let Some(supervisor) = supervisor {
-        admin::set_supervisor(pool, clock, by, target, supervisor)
-            .await
-            .map_err(admin_error)?;
-    }
-    if change.unlock == Some(true) {
-        admin::unlock(pool, clock, by, target).await.map_err(admin_error)?;
-    }
-    if change.reset_two_factor == Some(true) {
-        admin::reset_second_factor(pool, clock, by, target)
-            .await
-            .map_err(admin_error)?;
-    }
+    .await;
+    tenant.tokens.forget();
     tenant.audit.nudge();
-    Ok(())
+    changed
 }
 
 /// A grant waiting for a second admin's approval.
@@ -795,6 +801,7 @@ async fn decide(caller: Actor, id: GrantRequestId, approve: bool) -> Result<Gran
     let request = admin::decide_grant(&tenant.pool, &state.clock, &by, id, approve)
         .await
         .map_err(admin_error)?;
+    tenant.tokens.forget();
     tenant.audit.nudge();
     Ok(request)
 }

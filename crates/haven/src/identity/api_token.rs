@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
 
+use super::token_cache::{TokenCache, Verified};
 use super::{User, UserId, UserStatus, secret, store};
 
 pub const PREFIX: &str = "hvn_";
@@ -113,31 +114,58 @@ pub async fn revoke(
     Ok(result.rows_affected() == 1)
 }
 
-/// The live token behind `bearer`, with its active owner.
+/// The live token behind `bearer`, with its active owner: from `cache` when it was
+/// verified a moment ago, else from the database (and then kept).
 pub async fn authenticate(
     pool: &PgPool,
+    cache: &TokenCache,
     bearer: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<TokenIdentity>, sqlx::Error> {
     if !bearer.starts_with(PREFIX) {
         return Ok(None);
     }
-    let Some(row) = store::find_by_token(pool, &secret::digest(bearer)[..], now).await? else {
-        return Ok(None);
+    let digest = secret::digest(bearer);
+    let began = cache.generation();
+    let verified = if let Some(verified) = cache.get(&digest, now) {
+        verified
+    } else {
+        let Some(row) = store::find_by_token(pool, &digest[..], now).await? else {
+            return Ok(None);
+        };
+        let (token, user) = row.split();
+        let user = User::try_from(user)?;
+        if user.status != UserStatus::Active {
+            return Ok(None);
+        }
+        let verified = Verified {
+            identity: TokenIdentity {
+                id: TokenId(token.id),
+                user,
+                scopes: token.scopes,
+            },
+            expires_at: token.expires_at,
+            last_used_at: token.last_used_at,
+        };
+        cache.keep(began, digest, verified.clone());
+        verified
     };
-    let (id, scopes, last_used_at, user) = row.split();
-    let user = User::try_from(user)?;
-    if user.status != UserStatus::Active {
-        return Ok(None);
+    if verified.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+        sqlx::query!(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1",
+            verified.identity.id.0,
+            now
+        )
+        .execute(pool)
+        .await?;
+        cache.keep(
+            began,
+            digest,
+            Verified {
+                last_used_at: Some(now),
+                ..verified.clone()
+            },
+        );
     }
-    if last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
-        sqlx::query!("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1", id, now)
-            .execute(pool)
-            .await?;
-    }
-    Ok(Some(TokenIdentity {
-        id: TokenId(id),
-        user,
-        scopes,
-    }))
+    Ok(Some(verified.identity))
 }

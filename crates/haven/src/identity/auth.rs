@@ -244,7 +244,7 @@ async fn authenticate_bearer(
     if !is_api {
         return refused();
     }
-    match api_token::authenticate(&tenant.pool, bearer, now).await {
+    match api_token::authenticate(&tenant.pool, &tenant.tokens, bearer, now).await {
         Ok(Some(token)) => {
             request.extensions_mut().insert(Arc::new(Identity {
                 user: token.user,

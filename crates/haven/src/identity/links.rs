@@ -166,6 +166,7 @@ pub async fn redeem(
     )
     .await?;
     tx.commit().await?;
+    tenant.tokens.forget();
     tenant.audit.nudge();
     Ok(user.id)
 }

@@ -19,6 +19,7 @@ pub mod session;
 pub mod settings_handlers;
 pub mod store;
 pub mod throttle;
+pub mod token_cache;
 pub mod token_handlers;
 pub mod two_factor;
 

@@ -105,6 +105,7 @@ async fn change(
     )
     .await?;
     tx.commit().await?;
+    tenant.tokens.forget();
     tenant.audit.nudge();
     Ok(Ended { sessions, api_tokens })
 }

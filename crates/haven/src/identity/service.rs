@@ -341,6 +341,7 @@ pub async fn confirm_enrolment(
     )
     .await?;
     tx.commit().await?;
+    tenant.tokens.forget();
     tenant.audit.nudge();
     Ok(codes)
 }

@@ -46,6 +46,7 @@ impl TryFrom<UserRow> for User {
 pub(super) struct TokenUserRow {
     pub(super) token_id: Uuid,
     pub(super) scopes: Vec<String>,
+    pub(super) expires_at: DateTime<Utc>,
     pub(super) last_used_at: Option<DateTime<Utc>>,
     pub(super) id: Uuid,
     pub(super) email: String,
@@ -58,13 +59,24 @@ pub(super) struct TokenUserRow {
     pub(super) has_second_factor: bool,
 }
 
+/// A token's own columns, read with its owner.
+pub(super) struct TokenColumns {
+    pub(super) id: Uuid,
+    pub(super) scopes: Vec<String>,
+    pub(super) expires_at: DateTime<Utc>,
+    pub(super) last_used_at: Option<DateTime<Utc>>,
+}
+
 impl TokenUserRow {
     /// The token's own columns, and its owner's row.
-    pub(super) fn split(self) -> (Uuid, Vec<String>, Option<DateTime<Utc>>, UserRow) {
+    pub(super) fn split(self) -> (TokenColumns, UserRow) {
         (
-            self.token_id,
-            self.scopes,
-            self.last_used_at,
+            TokenColumns {
+                id: self.token_id,
+                scopes: self.scopes,
+                expires_at: self.expires_at,
+                last_used_at: self.last_used_at,
+            },
             UserRow {
                 id: self.id,
                 email: self.email,
@@ -110,7 +122,7 @@ pub(super) async fn find_by_token(
 ) -> Result<Option<TokenUserRow>, sqlx::Error> {
     query_users!(
         @ TokenUserRow,
-        "t.id AS token_id, t.scopes, t.last_used_at, ",
+        "t.id AS token_id, t.scopes, t.expires_at, t.last_used_at, ",
         "FROM api_tokens t JOIN users u ON u.id = t.user_id ",
         "WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
         hash,

@@ -119,6 +119,7 @@ async fn revoke(
     )
     .await?;
     tx.commit().await?;
+    tenant.tokens.forget();
     tenant.audit.nudge();
     Ok(())
 }

@@ -204,6 +204,14 @@ impl DatabaseServer {
             .connect_lazy_with(self.app_options(database))
     }
 
+    /// One connection (as `haven_app`) for a listener, apart from the serving pool.
+    pub fn lazy_listen_pool(&self, database: &DatabaseName) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(self.app_options(database))
+    }
+
     pub async fn connect_pool(&self, database: &DatabaseName) -> Result<PgPool, DatabaseError> {
         let mut waited = Duration::ZERO;
         loop {

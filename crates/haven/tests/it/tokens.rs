@@ -88,6 +88,57 @@ async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
     assert_envelope(forged, 401, "invalid_token").await;
 }
 
+/// Verified tokens are kept for a few seconds; a change made elsewhere (the command line,
+/// another Haven instance: here, straight in the database) ends them at once all the same.
+#[tokio::test]
+async fn a_token_ends_at_once_when_it_or_its_owner_changes_elsewhere() {
+    let app = TestApp::spawn().await;
+    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
+        .await;
+    let browser = app.browser();
+    let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let script = reqwest::Client::new();
+    let mut db = app.superuser("default").await;
+    let changes = [
+        "UPDATE api_tokens SET revoked_at = now() WHERE revoked_at IS NULL",
+        "UPDATE users SET status = 'disabled'",
+    ];
+    for change in changes {
+        let created = app.make_token(&browser, &csrf, &["account:read"]).await;
+        let token = created["token"].as_str().unwrap().to_owned();
+        for _ in 0..3 {
+            let me = script
+                .get(app.url("/api/v1/me"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(me.status(), 200, "the token works before: {change}");
+        }
+        sqlx::query(change).execute(&mut db).await.unwrap();
+        // Well within the cache's ten seconds: only the change's notification ends it.
+        let began = std::time::Instant::now();
+        loop {
+            let me = script
+                .get(app.url("/api/v1/me"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            if me.status() == 401 {
+                assert_envelope(me, 401, "invalid_token").await;
+                break;
+            }
+            assert!(
+                began.elapsed() < std::time::Duration::from_secs(2),
+                "the token still works 2 s after: {change}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn token_requests_are_validated_field_by_field() {
     let app = TestApp::spawn().await;

@@ -28,6 +28,8 @@ pub struct Tenant {
     pub audit: AuditWriter,
     /// The organisation's settings, read once and kept for a few seconds.
     pub settings: Arc<crate::organisation::SettingsCache>,
+    /// Verified API tokens, kept for a few seconds and forgotten on any change.
+    pub tokens: Arc<crate::identity::token_cache::TokenCache>,
 }
 
 impl Tenant {
@@ -125,7 +127,7 @@ impl TenantDirectory {
                 tracing::error!(tenant = %record.slug, "skipping a tenant whose database name is invalid");
                 continue;
             };
-            let (pool, audit, settings) = old
+            let (pool, audit, settings, tokens) = old
                 .tenants
                 .iter()
                 .find(|t| t.record.id == record.id && t.database == database)
@@ -133,9 +135,18 @@ impl TenantDirectory {
                     || {
                         let pool = self.server.lazy_app_pool(&database);
                         let audit = AuditWriter::spawn(pool.clone(), Arc::clone(&self.clock), self.audit_window);
-                        (pool, audit, Arc::default())
+                        let tokens =
+                            crate::identity::token_cache::TokenCache::spawn(self.server.lazy_listen_pool(&database));
+                        (pool, audit, Arc::default(), tokens)
                     },
-                    |t| (t.pool.clone(), t.audit.clone(), Arc::clone(&t.settings)),
+                    |t| {
+                        (
+                            t.pool.clone(),
+                            t.audit.clone(),
+                            Arc::clone(&t.settings),
+                            Arc::clone(&t.tokens),
+                        )
+                    },
                 );
             let tenant = Arc::new(Tenant {
                 record,
@@ -143,6 +154,7 @@ impl TenantDirectory {
                 pool,
                 audit,
                 settings,
+                tokens,
             });
             for host in &tenant.record.hosts {
                 next.by_host.insert(host.clone(), Arc::clone(&tenant));
