@@ -127,7 +127,7 @@ impl Application {
             .map(|url| redis::Client::open(url.expose()))
             .transpose()
             .context("invalid setting `redis_url`")?;
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             config: Arc::new(config),
             tenants,
             metrics: Arc::new(Metrics::new()),
@@ -142,7 +142,7 @@ impl Application {
             help,
             modules: Arc::new(modules),
             readiness: Arc::default(),
-        };
+        });
         Ok(Self {
             listener,
             admin_listener,

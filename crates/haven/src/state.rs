@@ -12,8 +12,26 @@ use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::platform::tenancy::TenantDirectory;
 
+/// Cloned for every request and most extractors: one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub config: Arc<Config>,
     pub tenants: Arc<TenantDirectory>,
     pub metrics: Arc<Metrics>,
