@@ -120,7 +120,7 @@ struct NameKeys {
 
 impl NameKeys {
     /// `None` when some word of the query means no name anybody has.
-    async fn look_up(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Self>, sqlx::Error> {
+    async fn look_up(db: &sqlx::PgPool, name: &str) -> Result<Option<Self>, sqlx::Error> {
         let words = keyed_words(name);
         if words.is_empty() {
             return Ok(None);
@@ -218,36 +218,70 @@ struct DictionaryMatch {
     clients: i64,
 }
 
+/// The dictionary lookup, with `$similar` the trigram condition or nothing.
+macro_rules! dictionary_sql {
+    ($similar:tt, $words:expr, $ords:expr) => {
+        sqlx::query_as!(
+            DictionaryMatch,
+            r#"
+            SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!"
+            FROM unnest($1::text[], $2::int8[]) AS t(tok, ord)
+            CROSS JOIN LATERAL (
+                SELECT d.word, d.clients,
+                       CASE WHEN d.word = t.tok THEN 1.0::float8
+                            WHEN starts_with(d.word, t.tok) THEN 0.9::float8
+                            ELSE similarity(d.word, t.tok)::float8
+                                 + CASE WHEN d.sound = dmetaphone(t.tok) THEN 0.25 ELSE 0 END
+                       END AS quality
+                FROM client_name_words d
+                WHERE ("#
+                + $similar
+                + r#"d.word LIKE t.tok || '%' OR d.sound = dmetaphone(t.tok))
+                  AND d.clients > 0
+                ORDER BY quality DESC, d.clients DESC, d.word
+                LIMIT 40
+            ) w
+            "#,
+            $words,
+            $ords
+        )
+    };
+}
+
+/// Query words this short are matched by how they begin and sound, not by trigram
+/// similarity: three letters share a trigram with thousands of words, which the index
+/// would hand over to be checked one by one, for matches no better than the prefix's.
+const FUZZY_FROM: usize = 4;
+
 /// Dictionary words close to each query word, best first, at most 40 per word, with how
 /// good a match each is: the word itself (1), a word it begins, as when a name is half
 /// typed (0.9), or trigram similarity (at least 0.3, the pool's
-/// `pg_trgm.similarity_threshold`: one or two slips) raised by 0.25 when the words sound
-/// alike (Double Metaphone: "Jhon", "Ngyuen"). Query words are letters only, so `LIKE`
-/// sees no wildcard but its own.
-async fn dictionary_matches(db: impl PgExecutor<'_>, words: &[String]) -> Result<Vec<DictionaryMatch>, sqlx::Error> {
-    sqlx::query_as!(
-        DictionaryMatch,
-        r#"
-        SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!"
-        FROM unnest($1::text[]) WITH ORDINALITY AS t(tok, ord)
-        CROSS JOIN LATERAL (
-            SELECT d.word, d.clients,
-                   CASE WHEN d.word = t.tok THEN 1.0::float8
-                        WHEN starts_with(d.word, t.tok) THEN 0.9::float8
-                        ELSE similarity(d.word, t.tok)::float8
-                             + CASE WHEN d.sound = dmetaphone(t.tok) THEN 0.25 ELSE 0 END
-                   END AS quality
-            FROM client_name_words d
-            WHERE (d.word % t.tok OR d.word LIKE t.tok || '%' OR d.sound = dmetaphone(t.tok))
-              AND d.clients > 0
-            ORDER BY quality DESC, d.clients DESC, d.word
-            LIMIT 40
-        ) w
-        "#,
-        words
-    )
-    .fetch_all(db)
-    .await
+/// `pg_trgm.similarity_threshold`: one or two slips; from `FUZZY_FROM` letters) raised by
+/// 0.25 when the words sound alike (Double Metaphone: "Jhon", "Ngyuen"). Query words are
+/// letters only, so `LIKE` sees no wildcard but its own.
+async fn dictionary_matches(db: &sqlx::PgPool, words: &[String]) -> Result<Vec<DictionaryMatch>, sqlx::Error> {
+    let (mut fuzzy, mut short) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for (ord, word) in (1_i64..).zip(words) {
+        let (list, ords) = if word.chars().count() >= FUZZY_FROM {
+            (&mut fuzzy.0, &mut fuzzy.1)
+        } else {
+            (&mut short.0, &mut short.1)
+        };
+        list.push(word.clone());
+        ords.push(ord);
+    }
+    let mut found = Vec::new();
+    if !fuzzy.0.is_empty() {
+        found.extend(
+            dictionary_sql!("d.word % t.tok OR ", &fuzzy.0, &fuzzy.1)
+                .fetch_all(db)
+                .await?,
+        );
+    }
+    if !short.0.is_empty() {
+        found.extend(dictionary_sql!("", &short.0, &short.1).fetch_all(db).await?);
+    }
+    Ok(found)
 }
 
 /// The clients matching `query` that `scope` allows, best first; the count asked for
