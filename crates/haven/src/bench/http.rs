@@ -397,12 +397,13 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
 }
 
-/// CPU time a process has used, user and system (clock ticks).
-fn cpu_ticks(pid: u32) -> u64 {
+/// CPU time a process has used, user and system (clock ticks); with `reaped`, that of
+/// its children that have ended too.
+fn cpu_ticks(pid: u32, reaped: bool) -> u64 {
     stat_fields(pid).map_or(0, |f| {
-        // utime and stime are fields 14 and 15 of proc(5).
+        // utime, stime, cutime and cstime are fields 14 to 17 of proc(5).
         let at = |n: usize| f.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        at(11) + at(12)
+        at(11) + at(12) + if reaped { at(13) + at(14) } else { 0 }
     })
 }
 
@@ -432,11 +433,14 @@ pub fn postgres_memory(postmaster: u32) -> u64 {
         .sum::<u64>()
 }
 
-/// CPU used so far (ticks) by Haven, by PostgreSQL (the postmaster and its running
-/// processes) and by this process (the load generator).
+/// CPU used so far (ticks) by Haven, by PostgreSQL (the postmaster and every process it
+/// started, running or ended) and by this process (the load generator).
 pub fn cpu(haven: u32, postmaster: u32) -> [u64; 3] {
-    let postgres = cpu_ticks(postmaster) + children(postmaster).into_iter().map(cpu_ticks).sum::<u64>();
-    [cpu_ticks(haven), postgres, cpu_ticks(std::process::id())]
+    // Backends that end during a workload (connections closed) count through the
+    // postmaster, which reaps them.
+    let running = children(postmaster).into_iter().map(|pid| cpu_ticks(pid, false));
+    let postgres = cpu_ticks(postmaster, true) + running.sum::<u64>();
+    [cpu_ticks(haven, false), postgres, cpu_ticks(std::process::id(), false)]
 }
 
 /// Samples PostgreSQL's memory once a second until finished, and reads Haven's peak
