@@ -259,86 +259,55 @@ macro_rules! client_sql {
         )
     };
     (@ find, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
-        sqlx::query_as!(ClientRow, "SELECT " + $client + " FROM clients c WHERE c.id = $1" $(, $arg)*)
+        sqlx::query!("SELECT " + $client + " FROM clients c WHERE c.id = $1" $(, $arg)*)
     };
     (@ facts, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
         sqlx::query_as!(FactsRow, "SELECT " + $facts + " FROM clients c WHERE c.id = $1" $(, $arg)*)
     };
     (@ chart, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
-        sqlx::query_as!(
-            ChartRow,
+        sqlx::query!(
             "SELECT " + $facts + ", " + $team + ", " + $client + " FROM clients c WHERE c.id = $1"
             $(, $arg)*
         )
     };
 }
 
-/// A client's row with its lists (`client_sql!`).
-#[allow(clippy::struct_excessive_bools)] // the table's columns
-pub(super) struct ClientRow {
-    id: Uuid,
-    record_number: String,
-    legal_given_name: String,
-    legal_family_name: String,
-    preferred_name: Option<String>,
-    pronouns: Option<String>,
-    date_of_birth: Option<NaiveDate>,
-    status: String,
-    email: Option<String>,
-    phone: Option<String>,
-    address_line: Option<String>,
-    locality: Option<String>,
-    postcode: Option<String>,
-    ok_to_email: bool,
-    ok_to_phone: bool,
-    ok_to_text: bool,
-    ok_to_leave_voicemail: bool,
-    safe_contact_times: Option<String>,
-    confidential_address: bool,
-    hipaa_exempt: bool,
-    version: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    identifiers: sqlx::types::Json<Vec<Identifier>>,
-    related_people: sqlx::types::Json<Vec<RelatedPerson>>,
-}
-
-impl TryFrom<ClientRow> for Client {
-    type Error = sqlx::Error;
-
-    fn try_from(row: ClientRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.id.into(),
-            record_number: row.record_number,
+/// The client in `row`, read with `client_sql!`'s client columns (any row that has
+/// them); moves only those columns out of it.
+macro_rules! client_of_row {
+    ($row:ident) => {{
+        Ok::<_, sqlx::Error>(Client {
+            id: $row.id.into(),
+            record_number: $row.record_number,
             details: ClientDetails {
-                legal_given_name: row.legal_given_name,
-                legal_family_name: row.legal_family_name,
-                preferred_name: row.preferred_name,
-                pronouns: row.pronouns,
-                date_of_birth: row.date_of_birth,
-                status: parse_status(&row.status)?,
-                email: row.email,
-                phone: row.phone,
-                address_line: row.address_line,
-                locality: row.locality,
-                postcode: row.postcode,
+                legal_given_name: $row.legal_given_name,
+                legal_family_name: $row.legal_family_name,
+                preferred_name: $row.preferred_name,
+                pronouns: $row.pronouns,
+                date_of_birth: $row.date_of_birth,
+                status: parse_status(&$row.status)?,
+                email: $row.email,
+                phone: $row.phone,
+                address_line: $row.address_line,
+                locality: $row.locality,
+                postcode: $row.postcode,
                 contact: ContactRules {
-                    ok_to_email: row.ok_to_email,
-                    ok_to_phone: row.ok_to_phone,
-                    ok_to_text: row.ok_to_text,
-                    ok_to_leave_voicemail: row.ok_to_leave_voicemail,
-                    safe_contact_times: row.safe_contact_times,
-                    confidential_address: row.confidential_address,
+                    ok_to_email: $row.ok_to_email,
+                    ok_to_phone: $row.ok_to_phone,
+                    ok_to_text: $row.ok_to_text,
+                    ok_to_leave_voicemail: $row.ok_to_leave_voicemail,
+                    safe_contact_times: $row.safe_contact_times,
+                    confidential_address: $row.confidential_address,
                 },
-                identifiers: row.identifiers.0,
-                related_people: row.related_people.0,
+                identifiers: $row.identifiers.0,
+                related_people: $row.related_people.0,
             },
-            hipaa_exempt: row.hipaa_exempt,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            hipaa_exempt: $row.hipaa_exempt,
+            version: $row.version,
+            created_at: $row.created_at,
+            updated_at: $row.updated_at,
         })
-    }
+    }};
 }
 
 /// How a viewer stands to a client (`client_sql!`).
@@ -358,40 +327,6 @@ impl From<FactsRow> for ClientFacts {
     }
 }
 
-/// A chart's reading in one statement: the viewer's standing, the care team, the client.
-#[allow(clippy::struct_excessive_bools)] // the table's columns
-pub(super) struct ChartRow {
-    on_team: bool,
-    supervises: bool,
-    break_glass_until: Option<DateTime<Utc>>,
-    care_team: sqlx::types::Json<Vec<TeamMember>>,
-    id: Uuid,
-    record_number: String,
-    legal_given_name: String,
-    legal_family_name: String,
-    preferred_name: Option<String>,
-    pronouns: Option<String>,
-    date_of_birth: Option<NaiveDate>,
-    status: String,
-    email: Option<String>,
-    phone: Option<String>,
-    address_line: Option<String>,
-    locality: Option<String>,
-    postcode: Option<String>,
-    ok_to_email: bool,
-    ok_to_phone: bool,
-    ok_to_text: bool,
-    ok_to_leave_voicemail: bool,
-    safe_contact_times: Option<String>,
-    confidential_address: bool,
-    hipaa_exempt: bool,
-    version: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    identifiers: sqlx::types::Json<Vec<Identifier>>,
-    related_people: sqlx::types::Json<Vec<RelatedPerson>>,
-}
-
 /// What [`chart`] reads: the client, its care team, how the viewer stands to it and
 /// until when the viewer's live emergency access lasts.
 pub struct ChartReading {
@@ -401,57 +336,12 @@ pub struct ChartReading {
     pub break_glass_until: Option<DateTime<Utc>>,
 }
 
-impl TryFrom<ChartRow> for ChartReading {
-    type Error = sqlx::Error;
-
-    fn try_from(row: ChartRow) -> Result<Self, sqlx::Error> {
-        let facts = ClientFacts::from(FactsRow {
-            on_team: row.on_team,
-            supervises: row.supervises,
-            break_glass_until: row.break_glass_until,
-        });
-        let client = Client::try_from(ClientRow {
-            id: row.id,
-            record_number: row.record_number,
-            legal_given_name: row.legal_given_name,
-            legal_family_name: row.legal_family_name,
-            preferred_name: row.preferred_name,
-            pronouns: row.pronouns,
-            date_of_birth: row.date_of_birth,
-            status: row.status,
-            email: row.email,
-            phone: row.phone,
-            address_line: row.address_line,
-            locality: row.locality,
-            postcode: row.postcode,
-            ok_to_email: row.ok_to_email,
-            ok_to_phone: row.ok_to_phone,
-            ok_to_text: row.ok_to_text,
-            ok_to_leave_voicemail: row.ok_to_leave_voicemail,
-            safe_contact_times: row.safe_contact_times,
-            confidential_address: row.confidential_address,
-            hipaa_exempt: row.hipaa_exempt,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            identifiers: row.identifiers,
-            related_people: row.related_people,
-        })?;
-        Ok(Self {
-            client,
-            care_team: row.care_team.0,
-            facts,
-            break_glass_until: row.break_glass_until,
-        })
-    }
-}
-
 /// A client with its identifiers and related people, in one statement.
 pub async fn find(db: impl PgExecutor<'_>, id: ClientId) -> Result<Option<Client>, sqlx::Error> {
     client_sql!(find, id as _)
         .fetch_optional(db)
         .await?
-        .map(Client::try_from)
+        .map(|row| client_of_row!(row))
         .transpose()
 }
 
@@ -476,11 +366,21 @@ pub async fn chart(
     user: UserId,
     now: DateTime<Utc>,
 ) -> Result<Option<ChartReading>, sqlx::Error> {
-    client_sql!(chart, client as _, user.0, now)
-        .fetch_optional(db)
-        .await?
-        .map(ChartReading::try_from)
-        .transpose()
+    let Some(row) = client_sql!(chart, client as _, user.0, now).fetch_optional(db).await? else {
+        return Ok(None);
+    };
+    let facts = ClientFacts::from(FactsRow {
+        on_team: row.on_team,
+        supervises: row.supervises,
+        break_glass_until: row.break_glass_until,
+    });
+    let (care_team, break_glass_until) = (row.care_team.0, row.break_glass_until);
+    Ok(Some(ChartReading {
+        client: client_of_row!(row)?,
+        care_team,
+        facts,
+        break_glass_until,
+    }))
 }
 
 /// The id of the client with this record number.
