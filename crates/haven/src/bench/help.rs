@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::http::connect;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -223,14 +223,6 @@ pub fn queries(count: usize) -> Vec<(usize, String)> {
 }
 
 type Client = SendRequest<Empty<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
 
 /// One GET on a kept-alive connection, its body read to the end.
 async fn get(client: &mut Client, path: &str) -> anyhow::Result<(u16, Bytes)> {

@@ -44,7 +44,13 @@ impl Request {
     }
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
+/// A kept-alive HTTP/1.1 connection to `addr`, sending bodies of type `B`.
+pub async fn connect<B>(addr: SocketAddr) -> anyhow::Result<SendRequest<B>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::store::{client_sql, facts_of_row};
 use crate::clients::ClientId;
 use crate::identity::UserId;
 use crate::policy::ClientFacts;
@@ -20,7 +21,10 @@ pub async fn facts(
     client: ClientId,
     now: DateTime<Utc>,
 ) -> Result<Option<ClientFacts>, sqlx::Error> {
-    super::store::facts(db, client, user, now).await
+    Ok(client_sql!(facts, client as _, user.0, now)
+        .fetch_optional(db)
+        .await?
+        .map(|row| facts_of_row!(row)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -211,28 +215,6 @@ pub async fn open_grant(
     .execute(conn)
     .await?;
     Ok((id, expires_at))
-}
-
-/// The live grant `user` holds on `client`, if any.
-pub async fn live_grant(
-    db: impl PgExecutor<'_>,
-    user: UserId,
-    client: ClientId,
-    now: DateTime<Utc>,
-) -> Result<Option<(Uuid, DateTime<Utc>)>, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"
-        SELECT id, expires_at FROM break_glass_grants
-        WHERE user_id = $1 AND client_id = $2 AND ended_at IS NULL AND expires_at > $3
-        ORDER BY expires_at DESC LIMIT 1
-        "#,
-        user.0,
-        client as _,
-        now
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| (r.id, r.expires_at)))
 }
 
 /// Whose grants a reviewer sees.

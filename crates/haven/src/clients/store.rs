@@ -262,7 +262,7 @@ macro_rules! client_sql {
         sqlx::query!("SELECT " + $client + " FROM clients c WHERE c.id = $1" $(, $arg)*)
     };
     (@ facts, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
-        sqlx::query_as!(FactsRow, "SELECT " + $facts + " FROM clients c WHERE c.id = $1" $(, $arg)*)
+        sqlx::query!("SELECT " + $facts + " FROM clients c WHERE c.id = $1" $(, $arg)*)
     };
     (@ chart, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
         sqlx::query!(
@@ -310,22 +310,17 @@ macro_rules! client_of_row {
     }};
 }
 
-/// How a viewer stands to a client (`client_sql!`).
-pub(super) struct FactsRow {
-    on_team: bool,
-    supervises: bool,
-    break_glass_until: Option<DateTime<Utc>>,
-}
-
-impl From<FactsRow> for ClientFacts {
-    fn from(row: FactsRow) -> Self {
-        Self {
-            on_care_team: row.on_team,
-            supervises_care_team: row.supervises,
-            break_glass: row.break_glass_until.is_some(),
+/// How the viewer stands to the client, in a row read with `client_sql!`'s facts.
+macro_rules! facts_of_row {
+    ($row:ident) => {
+        ClientFacts {
+            on_care_team: $row.on_team,
+            supervises_care_team: $row.supervises,
+            break_glass: $row.break_glass_until.is_some(),
         }
-    }
+    };
 }
+pub(super) use {client_sql, facts_of_row};
 
 /// What [`chart`] reads: the client, its care team, how the viewer stands to it and
 /// until when the viewer's live emergency access lasts.
@@ -345,19 +340,6 @@ pub async fn find(db: impl PgExecutor<'_>, id: ClientId) -> Result<Option<Client
         .transpose()
 }
 
-/// How `user` stands to `client` at `now`; `None` when there is no such client.
-pub(super) async fn facts(
-    db: impl PgExecutor<'_>,
-    client: ClientId,
-    user: UserId,
-    now: DateTime<Utc>,
-) -> Result<Option<ClientFacts>, sqlx::Error> {
-    Ok(client_sql!(facts, client as _, user.0, now)
-        .fetch_optional(db)
-        .await?
-        .map(ClientFacts::from))
-}
-
 /// Everything a chart shows of `client` to `user` at `now`, in one statement;
 /// `None` when there is no such client. The caller asks the policy before showing it.
 pub async fn chart(
@@ -369,11 +351,7 @@ pub async fn chart(
     let Some(row) = client_sql!(chart, client as _, user.0, now).fetch_optional(db).await? else {
         return Ok(None);
     };
-    let facts = ClientFacts::from(FactsRow {
-        on_team: row.on_team,
-        supervises: row.supervises,
-        break_glass_until: row.break_glass_until,
-    });
+    let facts = facts_of_row!(row);
     let (care_team, break_glass_until) = (row.care_team.0, row.break_glass_until);
     Ok(Some(ChartReading {
         client: client_of_row!(row)?,
