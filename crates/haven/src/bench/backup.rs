@@ -18,7 +18,7 @@ use crate::demo::generator::{self, Dice};
 
 const BATCH: usize = 5_000;
 
-/// Inserts `count` fictional clients; returns their ids.
+/// Inserts `count` fictional clients and counts their name words; returns their ids.
 pub async fn seed_clients(
     pool: &PgPool,
     count: usize,
@@ -40,6 +40,7 @@ pub async fn seed_clients(
         );
         progress(ids.len() as u64);
     }
+    crate::clients::search::recount_name_words(pool).await?;
     Ok(ids)
 }
 

@@ -13,7 +13,8 @@ use crate::policy::ClientScope;
 const SEED: u64 = 1_000_003;
 const BATCH: usize = 5_000;
 
-/// Inserts `count` fictional clients, `BATCH` per statement; `progress` gets the running total.
+/// Inserts `count` fictional clients, `BATCH` per statement, and counts their name words;
+/// `progress` gets the running total.
 pub async fn seed(
     pool: &PgPool,
     clock: &SharedClock,
@@ -31,6 +32,9 @@ pub async fn seed(
         done += n;
         progress(u64::try_from(done).unwrap_or(u64::MAX));
     }
+    // Each batch adds its new words; the words batches share are counted as the hourly
+    // recount would.
+    search::recount_name_words(pool).await?;
     Ok(())
 }
 

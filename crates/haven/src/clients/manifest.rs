@@ -26,6 +26,11 @@ struct ApiDoc;
 pub fn module() -> Module {
     Module::new("clients")
         .demo(20, super::demo::seed)
+        .jobs(|handlers| {
+            handlers
+                .on(super::recount::RECOUNT_JOB, super::recount::run)
+                .plan(super::recount::plan)
+        })
         .routes(api::routes)
         .routes(pages::routes)
         .openapi(ApiDoc::openapi)

@@ -10,6 +10,7 @@ pub mod chart;
 pub mod demo;
 mod manifest;
 pub mod pages;
+pub mod recount;
 pub mod search;
 pub mod service;
 pub mod store;

@@ -214,7 +214,8 @@ struct DictionaryMatch {
     token: i64,
     word: String,
     quality: f64,
-    /// How many clients' names hold the word.
+    /// How many clients' names hold the word, as of the last recount (a word new since
+    /// then counts the holders it came with; a word nobody holds any more matches no one).
     clients: i64,
 }
 
@@ -234,10 +235,9 @@ macro_rules! dictionary_sql {
                                  + CASE WHEN d.sound = dmetaphone(t.tok) THEN 0.25 ELSE 0 END
                        END AS quality
                 FROM client_name_words d
-                WHERE ("#
+                WHERE "#
                 + $similar
-                + r#"d.word LIKE t.tok || '%' OR d.sound = dmetaphone(t.tok))
-                  AND d.clients > 0
+                + r#"d.word LIKE t.tok || '%' OR d.sound = dmetaphone(t.tok)
                 ORDER BY quality DESC, d.clients DESC, d.word
                 LIMIT 40
             ) w
@@ -502,6 +502,34 @@ async fn in_reach(
 
 fn term_is_exact(term: &Term) -> bool {
     matches!(term, Term::Exact { .. })
+}
+
+/// Brings every dictionary word's count of holders up to date, and sets words nobody
+/// holds any more to zero; returns how many counts changed. A registration adds its new
+/// words at once (migration 0018) but leaves the counts of known words to this.
+///
+/// The words are counted before any row is touched, so registrations wait on the
+/// dictionary only for the few milliseconds of the update itself.
+pub async fn recount_name_words(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        WITH counted AS MATERIALIZED (
+            SELECT w AS word, count(*)::int4 AS clients FROM clients, unnest(name_words) AS w GROUP BY w
+        ), gone AS (
+            UPDATE client_name_words AS d SET clients = 0
+            WHERE d.clients <> 0 AND NOT EXISTS (SELECT FROM counted AS c WHERE c.word = d.word)
+            RETURNING 1
+        ), changed AS (
+            UPDATE client_name_words AS d SET clients = c.clients
+            FROM counted AS c
+            WHERE d.word = c.word AND d.clients <> c.clients
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM changed) AS "changed!"
+        "#
+    )
+    .fetch_one(db)
+    .await
 }
 
 #[cfg(test)]

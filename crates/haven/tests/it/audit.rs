@@ -182,9 +182,26 @@ async fn even_the_owner_cannot_change_or_fork_the_chain_while_triggers_stand() {
             "HV001",
         ),
         (
-            // A rewrite of history: an old number.
+            // A rewrite of history: an old number, which the primary key refuses first.
             "INSERT INTO audit_events SELECT 2, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, \
              action, resource_type, resource_id, outcome, reason, request_id, prev_hash, hash FROM audit_events WHERE seq = 3",
+            "23505",
+        ),
+        (
+            // Two events in one statement: the first follows the head, the second does
+            // not follow the first.
+            "INSERT INTO audit_events SELECT seq + 3, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, \
+             action, resource_type, resource_id, outcome, reason, request_id, \
+             CASE seq WHEN 1 THEN (SELECT hash FROM audit_head) ELSE decode(repeat('00', 32), 'hex') END, hash \
+             FROM audit_events WHERE seq IN (1, 2)",
+            "HV001",
+        ),
+        (
+            // A gap: events 4 and 6, each linked to the one it names.
+            "INSERT INTO audit_events SELECT seq + 3 + (seq - 1), occurred_at, actor_kind, actor_id, session_id, client_ip, \
+             user_agent, action, resource_type, resource_id, outcome, reason, request_id, \
+             CASE seq WHEN 1 THEN (SELECT hash FROM audit_head) ELSE (SELECT hash FROM audit_events WHERE seq = 1) END, hash \
+             FROM audit_events WHERE seq IN (1, 2)",
             "HV001",
         ),
     ] {

@@ -311,7 +311,8 @@ async fn updates_change_what_they_name_and_refuse_stale_versions() {
     assert_eq!(now["pronouns"], "he/him");
 
     // A new name is found at once and the old one no longer is; the search dictionary
-    // counts who holds each word.
+    // gains the new words with their holders at once, and the hourly recount brings the
+    // counts of the others up to date.
     let response = counsellor
         .send(
             &app,
@@ -325,21 +326,22 @@ async fn updates_change_what_they_name_and_refuse_stale_versions() {
     assert_eq!(counsellor.search(&app, "kai marigodl").await, ["Kit Marigold"]);
     assert_eq!(counsellor.search(&app, "kit mari").await, ["Kit Marigold"]);
     let mut db = app.superuser("default").await;
-    let holders: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT word, clients FROM client_name_words WHERE word IN ('kai', 'lumen', 'marigold', 'kit') ORDER BY word",
-    )
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    assert_eq!(
-        holders,
+    let holders = |lumen: i32| {
         [
             ("kai".to_owned(), 1),
             ("kit".to_owned(), 1),
-            ("lumen".to_owned(), 0),
-            ("marigold".to_owned(), 1)
+            ("lumen".to_owned(), lumen),
+            ("marigold".to_owned(), 1),
         ]
-    );
+    };
+    let dictionary =
+        "SELECT word, clients FROM client_name_words WHERE word IN ('kai', 'lumen', 'marigold', 'kit') ORDER BY word";
+    let before: Vec<(String, i32)> = sqlx::query_as(dictionary).fetch_all(&mut db).await.unwrap();
+    assert_eq!(before, holders(1));
+    assert_eq!(haven::clients::search::recount_name_words(&mut db).await.unwrap(), 1);
+    let after: Vec<(String, i32)> = sqlx::query_as(dictionary).fetch_all(&mut db).await.unwrap();
+    assert_eq!(after, holders(0));
+    assert!(counsellor.search(&app, "Kai Lumen").await.is_empty());
 
     // Only admins set hipaa_exempt; a counsellor's attempt is refused and audited.
     let response = counsellor
@@ -738,6 +740,60 @@ async fn an_admin_sets_a_supervisor_from_the_staff_page() {
             "SELECT count(*) FROM audit_events WHERE action = 'user.supervisor_set'"
         )
         .await,
+        2
+    );
+}
+
+/// The search dictionary's counts are brought up to date by an hourly job: a second
+/// holder of a known word leaves its count alone until the top of the hour.
+#[tokio::test]
+async fn the_hourly_recount_brings_the_name_counts_up_to_date() {
+    use chrono::TimeZone as _;
+    let start = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).unwrap();
+    let clock = std::sync::Arc::new(haven::clock::ManualClock::new(start));
+    let app = TestApp::spawn_full(
+        |c| c.jobs.poll_interval = std::time::Duration::from_millis(50),
+        clock.clone(),
+    )
+    .await;
+    let mut db = app.superuser("default").await;
+    for given in ["Ada", "Bo"] {
+        sqlx::query(
+            "INSERT INTO clients (id, legal_given_name, legal_family_name, status, created_at, updated_at)
+             VALUES (gen_random_uuid(), $1, 'Okonkwo', 'active', now(), now())",
+        )
+        .bind(given)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    let holders = "SELECT clients FROM client_name_words WHERE word = 'okonkwo'";
+    let job = "SELECT state FROM jobs WHERE kind = 'clients.recount_name_words' AND run_at = '2026-03-02 10:00:00+00'";
+    assert_eq!(
+        sqlx::query_scalar::<_, i32>(holders).fetch_one(&mut db).await.unwrap(),
+        1
+    );
+    let mut state = String::new();
+    for advanced in [false, true] {
+        if advanced {
+            clock.advance(chrono::TimeDelta::minutes(31));
+        }
+        let want = if advanced { "done" } else { "queued" };
+        for _ in 0..200 {
+            state = sqlx::query_scalar(job)
+                .fetch_optional(&mut db)
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            if state == want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(state, want);
+    }
+    assert_eq!(
+        sqlx::query_scalar::<_, i32>(holders).fetch_one(&mut db).await.unwrap(),
         2
     );
 }
