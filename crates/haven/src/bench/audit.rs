@@ -92,11 +92,8 @@ pub async fn one_transaction_per_event(
 }
 
 async fn append_alone(pool: &PgPool, event: AuditEvent) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = on")
-        .execute(&mut *tx)
-        .await?;
-    let (seq, prev) = store::lock_head(&mut tx).await?;
+    let mut tx = store::begin_chain(pool).await?;
+    let (seq, prev) = store::head(&mut *tx).await?;
     let hash = event_hash(seq + 1, &event, &prev);
     store::append(
         &mut tx,
@@ -106,6 +103,7 @@ async fn append_alone(pool: &PgPool, event: AuditEvent) -> Result<(), sqlx::Erro
             prev_hash: prev,
             hash,
         }],
+        &[],
     )
     .await?;
     tx.commit().await
@@ -153,8 +151,8 @@ pub async fn seed(
     const BATCH: u64 = 10_000;
     let mut done = 0;
     while done < count {
-        let mut tx = pool.begin().await?;
-        let (mut seq, mut prev) = store::lock_head(&mut tx).await?;
+        let mut tx = store::begin_chain(pool).await?;
+        let (mut seq, mut prev) = store::head(&mut *tx).await?;
         let size = BATCH.min(count - done);
         let mut batch = Vec::new();
         for n in 0..size {
@@ -169,7 +167,7 @@ pub async fn seed(
             });
             prev = hash;
         }
-        store::append(&mut tx, &batch).await?;
+        store::append(&mut tx, &batch, &[]).await?;
         tx.commit().await?;
         done += size;
         progress(done);

@@ -204,8 +204,10 @@ impl DatabaseServer {
             .connect_lazy_with(self.app_options(database))
     }
 
-    /// One connection (as `haven_app`) for a listener, apart from the serving pool.
-    pub fn lazy_listen_pool(&self, database: &DatabaseName) -> PgPool {
+    /// One connection (as `haven_app`) apart from the serving pool, for a task that must
+    /// never wait behind requests for a connection: the audit writer, whose batches every
+    /// audited request waits on, and the token cache's listener.
+    pub fn lazy_own_connection(&self, database: &DatabaseName) -> PgPool {
         PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)

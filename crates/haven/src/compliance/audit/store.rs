@@ -171,20 +171,15 @@ pub async fn stage_all(conn: &mut PgConnection, events: &[AuditEvent]) -> Result
     Ok(())
 }
 
-/// Serializes the chain's writers, whatever the number of Haven instances, until the
-/// transaction ends (an advisory lock: `haven_app` may not lock rows it cannot update).
-const CHAIN_LOCK_KEY: i64 = 0x4841_5645_4e5f_4131; // "HAVEN_A1"
-
-/// The chain's head, read under the chain lock.
-pub(crate) async fn lock_head(tx: &mut Transaction<'_, Postgres>) -> Result<(i64, Hash), sqlx::Error> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
-        .fetch_one(&mut **tx)
-        .await?;
-    // Read after the lock is held: under READ COMMITTED this sees the last writer's commit.
-    let row = sqlx::query!("SELECT seq, hash FROM audit_head")
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok((row.seq, to_hash(&row.hash)?))
+/// Begins a chain writer's transaction in one round trip: its commit durable whatever
+/// the server's default, and the chain lock held until it ends. The lock serializes the
+/// chain's writers, whatever the number of Haven instances; it is an advisory lock
+/// (`haven_app` may not lock rows it cannot update) whose key spells "HAVEN_A1". Read the
+/// head after this returns: under READ COMMITTED that sees the last writer's commit.
+pub(crate) async fn begin_chain(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    const BEGIN_CHAIN: &str =
+        "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(5206537499884601649)";
+    pool.begin_with(BEGIN_CHAIN).await
 }
 
 pub async fn head(db: impl PgExecutor<'_>) -> Result<(i64, Hash), sqlx::Error> {
@@ -239,24 +234,19 @@ pub(super) async fn take_outbox(
         .collect()
 }
 
-pub(super) async fn delete_outbox(tx: &mut Transaction<'_, Postgres>, ids: &[i64]) -> Result<(), sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    sqlx::query!("DELETE FROM audit_outbox WHERE id = ANY($1)", ids)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 pub async fn outbox_len(db: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM audit_outbox")
         .fetch_one(db)
         .await
 }
 
-/// Appends events, in order, in one statement.
-pub(crate) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[ChainedEvent]) -> Result<(), sqlx::Error> {
+/// Appends events, in order, and removes the outbox rows they were made from (`taken`),
+/// in one statement.
+pub(crate) async fn append(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[ChainedEvent],
+    taken: &[i64],
+) -> Result<(), sqlx::Error> {
     let mut seq = Vec::with_capacity(events.len());
     let mut occurred_at = Vec::with_capacity(events.len());
     let mut actor_kind = Vec::with_capacity(events.len());
@@ -295,6 +285,7 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[Chained
     }
     sqlx::query!(
         r#"
+        WITH taken AS (DELETE FROM audit_outbox WHERE id = ANY($17))
         INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
                                   action, resource_type, resource_id, outcome, reason, request_id,
                                   prev_hash, hash, subjects)
@@ -322,6 +313,7 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Postgres>, events: &[Chained
         &prev_hash,
         &hash,
         &subjects as &[Option<String>],
+        taken,
     )
     .execute(&mut **tx)
     .await?;

@@ -203,12 +203,9 @@ struct Batch {
 }
 
 async fn write_batch(pool: &PgPool, events: &[&AuditEvent]) -> Result<Batch, sqlx::Error> {
-    let mut tx = pool.begin().await?;
     // Durable before anyone is answered, whatever the server's default.
-    sqlx::query("SET LOCAL synchronous_commit = on")
-        .execute(&mut *tx)
-        .await?;
-    let (mut seq, mut prev) = store::lock_head(&mut tx).await?;
+    let mut tx = store::begin_chain(pool).await?;
+    let (mut seq, mut prev) = store::head(&mut *tx).await?;
     let outbox = store::take_outbox(&mut tx, MAX_OUTBOX).await?;
     if outbox.is_empty() && events.is_empty() {
         tx.rollback().await?;
@@ -237,8 +234,7 @@ async fn write_batch(pool: &PgPool, events: &[&AuditEvent]) -> Result<Batch, sql
         });
         prev = hash;
     }
-    store::append(&mut tx, &chained).await?;
-    store::delete_outbox(&mut tx, &outbox_ids).await?;
+    store::append(&mut tx, &chained, &outbox_ids).await?;
     tx.commit().await?;
     Ok(Batch {
         seqs,

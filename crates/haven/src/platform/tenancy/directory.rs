@@ -134,9 +134,13 @@ impl TenantDirectory {
                 .map_or_else(
                     || {
                         let pool = self.server.lazy_app_pool(&database);
-                        let audit = AuditWriter::spawn(pool.clone(), Arc::clone(&self.clock), self.audit_window);
+                        let audit = AuditWriter::spawn(
+                            self.server.lazy_own_connection(&database),
+                            Arc::clone(&self.clock),
+                            self.audit_window,
+                        );
                         let tokens =
-                            crate::identity::token_cache::TokenCache::spawn(self.server.lazy_listen_pool(&database));
+                            crate::identity::token_cache::TokenCache::spawn(self.server.lazy_own_connection(&database));
                         (pool, audit, Arc::default(), tokens)
                     },
                     |t| {
