@@ -7,14 +7,20 @@ use crate::support::{TestApp, assert_envelope};
 
 const PASSWORD: &str = "lantern orbit velvet quarry";
 
-#[tokio::test]
-async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
-    let app = TestApp::spawn().await;
+/// Sam, a clinician, signed in through the API: the browser and its CSRF token.
+async fn sam_signed_in(app: &TestApp) -> (reqwest::Client, String) {
     app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
         .await;
     let browser = app.browser();
     let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    (browser, csrf)
+}
+
+#[tokio::test]
+async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
+    let app = TestApp::spawn().await;
+    let (browser, csrf) = sam_signed_in(&app).await;
     let created = app.make_token(&browser, &csrf, &["account:read"]).await;
     let token = created["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("hvn_") && token.len() > 40);
@@ -93,11 +99,7 @@ async fn a_token_works_on_the_api_within_its_scopes_until_revoked() {
 #[tokio::test]
 async fn a_token_ends_at_once_when_it_or_its_owner_changes_elsewhere() {
     let app = TestApp::spawn().await;
-    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
-        .await;
-    let browser = app.browser();
-    let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let (browser, csrf) = sam_signed_in(&app).await;
     let script = reqwest::Client::new();
     let mut db = app.superuser("default").await;
     let changes = [
@@ -142,14 +144,10 @@ async fn a_token_ends_at_once_when_it_or_its_owner_changes_elsewhere() {
 #[tokio::test]
 async fn token_requests_are_validated_field_by_field() {
     let app = TestApp::spawn().await;
-    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
-        .await;
-    let browser = app.browser();
-    let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
-    let csrf = body["csrf_token"].as_str().unwrap();
+    let (browser, csrf) = sam_signed_in(&app).await;
     let response = browser
         .post(app.url("/api/v1/auth/tokens"))
-        .header("x-csrf-token", csrf)
+        .header("x-csrf-token", &csrf)
         .json(&serde_json::json!({ "name": " ", "scopes": ["root:write"], "expires_in_days": 9999 }))
         .send()
         .await
@@ -159,7 +157,7 @@ async fn token_requests_are_validated_field_by_field() {
     assert_eq!(fields, ["name", "scopes", "expires_in_days"]);
     let malformed = browser
         .post(app.url("/api/v1/auth/tokens"))
-        .header("x-csrf-token", csrf)
+        .header("x-csrf-token", &csrf)
         .header("content-type", "application/json")
         .body("{\"name\": 5}")
         .send()
@@ -180,11 +178,7 @@ async fn token_requests_are_validated_field_by_field() {
 #[tokio::test]
 async fn a_token_sees_its_owners_sessions_only_with_account_read_and_never_ends_them() {
     let app = TestApp::spawn().await;
-    app.create_user("sam@example.org", &[Role::Clinician], Some(PASSWORD))
-        .await;
-    let browser = app.browser();
-    let body = app.sign_in(&browser, "sam@example.org", PASSWORD).await;
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let (browser, csrf) = sam_signed_in(&app).await;
     let clinical = app.token(&browser, &csrf, &["clients:read"]).await;
     let account = app.token(&browser, &csrf, &["account:read"]).await;
     let sessions = |token: &str| {
