@@ -35,6 +35,29 @@ fn is_transient(err: &sqlx::Error) -> bool {
     }
 }
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection that rested longer than this is asked whether it is still alive
+/// before it is handed out (see `pool_options`).
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Options every pool shares. The pool already asks each connection whether it is alive
+/// as it comes back (sqlx pings on release, always); asking again as it goes out, which
+/// sqlx does by default, is a second round trip per use for the same answer. A
+/// connection is checked on the way out only when it rested longer than
+/// `CHECK_AFTER_IDLE`, long enough for the server to have restarted behind it.
+fn pool_options(size: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > CHECK_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 /// One connection, waiting out a server that is still starting or recovering from a
 /// crash (refused connections, "the database system is starting up").
@@ -198,30 +221,20 @@ impl DatabaseServer {
 
     /// A serving pool (as `haven_app`) that connects on first use.
     pub fn lazy_app_pool(&self, database: &DatabaseName) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(self.app_options(database))
+        pool_options(POOL_SIZE).connect_lazy_with(self.app_options(database))
     }
 
     /// One connection (as `haven_app`) apart from the serving pool, for a task that must
     /// never wait behind requests for a connection: the audit writer, whose batches every
     /// audited request waits on, and the token cache's listener.
     pub fn lazy_own_connection(&self, database: &DatabaseName) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(self.app_options(database))
+        pool_options(1).connect_lazy_with(self.app_options(database))
     }
 
     pub async fn connect_pool(&self, database: &DatabaseName) -> Result<PgPool, DatabaseError> {
         let mut waited = Duration::ZERO;
         loop {
-            let attempt = PgPoolOptions::new()
-                .max_connections(POOL_SIZE)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(self.options(database))
-                .await;
+            let attempt = pool_options(POOL_SIZE).connect_with(self.options(database)).await;
             match attempt {
                 Err(source) if is_transient(&source) && waited < RESTART_PATIENCE => {
                     tokio::time::sleep(RETRY_EVERY).await;
@@ -310,9 +323,7 @@ impl DatabaseServer {
 
     /// A serving pool (as `haven_app`) of a chosen size, connected now.
     pub async fn app_pool_sized(&self, database: &DatabaseName, size: u32) -> Result<PgPool, DatabaseError> {
-        PgPoolOptions::new()
-            .max_connections(size)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+        pool_options(size)
             .connect_with(self.app_options(database))
             .await
             .map_err(|source| DatabaseError::Connect {

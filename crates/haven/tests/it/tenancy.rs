@@ -271,3 +271,33 @@ async fn only_the_keeping_organisations_help_editors_write_the_shared_help_centr
     let keeper = crate::clients::Staff::sign_in(&app, "gray@example.org", &[Role::HelpEditor]).await;
     assert_eq!(crate::notes::page(&app, &keeper, "/help-editor").await.0, 200);
 }
+
+/// The pool asks a connection that rested whether it is still alive before handing it
+/// out, so connections the server ended while they rested (a restart of the cluster, an
+/// operator's `pg_terminate_backend`) are replaced rather than answered with an error.
+#[tokio::test]
+async fn connections_the_server_ended_while_they_rested_are_replaced() {
+    let app = TestApp::spawn().await;
+    let client = app.browser();
+    let health = || client.get(app.url("/api/v1/health/database")).send();
+    assert_eq!(
+        health().await.unwrap().status(),
+        200,
+        "the organisation's database answers"
+    );
+    // Longer than a connection may rest without being asked (CHECK_AFTER_IDLE).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let mut db = app.superuser("default").await;
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (
+             SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() OFFSET 0) others",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the pool's connections were ended");
+    let response = health().await.unwrap();
+    let status = response.status();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
+}
