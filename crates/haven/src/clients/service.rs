@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::access::{self, BREAK_GLASS_MINUTES, BreakGlassGrant, GrantsOf, TeamMember, TeamRole};
 use super::search::{self, Query};
 use super::store::{self, ClientError};
 use super::validation::ClientFields;
-use super::{Client, ClientSummary};
+use super::{Client, ClientDetails, ClientSummary};
 use crate::actor::Actor;
 use crate::clients::ClientId;
 use crate::compliance::audit::{self, Audited, Outcome};
@@ -156,39 +157,82 @@ fn team_role_for_creator(caller: &Actor) -> Option<TeamRole> {
 
 /// Registers a client. Returns its id.
 pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, Error> {
-    insert(caller, fields, false).await
+    let admitted = admit(caller, fields).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    stage_registration(caller, &admitted, &mut tx, false).await?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    Ok(admitted.id)
 }
 
-/// Registers a client and answers with its chart. The chart's read is recorded in the
-/// registration's own transaction, so one commit makes both events durable before the
-/// answer (rather than a second wait on the audit writer).
+/// Registers a client and answers with its chart. The chart is read, and its read
+/// recorded, in the registration's own transaction: one commit makes both events durable
+/// before the answer (rather than a second wait on the audit writer), and the answer
+/// takes no second connection from the pool.
 pub async fn register(caller: &Actor, fields: &ClientFields) -> Result<(ClientId, Chart), Error> {
-    let id = insert(caller, fields, true).await?;
-    Ok((id, build_chart(caller, id).await?.0))
+    let admitted = admit(caller, fields).await?;
+    let mut tx = caller.tenant.pool.begin().await?;
+    stage_registration(caller, &admitted, &mut tx, true).await?;
+    let reading = store::chart(&mut *tx, admitted.id, caller.identity.user.id, caller.now())
+        .await?
+        .ok_or(Error::NotFound)?;
+    tx.commit().await?;
+    caller.tenant.audit.nudge();
+    // The policy's answers after the commit: they may read settings through the pool,
+    // and a request never waits for a second connection while it holds one.
+    let (chart, _) = chart_of(caller, reading).await?;
+    Ok((admitted.id, chart))
 }
 
-async fn insert(caller: &Actor, fields: &ClientFields, answered_with_chart: bool) -> Result<ClientId, Error> {
+/// A registration the policy allows, its details valid, before anything is written.
+struct Admitted {
+    id: ClientId,
+    details: ClientDetails,
+    hipaa_exempt: bool,
+}
+
+/// Asks the policy and checks the details, holding no connection while it does.
+async fn admit(caller: &Actor, fields: &ClientFields) -> Result<Admitted, Error> {
     caller.authorize(&Action::CreateClient).await?;
-    let exempt = fields.hipaa_exempt.unwrap_or(false);
-    if exempt {
+    let hipaa_exempt = fields.hipaa_exempt.unwrap_or(false);
+    if hipaa_exempt {
         caller.authorize(&Action::SetHipaaExempt).await?;
     }
     let details = fields.validate(caller.now().date_naive()).map_err(Error::Invalid)?;
     let id = ClientId(Uuid::now_v7());
-    networks::require_for_client(caller, id, exempt).await?;
+    networks::require_for_client(caller, id, hipaa_exempt).await?;
+    Ok(Admitted {
+        id,
+        details,
+        hipaa_exempt,
+    })
+}
+
+/// Writes an admitted registration and its audit events in `tx`; with
+/// `answered_with_chart`, the event of the chart's read that answers it too.
+async fn stage_registration(
+    caller: &Actor,
+    admitted: &Admitted,
+    tx: &mut PgConnection,
+    answered_with_chart: bool,
+) -> Result<(), Error> {
+    let Admitted {
+        id,
+        ref details,
+        hipaa_exempt,
+    } = *admitted;
     let now = caller.now();
     let me = caller.identity.user.id;
-    let mut tx = caller.tenant.pool.begin().await?;
-    store::insert(&mut tx, id, &details, exempt, Some(me), now).await?;
+    store::insert(tx, id, details, hipaa_exempt, Some(me), now).await?;
     if let Some(role) = team_role_for_creator(caller) {
-        access::add_member(&mut tx, id, me, role, Some(me), now).await?;
+        access::add_member(tx, id, me, role, Some(me), now).await?;
     }
     let mut events = vec![
         caller
             .event("client.create", Outcome::Allowed)
             .resource("client", id.to_string()),
     ];
-    if exempt {
+    if hipaa_exempt {
         events.push(
             caller
                 .event("client.hipaa_exempt_set", Outcome::Allowed)
@@ -203,10 +247,8 @@ async fn insert(caller: &Actor, fields: &ClientFields, answered_with_chart: bool
                 .resource("client", id.to_string()),
         );
     }
-    audit::stage_all(&mut tx, &events).await?;
-    tx.commit().await?;
-    caller.tenant.audit.nudge();
-    Ok(id)
+    audit::stage_all(tx, &events).await?;
+    Ok(())
 }
 
 /// Changes what `change` names. `hipaa_exempt` needs an admin; the rest needs the right
