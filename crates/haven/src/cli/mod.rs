@@ -19,7 +19,7 @@ use haven_pg_embed::{Cluster, ClusterConfig, StartKind};
 
 use crate::app::{Application, shutdown_signal};
 use crate::config::{Config, Mode, Overrides};
-use crate::platform::database::{DatabaseName, DatabaseServer};
+use crate::platform::database::{DatabaseName, DatabaseServer, PRIVATE_CLUSTER_SETTINGS};
 use crate::platform::tenancy::{self, HostName, NewTenant, TenantSlug};
 use crate::telemetry;
 
@@ -238,6 +238,10 @@ async fn open_database(config: &Config) -> anyhow::Result<(DatabaseServer, Optio
     let mut cluster_config = ClusterConfig::new(config.data_dir.join("pg"));
     cluster_config.bin_dir.clone_from(&config.pg_bin_dir);
     cluster_config.run_as_when_root.clone_from(&config.pg_user);
+    cluster_config.settings = PRIVATE_CLUSTER_SETTINGS
+        .iter()
+        .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
     let started = Instant::now();
     let cluster = tokio::task::spawn_blocking(move || Cluster::start(cluster_config))
         .await

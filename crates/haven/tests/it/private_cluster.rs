@@ -54,6 +54,12 @@ fn private_cluster_is_created_stopped_and_recovered_after_kill_9() {
         "PostgreSQL listens on a socket inside the data directory"
     );
     let pg = postmaster_pid(&data_dir).expect("running cluster");
+    let arguments = std::fs::read(format!("/proc/{pg}/cmdline")).unwrap();
+    assert!(
+        arguments.split(|b| *b == 0).any(|a| a == b"max_wal_size=4GB"),
+        "the cluster runs with Haven's WAL size: {}",
+        String::from_utf8_lossy(&arguments)
+    );
 
     // SIGTERM: Haven stops, then the cluster, cleanly.
     assert!(first.terminate().success(), "{}", first.stderr());
