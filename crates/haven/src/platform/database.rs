@@ -26,9 +26,10 @@ const POOL_SIZE: u32 = 16;
 /// on the audit writer's commit, and a commit waits on the WAL's flush: at PostgreSQL's
 /// default of 1 GB, a steady load of audited lists filled the WAL every 20 to 25 s, and each
 /// checkpoint's flush of the data files held commits up for 100 ms and more. With 4 GB,
-/// checkpoints come every five minutes under the same load; the WAL may take up to that
-/// much disk while writes are heavy, and recovery after a crash replays at most that.
+/// the WAL fills a quarter as often; it may take up to that much disk while writes are
+/// heavy, and recovery after a crash replays at most that.
 pub const PRIVATE_CLUSTER_SETTINGS: &[(&str, &str)] = &[("max_wal_size", "4GB")];
+
 /// A server that is starting, recovering from a crash or restarting drops or refuses
 /// connections for a moment: Haven waits this long for it before giving up.
 const RESTART_PATIENCE: Duration = Duration::from_secs(30);
