@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use super::DataDirArg;
-use crate::app::shutdown_signal;
+use crate::app::StopSignal;
 use crate::clock;
 use crate::config::Config;
 use crate::help::bundle;
@@ -57,19 +57,29 @@ impl HelpCommand {
 
 pub async fn run(command: HelpCommand, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
     match command {
-        HelpCommand::Serve(_) => serve(config.clone(), server.clone()).await?,
+        HelpCommand::Serve(_) => {
+            let stop = StopSignal::listen().context("cannot listen for SIGTERM and SIGINT")?;
+            serve(config.clone(), server.clone(), stop).await?;
+        }
         HelpCommand::Export { file, .. } => export(config, server, &file).await?,
         HelpCommand::Import { file, .. } => import(config, server, &file).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config, server: DatabaseServer) -> anyhow::Result<()> {
-    let service = HelpService::build(config, server, clock::system()).await?;
+/// The help centre alone, until `stop`; a stop while it starts ends start-up.
+pub async fn serve(config: Config, server: DatabaseServer, mut stop: StopSignal) -> anyhow::Result<()> {
+    let service = tokio::select! {
+        service = HelpService::build(config, server, clock::system()) => service?,
+        () = stop.received() => {
+            tracing::info!("stopped while starting: the help centre did not serve");
+            return Ok(());
+        }
+    };
     let addr = service.local_addr()?;
     tracing::info!(port = addr.port(), "the help centre is ready, alone");
     eprintln!("Haven is ready at http://{addr}/ (the help centre alone: /help and /api/help/v1)");
-    service.run(shutdown_signal()).await
+    service.run(async move { stop.received().await }).await
 }
 
 /// The help database, created and migrated if needed, as its owner.

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use haven_pg_embed::{Cluster, ClusterConfig, StartKind};
 
-use crate::app::{Application, shutdown_signal};
+use crate::app::{Application, StopSignal};
 use crate::config::{Config, Mode, Overrides};
 use crate::platform::database::{DatabaseName, DatabaseServer, PRIVATE_CLUSTER_SETTINGS};
 use crate::platform::tenancy::{self, HostName, NewTenant, TenantSlug};
@@ -199,23 +199,18 @@ fn overrides_for(command: &Command) -> Overrides {
 }
 
 async fn run(command: Command, config: Config, started: Instant) -> anyhow::Result<ExitCode> {
+    let stop = match command {
+        Command::Serve(_) | Command::Help(help::HelpCommand::Serve(_)) => {
+            Some(StopSignal::listen().context("cannot listen for SIGTERM and SIGINT")?)
+        }
+        _ => None,
+    };
     let (server, cluster) = open_database(&config).await?;
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
-    let result = match command {
-        Command::Serve(args) => done(serve(config, server, started, args.demo).await),
-        Command::Migrate(_) => done(migrate(&config, &server).await),
-        Command::Tenant(TenantCommand::Create { slug, hosts, name, .. }) => {
-            done(create_tenant(&config, &server, &slug, &hosts, name).await)
-        }
-        Command::Tenant(TenantCommand::List { .. }) => done(list_tenants(&config, &server).await),
-        Command::Audit(command) => audit::run(command, &config, &server).await,
-        Command::Backup(command) => backup::run(command, &config, &server).await,
-        Command::Bench(command) => bench::run(command, &config, &server).await,
-        Command::User(command) => user::run(command, &config, &server).await,
-        Command::ServiceAccount(command) => service_account::run(command, &config, &server).await,
-        Command::Keys(command) => keys::run(command, &config, &server).await,
-        Command::Help(command) => help::run(command, &config, &server).await,
-        Command::Openapi => Ok(ExitCode::SUCCESS),
+    let result = match (command, stop) {
+        (Command::Serve(args), Some(stop)) => done(serve(config, server, started, args.demo, stop).await),
+        (Command::Help(help::HelpCommand::Serve(_)), Some(stop)) => done(help::serve(config, server, stop).await),
+        (command, _) => run_command(command, &config, &server).await,
     };
     // The private cluster stops last, after every request and pool is done.
     if let Some(cluster) = cluster {
@@ -225,6 +220,27 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
             .context("stopping PostgreSQL")?;
     }
     result
+}
+
+/// The commands that run to an end rather than serve.
+async fn run_command(command: Command, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
+    match command {
+        Command::Serve(_) => Err(anyhow::anyhow!("serving needs its stop signal")),
+        Command::Migrate(_) => done(migrate(config, server).await),
+        Command::Tenant(TenantCommand::Create { slug, hosts, name, .. }) => {
+            done(create_tenant(config, server, &slug, &hosts, name).await)
+        }
+        Command::Tenant(TenantCommand::List { .. }) => done(list_tenants(config, server).await),
+        Command::Audit(command) => audit::run(command, config, server).await,
+        Command::Backup(command) => backup::run(command, config, server).await,
+        Command::Bench(command) => bench::run(command, config, server).await,
+        Command::User(command) => user::run(command, config, server).await,
+        Command::ServiceAccount(command) => service_account::run(command, config, server).await,
+        Command::Keys(command) => keys::run(command, config, server).await,
+        Command::Help(command) => help::run(command, config, server).await,
+        Command::Openapi => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// The external server of `DATABASE_URL`, or the private cluster under the data directory.
@@ -275,8 +291,24 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot set the permissions of {}", dir.display()))
 }
 
-async fn serve(config: Config, server: DatabaseServer, started: Instant, demo: bool) -> anyhow::Result<()> {
-    let app = Application::build(config, server).await?;
+async fn serve(
+    config: Config,
+    server: DatabaseServer,
+    started: Instant,
+    demo: bool,
+    mut stop: StopSignal,
+) -> anyhow::Result<()> {
+    // A stop asked for while the databases are being brought up (which can wait on
+    // another instance's migration) ends start-up here; what was half-done is finished
+    // by the next start. Demo seeding is not cut short; a stop during it is honoured as
+    // soon as Haven serves.
+    let app = tokio::select! {
+        app = Application::build(config, server) => app?,
+        () = stop.received() => {
+            tracing::info!("stopped while starting: Haven did not serve");
+            return Ok(());
+        }
+    };
     if demo {
         crate::demo::seed(app.state())
             .await
@@ -298,7 +330,7 @@ async fn serve(config: Config, server: DatabaseServer, started: Instant, demo: b
         eprint!("{}", crate::demo::sign_in_details(&shown));
     }
     eprintln!("Haven is ready at {shown}");
-    app.run(shutdown_signal()).await
+    app.run(stop.received()).await
 }
 
 async fn migrate(config: &Config, server: &DatabaseServer) -> anyhow::Result<()> {

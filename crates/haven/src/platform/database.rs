@@ -17,7 +17,7 @@ pub static TENANT_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/tenant
 
 /// Taken on the control database while migrating or provisioning, so that two Haven
 /// instances (or `haven serve` and `haven tenant create`) never race.
-const MIGRATION_LOCK_KEY: i64 = 0x4841_5645_4e5f_4d31; // "HAVEN_M1"
+pub const MIGRATION_LOCK_KEY: i64 = 0x4841_5645_4e5f_4d31; // "HAVEN_M1"
 
 const POOL_SIZE: u32 = 16;
 

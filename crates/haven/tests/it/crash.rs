@@ -145,7 +145,7 @@ fn after_kill_9_of_haven_and_postgres_every_acknowledged_request_is_in_a_verifia
         "{} acknowledged requests have no audit event: {missing:?}",
         missing.len()
     );
-    assert!(second.terminate().success());
+    second.stop_cleanly();
 
     let verify = haven()
         .args(["audit", "verify", "--data-dir"])

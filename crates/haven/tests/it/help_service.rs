@@ -350,7 +350,7 @@ fn every_help_route_in_both_modes_sets_no_cookie_and_logs_and_stores_nothing_abo
     let image = rt.block_on(async { seed(&pool(&help_database).await).await });
     let sent = rt.block_on(exercise(&embedded.url, image));
     rt.block_on(check_cors(&embedded.url));
-    assert!(embedded.terminate().success());
+    embedded.stop_cleanly();
     assert_log_clean(&embedded, sent, "haven serve");
     rt.block_on(assert_nothing_stored(&help_database));
 
@@ -367,7 +367,7 @@ fn every_help_route_in_both_modes_sets_no_cookie_and_logs_and_stores_nothing_abo
     assert_eq!(status, 404);
     let (status, body) = crate::support::process::get(&format!("{}/health", alone.url));
     assert_eq!((status, body.contains("ok")), (200, true), "{body}");
-    assert!(alone.terminate().success());
+    alone.stop_cleanly();
     assert_log_clean(&alone, sent, "haven help serve");
     rt.block_on(assert_nothing_stored(&alone_database));
 }

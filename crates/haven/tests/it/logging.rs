@@ -54,7 +54,7 @@ fn request_logs_are_json_lines_with_request_ids_and_no_phi() {
     let (status, body) = get(&format!("{}/api/v1/health/database?q={marker}", process.url));
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("\"q\"") && !body.contains(marker), "{body}");
-    assert!(process.terminate().success());
+    process.stop_cleanly();
 
     let stdout = process.stdout();
     assert!(!stdout.contains(marker), "PHI in the log:\n{stdout}");
@@ -164,7 +164,7 @@ fn a_client_handled_through_every_path_with_debug_logging_leaves_no_phi_in_the_l
             .unwrap();
         assert_eq!(edited.status(), 200, "edited");
     });
-    assert!(process.terminate().success());
+    process.stop_cleanly();
     let stdout = process.stdout();
     assert!(
         stdout.contains("client chart read"),

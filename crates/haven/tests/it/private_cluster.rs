@@ -62,7 +62,7 @@ fn private_cluster_is_created_stopped_and_recovered_after_kill_9() {
     );
 
     // SIGTERM: Haven stops, then the cluster, cleanly.
-    assert!(first.terminate().success(), "{}", first.stderr());
+    first.stop_cleanly();
     wait_gone(pg);
     assert!(
         postmaster_pid(&data_dir).is_none(),
@@ -98,7 +98,7 @@ fn private_cluster_is_created_stopped_and_recovered_after_kill_9() {
         "{}",
         fourth.stdout()
     );
-    assert!(fourth.terminate().success());
+    fourth.stop_cleanly();
 }
 
 #[test]

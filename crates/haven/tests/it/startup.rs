@@ -76,6 +76,68 @@ fn sigterm_lets_requests_in_flight_finish_and_refuses_new_ones() {
 }
 
 #[test]
+fn sigterm_while_starting_ends_start_up_cleanly() {
+    let (command, _) = serve_on_fresh_databases();
+    let control_url = command
+        .get_envs()
+        .find(|(key, _)| *key == "DATABASE_URL")
+        .and_then(|(_, value)| value)
+        .and_then(|value| value.to_str())
+        .expect("DATABASE_URL")
+        .to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Another instance holds the migration lock, so this one waits in start-up.
+    let mut holder = runtime.block_on(async {
+        let mut holder = sqlx::PgConnection::connect(&control_url).await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(haven::platform::database::MIGRATION_LOCK_KEY)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        holder
+    });
+    let (mut process, ready) = HavenProcess::spawn(command);
+    runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .fetch_one(&mut holder)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "haven never waited for the lock: {}",
+                process.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    nix::sys::signal::kill(process.pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = process.wait(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "a clean exit, not death by the signal: {status}\n{}",
+        process.stderr()
+    );
+    assert!(ready.try_recv().is_err(), "it never announced itself ready");
+    assert!(
+        process.stdout().contains("stopped while starting"),
+        "{}",
+        process.stdout()
+    );
+    runtime.block_on(holder.close()).unwrap();
+}
+
+#[test]
 fn demo_mode_prints_a_working_account_for_every_role() {
     let (mut command, _) = serve_on_fresh_databases();
     command.arg("--demo");
@@ -99,5 +161,5 @@ fn demo_mode_prints_a_working_account_for_every_role() {
         });
         assert_eq!(status, 200, "{email}");
     }
-    assert!(process.terminate().success());
+    process.stop_cleanly();
 }

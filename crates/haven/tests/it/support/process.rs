@@ -32,7 +32,28 @@ pub struct HavenProcess {
 
 impl HavenProcess {
     /// Spawns `command` (a `haven serve`) and waits for it to announce its URL.
-    pub fn start(mut command: Command) -> Self {
+    pub fn start(command: Command) -> Self {
+        let (mut process, ready) = Self::spawn(command);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(url) = ready.recv_timeout(Duration::from_millis(50)) {
+                process.url = url;
+                return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("haven exited ({status}) before it was ready: {}", process.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "haven not ready in 90 s: {}",
+                process.stderr()
+            );
+        }
+    }
+
+    /// Spawns `command` without waiting; its URL, once announced, arrives on the receiver.
+    pub fn spawn(mut command: Command) -> (Self, mpsc::Receiver<String>) {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -65,29 +86,13 @@ impl HavenProcess {
                 buf.push('\n');
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Ok(url) = url_rx.recv_timeout(Duration::from_millis(50)) {
-                return Self {
-                    child,
-                    url,
-                    stdout,
-                    stderr,
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "haven exited ({status}) before it was ready: {}",
-                    stderr.lock().unwrap()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "haven not ready in 90 s: {}",
-                stderr.lock().unwrap()
-            );
-        }
+        let process = Self {
+            child,
+            url: String::new(),
+            stdout,
+            stderr,
+        };
+        (process, url_rx)
     }
 
     pub fn pid(&self) -> Pid {
@@ -98,6 +103,17 @@ impl HavenProcess {
     pub fn terminate(&mut self) -> ExitStatus {
         kill(self.pid(), Signal::SIGTERM).expect("SIGTERM");
         self.wait(Duration::from_secs(60))
+    }
+
+    /// SIGTERM, then asserts that Haven exited with success, showing what it wrote if not.
+    pub fn stop_cleanly(&mut self) {
+        let status = self.terminate();
+        assert!(
+            status.success(),
+            "haven exited with {status:?} after SIGTERM\nstderr:\n{}\nstdout:\n{}",
+            self.stderr(),
+            self.stdout()
+        );
     }
 
     pub fn kill9(&mut self) {
