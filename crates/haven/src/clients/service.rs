@@ -18,6 +18,7 @@ use crate::compliance::audit::{self, Audited, Outcome};
 use crate::compliance::networks;
 use crate::error::{Error, FieldError};
 use crate::identity::{self, Role, UserId};
+use crate::platform::batch::Batcher;
 use crate::policy::{self, Action, ClientFacts};
 use crate::validate::Problems;
 
@@ -158,11 +159,9 @@ fn team_role_for_creator(caller: &Actor) -> Option<TeamRole> {
 /// Registers a client. Returns its id.
 pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, Error> {
     let admitted = admit(caller, fields).await?;
-    let mut tx = caller.tenant.pool.begin().await?;
-    stage_registration(caller, &admitted, &mut tx, false).await?;
-    tx.commit().await?;
-    caller.tenant.audit.nudge();
-    Ok(admitted.id)
+    let id = admitted.id;
+    write(caller, Registration::new(caller, admitted, false)).await?;
+    Ok(id)
 }
 
 /// Registers a client and answers with its chart. The chart is read, and its read
@@ -171,17 +170,13 @@ pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, E
 /// takes no second connection from the pool.
 pub async fn register(caller: &Actor, fields: &ClientFields) -> Result<(ClientId, Chart), Error> {
     let admitted = admit(caller, fields).await?;
-    let mut tx = caller.tenant.pool.begin().await?;
-    stage_registration(caller, &admitted, &mut tx, true).await?;
-    let reading = store::chart(&mut *tx, admitted.id, caller.identity.user.id, caller.now())
+    let id = admitted.id;
+    let reading = write(caller, Registration::new(caller, admitted, true))
         .await?
         .ok_or(Error::NotFound)?;
-    tx.commit().await?;
-    caller.tenant.audit.nudge();
-    // The policy's answers after the commit: they may read settings through the pool,
-    // and a request never waits for a second connection while it holds one.
+    // The policy's answers after the commit: they may read settings through the pool.
     let (chart, _) = chart_of(caller, reading).await?;
-    Ok((admitted.id, chart))
+    Ok((id, chart))
 }
 
 /// A registration the policy allows, its details valid, before anything is written.
@@ -208,45 +203,157 @@ async fn admit(caller: &Actor, fields: &ClientFields) -> Result<Admitted, Error>
     })
 }
 
-/// Writes an admitted registration and its audit events in `tx`; with
-/// `answered_with_chart`, the event of the chart's read that answers it too.
-async fn stage_registration(
-    caller: &Actor,
-    admitted: &Admitted,
-    tx: &mut PgConnection,
+/// An admitted registration with everything its writing needs: who registers the client,
+/// whether they join its care team, and its audit events.
+struct Registration {
+    admitted: Admitted,
+    by: UserId,
+    team_role: Option<TeamRole>,
+    events: Vec<audit::AuditEvent>,
+    at: DateTime<Utc>,
+    /// Whether the chart answers it (and its read is recorded).
     answered_with_chart: bool,
-) -> Result<(), Error> {
-    let Admitted {
-        id,
-        ref details,
-        hipaa_exempt,
-    } = *admitted;
-    let now = caller.now();
-    let me = caller.identity.user.id;
-    store::insert(tx, id, details, hipaa_exempt, Some(me), now).await?;
-    if let Some(role) = team_role_for_creator(caller) {
-        access::add_member(tx, id, me, role, Some(me), now).await?;
-    }
-    let mut events = vec![
-        caller
-            .event("client.create", Outcome::Allowed)
-            .resource("client", id.to_string()),
-    ];
-    if hipaa_exempt {
-        events.push(
+}
+
+impl Registration {
+    fn new(caller: &Actor, admitted: Admitted, answered_with_chart: bool) -> Self {
+        let client = admitted.id.to_string();
+        let mut events = vec![
             caller
-                .event("client.hipaa_exempt_set", Outcome::Allowed)
-                .resource("client", id.to_string())
-                .reason("marked hipaa_exempt at registration"),
-        );
+                .event("client.create", Outcome::Allowed)
+                .resource("client", client.clone()),
+        ];
+        if admitted.hipaa_exempt {
+            events.push(
+                caller
+                    .event("client.hipaa_exempt_set", Outcome::Allowed)
+                    .resource("client", client.clone())
+                    .reason("marked hipaa_exempt at registration"),
+            );
+        }
+        if answered_with_chart {
+            events.push(caller.event("client.read", Outcome::Allowed).resource("client", client));
+        }
+        Self {
+            admitted,
+            by: caller.identity.user.id,
+            team_role: team_role_for_creator(caller),
+            events,
+            at: caller.now(),
+            answered_with_chart,
+        }
     }
-    if answered_with_chart {
-        events.push(
-            caller
-                .event("client.read", Outcome::Allowed)
-                .resource("client", id.to_string()),
-        );
+}
+
+/// Registrations that arrive together are written together, in one transaction (see
+/// `platform::batch`); each is answered once that commits.
+type Registrations = Batcher<Registration, Result<Option<store::ChartReading>, Error>>;
+
+/// At most this many registrations in one transaction.
+const REGISTRATIONS_PER_BATCH: usize = 64;
+/// Batches written at once: while one waits for its commit to reach the disk, others are
+/// written. On 2 cores under 50 connections, 1, 2 and 3 at once gave 4,377 to 4,556,
+/// 4,549 to 4,579 and 4,998 to 5,282 registrations/s.
+const REGISTRATION_BATCHES_IN_FLIGHT: usize = 3;
+
+async fn write(caller: &Actor, registration: Registration) -> Result<Option<store::ChartReading>, Error> {
+    let tenant = &caller.tenant;
+    let registrations = tenant.locals.get_or_insert_with(|| {
+        let (pool, audit) = (tenant.pool.clone(), tenant.audit.clone());
+        Registrations::spawn(REGISTRATIONS_PER_BATCH, REGISTRATION_BATCHES_IN_FLIGHT, move |batch| {
+            write_batch(pool.clone(), audit.clone(), batch)
+        })
+    });
+    registrations
+        .submit(registration)
+        .await
+        .map_err(|unanswered| Error::internal(anyhow::Error::new(unanswered)))?
+}
+
+/// Writes a batch of registrations. When one of them fails (an identifier already
+/// recorded, say) it takes the whole transaction with it; each is then written again on
+/// its own, so that each gets its own answer.
+async fn write_batch(
+    pool: sqlx::PgPool,
+    audit: audit::AuditWriter,
+    batch: Vec<Registration>,
+) -> Vec<Result<Option<store::ChartReading>, Error>> {
+    let results = match write_together(&pool, &batch).await {
+        Ok(readings) => readings.into_iter().map(Ok).collect(),
+        Err(err) if batch.len() == 1 => vec![Err(err)],
+        Err(_) => {
+            let mut results = Vec::with_capacity(batch.len());
+            for one in batch.chunks(1) {
+                results.push(
+                    write_together(&pool, one)
+                        .await
+                        .map(|mut readings| readings.pop().flatten()),
+                );
+            }
+            results
+        }
+    };
+    audit.nudge();
+    results
+}
+
+/// Writes `batch` in one transaction and reads the charts that answer it there.
+async fn write_together(
+    pool: &sqlx::PgPool,
+    batch: &[Registration],
+) -> Result<Vec<Option<store::ChartReading>>, Error> {
+    let mut tx = pool.begin().await?;
+    stage_registrations(&mut tx, batch).await?;
+    let wanted: Vec<_> = batch
+        .iter()
+        .filter(|r| r.answered_with_chart)
+        .map(|r| (r.admitted.id, r.by, r.at))
+        .collect();
+    let mut charts = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        store::charts(&mut *tx, &wanted).await?
     }
+    .into_iter();
+    let readings = batch
+        .iter()
+        .map(|r| {
+            if !r.answered_with_chart {
+                return Ok(None);
+            }
+            // In the order asked for, and every one was just written.
+            charts
+                .next()
+                .filter(|reading| reading.client.id == r.admitted.id)
+                .map(Some)
+                .ok_or(Error::NotFound)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    tx.commit().await?;
+    Ok(readings)
+}
+
+/// Writes registrations and their audit events in `tx`: the client rows in one
+/// statement, the events in another.
+async fn stage_registrations(tx: &mut PgConnection, batch: &[Registration]) -> Result<(), Error> {
+    let clients: Vec<store::NewClient<'_>> = batch
+        .iter()
+        .map(|r| store::NewClient {
+            id: r.admitted.id,
+            details: &r.admitted.details,
+            hipaa_exempt: r.admitted.hipaa_exempt,
+            by: Some(r.by),
+            at: r.at,
+        })
+        .collect();
+    store::insert_all(tx, &clients).await?;
+    for registration in batch {
+        if let Some(role) = registration.team_role {
+            let (client, by) = (registration.admitted.id, registration.by);
+            access::add_member(tx, client, by, role, Some(by), registration.at).await?;
+        }
+    }
+    let events: Vec<audit::AuditEvent> = batch.iter().flat_map(|r| r.events.iter().cloned()).collect();
     audit::stage_all(tx, &events).await?;
     Ok(())
 }

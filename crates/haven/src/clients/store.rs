@@ -35,51 +35,72 @@ fn parse_status(value: &str) -> Result<ClientStatus, sqlx::Error> {
     ClientStatus::parse(value).ok_or_else(|| sqlx::Error::Decode(format!("unknown client status {value}").into()))
 }
 
-/// Inserts a client; returns its record number.
-pub async fn insert(
-    conn: &mut PgConnection,
-    id: ClientId,
-    details: &ClientDetails,
-    hipaa_exempt: bool,
-    by: Option<UserId>,
-    now: DateTime<Utc>,
-) -> Result<String, ClientError> {
-    let c = &details.contact;
-    let record_number = sqlx::query_scalar!(
+/// A client to insert, with who registers it and when.
+pub struct NewClient<'a> {
+    pub id: ClientId,
+    pub details: &'a ClientDetails,
+    pub hipaa_exempt: bool,
+    pub by: Option<UserId>,
+    pub at: DateTime<Utc>,
+}
+
+/// Inserts clients with their identifiers and related people: the client rows in one
+/// statement, whatever their number, record numbers given in the order of `clients`.
+pub async fn insert_all(conn: &mut PgConnection, clients: &[NewClient<'_>]) -> Result<(), ClientError> {
+    let text =
+        |f: fn(&ClientDetails) -> &Option<String>| clients.iter().map(|c| f(c.details).clone()).collect::<Vec<_>>();
+    let flag = |f: fn(&ContactRules) -> bool| clients.iter().map(|c| f(&c.details.contact)).collect::<Vec<_>>();
+    sqlx::query!(
         r#"
         INSERT INTO clients (id, legal_given_name, legal_family_name, preferred_name, pronouns, date_of_birth,
                              status, email, phone, address_line, locality, postcode, ok_to_email, ok_to_phone,
                              ok_to_text, ok_to_leave_voicemail, safe_contact_times, confidential_address,
                              hipaa_exempt, created_at, created_by, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $20)
-        RETURNING record_number
+        SELECT id, given, family, preferred, pronouns, born, status, email, phone, address_line, locality,
+               postcode, ok_to_email, ok_to_phone, ok_to_text, ok_to_leave_voicemail, safe_contact_times,
+               confidential_address, hipaa_exempt, at, by, at
+        FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::text[],
+                    $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::bool[], $15::bool[],
+                    $16::bool[], $17::text[], $18::bool[], $19::bool[], $20::timestamptz[], $21::uuid[])
+             WITH ORDINALITY AS u(id, given, family, preferred, pronouns, born, status, email, phone, address_line,
+                                  locality, postcode, ok_to_email, ok_to_phone, ok_to_text, ok_to_leave_voicemail,
+                                  safe_contact_times, confidential_address, hipaa_exempt, at, by, n)
+        ORDER BY n
         "#,
-        id as _,
-        details.legal_given_name,
-        details.legal_family_name,
-        details.preferred_name,
-        details.pronouns,
-        details.date_of_birth,
-        details.status.as_str(),
-        details.email,
-        details.phone,
-        details.address_line,
-        details.locality,
-        details.postcode,
-        c.ok_to_email,
-        c.ok_to_phone,
-        c.ok_to_text,
-        c.ok_to_leave_voicemail,
-        c.safe_contact_times,
-        c.confidential_address,
-        hipaa_exempt,
-        now,
-        by.map(|u| u.0),
+        &clients.iter().map(|c| c.id.0).collect::<Vec<_>>(),
+        &clients
+            .iter()
+            .map(|c| c.details.legal_given_name.clone())
+            .collect::<Vec<_>>(),
+        &clients
+            .iter()
+            .map(|c| c.details.legal_family_name.clone())
+            .collect::<Vec<_>>(),
+        &text(|d| &d.preferred_name) as &[Option<String>],
+        &text(|d| &d.pronouns) as &[Option<String>],
+        &clients.iter().map(|c| c.details.date_of_birth).collect::<Vec<_>>() as &[Option<NaiveDate>],
+        &clients.iter().map(|c| c.details.status.as_str()).collect::<Vec<_>>() as &[&str],
+        &text(|d| &d.email) as &[Option<String>],
+        &text(|d| &d.phone) as &[Option<String>],
+        &text(|d| &d.address_line) as &[Option<String>],
+        &text(|d| &d.locality) as &[Option<String>],
+        &text(|d| &d.postcode) as &[Option<String>],
+        &flag(|r| r.ok_to_email),
+        &flag(|r| r.ok_to_phone),
+        &flag(|r| r.ok_to_text),
+        &flag(|r| r.ok_to_leave_voicemail),
+        &text(|d| &d.contact.safe_contact_times) as &[Option<String>],
+        &flag(|r| r.confidential_address),
+        &clients.iter().map(|c| c.hipaa_exempt).collect::<Vec<_>>(),
+        &clients.iter().map(|c| c.at).collect::<Vec<_>>(),
+        &clients.iter().map(|c| c.by.map(|u| u.0)).collect::<Vec<_>>() as &[Option<Uuid>],
     )
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    add_lists(conn, id, details).await?;
-    Ok(record_number)
+    for client in clients {
+        add_lists(conn, client.id, client.details).await?;
+    }
+    Ok(())
 }
 
 /// Replaces the details of client `id`. With `expected_version`, refuses if the client
@@ -225,8 +246,8 @@ pub async fn set_hipaa_exempt(
 }
 
 // The client's columns with its lists, how a viewer stands to it and its care team: each
-// rule written once here, read by `find`, `facts` and `chart`. Facts take the client as
-// `$1`, the viewer as `$2` and the moment as `$3`.
+// rule written once here, read by `find`, `facts`, `chart` and `charts`. Facts read the
+// viewer as `viewer.id` and the moment as `viewer.at`.
 macro_rules! client_sql {
     ($kind:ident $(, $arg:expr)*) => {
         client_sql!(
@@ -243,11 +264,11 @@ macro_rules! client_sql {
                                                            'email', p.email) ORDER BY p.position)
                          FROM client_related_people p WHERE p.client_id = c.id), '[]')
                    AS "related_people!: sqlx::types::Json<Vec<RelatedPerson>>""#,
-            r#"EXISTS (SELECT 1 FROM care_team_members WHERE client_id = c.id AND user_id = $2) AS "on_team!",
+            r#"EXISTS (SELECT 1 FROM care_team_members WHERE client_id = c.id AND user_id = viewer.id) AS "on_team!",
                EXISTS (SELECT 1 FROM care_team_members m JOIN users u ON u.id = m.user_id
-                       WHERE m.client_id = c.id AND u.supervisor_id = $2) AS "supervises!",
+                       WHERE m.client_id = c.id AND u.supervisor_id = viewer.id) AS "supervises!",
                (SELECT max(g.expires_at) FROM break_glass_grants g
-                WHERE g.client_id = c.id AND g.user_id = $2 AND g.ended_at IS NULL AND g.expires_at > $3)
+                WHERE g.client_id = c.id AND g.user_id = viewer.id AND g.ended_at IS NULL AND g.expires_at > viewer.at)
                    AS break_glass_until"#,
             r#"coalesce((SELECT json_agg(json_build_object('user_id', m.user_id, 'display_name', u.display_name,
                                                           'team_role', m.team_role, 'added_at', m.added_at)
@@ -262,11 +283,25 @@ macro_rules! client_sql {
         sqlx::query!("SELECT " + $client + " FROM clients c WHERE c.id = $1" $(, $arg)*)
     };
     (@ facts, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
-        sqlx::query!("SELECT " + $facts + " FROM clients c WHERE c.id = $1" $(, $arg)*)
+        sqlx::query!(
+            "SELECT " + $facts + " FROM clients c, (SELECT $2::uuid AS id, $3::timestamptz AS at) viewer
+             WHERE c.id = $1"
+            $(, $arg)*
+        )
     };
     (@ chart, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
         sqlx::query!(
-            "SELECT " + $facts + ", " + $team + ", " + $client + " FROM clients c WHERE c.id = $1"
+            "SELECT " + $facts + ", " + $team + ", " + $client + "
+             FROM clients c, (SELECT $2::uuid AS id, $3::timestamptz AS at) viewer WHERE c.id = $1"
+            $(, $arg)*
+        )
+    };
+    (@ charts, $client:tt, $facts:tt, $team:tt $(, $arg:expr)*) => {
+        sqlx::query!(
+            "SELECT " + $facts + ", " + $team + ", " + $client + "
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) WITH ORDINALITY AS viewer(client, id, at, n)
+             JOIN clients c ON c.id = viewer.client
+             ORDER BY viewer.n"
             $(, $arg)*
         )
     };
@@ -320,6 +355,19 @@ macro_rules! facts_of_row {
         }
     };
 }
+/// A chart's reading from a row read with all of `client_sql!`'s parts.
+macro_rules! chart_of_row {
+    ($row:ident) => {{
+        let facts = facts_of_row!($row);
+        let (care_team, break_glass_until) = ($row.care_team.0, $row.break_glass_until);
+        Ok::<_, sqlx::Error>(ChartReading {
+            client: client_of_row!($row)?,
+            care_team,
+            facts,
+            break_glass_until,
+        })
+    }};
+}
 pub(super) use {client_sql, facts_of_row};
 
 /// What [`chart`] reads: the client, its care team, how the viewer stands to it and
@@ -351,14 +399,21 @@ pub async fn chart(
     let Some(row) = client_sql!(chart, client as _, user.0, now).fetch_optional(db).await? else {
         return Ok(None);
     };
-    let facts = facts_of_row!(row);
-    let (care_team, break_glass_until) = (row.care_team.0, row.break_glass_until);
-    Ok(Some(ChartReading {
-        client: client_of_row!(row)?,
-        care_team,
-        facts,
-        break_glass_until,
-    }))
+    Ok(Some(chart_of_row!(row)?))
+}
+
+/// The charts of several clients, each to its own viewer at its own moment, in one
+/// statement: what [`chart`] reads for each `(client, viewer, moment)`, in the same
+/// order; a client that does not exist is left out.
+pub async fn charts(
+    db: impl PgExecutor<'_>,
+    wanted: &[(ClientId, UserId, DateTime<Utc>)],
+) -> Result<Vec<ChartReading>, sqlx::Error> {
+    let clients: Vec<Uuid> = wanted.iter().map(|(client, _, _)| client.0).collect();
+    let viewers: Vec<Uuid> = wanted.iter().map(|(_, viewer, _)| viewer.0).collect();
+    let moments: Vec<DateTime<Utc>> = wanted.iter().map(|(_, _, at)| *at).collect();
+    let rows = client_sql!(charts, &clients, &viewers, &moments).fetch_all(db).await?;
+    rows.into_iter().map(|row| chart_of_row!(row)).collect()
 }
 
 /// The id of the client with this record number.

@@ -1,6 +1,7 @@
 //! SPEC module 10, Platform: the database servers Haven talks to, migrations, and
 //! multi-tenancy (one database per organisation, routed by host name).
 
+pub mod batch;
 pub mod database;
 pub mod handlers;
 pub mod jobs;

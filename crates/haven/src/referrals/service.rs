@@ -419,7 +419,14 @@ async fn register(
         identifiers: Vec::new(),
         related_people: Vec::new(),
     };
-    clients::store::insert(tx, client, &details, false, Some(me), now).await?;
+    let new = clients::store::NewClient {
+        id: client,
+        details: &details,
+        hipaa_exempt: false,
+        by: Some(me),
+        at: now,
+    };
+    clients::store::insert_all(tx, &[new]).await?;
     client_access::add_member(tx, client, assignee.unwrap_or(me), TeamRole::Primary, Some(me), now).await?;
     // A case manager who takes someone in stays with them as their case manager.
     if assignee.is_some_and(|a| a != me) && caller.identity.user.has_role(Role::CaseManager) {

@@ -178,6 +178,128 @@ async fn registering_a_client_stores_everything_and_audits_it() {
     assert_eq!(chart["care_team"][0]["user_id"], counsellor.id.to_string());
 }
 
+/// Registers `bodies` at once while three earlier registrations (one per batch that may
+/// be written at once) wait on a lock of the audit outbox, so that `bodies` queue up and
+/// are written as one batch when the lock goes; returns each one's response.
+async fn register_together(app: &TestApp, staff: &[&Staff], bodies: &[Value]) -> Vec<(u16, Value)> {
+    let mut holder = app.superuser("default").await;
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE audit_outbox IN EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let send = |who: &Staff, body: &Value| {
+        let request = who
+            .client
+            .post(app.url("/api/v1/clients"))
+            .header("accept", "application/json")
+            .header("x-csrf-token", &who.csrf)
+            .json(body);
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        })
+    };
+    let mut waiting = Vec::new();
+    // Names of their own: a registration that adds a word to the search dictionary makes
+    // another adding the same word wait for it.
+    for (n, (given, family)) in (1..).zip([("Ash", "Birch"), ("Cedar", "Dune"), ("Elm", "Fern")]) {
+        waiting.push(send(staff[0], &person(given, family)));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while count(
+            app,
+            "SELECT count(*) FROM pg_locks WHERE relation = 'audit_outbox'::regclass AND NOT granted",
+        )
+        .await
+            < n
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "registration {n} never reached the outbox"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let together: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| send(staff[i % staff.len()], body))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    for early in waiting {
+        assert_eq!(early.await.unwrap().0, 201);
+    }
+    let mut answers = Vec::new();
+    for one in together {
+        answers.push(one.await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn registrations_that_arrive_together_are_written_together_and_each_answered_alone() {
+    let app = TestApp::spawn().await;
+    let desk = Staff::sign_in(&app, "desk@example.org", &[Role::FrontDesk]).await;
+    let counsellor = Staff::sign_in(&app, "c@example.org", &[Role::Clinician]).await;
+    desk.register(
+        &app,
+        &json!({ "legal_given_name": "Ari", "legal_family_name": "First",
+                 "identifiers": [{ "kind": "school_id", "value": "S-1" }] }),
+    )
+    .await;
+
+    // Six at once, from two people: one transaction for all six, each answered with its
+    // own chart, and the counsellor's on its care team.
+    let families = ["Oak", "Pine", "Reed", "Sage", "Teak", "Vale"];
+    let bodies: Vec<Value> = families.iter().map(|family| person("Sam", family)).collect();
+    let answers = register_together(&app, &[&desk, &counsellor], &bodies).await;
+    for (n, (status, chart)) in answers.iter().enumerate() {
+        assert_eq!(*status, 201, "{chart}");
+        assert_eq!(chart["legal_family_name"], families[n]);
+        let team = if n % 2 == 1 { "primary" } else { "none" };
+        assert_eq!(
+            chart["care_team"][0]["team_role"].as_str().unwrap_or("none"),
+            team,
+            "{chart}"
+        );
+    }
+    let transactions = count(
+        &app,
+        "SELECT count(DISTINCT xmin::text) FROM clients WHERE legal_given_name = 'Sam'",
+    )
+    .await;
+    assert!(transactions < 6, "written in {transactions} transactions");
+
+    // One of them carries an identifier already recorded: it is refused alone and leaves
+    // nothing behind; the others it was written with are each written and answered.
+    let mut bodies: Vec<Value> = ["Ash", "Birch", "Cedar", "Dune"]
+        .iter()
+        .map(|family| person("Lee", family))
+        .collect();
+    bodies.insert(
+        2,
+        json!({ "legal_given_name": "Kim", "legal_family_name": "Taken",
+                "identifiers": [{ "kind": "school_id", "value": "S-1" }] }),
+    );
+    let answers = register_together(&app, &[&desk], &bodies).await;
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, vec![201, 201, 409, 201, 201], "{answers:?}");
+    assert_eq!(answers[2].1["error_code"], "conflict", "{:?}", answers[2].1);
+    assert_eq!(answers[2].1["status"], "error");
+    assert_eq!(answers[3].1["legal_family_name"], "Cedar");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM clients WHERE legal_family_name = 'Taken'").await,
+        0
+    );
+    // Every client written has its create in the audit trail, and only those.
+    app.settle_audit().await;
+    let clients = count(&app, "SELECT count(*) FROM clients").await;
+    let creates = count(&app, "SELECT count(*) FROM audit_events WHERE action = 'client.create'").await;
+    assert_eq!((clients, creates), (1 + 3 + 6 + 3 + 4, 1 + 3 + 6 + 3 + 4));
+}
+
 #[tokio::test]
 async fn every_bad_field_is_named_and_nothing_is_saved() {
     let app = TestApp::spawn().await;

@@ -30,6 +30,8 @@ pub struct Tenant {
     pub settings: Arc<crate::organisation::SettingsCache>,
     /// Verified API tokens, kept for a few seconds and forgotten on any change.
     pub tokens: Arc<crate::identity::token_cache::TokenCache>,
+    /// What modules keep for the organisation while it is served.
+    pub locals: Arc<super::TenantLocals>,
 }
 
 impl Tenant {
@@ -127,7 +129,7 @@ impl TenantDirectory {
                 tracing::error!(tenant = %record.slug, "skipping a tenant whose database name is invalid");
                 continue;
             };
-            let (pool, audit, settings, tokens) = old
+            let (pool, audit, settings, tokens, locals) = old
                 .tenants
                 .iter()
                 .find(|t| t.record.id == record.id && t.database == database)
@@ -141,7 +143,7 @@ impl TenantDirectory {
                         );
                         let tokens =
                             crate::identity::token_cache::TokenCache::spawn(self.server.lazy_own_connection(&database));
-                        (pool, audit, Arc::default(), tokens)
+                        (pool, audit, Arc::default(), tokens, Arc::default())
                     },
                     |t| {
                         (
@@ -149,6 +151,7 @@ impl TenantDirectory {
                             t.audit.clone(),
                             Arc::clone(&t.settings),
                             Arc::clone(&t.tokens),
+                            Arc::clone(&t.locals),
                         )
                     },
                 );
@@ -159,6 +162,7 @@ impl TenantDirectory {
                 audit,
                 settings,
                 tokens,
+                locals,
             });
             for host in &tenant.record.hosts {
                 next.by_host.insert(host.clone(), Arc::clone(&tenant));

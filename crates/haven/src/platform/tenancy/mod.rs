@@ -3,6 +3,7 @@
 //! has one tenant that answers any host name.
 
 mod directory;
+mod locals;
 mod provision;
 mod store;
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use directory::{ResolveError, Tenant, TenantDirectory};
+pub use locals::TenantLocals;
 pub use provision::{NewTenant, ProvisionError, adopt, bootstrap, provision, suspend};
 pub use store::list_tenants;
 
