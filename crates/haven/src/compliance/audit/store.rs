@@ -285,7 +285,7 @@ pub(crate) async fn append(
     }
     sqlx::query!(
         r#"
-        WITH taken AS (DELETE FROM audit_outbox WHERE id = ANY($17))
+        WITH taken AS (DELETE FROM audit_outbox WHERE cardinality($17::bigint[]) > 0 AND id = ANY($17))
         INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent,
                                   action, resource_type, resource_id, outcome, reason, request_id,
                                   prev_hash, hash, subjects)

@@ -8,7 +8,7 @@
 //! closed and sends no PHI.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -60,14 +60,21 @@ pub struct WriterStatus {
 #[derive(Clone)]
 pub struct AuditWriter {
     jobs: mpsc::Sender<Job>,
-    nudge: Arc<Notify>,
+    nudge: Arc<Nudge>,
     counters: Arc<Counters>,
+}
+
+/// A write committed events to the outbox: wake the writer, and have its next batch look.
+#[derive(Debug, Default)]
+struct Nudge {
+    wake: Notify,
+    outbox_waits: AtomicBool,
 }
 
 impl AuditWriter {
     pub fn spawn(pool: PgPool, clock: SharedClock, window: Duration) -> Self {
         let (jobs, receiver) = mpsc::channel(QUEUE);
-        let nudge = Arc::new(Notify::new());
+        let nudge = Arc::new(Nudge::default());
         let counters = Arc::new(Counters::default());
         tokio::spawn(run(
             pool,
@@ -99,7 +106,8 @@ impl AuditWriter {
 
     /// Asks the writer to chain the outbox now (after a write committed).
     pub fn nudge(&self) {
-        self.nudge.notify_one();
+        self.nudge.outbox_waits.store(true, Ordering::Release);
+        self.nudge.wake.notify_one();
     }
 
     pub async fn status(&self) -> WriterStatus {
@@ -126,10 +134,11 @@ async fn run(
     clock: SharedClock,
     window: Duration,
     mut receiver: mpsc::Receiver<Job>,
-    nudge: Arc<Notify>,
+    nudge: Arc<Nudge>,
     counters: Arc<Counters>,
 ) {
     let mut more_outbox = true;
+    let mut looked_at = tokio::time::Instant::now();
     loop {
         let mut jobs = Vec::new();
         if !more_outbox {
@@ -138,7 +147,7 @@ async fn run(
                     Some(job) => jobs.push(job),
                     None => return,
                 },
-                () = nudge.notified() => {}
+                () = nudge.wake.notified() => {}
                 () = tokio::time::sleep(OUTBOX_POLL) => {}
             }
             if !jobs.is_empty() && !window.is_zero() {
@@ -152,7 +161,11 @@ async fn run(
             }
         }
         let events: Vec<&AuditEvent> = jobs.iter().map(|j| &j.event).collect();
-        match write_batch(&pool, &events).await {
+        let look = looks_at_outbox(more_outbox, &nudge.outbox_waits, looked_at.elapsed());
+        if look {
+            looked_at = tokio::time::Instant::now();
+        }
+        match write_batch(&pool, &events, look).await {
             Ok(batch) => {
                 more_outbox = batch.outbox_drained == usize::try_from(MAX_OUTBOX).unwrap_or(usize::MAX);
                 counters.batches.fetch_add(1, Ordering::Relaxed);
@@ -166,6 +179,10 @@ async fn run(
             }
             Err(err) => {
                 more_outbox = false;
+                if look {
+                    // Its rows are still there; the next batch looks again.
+                    nudge.outbox_waits.store(true, Ordering::Release);
+                }
                 let failures = counters.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 *counters.last_error_at.lock().await = Some(clock.now());
                 // Only the first failure of a run is logged loudly; the cause holds no PHI.
@@ -189,7 +206,7 @@ async fn run(
 pub async fn drain_outbox(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut total = 0;
     loop {
-        let batch = write_batch(pool, &[]).await?;
+        let batch = write_batch(pool, &[], true).await?;
         total += batch.outbox_drained;
         if batch.outbox_drained < usize::try_from(MAX_OUTBOX).unwrap_or(usize::MAX) {
             return Ok(total);
@@ -202,11 +219,27 @@ struct Batch {
     outbox_drained: usize,
 }
 
-async fn write_batch(pool: &PgPool, events: &[&AuditEvent]) -> Result<Batch, sqlx::Error> {
+/// Whether a batch reads the outbox: when a write said it staged events there, when the
+/// last batch left some behind, and at least every [`OUTBOX_POLL`] (events staged by
+/// another instance, or before a restart). A batch of reads alone does not: the outbox
+/// is a queue that is emptied by deleting, and until vacuum clears what was deleted,
+/// each look reads past it; after a burst of writes that took every audited read
+/// several milliseconds.
+fn looks_at_outbox(more_outbox: bool, outbox_waits: &AtomicBool, since_last_look: Duration) -> bool {
+    // Cleared before the look, so a write that commits during it is looked for next time.
+    let waits = outbox_waits.swap(false, Ordering::AcqRel);
+    more_outbox || waits || since_last_look >= OUTBOX_POLL
+}
+
+async fn write_batch(pool: &PgPool, events: &[&AuditEvent], look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
     // Durable before anyone is answered, whatever the server's default.
     let mut tx = store::begin_chain(pool).await?;
     let (mut seq, mut prev) = store::head(&mut *tx).await?;
-    let outbox = store::take_outbox(&mut tx, MAX_OUTBOX).await?;
+    let outbox = if look_at_outbox {
+        store::take_outbox(&mut tx, MAX_OUTBOX).await?
+    } else {
+        Vec::new()
+    };
     if outbox.is_empty() && events.is_empty() {
         tx.rollback().await?;
         return Ok(Batch {
@@ -290,5 +323,22 @@ impl AuditEvent {
             return Err(AuditError::Invalid("this action needs a reason"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_reads_alone_reads_the_outbox_only_when_told_or_when_the_poll_is_due() {
+        let waits = AtomicBool::new(false);
+        let soon = Duration::from_millis(10);
+        assert!(!looks_at_outbox(false, &waits, soon), "reads alone, nothing staged");
+        assert!(looks_at_outbox(false, &waits, OUTBOX_POLL), "the poll is due");
+        assert!(looks_at_outbox(true, &waits, soon), "the last batch left rows behind");
+        waits.store(true, Ordering::Release);
+        assert!(looks_at_outbox(false, &waits, soon), "a write staged events");
+        assert!(!looks_at_outbox(false, &waits, soon), "and once is enough");
     }
 }
