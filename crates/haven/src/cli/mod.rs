@@ -226,6 +226,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
 async fn run_command(command: Command, config: &Config, server: &DatabaseServer) -> anyhow::Result<ExitCode> {
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match command {
+        // `run` serves with the stop signal it listened for before opening the database.
         Command::Serve(_) => Err(anyhow::anyhow!("serving needs its stop signal")),
         Command::Migrate(_) => done(migrate(config, server).await),
         Command::Tenant(TenantCommand::Create { slug, hosts, name, .. }) => {

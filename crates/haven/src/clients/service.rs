@@ -165,9 +165,9 @@ pub async fn create(caller: &Actor, fields: &ClientFields) -> Result<ClientId, E
 }
 
 /// Registers a client and answers with its chart. The chart is read, and its read
-/// recorded, in the registration's own transaction: one commit makes both events durable
-/// before the answer (rather than a second wait on the audit writer), and the answer
-/// takes no second connection from the pool.
+/// recorded, in the transaction that writes the registration (with any that arrived
+/// together): one commit makes both events durable before the answer (rather than a
+/// second wait on the audit writer), and the answer takes no second connection.
 pub async fn register(caller: &Actor, fields: &ClientFields) -> Result<(ClientId, Chart), Error> {
     let admitted = admit(caller, fields).await?;
     let id = admitted.id;
