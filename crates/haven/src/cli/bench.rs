@@ -687,6 +687,20 @@ async fn http_measure(
             seeding.elapsed().as_secs_f64()
         );
     }
+    // Seeding writes gigabytes of WAL in minutes, far more than the workloads do: a
+    // checkpoint it set off would still be running through them, every page they touch
+    // first written whole to the WAL again. Start them after a finished checkpoint, as
+    // a live system is most of the time (a role that may not checkpoint skips this).
+    if let Err(err) = sqlx::query("CHECKPOINT").execute(&owner).await {
+        println!("no checkpoint after seeding ({err})");
+    }
+    // How fast this machine is right now: the same machine runs at different speeds on
+    // different days, so figures are compared with this beside them.
+    let speed = crate::bench::identity::hashing(2).await?;
+    println!(
+        "this machine now: {:.0} password hashes/s on one core (argon2id at Haven's parameters)",
+        speed.per_second_one_core
+    );
     let token: Arc<str> = bench::token(addr, &http_email(0), HTTP_PASSWORD, &["clients:read", "clients:write"])
         .await?
         .into();
