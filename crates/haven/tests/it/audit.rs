@@ -100,6 +100,53 @@ async fn concurrent_reads_are_group_committed_into_one_gapless_chain() {
     assert_eq!(body["tenants"][0]["writer"]["state"], "running");
 }
 
+/// Pages waiting in the pending list of the index on list and search events' subjects.
+async fn subjects_pending(db: &mut PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pending_pages FROM pgstatginindex('audit_events_subjects')")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn list_subjects_are_merged_into_their_index_beside_the_chain() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("default");
+    let mut db = app.superuser("default").await;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let list = |n: usize| {
+        read_event(n, now())
+            .resource("client", "all")
+            .subjects((0..100).map(|k| format!("0190f1a2-0000-7000-9000-{k:012}")))
+    };
+    // A writer of its own (the command line's) leaves them in the pending list for its
+    // inserts, or autovacuum, to merge once the list is full.
+    let alone = audit::AuditWriter::spawn(tenant.pool.clone(), haven::clock::system(), Duration::ZERO);
+    alone.record(list(1)).await.unwrap();
+    assert!(
+        subjects_pending(&mut db).await > 0,
+        "the subjects wait in the pending list"
+    );
+    // The serving writer has them merged from the serving pool, as the app role, soon after.
+    tenant.audit.record(list(2)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while subjects_pending(&mut db).await > 0 {
+        assert!(std::time::Instant::now() < deadline, "the pending list was not merged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("SET enable_seqscan = off").execute(&mut db).await.unwrap();
+    let seen: Vec<i64> = sqlx::query_scalar(
+        "SELECT seq FROM audit_events WHERE subjects @> ARRAY['0190f1a2-0000-7000-9000-000000000042'] ORDER BY seq",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(seen, [1, 2], "both list events are found by a subject in the index");
+}
+
 #[tokio::test]
 async fn a_write_event_commits_with_its_transaction_or_not_at_all() {
     let app = TestApp::spawn().await;

@@ -320,6 +320,14 @@ pub(crate) async fn append(
     Ok(())
 }
 
+/// Merges the subjects index's pending list into the index (`audit_subjects_merge`,
+/// migration tenant/0023); returns how many pending pages it emptied.
+pub(super) async fn merge_subjects(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT audit_subjects_merge() AS "pages!""#)
+        .fetch_one(db)
+        .await
+}
+
 /// Every event from `from_seq` on, in order, streamed.
 pub(super) fn stream_chain<'c>(
     db: impl PgExecutor<'c> + 'c,

@@ -30,6 +30,8 @@ const MAX_OUTBOX: i64 = 4096;
 const OUTBOX_POLL: Duration = Duration::from_millis(500);
 /// After a failed batch, wait this long before the next attempt.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// While subjects arrive, their index's pending list is merged at most this often.
+const MERGE_EVERY: Duration = Duration::from_millis(250);
 
 struct Job {
     event: AuditEvent,
@@ -72,17 +74,39 @@ struct Nudge {
 }
 
 impl AuditWriter {
+    /// A writer whose own inserts merge the subjects index's pending list when it fills
+    /// (enough for the command line and short-lived tasks).
     pub fn spawn(pool: PgPool, clock: SharedClock, window: Duration) -> Self {
+        Self::start(pool, None, clock, window)
+    }
+
+    /// A writer for serving: list and search events' subjects are merged into their index
+    /// from `merging` (the serving pool), beside the chain, so that no batch, and no
+    /// audited read waiting for one, pays for the merge.
+    pub fn spawn_merging(pool: PgPool, merging: PgPool, clock: SharedClock, window: Duration) -> Self {
+        Self::start(pool, Some(merging), clock, window)
+    }
+
+    fn start(pool: PgPool, merging: Option<PgPool>, clock: SharedClock, window: Duration) -> Self {
         let (jobs, receiver) = mpsc::channel(QUEUE);
         let nudge = Arc::new(Nudge::default());
         let counters = Arc::new(Counters::default());
+        let subjects_added = merging.map(|merging| {
+            // One signal is enough however many batches added subjects meanwhile.
+            let (added, signals) = mpsc::channel(1);
+            tokio::spawn(merge_subjects(merging, signals));
+            added
+        });
         tokio::spawn(run(
             pool,
             clock,
             window,
             receiver,
-            Arc::clone(&nudge),
-            Arc::clone(&counters),
+            Writer {
+                nudge: Arc::clone(&nudge),
+                counters: Arc::clone(&counters),
+                subjects_added,
+            },
         ));
         Self { jobs, nudge, counters }
     }
@@ -129,14 +153,31 @@ impl AuditWriter {
     }
 }
 
-async fn run(
-    pool: PgPool,
-    clock: SharedClock,
-    window: Duration,
-    mut receiver: mpsc::Receiver<Job>,
+/// What the writer's task shares with its handles and its merger.
+struct Writer {
     nudge: Arc<Nudge>,
     counters: Arc<Counters>,
-) {
+    subjects_added: Option<mpsc::Sender<()>>,
+}
+
+/// Merges the subjects index's pending list each time the writer says it added to it, at
+/// most every [`MERGE_EVERY`]; ends with the writer. A merge that fails is left to the
+/// next one, or to the writer's own inserts once the list is full.
+async fn merge_subjects(pool: PgPool, mut added: mpsc::Receiver<()>) {
+    while added.recv().await.is_some() {
+        if let Err(err) = store::merge_subjects(&pool).await {
+            tracing::debug!(error = %err, "merging the audit subjects index failed; trying again later");
+        }
+        tokio::time::sleep(MERGE_EVERY).await;
+    }
+}
+
+async fn run(pool: PgPool, clock: SharedClock, window: Duration, mut receiver: mpsc::Receiver<Job>, writer: Writer) {
+    let Writer {
+        nudge,
+        counters,
+        subjects_added,
+    } = writer;
     let mut more_outbox = true;
     let mut looked_at = tokio::time::Instant::now();
     loop {
@@ -160,21 +201,28 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let events: Vec<&AuditEvent> = jobs.iter().map(|j| &j.event).collect();
+        // The events move into the batch (a list event carries a hundred subjects); the
+        // waiters stay to be answered.
+        let (events, waiters): (Vec<AuditEvent>, Vec<_>) = jobs.into_iter().map(|j| (j.event, j.done)).unzip();
         let look = looks_at_outbox(more_outbox, &nudge.outbox_waits, looked_at.elapsed());
         if look {
             looked_at = tokio::time::Instant::now();
         }
-        match write_batch(&pool, &events, look).await {
+        match write_batch(&pool, events, look).await {
             Ok(batch) => {
+                if batch.added_subjects
+                    && let Some(added) = &subjects_added
+                {
+                    let _ = added.try_send(());
+                }
                 more_outbox = batch.outbox_drained == usize::try_from(MAX_OUTBOX).unwrap_or(usize::MAX);
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 counters
                     .events
                     .fetch_add((batch.seqs.len() + batch.outbox_drained) as u64, Ordering::Relaxed);
                 counters.consecutive_failures.store(0, Ordering::Relaxed);
-                for (job, seq) in jobs.into_iter().zip(batch.seqs) {
-                    let _ = job.done.send(Ok(seq));
+                for (done, seq) in waiters.into_iter().zip(batch.seqs) {
+                    let _ = done.send(Ok(seq));
                 }
             }
             Err(err) => {
@@ -192,8 +240,8 @@ async fn run(
                     tracing::debug!(error = %err, failures, "audit batch failed again");
                 }
                 let message = err.to_string();
-                for job in jobs {
-                    let _ = job.done.send(Err(AuditError::Unavailable(message.clone())));
+                for done in waiters {
+                    let _ = done.send(Err(AuditError::Unavailable(message.clone())));
                 }
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
@@ -206,7 +254,7 @@ async fn run(
 pub async fn drain_outbox(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut total = 0;
     loop {
-        let batch = write_batch(pool, &[], true).await?;
+        let batch = write_batch(pool, Vec::new(), true).await?;
         total += batch.outbox_drained;
         if batch.outbox_drained < usize::try_from(MAX_OUTBOX).unwrap_or(usize::MAX) {
             return Ok(total);
@@ -217,6 +265,7 @@ pub async fn drain_outbox(pool: &PgPool) -> Result<usize, sqlx::Error> {
 struct Batch {
     seqs: Vec<i64>,
     outbox_drained: usize,
+    added_subjects: bool,
 }
 
 /// Whether a batch reads the outbox: when a write said it staged events there, when the
@@ -231,7 +280,7 @@ fn looks_at_outbox(more_outbox: bool, outbox_waits: &AtomicBool, since_last_look
     more_outbox || waits || since_last_look >= OUTBOX_POLL
 }
 
-async fn write_batch(pool: &PgPool, events: &[&AuditEvent], look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
+async fn write_batch(pool: &PgPool, events: Vec<AuditEvent>, look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
     // Durable before anyone is answered, whatever the server's default.
     let mut tx = store::begin_chain(pool).await?;
     let (mut seq, mut prev) = store::head(&mut *tx).await?;
@@ -245,6 +294,7 @@ async fn write_batch(pool: &PgPool, events: &[&AuditEvent], look_at_outbox: bool
         return Ok(Batch {
             seqs: Vec::new(),
             outbox_drained: 0,
+            added_subjects: false,
         });
     }
     let outbox_ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
@@ -252,7 +302,7 @@ async fn write_batch(pool: &PgPool, events: &[&AuditEvent], look_at_outbox: bool
     let mut seqs = Vec::with_capacity(events.len());
     // Writes staged earlier go first, then the reads waiting now.
     let staged = outbox.into_iter().map(|(_, event)| (event, false));
-    let waiting = events.iter().map(|event| ((*event).clone(), true));
+    let waiting = events.into_iter().map(|event| (event, true));
     for (event, answers_a_waiter) in staged.chain(waiting) {
         seq += 1;
         let hash = event_hash(seq, &event, &prev);
@@ -272,6 +322,7 @@ async fn write_batch(pool: &PgPool, events: &[&AuditEvent], look_at_outbox: bool
     Ok(Batch {
         seqs,
         outbox_drained: outbox_ids.len(),
+        added_subjects: chained.iter().any(|c| !c.event.subjects.is_empty()),
     })
 }
 

@@ -136,8 +136,9 @@ impl TenantDirectory {
                 .map_or_else(
                     || {
                         let pool = self.server.lazy_app_pool(&database);
-                        let audit = AuditWriter::spawn(
+                        let audit = AuditWriter::spawn_merging(
                             self.server.lazy_own_connection(&database),
+                            pool.clone(),
                             Arc::clone(&self.clock),
                             self.audit_window,
                         );
