@@ -164,9 +164,16 @@ struct Writer {
 /// most every [`MERGE_EVERY`]; ends with the writer. A merge that fails is left to the
 /// next one, or to the writer's own inserts once the list is full.
 async fn merge_subjects(pool: PgPool, mut added: mpsc::Receiver<()>) {
+    let mut failing = false;
     while added.recv().await.is_some() {
-        if let Err(err) = store::merge_subjects(&pool).await {
-            tracing::debug!(error = %err, "merging the audit subjects index failed; trying again later");
+        match store::merge_subjects(&pool).await {
+            Ok(_) => failing = false,
+            // Only the first failure of a run is logged loudly; the cause holds no PHI.
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(error = %err, "merging the audit subjects index failed; the writer's inserts merge it meanwhile");
+            }
+            Err(err) => tracing::debug!(error = %err, "merging the audit subjects index failed again"),
         }
         tokio::time::sleep(MERGE_EVERY).await;
     }
