@@ -371,7 +371,7 @@ async fn clients_of(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<ClientR
         SELECT ac.appointment_id, c.id, c.legal_given_name, c.legal_family_name, c.preferred_name, c.record_number
         FROM appointment_clients ac JOIN clients c ON c.id = ac.client_id
         WHERE ac.appointment_id = ANY($1)
-        ORDER BY lower(c.legal_family_name), lower(c.legal_given_name), c.id
+        ORDER BY c.family_name_key, c.given_name_key, c.id
         "#,
         ids
     )

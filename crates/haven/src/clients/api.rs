@@ -82,7 +82,7 @@ pub fn parse_list_params(params: &[(String, String)]) -> Result<search::Query, E
 pub(crate) async fn list(caller: Actor, Query(params): Query<Vec<(String, String)>>) -> Result<Response, Error> {
     let query = parse_list_params(&params)?;
     let page = service::find_clients(&caller, &query).await?;
-    Ok(Json(page.into_inner()).into_response())
+    Ok(ApiJson(page.into_inner()).into_response())
 }
 
 /// Register a client. Clinical staff who register a client join its care team.

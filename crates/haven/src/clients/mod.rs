@@ -203,6 +203,7 @@ pub struct ClientSummary {
     pub legal_family_name: String,
     pub preferred_name: Option<String>,
     pub pronouns: Option<String>,
+    #[serde(serialize_with = "crate::web::json::optional_date")]
     pub date_of_birth: Option<NaiveDate>,
     pub status: ClientStatus,
 }

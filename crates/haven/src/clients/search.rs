@@ -354,7 +354,7 @@ async fn browse_all(db: impl PgExecutor<'_>, page: &Page<'_>) -> Result<Vec<Summ
                date_of_birth, status
         FROM clients
         WHERE ($1::text IS NULL OR status = $1)
-        ORDER BY lower(legal_family_name), lower(legal_given_name), id
+        ORDER BY family_name_key, given_name_key, id
         LIMIT $2 OFFSET $3
         "#,
         page.status,
@@ -383,7 +383,7 @@ async fn name_in_all(
           AND ($5::text IS NULL OR status = $5)
         ORDER BY (name_words && $6)::int + (name_words && $7)::int + (name_words && $8)::int
                  + (name_words && $9)::int DESC,
-                 lower(legal_family_name), lower(legal_given_name), id
+                 family_name_key, given_name_key, id
         LIMIT $10 OFFSET $11
         "#,
         keys.candidates(0),
@@ -419,7 +419,7 @@ async fn exact_in_all(
                OR id IN (SELECT client_id FROM client_identifiers WHERE upper(value) = upper($2))
                OR date_of_birth = $3)
           AND ($4::text IS NULL OR status = $4)
-        ORDER BY record_number = $1 DESC NULLS LAST, lower(legal_family_name), lower(legal_given_name), id
+        ORDER BY record_number = $1 DESC NULLS LAST, family_name_key, given_name_key, id
         LIMIT $5 OFFSET $6
         "#,
         record_number,
@@ -473,7 +473,7 @@ async fn in_reach(
           AND ($8::text IS NULL OR c.status = $8)
         ORDER BY (c.name_words && $16)::int + (c.name_words && $17)::int + (c.name_words && $18)::int
                  + (c.name_words && $19)::int DESC,
-                 lower(c.legal_family_name), lower(c.legal_given_name), c.id
+                 c.family_name_key, c.given_name_key, c.id
         LIMIT $10 OFFSET $11
         "#,
         user.0,

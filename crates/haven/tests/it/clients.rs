@@ -490,6 +490,54 @@ async fn updates_change_what_they_name_and_refuse_stale_versions() {
         count(&app, "SELECT count(*) FROM audit_events WHERE action = 'client.hipaa_exempt_set' AND reason = 'hipaa_exempt set to true'").await,
         1
     );
+
+    // Everyone's list runs by family name, then given name, case ignored, and a new name
+    // moves the client at once; dates of birth are written as they were given.
+    let mut zed = person("Zed", "Abbot");
+    zed["date_of_birth"] = json!("1987-06-05");
+    let zed = counsellor.register(&app, &zed).await;
+    counsellor.register(&app, &person("ana", "marigold")).await;
+    counsellor.register(&app, &person("Bea", "MARIGOLD")).await;
+    let listed = || async {
+        let list: Value = admin
+            .get(&app, "/api/v1/clients?per_page=100")
+            .await
+            .json()
+            .await
+            .unwrap();
+        list["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["display_name"].as_str().unwrap().to_owned(),
+                    c["date_of_birth"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let born = json!("1987-06-05");
+    assert_eq!(
+        listed().await,
+        [
+            ("Zed Abbot".to_owned(), born.clone()),
+            ("ana marigold".to_owned(), Value::Null),
+            ("Bea MARIGOLD".to_owned(), Value::Null),
+            ("Kit Marigold".to_owned(), Value::Null),
+        ]
+    );
+    let path = format!("/api/v1/clients/{}", zed["id"].as_str().unwrap());
+    let response = counsellor
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &json!({ "legal_family_name": "zimmer", "version": 1 }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(listed().await.last(), Some(&("Zed zimmer".to_owned(), born)));
 }
 
 #[tokio::test]
