@@ -96,7 +96,7 @@ async fn append_alone(pool: &PgPool, event: AuditEvent) -> Result<(), sqlx::Erro
     let (seq, prev) = store::head(&mut *tx).await?;
     let hash = event_hash(seq + 1, &event, &prev);
     store::append(
-        &mut tx,
+        &mut *tx,
         &[ChainedEvent {
             seq: seq + 1,
             event,
@@ -167,7 +167,7 @@ pub async fn seed(
             });
             prev = hash;
         }
-        store::append(&mut tx, &batch, &[]).await?;
+        store::append(&mut *tx, &batch, &[]).await?;
         tx.commit().await?;
         done += size;
         progress(done);

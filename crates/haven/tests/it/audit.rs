@@ -400,11 +400,20 @@ async fn two_instances_share_one_chain_without_forking_it() {
     for task in tasks {
         task.await.unwrap();
     }
+    // In turns, each writer finds the head moved by the other since its last batch: its
+    // append from the head it remembers fails whole, and it chains again from the new one.
+    for n in 200..206 {
+        assert_eq!(writers[n % 2].record(read_event(n, now())).await.unwrap(), n as i64 + 1);
+    }
+    for writer in &writers {
+        let status = writer.status().await;
+        assert_eq!((status.state, status.consecutive_failures), ("running", 0));
+    }
     let report = audit::verify(&app.tenant("default").pool, &trust(&app), &|_| {})
         .await
         .unwrap();
     assert!(report.ok(), "{}", report.summary());
-    assert_eq!(report.events, 200);
+    assert_eq!(report.events, 206);
 }
 
 #[tokio::test]

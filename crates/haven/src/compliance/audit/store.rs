@@ -177,9 +177,30 @@ pub async fn stage_all(conn: &mut PgConnection, events: &[AuditEvent]) -> Result
 /// (`haven_app` may not lock rows it cannot update) whose key spells "HAVEN_A1". Read the
 /// head after this returns: under READ COMMITTED that sees the last writer's commit.
 pub(crate) async fn begin_chain(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    const BEGIN_CHAIN: &str =
-        "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(5206537499884601649)";
     pool.begin_with(BEGIN_CHAIN).await
+}
+
+/// [`begin_chain`] on a connection the caller holds.
+pub(super) async fn begin_chain_on(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+    sqlx::Connection::begin_with(conn, BEGIN_CHAIN).await
+}
+
+const BEGIN_CHAIN: &str = "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(5206537499884601649)";
+
+/// Makes every commit on the audit writer's own connection durable, whatever the
+/// server's default: its appends outside a transaction block commit as they end.
+pub(super) async fn durable_commits(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query!("SET synchronous_commit = on").execute(conn).await?;
+    Ok(())
+}
+
+/// Whether `err` is an append that lost a race for the chain: another writer took the
+/// numbers (the primary key) or moved the head (the chain's check, HV001). Nothing of
+/// the statement was written; the events can be chained again from the new head.
+pub(super) fn lost_the_head(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(sqlx::error::DatabaseError::code)
+        .is_some_and(|code| code == "23505" || code == "HV001")
 }
 
 pub async fn head(db: impl PgExecutor<'_>) -> Result<(i64, Hash), sqlx::Error> {
@@ -241,12 +262,11 @@ pub async fn outbox_len(db: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Appends events, in order, and removes the outbox rows they were made from (`taken`),
-/// in one statement.
-pub(crate) async fn append(
-    tx: &mut Transaction<'_, Postgres>,
-    events: &[ChainedEvent],
-    taken: &[i64],
-) -> Result<(), sqlx::Error> {
+/// in one statement. The statement takes the chain lock itself (see [`begin_chain`]), so
+/// that outside a transaction block it is a whole append in one round trip: lock, insert,
+/// the chain's check, commit. It then waits for any writer holding the lock, and fails
+/// if that writer took its numbers (see [`lost_the_head`]).
+pub(crate) async fn append(db: impl PgExecutor<'_>, events: &[ChainedEvent], taken: &[i64]) -> Result<(), sqlx::Error> {
     let mut seq = Vec::with_capacity(events.len());
     let mut occurred_at = Vec::with_capacity(events.len());
     let mut actor_kind = Vec::with_capacity(events.len());
@@ -296,6 +316,7 @@ pub(crate) async fn append(
                     $13::text[], $14::bytea[], $15::bytea[], $16::text[])
              AS u(seq, occurred_at, actor_kind, actor_id, session_id, client_ip, user_agent, action,
                   resource_type, resource_id, outcome, reason, request_id, prev_hash, hash, subjects)
+        WHERE (SELECT true FROM pg_advisory_xact_lock(5206537499884601649))
         "#,
         &seq,
         &occurred_at,
@@ -315,7 +336,7 @@ pub(crate) async fn append(
         &subjects as &[Option<String>],
         taken,
     )
-    .execute(&mut **tx)
+    .execute(db)
     .await?;
     Ok(())
 }

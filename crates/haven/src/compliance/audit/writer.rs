@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use super::chain::event_hash;
 use super::store::{self, ChainedEvent};
-use super::{AuditError, AuditEvent, Audited};
+use super::{AuditError, AuditEvent, Audited, Hash};
 use crate::clock::SharedClock;
 
 const QUEUE: usize = 8192;
@@ -185,6 +186,7 @@ async fn run(pool: PgPool, clock: SharedClock, window: Duration, mut receiver: m
         counters,
         subjects_added,
     } = writer;
+    let mut chain = Chain::new(pool);
     let mut more_outbox = true;
     let mut looked_at = tokio::time::Instant::now();
     loop {
@@ -215,7 +217,7 @@ async fn run(pool: PgPool, clock: SharedClock, window: Duration, mut receiver: m
         if look {
             looked_at = tokio::time::Instant::now();
         }
-        match write_batch(&pool, events, look).await {
+        match chain.write(events, look).await {
             Ok(batch) => {
                 if batch.added_subjects
                     && let Some(added) = &subjects_added
@@ -259,13 +261,135 @@ async fn run(pool: PgPool, clock: SharedClock, window: Duration, mut receiver: m
 /// Chains whatever waits in the outbox now (for processes without a running writer,
 /// such as the command line). Returns how many events were chained.
 pub async fn drain_outbox(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let mut chain = Chain::new(pool.clone());
     let mut total = 0;
     loop {
-        let batch = write_batch(pool, Vec::new(), true).await?;
+        let batch = chain.write(Vec::new(), true).await?;
         total += batch.outbox_drained;
         if batch.outbox_drained < usize::try_from(MAX_OUTBOX).unwrap_or(usize::MAX) {
             return Ok(total);
         }
+    }
+}
+
+/// A chain writer's connection, held from one batch to the next (a connection given
+/// back to the pool costs a round trip, the pool's check), and the head its last batch
+/// left. A batch of events alone (no outbox to read) is chained from that head and
+/// appended in one statement outside a transaction block: one round trip, where reading
+/// the head under the lock first takes four. If another writer moved the head meanwhile,
+/// the append fails whole ([`store::lost_the_head`]) and the batch is chained again from
+/// the head read under the lock. Any other failure lets the connection go.
+struct Chain {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+    head: Option<(i64, Hash)>,
+}
+
+impl Chain {
+    fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            conn: None,
+            head: None,
+        }
+    }
+
+    async fn write(&mut self, events: Vec<AuditEvent>, look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
+        let written = self.try_write(events, look_at_outbox).await;
+        if written.is_err() {
+            self.conn = None;
+            self.head = None;
+        }
+        written
+    }
+
+    async fn try_write(&mut self, events: Vec<AuditEvent>, look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
+        if self.conn.is_none() {
+            let mut conn = self.pool.acquire().await?;
+            store::durable_commits(&mut conn).await?;
+            self.conn = Some(conn);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(sqlx::Error::PoolClosed);
+        };
+        let mut events = events;
+        if let Some(head) = self.head.take()
+            && !look_at_outbox
+            && !events.is_empty()
+        {
+            let chained = chain_from(head, Vec::new(), events);
+            match store::append(&mut **conn, &chained.events, &[]).await {
+                Ok(()) => {
+                    self.head = chained.head;
+                    return Ok(chained.batch);
+                }
+                Err(err) if store::lost_the_head(&err) => {
+                    events = chained.events.into_iter().map(|c| c.event).collect();
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let mut tx = store::begin_chain_on(conn).await?;
+        let head = store::head(&mut *tx).await?;
+        let outbox = if look_at_outbox {
+            store::take_outbox(&mut tx, MAX_OUTBOX).await?
+        } else {
+            Vec::new()
+        };
+        if outbox.is_empty() && events.is_empty() {
+            tx.rollback().await?;
+            self.head = Some(head);
+            return Ok(Batch {
+                seqs: Vec::new(),
+                outbox_drained: 0,
+                added_subjects: false,
+            });
+        }
+        let outbox_ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
+        let chained = chain_from(head, outbox.into_iter().map(|(_, event)| event).collect(), events);
+        store::append(&mut *tx, &chained.events, &outbox_ids).await?;
+        tx.commit().await?;
+        self.head = chained.head;
+        Ok(chained.batch)
+    }
+}
+
+/// Events chained from `head`, the outbox's first, then the reads waiting now.
+struct Chained {
+    events: Vec<ChainedEvent>,
+    head: Option<(i64, Hash)>,
+    batch: Batch,
+}
+
+fn chain_from((mut seq, mut prev): (i64, Hash), staged: Vec<AuditEvent>, waiting: Vec<AuditEvent>) -> Chained {
+    let outbox_drained = staged.len();
+    let mut events = Vec::with_capacity(staged.len() + waiting.len());
+    let mut seqs = Vec::with_capacity(waiting.len());
+    let staged = staged.into_iter().map(|event| (event, false));
+    let waiting = waiting.into_iter().map(|event| (event, true));
+    for (event, answers_a_waiter) in staged.chain(waiting) {
+        seq += 1;
+        let hash = event_hash(seq, &event, &prev);
+        if answers_a_waiter {
+            seqs.push(seq);
+        }
+        events.push(ChainedEvent {
+            seq,
+            event,
+            prev_hash: prev,
+            hash,
+        });
+        prev = hash;
+    }
+    let added_subjects = events.iter().any(|c| !c.event.subjects.is_empty());
+    Chained {
+        events,
+        head: Some((seq, prev)),
+        batch: Batch {
+            seqs,
+            outbox_drained,
+            added_subjects,
+        },
     }
 }
 
@@ -285,52 +409,6 @@ fn looks_at_outbox(more_outbox: bool, outbox_waits: &AtomicBool, since_last_look
     // Cleared before the look, so a write that commits during it is looked for next time.
     let waits = outbox_waits.swap(false, Ordering::AcqRel);
     more_outbox || waits || since_last_look >= OUTBOX_POLL
-}
-
-async fn write_batch(pool: &PgPool, events: Vec<AuditEvent>, look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
-    // Durable before anyone is answered, whatever the server's default.
-    let mut tx = store::begin_chain(pool).await?;
-    let (mut seq, mut prev) = store::head(&mut *tx).await?;
-    let outbox = if look_at_outbox {
-        store::take_outbox(&mut tx, MAX_OUTBOX).await?
-    } else {
-        Vec::new()
-    };
-    if outbox.is_empty() && events.is_empty() {
-        tx.rollback().await?;
-        return Ok(Batch {
-            seqs: Vec::new(),
-            outbox_drained: 0,
-            added_subjects: false,
-        });
-    }
-    let outbox_ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
-    let mut chained = Vec::with_capacity(outbox.len() + events.len());
-    let mut seqs = Vec::with_capacity(events.len());
-    // Writes staged earlier go first, then the reads waiting now.
-    let staged = outbox.into_iter().map(|(_, event)| (event, false));
-    let waiting = events.into_iter().map(|event| (event, true));
-    for (event, answers_a_waiter) in staged.chain(waiting) {
-        seq += 1;
-        let hash = event_hash(seq, &event, &prev);
-        if answers_a_waiter {
-            seqs.push(seq);
-        }
-        chained.push(ChainedEvent {
-            seq,
-            event,
-            prev_hash: prev,
-            hash,
-        });
-        prev = hash;
-    }
-    store::append(&mut tx, &chained, &outbox_ids).await?;
-    tx.commit().await?;
-    Ok(Batch {
-        seqs,
-        outbox_drained: outbox_ids.len(),
-        added_subjects: chained.iter().any(|c| !c.event.subjects.is_empty()),
-    })
 }
 
 impl AuditEvent {
