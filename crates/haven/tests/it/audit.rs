@@ -402,8 +402,8 @@ async fn two_instances_share_one_chain_without_forking_it() {
     }
     // In turns, each writer finds the head moved by the other since its last batch: its
     // append from the head it remembers fails whole, and it chains again from the new one.
-    for n in 200..206 {
-        assert_eq!(writers[n % 2].record(read_event(n, now())).await.unwrap(), n as i64 + 1);
+    for (n, seq) in (200..206).zip(201_i64..) {
+        assert_eq!(writers[n % 2].record(read_event(n, now())).await.unwrap(), seq);
     }
     for writer in &writers {
         let status = writer.status().await;
