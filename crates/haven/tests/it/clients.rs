@@ -538,6 +538,31 @@ async fn updates_change_what_they_name_and_refuse_stale_versions() {
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(listed().await.last(), Some(&("Zed zimmer".to_owned(), born)));
+
+    // Pages of every size, first or later, filtered or not, hold what they ask for.
+    let (admin, app) = (&admin, &app);
+    let page = move |query: &'static str| async move {
+        let list: Value = admin
+            .get(app, &format!("/api/v1/clients?{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<String> = list["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["display_name"].as_str().unwrap().to_owned())
+            .collect();
+        (names, list["has_more"].as_bool().unwrap())
+    };
+    let all = ["ana marigold", "Bea MARIGOLD", "Kit Marigold", "Zed zimmer"].map(str::to_owned);
+    assert_eq!(page("per_page=2").await, (all[..2].to_vec(), true));
+    assert_eq!(page("per_page=2&page=2").await, (all[2..].to_vec(), false));
+    assert_eq!(page("per_page=3").await, (all[..3].to_vec(), true));
+    assert_eq!(page("per_page=30").await, (all.to_vec(), false));
+    assert_eq!(page("per_page=4").await, (all.to_vec(), false));
+    assert_eq!(page("status=active&per_page=3").await, (all[..3].to_vec(), true));
 }
 
 #[tokio::test]
