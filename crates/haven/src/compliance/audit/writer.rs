@@ -303,16 +303,15 @@ impl Chain {
         written
     }
 
-    async fn try_write(&mut self, events: Vec<AuditEvent>, look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
-        if self.conn.is_none() {
+    async fn try_write(&mut self, mut events: Vec<AuditEvent>, look_at_outbox: bool) -> Result<Batch, sqlx::Error> {
+        let conn = if let Some(conn) = self.conn.take() {
+            conn
+        } else {
             let mut conn = self.pool.acquire().await?;
             store::durable_commits(&mut conn).await?;
-            self.conn = Some(conn);
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(sqlx::Error::PoolClosed);
+            conn
         };
-        let mut events = events;
+        let conn = self.conn.insert(conn);
         if let Some(head) = self.head.take()
             && !look_at_outbox
             && !events.is_empty()
@@ -320,7 +319,7 @@ impl Chain {
             let chained = chain_from(head, Vec::new(), events);
             match store::append(&mut **conn, &chained.events, &[]).await {
                 Ok(()) => {
-                    self.head = chained.head;
+                    self.head = Some(chained.head);
                     return Ok(chained.batch);
                 }
                 Err(err) if store::lost_the_head(&err) => {
@@ -349,7 +348,7 @@ impl Chain {
         let chained = chain_from(head, outbox.into_iter().map(|(_, event)| event).collect(), events);
         store::append(&mut *tx, &chained.events, &outbox_ids).await?;
         tx.commit().await?;
-        self.head = chained.head;
+        self.head = Some(chained.head);
         Ok(chained.batch)
     }
 }
@@ -357,7 +356,8 @@ impl Chain {
 /// Events chained from `head`, the outbox's first, then the reads waiting now.
 struct Chained {
     events: Vec<ChainedEvent>,
-    head: Option<(i64, Hash)>,
+    /// The last event's number and hash: the head once they are appended.
+    head: (i64, Hash),
     batch: Batch,
 }
 
@@ -384,7 +384,7 @@ fn chain_from((mut seq, mut prev): (i64, Hash), staged: Vec<AuditEvent>, waiting
     let added_subjects = events.iter().any(|c| !c.event.subjects.is_empty());
     Chained {
         events,
-        head: Some((seq, prev)),
+        head: (seq, prev),
         batch: Batch {
             seqs,
             outbox_drained,
