@@ -505,7 +505,7 @@ pub async fn view(caller: &Actor, id: AppointmentId) -> Result<Audited<Appointme
     let event = caller
         .event("appointment.read", Outcome::Allowed)
         .resource("appointment", id.to_string())
-        .subjects(appointment.clients.iter().map(|c| c.id.to_string()));
+        .subjects(appointment.clients.iter().map(|c| c.id));
     Ok(caller.tenant.audit.read(event, appointment).await?)
 }
 

@@ -111,7 +111,7 @@ pub async fn set_status(caller: &Actor, id: AppointmentId, fields: &StatusFields
         &caller
             .event("appointment.status", Outcome::Allowed)
             .resource("appointment", id.to_string())
-            .subjects(appointment.clients.iter().map(|c| c.id.to_string()))
+            .subjects(appointment.clients.iter().map(|c| c.id))
             .reason(format!(
                 "{} -> {}{}{}",
                 from.as_str(),

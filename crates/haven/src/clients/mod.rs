@@ -19,6 +19,7 @@ pub mod validation;
 pub use manifest::module;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -162,10 +163,20 @@ impl ClientDetails {
 }
 
 pub fn display_name(given: &str, family: &str, preferred: Option<&str>) -> String {
-    match preferred {
-        Some(preferred) if preferred != given => format!("{preferred} {family}"),
-        _ => format!("{given} {family}"),
-    }
+    display_name_compact(given, family, preferred).into_string()
+}
+
+/// [`display_name`], kept inline when short, as most are (a list builds a hundred).
+pub fn display_name_compact(given: &str, family: &str, preferred: Option<&str>) -> CompactString {
+    let first = match preferred {
+        Some(preferred) if preferred != given => preferred,
+        _ => given,
+    };
+    let mut name = CompactString::with_capacity(first.len() + 1 + family.len());
+    name.push_str(first);
+    name.push(' ');
+    name.push_str(family);
+    name
 }
 
 crate::typed_id!(
@@ -197,15 +208,47 @@ crate::redacted_debug!(Client {
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientSummary {
     pub id: ClientId,
-    pub record_number: String,
-    pub display_name: String,
-    pub legal_given_name: String,
-    pub legal_family_name: String,
-    pub preferred_name: Option<String>,
-    pub pronouns: Option<String>,
+    #[schema(value_type = String)]
+    pub record_number: CompactString,
+    #[schema(value_type = String)]
+    pub display_name: CompactString,
+    #[schema(value_type = String)]
+    pub legal_given_name: CompactString,
+    #[schema(value_type = String)]
+    pub legal_family_name: CompactString,
+    #[schema(value_type = Option<String>)]
+    pub preferred_name: Option<CompactString>,
+    #[schema(value_type = Option<String>)]
+    pub pronouns: Option<CompactString>,
     #[serde(serialize_with = "crate::web::json::optional_date")]
     pub date_of_birth: Option<NaiveDate>,
     pub status: ClientStatus,
 }
 
 crate::redacted_debug!(ClientSummary { id, status });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_display_name_is_the_preferred_or_given_name_then_the_family_name_whatever_its_length() {
+        let cases = [
+            ("Robert", "Ng", Some("Rob"), "Rob Ng"),
+            ("Robert", "Ng", Some("Robert"), "Robert Ng"),
+            ("Robert", "Ng", None, "Robert Ng"),
+            // Longer than a CompactString keeps inline.
+            (
+                "Maximiliana",
+                "Featherstonehaugh-Okonkwo",
+                None,
+                "Maximiliana Featherstonehaugh-Okonkwo",
+            ),
+            ("Åsa", "Ødegård", Some("Åse"), "Åse Ødegård"),
+        ];
+        for (given, family, preferred, shown) in cases {
+            assert_eq!(display_name(given, family, preferred), shown);
+            assert_eq!(display_name_compact(given, family, preferred), shown);
+        }
+    }
+}

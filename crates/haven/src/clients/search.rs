@@ -346,20 +346,27 @@ struct Page<'a> {
     status: Option<&'a str>,
 }
 
-/// Everyone, a page at a time, by name; `$filter` and `$page` complete the statement.
-macro_rules! browse_sql {
-    ($filter:tt, $page:tt $(, $arg:expr)*) => {
+/// A statement reading list rows (`SummaryRow`) from `clients`; `$rest` completes it
+/// after `FROM clients` (filter, order, page).
+macro_rules! summaries_sql {
+    ($first:tt $(+ $more:tt)* $(, $arg:expr)*) => {
         sqlx::query_as!(
             SummaryRow,
             r#"
-            SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns,
-                   date_of_birth, status
+            SELECT id, record_number AS "record_number: _", legal_given_name AS "legal_given_name: _",
+                   legal_family_name AS "legal_family_name: _", preferred_name AS "preferred_name: _",
+                   pronouns AS "pronouns: _", date_of_birth, status AS "status: _"
             FROM clients "#
-                + $filter
-                + r#" ORDER BY family_name_key, given_name_key, id "#
-                + $page
+                + $first $(+ $more)*
             $(, $arg)*
         )
+    };
+}
+
+/// Everyone, a page at a time, by name; `$filter` and `$page` complete the statement.
+macro_rules! browse_sql {
+    ($filter:tt, $page:tt $(, $arg:expr)*) => {
+        summaries_sql!($filter + r#" ORDER BY family_name_key, given_name_key, id "# + $page $(, $arg)*)
     };
 }
 
@@ -398,12 +405,8 @@ async fn name_in_all(
     keys: &NameKeys,
     page: &Page<'_>,
 ) -> Result<Vec<SummaryRow>, sqlx::Error> {
-    sqlx::query_as!(
-        SummaryRow,
+    summaries_sql!(
         r#"
-        SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns,
-               date_of_birth, status
-        FROM clients
         WHERE name_words && $1 AND name_words && $2 AND name_words && $3 AND name_words && $4
           AND ($5::text IS NULL OR status = $5)
         ORDER BY (name_words && $6)::int + (name_words && $7)::int + (name_words && $8)::int
@@ -434,12 +437,8 @@ async fn exact_in_all(
     date_of_birth: Option<NaiveDate>,
     page: &Page<'_>,
 ) -> Result<Vec<SummaryRow>, sqlx::Error> {
-    sqlx::query_as!(
-        SummaryRow,
+    summaries_sql!(
         r#"
-        SELECT id, record_number, legal_given_name, legal_family_name, preferred_name, pronouns,
-               date_of_birth, status
-        FROM clients
         WHERE (record_number = $1
                OR id IN (SELECT client_id FROM client_identifiers WHERE upper(value) = upper($2))
                OR date_of_birth = $3)
@@ -487,8 +486,9 @@ async fn in_reach(
     sqlx::query_as!(
         SummaryRow,
         r#"
-        SELECT c.id, c.record_number, c.legal_given_name, c.legal_family_name, c.preferred_name,
-               c.pronouns, c.date_of_birth, c.status
+        SELECT c.id, c.record_number AS "record_number: _", c.legal_given_name AS "legal_given_name: _",
+               c.legal_family_name AS "legal_family_name: _", c.preferred_name AS "preferred_name: _",
+               c.pronouns AS "pronouns: _", c.date_of_birth, c.status AS "status: _"
         FROM clients c JOIN clients_within_reach($1, $2, $3) r ON r.client_id = c.id
         WHERE ($4::text IS NULL
                OR (c.name_words && $12 AND c.name_words && $13 AND c.name_words && $14 AND c.name_words && $15))

@@ -447,7 +447,7 @@ pub async fn find_clients(caller: &Actor, query: &Query) -> Result<Audited<Resul
     // Which clients were shown, never what was typed (a name is PHI).
     let event = caller
         .event(action, Outcome::Allowed)
-        .subjects(clients.iter().map(|c| c.id.to_string()));
+        .subjects(clients.iter().map(|c| c.id));
     Ok(caller
         .tenant
         .audit
@@ -596,6 +596,6 @@ pub async fn break_glass_log(caller: &Actor) -> Result<Audited<Vec<BreakGlassGra
     let grants = access::recent_grants(&caller.tenant.pool, of, 100).await?;
     let event = caller
         .event("break_glass.review", Outcome::Allowed)
-        .subjects(grants.iter().map(|g| g.client_id.to_string()));
+        .subjects(grants.iter().map(|g| g.client_id));
     Ok(caller.tenant.audit.read(event, grants).await?)
 }

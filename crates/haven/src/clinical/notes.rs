@@ -532,7 +532,7 @@ pub async fn cosign_queue(caller: &Actor) -> Result<Audited<Vec<AwaitingCosign>>
     let queue = note_store::cosign_queue(&caller.tenant.pool, caller.identity.user.id).await?;
     let event = caller
         .event("note.cosign_queue", Outcome::Allowed)
-        .subjects(queue.iter().map(|n| n.client_id.to_string()));
+        .subjects(queue.iter().map(|n| n.client_id));
     Ok(caller.tenant.audit.read(event, queue).await?)
 }
 
@@ -542,6 +542,6 @@ pub async fn notes_owed(caller: &Actor) -> Result<Audited<Vec<NoteOwed>>, Error>
     let owed = note_store::notes_owed(&caller.tenant.pool, caller.identity.user.id).await?;
     let event = caller
         .event("note.late_list", Outcome::Allowed)
-        .subjects(owed.iter().map(|n| n.client_id.to_string()));
+        .subjects(owed.iter().map(|n| n.client_id));
     Ok(caller.tenant.audit.read(event, owed).await?)
 }

@@ -248,7 +248,7 @@ pub async fn list(caller: &Actor, filter: &Filter) -> Result<Audited<ReferralPag
     referrals.truncate(limit);
     let event = caller
         .event("referral.list", Outcome::Allowed)
-        .subjects(referrals.iter().map(|r| r.id.to_string()));
+        .subjects(referrals.iter().map(|r| r.id));
     Ok(caller
         .tenant
         .audit
