@@ -219,69 +219,123 @@ struct DictionaryMatch {
     clients: i64,
 }
 
-/// The dictionary lookup, with `$similar` the trigram condition or nothing.
-macro_rules! dictionary_sql {
-    ($similar:tt, $words:expr, $ords:expr) => {
-        sqlx::query_as!(
-            DictionaryMatch,
-            r#"
-            SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!"
-            FROM unnest($1::text[], $2::int8[]) AS t(tok, ord)
-            CROSS JOIN LATERAL (
-                SELECT d.word, d.clients,
-                       CASE WHEN d.word = t.tok THEN 1.0::float8
-                            WHEN starts_with(d.word, t.tok) THEN 0.9::float8
-                            ELSE similarity(d.word, t.tok)::float8
-                                 + CASE WHEN d.sound = dmetaphone(t.tok) THEN 0.25 ELSE 0 END
-                       END AS quality
-                FROM client_name_words d
-                WHERE "#
-                + $similar
-                + r#"d.word LIKE t.tok || '%' OR d.sound = dmetaphone(t.tok)
-                ORDER BY quality DESC, d.clients DESC, d.word
-                LIMIT 40
-            ) w
-            "#,
-            $words,
-            $ords
-        )
-    };
-}
-
-/// Query words this short are matched by how they begin and sound, not by trigram
-/// similarity: three letters share a trigram with thousands of words, which the index
-/// would hand over to be checked one by one, for matches no better than the prefix's.
+/// Words typed this short are matched by how they begin and sound only: three letters
+/// are one edit from thousands of names and share a trigram with thousands more, for
+/// matches no better than the prefix's.
 const FUZZY_FROM: usize = 4;
+
+/// How many words that only sound like a query word are weighed, the most held first: a
+/// common sound is shared by thousands of dictionary words.
+const SOUND_ALIKES: i64 = 200;
 
 /// Dictionary words close to each query word, best first, at most 40 per word, with how
 /// good a match each is: the word itself (1), a word it begins, as when a name is half
-/// typed (0.9), or trigram similarity (at least 0.3, the pool's
-/// `pg_trgm.similarity_threshold`: one or two slips; from `FUZZY_FROM` letters) raised by
-/// 0.25 when the words sound alike (Double Metaphone: "Jhon", "Ngyuen"). Query words are
-/// letters only, so `LIKE` sees no wildcard but its own.
+/// typed (0.9), a word one slip away (a letter dropped, added, changed, or two
+/// neighbours swapped: "smiht"), or a word that sounds the same (Double Metaphone:
+/// "Jhon", "Ngyuen"; of those, the `SOUND_ALIKES` most held). Only when no word is one
+/// slip away are words within trigram similarity 0.3 (the pool's
+/// `pg_trgm.similarity_threshold`: two slips or more) looked for; slips and trigrams
+/// from `FUZZY_FROM` letters. Apart from the word itself and its beginnings, quality is
+/// trigram similarity, raised by 0.25 when the words sound alike.
+///
+/// Looking up a word's few hundred one-slip neighbours costs the same for every word;
+/// the trigram index hands over every dictionary word sharing a third of the query's
+/// trigrams, thousands for a word with common syllables, each then compared in full.
+/// Query words are letters only, so `LIKE` sees no wildcard but its own.
 async fn dictionary_matches(db: &sqlx::PgPool, words: &[String]) -> Result<Vec<DictionaryMatch>, sqlx::Error> {
-    let (mut fuzzy, mut short) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
-    for (ord, word) in (1_i64..).zip(words) {
-        let (list, ords) = if word.chars().count() >= FUZZY_FROM {
-            (&mut fuzzy.0, &mut fuzzy.1)
-        } else {
-            (&mut short.0, &mut short.1)
-        };
-        list.push(word.clone());
-        ords.push(ord);
+    let ords: Vec<i64> = (1_i64..).take(words.len()).collect();
+    let (mut near, mut near_ords) = (Vec::new(), Vec::new());
+    for (ord, word) in ords.iter().zip(words) {
+        if word.chars().count() >= FUZZY_FROM {
+            let slips = one_slip_away(word);
+            near_ords.extend(std::iter::repeat_n(*ord, slips.len()));
+            near.extend(slips);
+        }
     }
-    let mut found = Vec::new();
-    if !fuzzy.0.is_empty() {
-        found.extend(
-            dictionary_sql!("d.word % t.tok OR ", &fuzzy.0, &fuzzy.1)
-                .fetch_all(db)
-                .await?,
-        );
+    sqlx::query_as!(
+        DictionaryMatch,
+        r#"
+        WITH near AS (SELECT * FROM unnest($3::text[], $4::int8[]) AS n(word, ord))
+        SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!"
+        FROM unnest($1::text[], $2::int8[]) AS t(tok, ord)
+        CROSS JOIN LATERAL (SELECT dmetaphone(t.tok) AS sound OFFSET 0) s
+        CROSS JOIN LATERAL (
+            SELECT m.word, m.clients,
+                   CASE WHEN m.word = t.tok THEN 1.0::float8
+                        WHEN starts_with(m.word, t.tok) THEN 0.9::float8
+                        ELSE similarity(m.word, t.tok)::float8
+                             + CASE WHEN m.sound = s.sound THEN 0.25 ELSE 0 END
+                   END AS quality
+            FROM (
+                SELECT d.word, d.clients, d.sound
+                FROM client_name_words d
+                WHERE d.word = t.tok OR d.word LIKE t.tok || '%'
+                UNION
+                SELECT d.word, d.clients, d.sound
+                FROM near n JOIN client_name_words d ON d.word = n.word
+                WHERE n.ord = t.ord
+                UNION
+                SELECT d.word, d.clients, d.sound
+                FROM client_name_words d
+                WHERE d.word % t.tok AND char_length(t.tok) >= $5
+                  AND NOT EXISTS (SELECT FROM near n JOIN client_name_words e ON e.word = n.word
+                                  WHERE n.ord = t.ord)
+                UNION
+                (SELECT d.word, d.clients, d.sound
+                 FROM client_name_words d
+                 WHERE d.sound = s.sound
+                 ORDER BY d.clients DESC, d.word
+                 LIMIT $6)
+            ) m
+            ORDER BY quality DESC, m.clients DESC, m.word
+            LIMIT 40
+        ) w
+        "#,
+        words,
+        &ords,
+        &near,
+        &near_ords,
+        i32::try_from(FUZZY_FROM).unwrap_or(i32::MAX),
+        SOUND_ALIKES,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Every word one slip from `word`: a letter dropped, two neighbours swapped, a letter
+/// changed or added (from `a` to `z` and the word's own letters), without repeats.
+fn one_slip_away(word: &str) -> Vec<String> {
+    let letters: Vec<char> = word.chars().collect();
+    let mut alphabet: Vec<char> = ('a'..='z').chain(letters.iter().copied()).collect();
+    alphabet.sort_unstable();
+    alphabet.dedup();
+    let spelled = |chars: &mut dyn Iterator<Item = char>| chars.collect::<String>();
+    let mut slips = Vec::with_capacity(letters.len() * (2 * alphabet.len() + 2) + alphabet.len());
+    for at in 0..=letters.len() {
+        let (before, after) = letters.split_at(at);
+        if let Some((_, rest)) = after.split_first() {
+            slips.push(spelled(&mut before.iter().chain(rest).copied()));
+            for &c in &alphabet {
+                slips.push(spelled(
+                    &mut before.iter().copied().chain([c]).chain(rest.iter().copied()),
+                ));
+            }
+            if let Some((next, rest)) = rest.split_first() {
+                slips.push(spelled(
+                    &mut before.iter().chain([next, &after[0]]).chain(rest).copied(),
+                ));
+            }
+        }
+        for &c in &alphabet {
+            slips.push(spelled(
+                &mut before.iter().copied().chain([c]).chain(after.iter().copied()),
+            ));
+        }
     }
-    if !short.0.is_empty() {
-        found.extend(dictionary_sql!("", &short.0, &short.1).fetch_all(db).await?);
-    }
-    Ok(found)
+    slips.sort_unstable();
+    slips.dedup();
+    slips.retain(|slip| slip != word);
+    slips
 }
 
 /// The clients matching `query` that `scope` allows, best first; the count asked for
@@ -577,6 +631,23 @@ mod tests {
         assert_eq!(keyed_words("ana ana Ana"), ["ana"]);
         assert_eq!(keyed_words("a b c d e f g h"), ["a", "b", "c", "d"]);
         assert!(keyed_words("?!").is_empty());
+    }
+
+    #[test]
+    fn one_slip_covers_each_kind_of_slip_once() {
+        let slips = one_slip_away("smith");
+        for slip in [
+            "smth", "msith", "smiht", "smyth", "smitth", "ssmith", "smithe", "asmith",
+        ] {
+            assert!(slips.binary_search(&slip.to_owned()).is_ok(), "{slip}");
+        }
+        for far in ["smith", "smi", "mtish", "smithes", "schmidt"] {
+            assert!(!slips.contains(&far.to_owned()), "{far}");
+        }
+        assert!(slips.windows(2).all(|pair| pair[0] < pair[1]), "sorted, no repeats");
+        // Letters beyond a to z come from the word itself.
+        assert!(one_slip_away("müller").contains(&"mülüer".to_owned()));
+        assert!(one_slip_away("müler").contains(&"müller".to_owned()));
     }
 
     #[test]
