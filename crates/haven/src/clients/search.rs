@@ -108,6 +108,10 @@ const BEST_MARGIN: f64 = 0.1;
 /// budget, and each word's set within the second (what the index reads).
 const RANKED_BUDGET: i64 = 2_000;
 const INDEX_BUDGET: i64 = 20_000;
+/// A query of one word ranks the holders of its best matches first: when they are this
+/// many times the rows a page needs (by the dictionary's counts, which may lag an hour),
+/// lesser matches could not reach the page and are not read.
+const FILLS_THE_PAGE: i64 = 4;
 
 /// What each keyed word of the query may mean among the names people have. A client is
 /// a candidate when their name holds a word of every `candidates` set, and ranks higher
@@ -119,8 +123,10 @@ struct NameKeys {
 }
 
 impl NameKeys {
-    /// `None` when some word of the query means no name anybody has.
-    async fn look_up(db: &sqlx::PgPool, name: &str) -> Result<Option<Self>, sqlx::Error> {
+    /// `None` when some word of the query means no name anybody has. `page_rows` is
+    /// how far into the ranking the page reaches, when every client is in view and no
+    /// filter drops any.
+    async fn look_up(db: &sqlx::PgPool, name: &str, page_rows: Option<i64>) -> Result<Option<Self>, sqlx::Error> {
         let words = keyed_words(name);
         if words.is_empty() {
             return Ok(None);
@@ -146,8 +152,15 @@ impl NameKeys {
             candidates: Vec::with_capacity(KEYED_WORDS),
             best: Vec::with_capacity(KEYED_WORDS),
         };
+        let best_fill_the_page = |list: &[DictionaryMatch]| {
+            page_rows.is_some_and(|rows| {
+                words.len() == 1 && WordSets::widen(list, 0).holders >= rows.saturating_mul(FILLS_THE_PAGE)
+            })
+        };
         for (i, (sets, list)) in widened.into_iter().zip(&matches).enumerate() {
-            let sets = if i == narrowest && sets.holders > RANKED_BUDGET {
+            let sets = if i == narrowest && best_fill_the_page(list) {
+                WordSets::widen(list, 0)
+            } else if i == narrowest && sets.holders > RANKED_BUDGET {
                 WordSets::widen(list, RANKED_BUDGET)
             } else {
                 sets
@@ -189,16 +202,17 @@ struct WordSets {
 
 impl WordSets {
     /// The best matches, then lesser ones in order while their holders fit `budget`.
-    /// `list` is best first and not empty.
+    /// `list` is best first (close matches first) and not empty; when it has close
+    /// matches, only they can be best.
     fn widen(list: &[DictionaryMatch], budget: i64) -> Self {
-        let top = list.first().map_or(0.0, |m| m.quality);
+        let (top, close) = list.first().map_or((0.0, false), |m| (m.quality, m.close));
         let mut sets = Self {
             candidates: Vec::new(),
             best: Vec::new(),
             holders: 0,
         };
         for found in list {
-            if found.quality >= top - BEST_MARGIN {
+            if found.close == close && found.quality >= top - BEST_MARGIN {
                 sets.best.push(found.word.clone());
             } else if sets.holders + found.clients > budget {
                 continue;
@@ -217,6 +231,9 @@ struct DictionaryMatch {
     /// How many clients' names hold the word, as of the last recount (a word new since
     /// then counts the holders it came with; a word nobody holds any more matches no one).
     clients: i64,
+    /// The word itself, a word it begins, or one slip away: nearer than any word that
+    /// only sounds alike or shares trigrams, whatever their scores.
+    close: bool,
 }
 
 /// Words typed this short are matched by how they begin and sound only: three letters
@@ -236,7 +253,9 @@ const SOUND_ALIKES: i64 = 200;
 /// slip away are words within trigram similarity 0.3 (the pool's
 /// `pg_trgm.similarity_threshold`: two slips or more) looked for; slips and trigrams
 /// from `FUZZY_FROM` letters. Apart from the word itself and its beginnings, quality is
-/// trigram similarity, raised by 0.25 when the words sound alike.
+/// trigram similarity, raised by 0.25 when the words sound alike. Close matches (the
+/// word, its beginnings, one slip) come first, whatever the others score: Double
+/// Metaphone keeps four sounds, so every "clover..." name sounds like every other.
 ///
 /// Looking up a word's few hundred one-slip neighbours costs the same for every word;
 /// the trigram index hands over every dictionary word sharing a third of the query's
@@ -256,38 +275,43 @@ async fn dictionary_matches(db: &sqlx::PgPool, words: &[String]) -> Result<Vec<D
         DictionaryMatch,
         r#"
         WITH near AS (SELECT * FROM unnest($3::text[], $4::int8[]) AS n(word, ord))
-        SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!"
+        SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!",
+               w.close AS "close!"
         FROM unnest($1::text[], $2::int8[]) AS t(tok, ord)
         CROSS JOIN LATERAL (SELECT dmetaphone(t.tok) AS sound OFFSET 0) s
         CROSS JOIN LATERAL (
-            SELECT m.word, m.clients,
+            SELECT m.word, m.clients, m.close,
                    CASE WHEN m.word = t.tok THEN 1.0::float8
                         WHEN starts_with(m.word, t.tok) THEN 0.9::float8
                         ELSE similarity(m.word, t.tok)::float8
                              + CASE WHEN m.sound = s.sound THEN 0.25 ELSE 0 END
                    END AS quality
             FROM (
-                SELECT d.word, d.clients, d.sound
+                SELECT u.word, u.clients, u.sound, bool_or(u.close) AS close
+                FROM (
+                SELECT d.word, d.clients, d.sound, true AS close
                 FROM client_name_words d
                 WHERE d.word = t.tok OR d.word LIKE t.tok || '%'
-                UNION
-                SELECT d.word, d.clients, d.sound
+                UNION ALL
+                SELECT d.word, d.clients, d.sound, true
                 FROM near n JOIN client_name_words d ON d.word = n.word
                 WHERE n.ord = t.ord
-                UNION
-                SELECT d.word, d.clients, d.sound
+                UNION ALL
+                SELECT d.word, d.clients, d.sound, false
                 FROM client_name_words d
                 WHERE d.word % t.tok AND char_length(t.tok) >= $5
                   AND NOT EXISTS (SELECT FROM near n JOIN client_name_words e ON e.word = n.word
                                   WHERE n.ord = t.ord)
-                UNION
-                (SELECT d.word, d.clients, d.sound
+                UNION ALL
+                (SELECT d.word, d.clients, d.sound, false
                  FROM client_name_words d
                  WHERE d.sound = s.sound
                  ORDER BY d.clients DESC, d.word
                  LIMIT $6)
+                ) u
+                GROUP BY u.word, u.clients, u.sound
             ) m
-            ORDER BY quality DESC, m.clients DESC, m.word
+            ORDER BY m.close DESC, quality DESC, m.clients DESC, m.word
             LIMIT 40
         ) w
         "#,
@@ -347,10 +371,14 @@ pub async fn search(
     now: DateTime<Utc>,
 ) -> Result<Vec<ClientSummary>, sqlx::Error> {
     let keys = match &query.term {
-        Term::Name(name) if scope != ClientScope::Nothing => match NameKeys::look_up(pool, name).await? {
-            Some(keys) => Some(keys),
-            None => return Ok(Vec::new()),
-        },
+        Term::Name(name) if scope != ClientScope::Nothing => {
+            let page_rows = (scope == ClientScope::All && query.status.is_none())
+                .then(|| query.offset.max(0).saturating_add(query.limit.clamp(1, MAX_PAGE) + 1));
+            match NameKeys::look_up(pool, name, page_rows).await? {
+                Some(keys) => Some(keys),
+                None => return Ok(Vec::new()),
+            }
+        }
         _ => None,
     };
     search_once(pool, scope, query, keys.as_ref(), now).await
@@ -621,7 +649,27 @@ mod tests {
             word: word.to_owned(),
             quality,
             clients,
+            close: true,
         }
+    }
+
+    #[test]
+    fn words_that_only_sound_alike_are_never_best_beside_a_close_one() {
+        let sounds_alike = |word: &str, quality: f64| DictionaryMatch {
+            close: false,
+            ..found(word, quality, 800)
+        };
+        let list = [
+            found("clovershaw", 0.71, 790),
+            sounds_alike("cloverhall", 0.72),
+            sounds_alike("cloverdale", 0.63),
+        ];
+        let sets = WordSets::widen(&list, 900);
+        assert_eq!(sets.best, ["clovershaw"]);
+        assert_eq!(sets.candidates, ["clovershaw"]);
+        // With no close match, the best of the rest count as before.
+        let sets = WordSets::widen(&list[1..], 0);
+        assert_eq!(sets.best, ["cloverhall", "cloverdale"]);
     }
 
     #[test]

@@ -565,6 +565,26 @@ async fn updates_change_what_they_name_and_refuse_stale_versions() {
     assert_eq!(page("per_page=30").await, (all.to_vec(), false));
     assert_eq!(page("per_page=4").await, (all.to_vec(), false));
     assert_eq!(page("status=active&per_page=3").await, (all[..3].to_vec(), true));
+
+    // One word's best matches rank first; the pages after them reach the lesser matches,
+    // however many pages the best fill.
+    for given in ["Cy", "Di", "Ed", "Flo", "Gia"] {
+        counsellor.register(app, &person(given, "Marigold")).await;
+    }
+    counsellor.register(app, &person("Gus", "Marygold")).await;
+    let mut db = app.superuser("default").await;
+    haven::clients::search::recount_name_words(&mut db).await.unwrap();
+    let (first, more) = page("q=marigold&per_page=1").await;
+    assert!(more && first.len() == 1 && first[0] != "Gus Marygold", "{first:?}");
+    assert_eq!(
+        page("q=marigold&per_page=1&page=9").await,
+        (vec!["Gus Marygold".to_owned()], false)
+    );
+    let (every, more) = page("q=marigold&per_page=100").await;
+    assert_eq!(
+        (every.len(), every.last().map(String::as_str), more),
+        (9, Some("Gus Marygold"), false)
+    );
 }
 
 #[tokio::test]
