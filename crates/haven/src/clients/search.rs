@@ -274,7 +274,11 @@ async fn dictionary_matches(db: &sqlx::PgPool, words: &[String]) -> Result<Vec<D
     sqlx::query_as!(
         DictionaryMatch,
         r#"
-        WITH near AS (SELECT * FROM unnest($3::text[], $4::int8[]) AS n(word, ord))
+        WITH near AS MATERIALIZED (
+            SELECT n.ord, d.word, d.clients, d.sound
+            FROM unnest($3::text[], $4::int8[]) AS n(word, ord)
+            JOIN client_name_words d ON d.word = n.word
+        )
         SELECT t.ord AS "token!", w.word AS "word!", w.quality AS "quality!", w.clients::int8 AS "clients!",
                w.close AS "close!"
         FROM unnest($1::text[], $2::int8[]) AS t(tok, ord)
@@ -293,15 +297,12 @@ async fn dictionary_matches(db: &sqlx::PgPool, words: &[String]) -> Result<Vec<D
                 FROM client_name_words d
                 WHERE d.word = t.tok OR d.word LIKE t.tok || '%'
                 UNION ALL
-                SELECT d.word, d.clients, d.sound, true
-                FROM near n JOIN client_name_words d ON d.word = n.word
-                WHERE n.ord = t.ord
+                SELECT n.word, n.clients, n.sound, true FROM near n WHERE n.ord = t.ord
                 UNION ALL
                 SELECT d.word, d.clients, d.sound, false
                 FROM client_name_words d
                 WHERE d.word % t.tok AND char_length(t.tok) >= $5
-                  AND NOT EXISTS (SELECT FROM near n JOIN client_name_words e ON e.word = n.word
-                                  WHERE n.ord = t.ord)
+                  AND NOT EXISTS (SELECT FROM near n WHERE n.ord = t.ord)
                 UNION ALL
                 (SELECT d.word, d.clients, d.sound, false
                  FROM client_name_words d
