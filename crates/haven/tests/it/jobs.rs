@@ -90,6 +90,13 @@ async fn a_job_outlives_a_crashed_worker_and_a_shutdown() {
     let (_stop, crashed) = start(&app, runs.clone(), stuck, &clock, settings());
     let id = enqueue(&app, NewJob::new("test.stuck", json!({ "n": 1 }), clock.now())).await;
     wait_for(&app, id, "running", |j| j.state == jobs::JobState::Running).await;
+    // The job is marked running just before its handler starts: crash inside the handler.
+    for _ in 0..500 {
+        if runs.lock().unwrap().contains_key(&id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     crashed.abort();
     let _ = crashed.await;
 
