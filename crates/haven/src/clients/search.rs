@@ -79,6 +79,18 @@ pub struct Query {
     pub offset: i64,
 }
 
+impl Query {
+    /// The rows a page reads: the count asked for (within `MAX_PAGE`) plus one, to tell
+    /// whether there is more.
+    fn rows(&self) -> i64 {
+        self.limit.clamp(1, MAX_PAGE) + 1
+    }
+
+    fn offset(&self) -> i64 {
+        self.offset.max(0)
+    }
+}
+
 /// At most this many words of a name query pick the candidates; more rarely narrow
 /// anything, and every word still counts in the ranking.
 const KEYED_WORDS: usize = 4;
@@ -152,16 +164,18 @@ impl NameKeys {
             candidates: Vec::with_capacity(KEYED_WORDS),
             best: Vec::with_capacity(KEYED_WORDS),
         };
-        let best_fill_the_page = |list: &[DictionaryMatch]| {
-            page_rows.is_some_and(|rows| {
-                words.len() == 1 && WordSets::widen(list, 0).holders >= rows.saturating_mul(FILLS_THE_PAGE)
-            })
-        };
         for (i, (sets, list)) in widened.into_iter().zip(&matches).enumerate() {
-            let sets = if i == narrowest && best_fill_the_page(list) {
-                WordSets::widen(list, 0)
-            } else if i == narrowest && sets.holders > RANKED_BUDGET {
-                WordSets::widen(list, RANKED_BUDGET)
+            let sets = if i == narrowest {
+                let best = WordSets::widen(list, 0);
+                let best_fill_the_page = words.len() == 1
+                    && page_rows.is_some_and(|rows| best.holders >= rows.saturating_mul(FILLS_THE_PAGE));
+                if best_fill_the_page {
+                    best
+                } else if sets.holders > RANKED_BUDGET {
+                    WordSets::widen(list, RANKED_BUDGET)
+                } else {
+                    sets
+                }
             } else {
                 sets
             };
@@ -295,7 +309,7 @@ async fn dictionary_matches(db: &sqlx::PgPool, words: &[String]) -> Result<Vec<D
                 FROM (
                 SELECT d.word, d.clients, d.sound, true AS close
                 FROM client_name_words d
-                WHERE d.word = t.tok OR d.word LIKE t.tok || '%'
+                WHERE d.word LIKE t.tok || '%'
                 UNION ALL
                 SELECT n.word, n.clients, n.sound, true FROM near n WHERE n.ord = t.ord
                 UNION ALL
@@ -374,7 +388,7 @@ pub async fn search(
     let keys = match &query.term {
         Term::Name(name) if scope != ClientScope::Nothing => {
             let page_rows = (scope == ClientScope::All && query.status.is_none())
-                .then(|| query.offset.max(0).saturating_add(query.limit.clamp(1, MAX_PAGE) + 1));
+                .then(|| query.offset().saturating_add(query.rows()));
             match NameKeys::look_up(pool, name, page_rows).await? {
                 Some(keys) => Some(keys),
                 None => return Ok(Vec::new()),
@@ -393,8 +407,8 @@ async fn search_once(
     now: DateTime<Utc>,
 ) -> Result<Vec<ClientSummary>, sqlx::Error> {
     let page = Page {
-        limit: query.limit.clamp(1, MAX_PAGE) + 1,
-        offset: query.offset.max(0),
+        limit: query.rows(),
+        offset: query.offset(),
         status: query.status.map(ClientStatus::as_str),
     };
     let rows = match (scope, &query.term) {
@@ -429,8 +443,8 @@ struct Page<'a> {
     status: Option<&'a str>,
 }
 
-/// A statement reading list rows (`SummaryRow`) from `clients`; `$rest` completes it
-/// after `FROM clients` (filter, order, page).
+/// A statement reading list rows (`SummaryRow`) from `clients`; the string pieces given
+/// complete it after `FROM clients` (filter, order, page).
 macro_rules! summaries_sql {
     ($first:tt $(+ $more:tt)* $(, $arg:expr)*) => {
         sqlx::query_as!(
